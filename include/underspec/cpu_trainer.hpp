@@ -1,0 +1,38 @@
+// Training and scoring one replica on the host with the shared math of model.hpp and
+// adam.hpp. The CPU backend runs these in parallel over replicas; tests call them alone.
+#pragma once
+
+#include <vector>
+
+#include "underspec/dataset.hpp"
+#include "underspec/sweep.hpp"
+
+namespace underspec {
+
+// Per-thread scratch: activations, errors and optimiser state for one replica at a time.
+class TrainWorkspace {
+ public:
+  TrainWorkspace(const NetShape& shape, int batch_capacity);
+  const BatchBuffers& buffers() const { return buffers_; }
+  float* targets() { return targets_.data(); }
+  float* grads() { return grads_.data(); }
+  float* moment1() { return moment1_.data(); }
+  float* moment2() { return moment2_.data(); }
+  int batch_capacity() const { return batch_capacity_; }
+
+ private:
+  int batch_capacity_;
+  std::vector<float> storage_, targets_, grads_, moment1_, moment2_;
+  BatchBuffers buffers_{};
+};
+
+std::vector<float> initial_params(const NetShape& shape, std::uint32_t seed);
+
+// Trains `params` in place for config.train.epochs epochs on `train`.
+void train_replica(const ExperimentConfig& config, const NetShape& shape, const ReplicaSpec& replica,
+                   const Dataset& train, std::vector<float>& params, TrainWorkspace& workspace);
+
+// Root mean squared error of the network on a dataset (sum of squares in double).
+double evaluate_rmse(const NetShape& shape, const float* params, const Dataset& test, TrainWorkspace& workspace);
+
+}  // namespace underspec

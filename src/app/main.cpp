@@ -1,0 +1,2 @@
+// Temporary entry point; the CLI is being written.
+int main() { return 0; }
