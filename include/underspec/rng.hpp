@@ -62,10 +62,10 @@ US_HD_INLINE PhiloxBlock philox4x32_10(PhiloxCounter ctr, PhiloxKey key) {
   return PhiloxBlock{{c0, c1, c2, c3}};
 }
 
-// Uniform on the open interval (0, 1) from the top 24 bits: every value is exactly
-// representable, so both backends produce the same float.
+// Uniform on the open interval (0, 1) from the top 23 bits: (k + 0.5) * 2^-23 is exact in
+// float (24 significant bits), so both backends produce the same value and never 0 or 1.
 US_HD_INLINE float uniform_open01(std::uint32_t bits) {
-  return (static_cast<float>(bits >> 8) + 0.5f) * (1.0f / 16777216.0f);
+  return (static_cast<float>(bits >> 9) + 0.5f) * (1.0f / 8388608.0f);
 }
 
 // Uniform on (0, 1) in double precision from 32 bits (for Box-Muller).
