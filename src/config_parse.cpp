@@ -20,6 +20,12 @@ std::string location(const toml::source_region& r) {
   return s.str();
 }
 
+std::string format(double x) {
+  std::ostringstream s;
+  s << x;
+  return s.str();
+}
+
 // A value being read: the node, its dotted key and where it came from (for messages).
 class Field {
  public:
@@ -79,7 +85,9 @@ class Field {
     const auto* a = node_.as_array();
     if (!a) fail("expected an array, got " + type_name());
     if (a->size() < min || a->size() > max) {
-      const std::string n = min == max ? std::to_string(min) : std::to_string(min) + " to " + std::to_string(max);
+      const std::string n = min == max        ? std::to_string(min)
+                            : max == SIZE_MAX ? "at least " + std::to_string(min)
+                                              : std::to_string(min) + " to " + std::to_string(max);
       fail("expected " + n + " entries, got " + std::to_string(a->size()));
     }
     std::vector<Field> out;
@@ -111,11 +119,6 @@ class Field {
   std::string type_name() const {
     std::ostringstream s;
     s << node_.type();
-    return s.str();
-  }
-  static std::string format(double x) {
-    std::ostringstream s;
-    s << x;
     return s.str();
   }
 
@@ -178,7 +181,7 @@ const KeySpec kKeys[] = {
      [](const Field& f, ExperimentConfig& c) {
        const auto e = f.elements(2, 2);
        const double lo = e[0].positive(), hi = e[1].positive();
-       if (hi < lo) e[1].fail("must be >= the lower end " + std::to_string(lo));
+       if (hi < lo) e[1].fail("must be >= the lower end " + format(lo));
        c.domain_randomization.factor_range = {lo, hi};
      }},
     {"regime.augmentation.noise_std",
@@ -242,7 +245,8 @@ ExperimentConfig parse_config(std::string_view text, std::string_view source) {
 ExperimentConfig load_config(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
-  if (!(in && text << in.rdbuf())) throw ConfigError(path.string() + ": cannot read the config file");
+  if (!in) throw ConfigError(path.string() + ": cannot open the config file");
+  text << in.rdbuf();  // sets failbit on an empty file, which is a valid (all-defaults) config
   return parse_config(text.str(), path.string());
 }
 

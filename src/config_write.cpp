@@ -34,6 +34,7 @@ std::string quoted(const char* name) { return std::string("\"") + name + "\""; }
 // `key = value` padded so the comments line up.
 class TomlWriter {
  public:
+  void comment(const char* text) { out_ << "# " << text << '\n'; }
   void table(const char* name) { out_ << (out_.tellp() > 0 ? "\n[" : "[") << name << "]\n"; }
   void key(const char* name, const std::string& value, const char* comment) {
     std::string line = std::string(name) + " = " + value;
@@ -68,6 +69,8 @@ nlohmann::json to_json(const toml::node& node) {
 
 std::string config_to_toml(const ExperimentConfig& c) {
   TomlWriter w;
+  w.comment("underspec experiment: every key, resolved. `underspec run THIS_FILE` repeats the run.");
+  w.comment("Keys and their meaning: README.md, section Configuration.");
   w.table("data");
   w.key("n_train", std::to_string(c.data.n_train), "training samples per dataset");
   w.key("n_test", std::to_string(c.data.n_test), "samples in each test set (IID and OOD)");
@@ -91,9 +94,9 @@ std::string config_to_toml(const ExperimentConfig& c) {
 
   w.table("sweep");
   w.key("seeds", std::to_string(c.sweep.seeds), "replicas per (model, regime)");
-  w.key("models", list(c.sweep.models, [](ModelKind m) { return quoted(to_string(m)); }), "perceptron, mlp");
+  w.key("models", list(c.sweep.models, [](ModelKind m) { return quoted(to_string(m)); }), "any of: perceptron, mlp");
   w.key("regimes", list(c.sweep.regimes, [](Regime r) { return quoted(to_string(r)); }),
-        "baseline, domain_randomization, augmentation");
+        "any of the three, see README.md");
   w.key("seed", std::to_string(c.sweep.seed), "replica seeds are seed, seed + 1, ...");
 
   w.table("model.mlp");

@@ -1,0 +1,300 @@
+// Config parsing: every kind of bad input is a ConfigError naming the key and file:line:col;
+// the resolved config written back parses to the same config, exactly.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "underspec/config_io.hpp"
+
+namespace underspec {
+namespace {
+
+namespace fs = std::filesystem;
+
+void expect_same(const ExperimentConfig& a, const ExperimentConfig& b) {
+  EXPECT_EQ(a.data.n_train, b.data.n_train);
+  EXPECT_EQ(a.data.n_test, b.data.n_test);
+  EXPECT_EQ(a.data.coefficients, b.data.coefficients);
+  EXPECT_EQ(a.data.intercept, b.data.intercept);
+  EXPECT_EQ(a.data.noise_std, b.data.noise_std);
+  EXPECT_EQ(a.data.train_factor, b.data.train_factor);
+  EXPECT_EQ(a.data.iid_factor, b.data.iid_factor);
+  EXPECT_EQ(a.data.ood_factor, b.data.ood_factor);
+  EXPECT_EQ(a.data.seed, b.data.seed);
+  EXPECT_EQ(a.data.per_replica, b.data.per_replica);
+  EXPECT_EQ(a.train.epochs, b.train.epochs);
+  EXPECT_EQ(a.train.batch_size, b.train.batch_size);
+  EXPECT_EQ(a.train.lr, b.train.lr);
+  EXPECT_EQ(a.train.betas, b.train.betas);
+  EXPECT_EQ(a.train.eps, b.train.eps);
+  EXPECT_EQ(a.train.step_size, b.train.step_size);
+  EXPECT_EQ(a.train.gamma, b.train.gamma);
+  EXPECT_EQ(a.sweep.seeds, b.sweep.seeds);
+  EXPECT_EQ(a.sweep.models, b.sweep.models);
+  EXPECT_EQ(a.sweep.regimes, b.sweep.regimes);
+  EXPECT_EQ(a.sweep.seed, b.sweep.seed);
+  EXPECT_EQ(a.mlp.hidden, b.mlp.hidden);
+  EXPECT_EQ(a.domain_randomization.factor_range, b.domain_randomization.factor_range);
+  EXPECT_EQ(a.augmentation.noise_std, b.augmentation.noise_std);
+}
+
+class ConfigFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string dir = (fs::temp_directory_path() / "underspec-config-XXXXXX").string();
+    ASSERT_NE(mkdtemp(dir.data()), nullptr);
+    dir_ = dir;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path write(const std::string& text) {
+    const fs::path path = dir_ / "c.toml";
+    std::ofstream(path) << text;
+    return path;
+  }
+  // The message of the ConfigError that loading `text` throws ("" if none).
+  std::string error_of(const std::string& text) {
+    try {
+      load_config(write(text));
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "";
+  }
+  // Expects an error at `line:col` of the file that names `key`.
+  void expect_error(const std::string& text, const std::string& key, int line, int col) {
+    const std::string message = error_of(text);
+    const std::string where = (dir_ / "c.toml").string() + ":" + std::to_string(line) + ":" + std::to_string(col) + ":";
+    EXPECT_EQ(message.rfind(where, 0), 0u) << "message: " << message << "\nexpected to start with: " << where;
+    EXPECT_NE(message.find(key), std::string::npos) << "message: " << message << "\nexpected key: " << key;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(ConfigFile, EmptyFileGivesTheDefaults) { expect_same(load_config(write("")), ExperimentConfig{}); }
+
+TEST_F(ConfigFile, ReadsEveryKey) {
+  const ExperimentConfig c = load_config(write(R"(
+[data]
+n_train = 100
+n_test = 2147483647
+coefficients = [-1, 0.5]
+intercept = -2.5
+noise_std = 0
+train_factor = 0.3
+iid_factor = 0.4
+ood_factor = 0.05
+seed = 4294967295
+per_replica = true
+[train]
+epochs = 3
+batch_size = 7
+lr = 1
+betas = [0, 0.5]
+eps = 1e-6
+step_size = 2
+gamma = 0.25
+[sweep]
+seeds = 4
+models = ["mlp"]
+regimes = ["augmentation", "baseline"]
+seed = 17
+[model.mlp]
+hidden = [8, 16, 4]
+[regime.domain_randomization]
+factor_range = [0.1, 0.1]
+[regime.augmentation]
+noise_std = 2
+)"));
+  EXPECT_EQ(c.data.n_train, 100);
+  EXPECT_EQ(c.data.n_test, 2147483647);
+  EXPECT_EQ(c.data.coefficients, (std::array<double, 2>{-1.0, 0.5}));
+  EXPECT_EQ(c.data.intercept, -2.5);
+  EXPECT_EQ(c.data.noise_std, 0.0);
+  EXPECT_EQ(c.data.ood_factor, 0.05);
+  EXPECT_EQ(c.data.seed, 4294967295u);
+  EXPECT_TRUE(c.data.per_replica);
+  EXPECT_EQ(c.train.lr, 1.0);  // an integer where a float is expected
+  EXPECT_EQ(c.train.betas, (std::array<double, 2>{0.0, 0.5}));
+  EXPECT_EQ(c.train.gamma, 0.25);
+  EXPECT_EQ(c.sweep.models, std::vector<ModelKind>{ModelKind::mlp});
+  EXPECT_EQ(c.sweep.regimes, (std::vector<Regime>{Regime::augmentation, Regime::baseline}));
+  EXPECT_EQ(c.sweep.seed, 17u);
+  EXPECT_EQ(c.mlp.hidden, (std::vector<int>{8, 16, 4}));
+  EXPECT_EQ(c.domain_randomization.factor_range, (std::array<double, 2>{0.1, 0.1}));
+  EXPECT_EQ(c.augmentation.noise_std, 2.0);
+}
+
+TEST_F(ConfigFile, DottedKeysAndInlineTablesAreTheSameKeys) {
+  const ExperimentConfig c = load_config(write("data.n_train = 10\ntrain = { epochs = 2 }\n"));
+  EXPECT_EQ(c.data.n_train, 10);
+  EXPECT_EQ(c.train.epochs, 2);
+}
+
+TEST_F(ConfigFile, UnknownKeysAndTables) {
+  expect_error("[data]\nn_trian = 5\n", "'data.n_trian'", 2, 1);
+  expect_error("[data]\nn_train = 5\n\n[foo]\nx = 1\n", "unknown table 'foo'", 4, 2);
+  expect_error("[model.cnn]\nx = 1\n", "'model.cnn'", 1, 8);
+  expect_error("\"data.seed\" = 1\n", "'data.seed'", 1, 1);  // a quoted dot is not a table
+  expect_error("[train]\nlr = 0.1\nmomentum = 0.9\n", "'train.momentum'", 3, 1);
+}
+
+TEST_F(ConfigFile, WrongTypes) {
+  expect_error("[data]\nn_train = 5.0\n", "data.n_train: expected an integer", 2, 11);
+  expect_error("[data]\nper_replica = 1\n", "data.per_replica: expected a boolean", 2, 15);
+  expect_error("[train]\nlr = \"fast\"\n", "train.lr: expected a number", 2, 6);
+  expect_error("[sweep]\nmodels = \"mlp\"\n", "sweep.models: expected an array", 2, 10);
+  expect_error("[sweep]\nmodels = [1]\n", "sweep.models[0]: expected a string", 2, 11);
+  expect_error("data = 5\n", "data: expected a table", 1, 8);
+  expect_error("[data]\ncoefficients = [1.0]\n", "data.coefficients: expected 2 entries", 2, 16);
+  expect_error("[data]\nnoise_std = nan\n", "data.noise_std: must be finite", 2, 13);
+}
+
+TEST_F(ConfigFile, SizesMustBePositive) {
+  expect_error("[data]\nn_train = -5\n", "data.n_train", 2, 11);
+  expect_error("[data]\nn_test = 0\n", "data.n_test", 2, 10);
+  expect_error("[data]\nn_train = 2147483648\n", "data.n_train", 2, 11);
+  expect_error("[train]\nepochs = 0\n", "train.epochs", 2, 10);
+  expect_error("[train]\nbatch_size = -1\n", "train.batch_size", 2, 14);
+  expect_error("[train]\nstep_size = 0\n", "train.step_size", 2, 13);
+  expect_error("[sweep]\nseeds = 0\n", "sweep.seeds", 2, 9);
+  expect_error("[model.mlp]\nhidden = [64, 0]\n", "model.mlp.hidden[1]", 2, 15);
+  expect_error("[model.mlp]\nhidden = [64, 2000]\n", "model.mlp.hidden[1]", 2, 15);
+  expect_error("[model.mlp]\nhidden = [1, 1, 1, 1, 1, 1, 1, 1]\n", "model.mlp.hidden", 2, 10);
+  expect_error("[data]\nseed = -1\n", "data.seed", 2, 8);
+  expect_error("[sweep]\nseed = 4294967296\n", "sweep.seed", 2, 8);
+}
+
+TEST_F(ConfigFile, FactorsAndRatesMustBePositive) {
+  expect_error("[data]\ntrain_factor = 0\n", "data.train_factor: must be > 0", 2, 16);
+  expect_error("[data]\niid_factor = -0.2\n", "data.iid_factor", 2, 14);
+  expect_error("data.ood_factor = -1\n", "data.ood_factor", 1, 19);
+  expect_error("[regime.domain_randomization]\nfactor_range = [0.0, 0.2]\n",
+               "regime.domain_randomization.factor_range[0]", 2, 17);
+  expect_error("[regime.domain_randomization]\nfactor_range = [0.3, 0.2]\n",
+               "regime.domain_randomization.factor_range[1]", 2, 22);
+  expect_error("[train]\nlr = 0\n", "train.lr", 2, 6);
+  expect_error("[train]\neps = -1e-8\n", "train.eps", 2, 7);
+  expect_error("[train]\ngamma = 0\n", "train.gamma", 2, 9);
+  expect_error("[train]\nbetas = [0.9, 1]\n", "train.betas[1]", 2, 15);
+  expect_error("[data]\nnoise_std = -1\n", "data.noise_std", 2, 13);
+  expect_error("[regime.augmentation]\nnoise_std = -0.5\n", "regime.augmentation.noise_std", 2, 13);
+}
+
+TEST_F(ConfigFile, ListsOfNames) {
+  expect_error("[sweep]\nmodels = []\n", "sweep.models", 2, 10);
+  expect_error("[sweep]\nregimes = []\n", "sweep.regimes", 2, 11);
+  expect_error("[model.mlp]\nhidden = []\n", "model.mlp.hidden", 2, 10);
+  expect_error("[sweep]\nmodels = [\"mlp\", \"cnn\"]\n", "sweep.models[1]: unknown name 'cnn'", 2, 18);
+  expect_error("[sweep]\nregimes = [\"baseline\", \"dropout\"]\n", "sweep.regimes[1]: unknown name 'dropout'", 2, 24);
+  expect_error("[sweep]\nmodels = [\"mlp\", \"mlp\"]\n", "sweep.models[1]: duplicate 'mlp'", 2, 18);
+  expect_error("[sweep]\nregimes = [\"baseline\", \"augmentation\", \"baseline\"]\n", "sweep.regimes[2]", 2, 40);
+}
+
+TEST_F(ConfigFile, SyntaxErrorsHaveALocation) {
+  expect_error("[data\nn_train = 5\n", "TOML syntax error", 1, 6);
+  expect_error("[data]\nn_train = 5\nn_train = 6\n", "TOML syntax error", 3, 11);
+  expect_error("[train]\nlr = 1e-3.5\n", "TOML syntax error", 2, 10);
+}
+
+TEST_F(ConfigFile, MissingFileIsAConfigError) { EXPECT_THROW(load_config(dir_ / "absent.toml"), ConfigError); }
+
+// --set: same keys and checks; errors name the --set argument.
+std::string set_error(const std::string& assignment) {
+  ExperimentConfig c;
+  try {
+    apply_override(c, assignment);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ConfigOverride, SetsAnyKey) {
+  ExperimentConfig c;
+  apply_override(c, "sweep.seeds=100");
+  apply_override(c, "sweep.models=[\"mlp\"]");
+  apply_override(c, "data.per_replica=true");
+  apply_override(c, " train.lr = 0.01 ");
+  apply_override(c, "regime.domain_randomization.factor_range=[0.05, 0.5]");
+  apply_override(c, "model.mlp.hidden=[32]");
+  EXPECT_EQ(c.sweep.seeds, 100);
+  EXPECT_EQ(c.sweep.models, std::vector<ModelKind>{ModelKind::mlp});
+  EXPECT_TRUE(c.data.per_replica);
+  EXPECT_EQ(c.train.lr, 0.01);
+  EXPECT_EQ(c.domain_randomization.factor_range, (std::array<double, 2>{0.05, 0.5}));
+  EXPECT_EQ(c.mlp.hidden, std::vector<int>{32});
+}
+
+TEST(ConfigOverride, MalformedSetNamesTheArgument) {
+  for (const std::string arg :
+       {"sweep.seeds", "nope=1", "data=1", "sweep.seeds=", "sweep.seeds=abc", "sweep.seeds=0", "sweep.seeds=1.5",
+        "sweep.seeds=1\nx=2", "sweep.models=[\"cnn\"]", "train.lr=-1", "data.train_factor=0"}) {
+    const std::string message = set_error(arg);
+    EXPECT_EQ(message.rfind("--set " + arg + ":", 0), 0u) << "for " << arg << ": " << message;
+  }
+  EXPECT_NE(set_error("sweep.seeds=0").find("sweep.seeds"), std::string::npos);
+  EXPECT_NE(set_error("nope=1").find("unknown key 'nope'"), std::string::npos);
+}
+
+TEST_F(ConfigFile, OverridesApplyAfterTheFileInOrder) {
+  const fs::path path = write("[sweep]\nseeds = 3\n");
+  const ExperimentConfig c = resolve_config(path, {"sweep.seeds=5", "train.epochs=4", "sweep.seeds=6"});
+  EXPECT_EQ(c.sweep.seeds, 6);
+  EXPECT_EQ(c.train.epochs, 4);
+  expect_same(resolve_config("", {}), ExperimentConfig{});
+}
+
+TEST_F(ConfigFile, WrittenConfigParsesBackExactly) {
+  ExperimentConfig c;
+  c.data.n_train = 2147483647;
+  c.data.coefficients = {0.1 + 0.2, -1.0 / 3.0};
+  c.data.intercept = 1e300;
+  c.data.noise_std = 5e-324;  // the smallest subnormal
+  c.data.train_factor = 123456789.123456789;
+  c.data.ood_factor = 2.0 / 3.0;
+  c.data.seed = 4294967295u;
+  c.data.per_replica = true;
+  c.train.lr = 3.0;  // integral values stay floats
+  c.train.betas = {0.0, 0.99999999999999989};
+  c.train.eps = 1e-12;
+  c.sweep.models = {ModelKind::mlp, ModelKind::perceptron};
+  c.sweep.regimes = {Regime::augmentation};
+  c.sweep.seed = 99;
+  c.mlp.hidden = {1, 1024, 7};
+  c.domain_randomization.factor_range = {0.7, 0.7};
+  c.augmentation.noise_std = 0.0;
+  const std::string text = config_to_toml(c);
+  expect_same(load_config(write(text)), c);
+  EXPECT_EQ(config_to_toml(load_config(write(text))), text);
+  expect_same(load_config(write(config_to_toml(ExperimentConfig{}))), ExperimentConfig{});
+}
+
+TEST(ConfigJson, HasEveryTable) {
+  const nlohmann::json j = config_to_json(ExperimentConfig{});
+  EXPECT_EQ(j.at("data").at("n_train"), 5000);
+  EXPECT_EQ(j.at("data").at("coefficients"), nlohmann::json({1.0, 2.0}));
+  EXPECT_EQ(j.at("train").at("lr"), 1e-3);
+  EXPECT_EQ(j.at("sweep").at("models"), nlohmann::json({"perceptron", "mlp"}));
+  EXPECT_EQ(j.at("model").at("mlp").at("hidden"), nlohmann::json({64, 64}));
+  EXPECT_EQ(j.at("regime").at("domain_randomization").at("factor_range"), nlohmann::json({0.01, 0.2}));
+  EXPECT_EQ(j.at("regime").at("augmentation").at("noise_std"), 10.0);
+}
+
+// examples/seed.toml is the default experiment with every key: regenerate it from any
+// default run's config.toml when keys or comments change.
+TEST(SeedExample, IsTheDefaultConfigWithEveryKey) {
+  const fs::path path = fs::path(UNDERSPEC_SOURCE_DIR) / "examples" / "seed.toml";
+  expect_same(load_config(path), ExperimentConfig{});
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(text.str(), config_to_toml(ExperimentConfig{}));
+}
+
+}  // namespace
+}  // namespace underspec
