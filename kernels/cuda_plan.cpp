@@ -1,0 +1,185 @@
+// Host-side planning of the CUDA backend (see cuda_plan.hpp); no CUDA calls, CPU-tested.
+#include "underspec/cuda_plan.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <stdexcept>
+
+#include "underspec/cuda_group_trainer.hpp"
+
+namespace underspec::cuda_plan {
+
+const char* to_string(TrainVariant variant) {
+  switch (variant) {
+    case TrainVariant::fused:
+      return "fused";
+    case TrainVariant::fused_generic:
+      return "fused_generic";
+    case TrainVariant::cublas:
+      return "cublas";
+  }
+  return "?";
+}
+
+bool parse_train_variant(const std::string& name, TrainVariant& out) {
+  for (TrainVariant v : {TrainVariant::fused, TrainVariant::fused_generic, TrainVariant::cublas})
+    if (name == to_string(v)) {
+      out = v;
+      return true;
+    }
+  return false;
+}
+
+CudaBackendOptions options_from_env(const char* variant_value, const char* chunk_value) {
+  CudaBackendOptions options;
+  if (variant_value && *variant_value && !parse_train_variant(variant_value, options.variant))
+    throw std::invalid_argument(std::string("UNDERSPEC_CUDA_VARIANT: unknown variant '") + variant_value +
+                                "' (expected fused, fused_generic or cublas)");
+  if (chunk_value && *chunk_value) {
+    const std::string text(chunk_value);
+    std::size_t chunk = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), chunk);
+    if (error != std::errc{} || end != text.data() + text.size() || chunk == 0)
+      throw std::invalid_argument("UNDERSPEC_CUDA_CHUNK: expected a positive replica count, got '" + text + "'");
+    options.max_chunk_replicas = chunk;
+  }
+  return options;
+}
+
+int compiled_hidden_width(const NetShape& shape) {
+  if (shape.n_layers < 2) return 0;
+  const int w = shape.width[1];
+  for (int l = 1; l < shape.n_layers; ++l)
+    if (shape.width[l] != w) return 0;
+  return (w == 16 || w == 32 || w == 64 || w == 128) ? w : 0;
+}
+
+std::vector<AdamStep> make_adam_table(const TrainConfig& train, std::uint32_t n_train) {
+  const AdamHyper hyper{train.lr, train.betas[0], train.betas[1], train.eps};
+  const StepLr schedule{train.step_size, train.gamma};
+  const int per_epoch = cuda_math::steps_per_epoch(n_train, train.batch_size);
+  std::vector<AdamStep> table;
+  table.reserve(static_cast<std::size_t>(train.epochs) * static_cast<std::size_t>(per_epoch));
+  std::int64_t step = 0;
+  for (int epoch = 0; epoch < train.epochs; ++epoch) {
+    const double lr = step_lr(train.lr, schedule, epoch);
+    for (int k = 0; k < per_epoch; ++k) table.push_back(make_adam_step(hyper, lr, ++step));
+  }
+  return table;
+}
+
+int fused_threads(const NetShape& shape, int batch_size) {
+  const std::size_t tiles =
+      static_cast<std::size_t>((batch_size + 3) / 4) * static_cast<std::size_t>((max_width(shape) + 3) / 4);
+  const std::size_t rounded = (tiles + 31) / 32 * 32;
+  return static_cast<int>(std::clamp<std::size_t>(rounded, 64, 256));
+}
+
+FusedLayout plan_fused_layout(const NetShape& shape, int batch_size, int threads, std::size_t shared_limit_bytes) {
+  FusedLayout layout;
+  layout.threads = threads;
+  layout.batch_capacity = batch_size;
+  const auto batch = static_cast<std::size_t>(batch_size);
+  const auto n_params = static_cast<std::size_t>(param_count(shape));
+  const auto widest = static_cast<std::size_t>(max_width(shape));
+  std::size_t act = 0;
+  for (int l = 0; l <= shape.n_layers; ++l) {
+    layout.act_offset[l] = act;
+    act += batch * static_cast<std::size_t>(shape.width[l]);
+  }
+  layout.delta_a_offset = act;
+  layout.delta_b_offset = act + batch * widest;
+  layout.weights_t_offset = act + 2 * batch * widest;
+  layout.targets_offset = layout.weights_t_offset + widest * widest;
+  layout.size[kParams] = layout.size[kGrads] = layout.size[kMoment1] = layout.size[kMoment2] = n_params;
+  layout.size[kActivations] = layout.targets_offset + batch;
+  const std::size_t limit_floats = shared_limit_bytes / sizeof(float);
+  for (int region : {kParams, kActivations, kGrads, kMoment1, kMoment2}) {
+    const std::size_t size = layout.size[region];
+    if (layout.shared_floats + size <= limit_floats) {
+      layout.in_shared[region] = true;
+      layout.offset[region] = layout.shared_floats;
+      layout.shared_floats += size;
+    } else {
+      layout.offset[region] = layout.global_floats;
+      layout.global_floats += size;
+    }
+  }
+  return layout;
+}
+
+EvalLayout plan_eval_layout(const NetShape& shape, std::size_t shared_limit_bytes) {
+  EvalLayout e;
+  e.threads = shape.n_layers == 1 ? 64 : 256;
+  e.rows = shape.n_layers == 1 ? 256 : 64;
+  e.params_floats = static_cast<std::size_t>(param_count(shape));
+  e.input_floats = static_cast<std::size_t>(e.rows) * kFeatures;
+  e.pingpong_floats = static_cast<std::size_t>(e.rows) * static_cast<std::size_t>(max_width(shape));
+  const std::size_t partial_bytes = static_cast<std::size_t>(e.threads) * sizeof(double);
+  const std::size_t act_bytes = (e.input_floats + 2 * e.pingpong_floats) * sizeof(float);
+  const std::size_t param_bytes = e.params_floats * sizeof(float);
+  std::size_t used = partial_bytes;
+  e.activations_in_shared = used + act_bytes <= shared_limit_bytes;
+  if (e.activations_in_shared)
+    used += act_bytes;
+  else
+    e.global_floats += e.input_floats + 2 * e.pingpong_floats;
+  e.params_in_shared = used + param_bytes <= shared_limit_bytes;
+  if (e.params_in_shared) used += param_bytes;
+  e.shared_bytes = used;
+  return e;
+}
+
+std::size_t bytes_per_replica(const NetShape& shape, const ExperimentConfig& config, TrainVariant variant,
+                              std::size_t shared_limit_bytes) {
+  const auto n_params = static_cast<std::size_t>(param_count(shape));
+  std::size_t floats = n_params;  // final parameters
+  if (shape.n_layers == 1 || variant != TrainVariant::cublas) {
+    const int threads = shape.n_layers == 1 ? 32 : fused_threads(shape, config.train.batch_size);
+    floats += plan_fused_layout(shape, config.train.batch_size, threads, shared_limit_bytes).global_floats;
+  } else {
+    const FusedLayout all_global = plan_fused_layout(shape, config.train.batch_size, 0, 0);
+    floats += all_global.global_floats;
+  }
+  floats += 2 * plan_eval_layout(shape, shared_limit_bytes).global_floats;
+  std::size_t bytes = floats * sizeof(float) + sizeof(cuda_math::ReplicaJob) + 2 * sizeof(double);
+  if (config.data.per_replica)
+    bytes += static_cast<std::size_t>(config.data.n_train) * 4 * sizeof(float) + sizeof(cuda_math::DatasetView);
+  return bytes;
+}
+
+std::size_t plan_chunk_replicas(std::size_t n_replicas, std::size_t per_replica_bytes, std::size_t free_bytes,
+                                double fraction, std::size_t max_chunk) {
+  if (n_replicas == 0) return 0;
+  const auto budget = static_cast<std::size_t>(static_cast<double>(free_bytes) * fraction);
+  std::size_t chunk = per_replica_bytes ? budget / per_replica_bytes : n_replicas;
+  if (chunk == 0)
+    throw std::runtime_error("one replica needs " + std::to_string(per_replica_bytes) +
+                             " bytes of device memory; only " + std::to_string(budget) + " are available");
+  if (max_chunk > 0) chunk = std::min(chunk, max_chunk);
+  return std::min(chunk, n_replicas);
+}
+
+std::vector<ChunkRange> split_chunks(std::size_t n, std::size_t chunk) {
+  if (chunk == 0 && n > 0) throw std::invalid_argument("chunk size must be positive");
+  std::vector<ChunkRange> chunks;
+  for (std::size_t begin = 0; begin < n; begin += chunk) chunks.push_back({begin, std::min(n, begin + chunk)});
+  return chunks;
+}
+
+std::vector<std::vector<std::size_t>> group_by_model(std::span<const ReplicaSpec> replicas) {
+  std::vector<std::vector<std::size_t>> groups;
+  std::vector<ModelKind> kinds;
+  for (std::size_t k = 0; k < replicas.size(); ++k) {
+    const auto it = std::find(kinds.begin(), kinds.end(), replicas[k].model);
+    if (it == kinds.end()) {
+      kinds.push_back(replicas[k].model);
+      groups.push_back({k});
+    } else {
+      groups[static_cast<std::size_t>(it - kinds.begin())].push_back(k);
+    }
+  }
+  return groups;
+}
+
+}  // namespace underspec::cuda_plan

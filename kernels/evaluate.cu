@@ -1,0 +1,72 @@
+// Evaluation kernel (see evaluate.hpp). NOT YET RUN ON A GPU.
+#include "cuda_check.hpp"
+#include "device_groups.cuh"
+#include "evaluate.hpp"
+
+namespace underspec::cuda {
+namespace {
+
+constexpr int kTile = 4;
+
+template <int W>
+__global__ void evaluate_kernel(EvaluateLaunch a) {
+  extern __shared__ double shared_doubles[];  // partials first: 8-byte aligned
+  const int replica = static_cast<int>(blockIdx.x), domain = static_cast<int>(blockIdx.y);
+  if (replica >= a.n_replicas) return;
+  const cuda_plan::EvalLayout& layout = a.layout;
+  const CtaGroup group{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
+  double* partials = shared_doubles;
+  float* shared = reinterpret_cast<float*>(shared_doubles + layout.threads);
+  float* global = a.scratch ? a.scratch + (static_cast<std::size_t>(replica) * 2 + static_cast<std::size_t>(domain)) *
+                                              layout.global_floats
+                            : nullptr;
+  float* act = layout.activations_in_shared ? shared : global;
+  const int n_params = param_count(a.shape);
+  const float* params = a.params + static_cast<std::size_t>(replica) * n_params;
+  if (layout.params_in_shared) {
+    float* staged = shared + (layout.activations_in_shared ? layout.input_floats + 2 * layout.pingpong_floats : 0);
+    group.run([&](int rank) {
+      for (int i = rank; i < n_params; i += group.size) staged[i] = params[i];
+    });
+    params = staged;
+  }
+  const cuda_math::EvalState st{params, act, act + layout.input_floats,
+                                act + layout.input_floats + layout.pingpong_floats, partials};
+  const double sum = cuda_math::group_sum_squares<W, kTile, kTile>(group, a.shape, a.domains[domain], layout.rows, st);
+  if (group.rank == 0) a.sums[static_cast<std::size_t>(replica) * 2 + static_cast<std::size_t>(domain)] = sum;
+}
+
+template <int W>
+void launch_one(const EvaluateLaunch& a, cudaStream_t stream, const char* name) {
+  const dim3 grid(static_cast<unsigned>(a.n_replicas), 2);
+  const auto bytes = a.layout.shared_bytes;
+  US_CUDA_CHECK(
+      cudaFuncSetAttribute(evaluate_kernel<W>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+  evaluate_kernel<W><<<grid, static_cast<unsigned>(a.layout.threads), bytes, stream>>>(a);
+  US_CUDA_CHECK_LAUNCH(name);
+}
+
+}  // namespace
+
+void launch_evaluate(const EvaluateLaunch& a, bool specialise, cudaStream_t stream) {
+  if (a.n_replicas <= 0) return;
+  switch (specialise ? cuda_plan::compiled_hidden_width(a.shape) : 0) {
+    case 16:
+      launch_one<16>(a, stream, "evaluate_kernel<16>");
+      break;
+    case 32:
+      launch_one<32>(a, stream, "evaluate_kernel<32>");
+      break;
+    case 64:
+      launch_one<64>(a, stream, "evaluate_kernel<64>");
+      break;
+    case 128:
+      launch_one<128>(a, stream, "evaluate_kernel<128>");
+      break;
+    default:
+      launch_one<0>(a, stream, "evaluate_kernel<0>");
+      break;
+  }
+}
+
+}  // namespace underspec::cuda

@@ -1,0 +1,28 @@
+// Evaluation: sum of squared errors (double) per replica and domain. One CTA per
+// (replica, domain); the CTA forwards tiles of test samples with the shared products and
+// reduces per-thread partial sums in a fixed tree, so the sums are deterministic. The
+// host takes sqrt(sum / n), as cpu_trainer's evaluate_rmse does.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+
+#include "underspec/cuda_group_trainer.hpp"
+#include "underspec/cuda_plan.hpp"
+
+namespace underspec::cuda {
+
+struct EvaluateLaunch {
+  NetShape shape;
+  cuda_plan::EvalLayout layout;
+  const float* params;  // device, n_replicas * param_count(shape)
+  int n_replicas;
+  cuda_math::DatasetView domains[2];  // IID, OOD test sets (device)
+  float* scratch;                     // device, n_replicas * 2 * layout.global_floats (null when 0)
+  double* sums;                       // device, n_replicas * 2: [replica][domain]
+};
+
+void launch_evaluate(const EvaluateLaunch& launch, bool specialise, cudaStream_t stream);
+
+}  // namespace underspec::cuda

@@ -1,0 +1,93 @@
+// Fused training kernels (see train_fused.hpp). NOT YET RUN ON A GPU: written and compiled
+// on a machine without one; the phase structure is CPU-tested via HostGroup.
+#include "cuda_check.hpp"
+#include "device_groups.cuh"
+#include "train_fused.hpp"
+
+namespace underspec::cuda {
+namespace {
+
+constexpr int kTile = 4;           // 4x4 output tile per thread and product
+constexpr int kWarpsPerBlock = 4;  // perceptron: replicas per CTA
+
+template <int W>
+__global__ void fused_mlp_kernel(FusedTrainLaunch a) {
+  extern __shared__ float shared[];
+  const int replica = static_cast<int>(blockIdx.x);
+  if (replica >= a.n_replicas) return;
+  const cuda_math::ReplicaJob job = a.jobs[replica];
+  const cuda_math::DatasetView data = a.datasets[job.dataset];
+  float* global = a.scratch ? a.scratch + static_cast<std::size_t>(replica) * a.layout.global_floats : nullptr;
+  const cuda_math::ReplicaState st = cuda_plan::replica_state(a.layout, a.shape, shared, global);
+  const CtaGroup group{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
+  cuda_math::group_train_replica<W, kTile, kTile>(group, a.shape, a.run, job, data, st);
+  const int n_params = param_count(a.shape);
+  float* out = a.params_out + static_cast<std::size_t>(replica) * n_params;
+  for (int i = group.rank; i < n_params; i += group.size) out[i] = st.params[i];
+}
+
+__global__ void fused_perceptron_kernel(FusedTrainLaunch a) {
+  extern __shared__ float shared[];
+  const int warp = static_cast<int>(threadIdx.x) / 32;
+  const int replica = static_cast<int>(blockIdx.x) * kWarpsPerBlock + warp;
+  if (replica >= a.n_replicas) return;  // whole warps leave; groups never span warps
+  const cuda_math::ReplicaJob job = a.jobs[replica];
+  const cuda_math::DatasetView data = a.datasets[job.dataset];
+  float* global = a.scratch ? a.scratch + static_cast<std::size_t>(replica) * a.layout.global_floats : nullptr;
+  const cuda_math::ReplicaState st = cuda_plan::replica_state(
+      a.layout, a.shape, shared + static_cast<std::size_t>(warp) * a.layout.shared_floats, global);
+  const WarpGroup group{static_cast<int>(threadIdx.x) % 32, 32};
+  cuda_math::group_train_replica<0, kTile, kTile>(group, a.shape, a.run, job, data, st);
+  const int n_params = param_count(a.shape);
+  float* out = a.params_out + static_cast<std::size_t>(replica) * n_params;
+  for (int i = group.rank; i < n_params; i += group.size) out[i] = st.params[i];
+}
+
+template <class Kernel>
+void launch_with_shared(Kernel kernel, const char* name, unsigned blocks, unsigned threads, std::size_t shared_bytes,
+                        const FusedTrainLaunch& a, cudaStream_t stream) {
+  US_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes)));
+  kernel<<<blocks, threads, shared_bytes, stream>>>(a);
+  US_CUDA_CHECK_LAUNCH(name);
+}
+
+}  // namespace
+
+cuda_plan::FusedLayout fused_layout_for(const NetShape& shape, int batch_size, std::size_t shared_limit_bytes) {
+  if (shape.n_layers == 1)
+    return cuda_plan::plan_fused_layout(shape, batch_size, 32, shared_limit_bytes / kWarpsPerBlock);
+  return cuda_plan::plan_fused_layout(shape, batch_size, cuda_plan::fused_threads(shape, batch_size),
+                                      shared_limit_bytes);
+}
+
+void launch_fused_train(const FusedTrainLaunch& a, bool specialise, cudaStream_t stream) {
+  if (a.n_replicas <= 0) return;
+  const auto n = static_cast<unsigned>(a.n_replicas);
+  const std::size_t shared_bytes = a.layout.shared_floats * sizeof(float);
+  if (a.shape.n_layers == 1) {
+    launch_with_shared(fused_perceptron_kernel, "fused_perceptron_kernel", (n + kWarpsPerBlock - 1) / kWarpsPerBlock,
+                       32 * kWarpsPerBlock, shared_bytes * kWarpsPerBlock, a, stream);
+    return;
+  }
+  const auto threads = static_cast<unsigned>(a.layout.threads);
+  switch (specialise ? cuda_plan::compiled_hidden_width(a.shape) : 0) {
+    case 16:
+      launch_with_shared(fused_mlp_kernel<16>, "fused_mlp_kernel<16>", n, threads, shared_bytes, a, stream);
+      break;
+    case 32:
+      launch_with_shared(fused_mlp_kernel<32>, "fused_mlp_kernel<32>", n, threads, shared_bytes, a, stream);
+      break;
+    case 64:
+      launch_with_shared(fused_mlp_kernel<64>, "fused_mlp_kernel<64>", n, threads, shared_bytes, a, stream);
+      break;
+    case 128:
+      launch_with_shared(fused_mlp_kernel<128>, "fused_mlp_kernel<128>", n, threads, shared_bytes, a, stream);
+      break;
+    default:
+      launch_with_shared(fused_mlp_kernel<0>, "fused_mlp_kernel<0>", n, threads, shared_bytes, a, stream);
+      break;
+  }
+}
+
+}  // namespace underspec::cuda

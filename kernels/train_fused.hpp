@@ -1,0 +1,40 @@
+// Fused training: ONE launch trains a chunk of replicas for all epochs.
+//   MLP:        a CTA per replica (cuda_plan::fused_threads threads); each thread computes
+//               4x4 output tiles of every product with gemm_tile (cuda_group_trainer.hpp).
+//               Hidden widths 16/32/64/128 (all equal) run kernels compiled for that
+//               width; other shapes (or TrainVariant::fused_generic) the generic kernel.
+//   perceptron: a warp per replica, four replicas per CTA, same trainer code.
+// The working set (params, activations, grads, Adam moments) lives in dynamic shared
+// memory as far as it fits (cuda_plan::plan_fused_layout), the rest in a per-replica
+// global scratch slice. Parameters are initialised in the kernel (init_param) and the
+// final ones written to params_out[replica * param_count].
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+
+#include "underspec/cuda_group_trainer.hpp"
+#include "underspec/cuda_plan.hpp"
+
+namespace underspec::cuda {
+
+struct FusedTrainLaunch {
+  NetShape shape;
+  cuda_math::TrainRun run;                 // run.adam_steps: device table
+  const cuda_math::ReplicaJob* jobs;       // device, n_replicas
+  const cuda_math::DatasetView* datasets;  // device table indexed by job.dataset
+  int n_replicas;
+  cuda_plan::FusedLayout layout;
+  float* scratch;     // device, n_replicas * layout.global_floats (may be null when 0)
+  float* params_out;  // device, n_replicas * param_count(shape)
+};
+
+// Perceptron kernel for n_layers == 1, else the MLP kernel: specialised when
+// `specialise` and compiled_hidden_width(shape) != 0.
+void launch_fused_train(const FusedTrainLaunch& launch, bool specialise, cudaStream_t stream);
+
+// The per-replica layout the launch must use (threads and shared limit as launched).
+cuda_plan::FusedLayout fused_layout_for(const NetShape& shape, int batch_size, std::size_t shared_limit_bytes);
+
+}  // namespace underspec::cuda

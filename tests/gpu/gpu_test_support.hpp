@@ -1,0 +1,50 @@
+// Shared helpers of the GPU tests: the skip guard and CPU reference runs.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "underspec/backend.hpp"
+#include "underspec/cuda_backend.hpp"
+
+#define UNDERSPEC_REQUIRE_GPU()                                                        \
+  do {                                                                                 \
+    std::string why_no_gpu;                                                            \
+    if (!::underspec::cuda_backend_available(&why_no_gpu)) GTEST_SKIP() << why_no_gpu; \
+  } while (0)
+
+namespace underspec::gpu_test {
+
+inline std::vector<ReplicaResult> run_cpu(const ExperimentConfig& config, std::span<const ReplicaSpec> replicas) {
+  return make_cpu_backend(0)->train_replicas(config, replicas);
+}
+
+inline std::vector<ReplicaResult> run_cuda(const ExperimentConfig& config, std::span<const ReplicaSpec> replicas,
+                                           cuda_plan::TrainVariant variant, std::size_t max_chunk = 0) {
+  cuda_plan::CudaBackendOptions options;
+  options.variant = variant;
+  options.max_chunk_replicas = max_chunk;
+  return make_cuda_backend(options)->train_replicas(config, replicas);
+}
+
+inline double relative(double a, double b) { return std::fabs(a - b) / std::max(std::fabs(b), 1e-3); }
+
+// Parameters within rel_params (relative, floor 1e-3 absolute scale) and RMSEs within rel_rmse.
+inline void expect_close(const std::vector<ReplicaResult>& gpu, const std::vector<ReplicaResult>& cpu,
+                         double rel_params, double rel_rmse) {
+  ASSERT_EQ(gpu.size(), cpu.size());
+  for (std::size_t k = 0; k < gpu.size(); ++k) {
+    ASSERT_EQ(gpu[k].id, cpu[k].id);
+    ASSERT_EQ(gpu[k].params.size(), cpu[k].params.size());
+    EXPECT_LE(relative(gpu[k].iid_rmse, cpu[k].iid_rmse), rel_rmse) << "replica " << cpu[k].id;
+    EXPECT_LE(relative(gpu[k].ood_rmse, cpu[k].ood_rmse), rel_rmse) << "replica " << cpu[k].id;
+    for (std::size_t i = 0; i < cpu[k].params.size(); ++i)
+      ASSERT_LE(relative(gpu[k].params[i], cpu[k].params[i]), rel_params)
+          << "replica " << cpu[k].id << " parameter " << i << ": " << gpu[k].params[i] << " vs " << cpu[k].params[i];
+  }
+}
+
+}  // namespace underspec::gpu_test

@@ -1,0 +1,197 @@
+// The CUDA backend's host-side logic, which runs without a GPU: options, the Adam table,
+// layouts, chunk planning, grouping, the error type, and the no-device path.
+#include <curand.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+#include <stdexcept>
+
+#include "underspec/backend.hpp"
+#include "underspec/cuda_backend.hpp"
+#include "underspec/cuda_error.hpp"
+#include "underspec/cuda_plan.hpp"
+#include "underspec/rng.hpp"
+
+namespace underspec {
+namespace {
+
+using namespace cuda_plan;
+
+NetShape mlp_shape(std::vector<int> hidden) {
+  ExperimentConfig c;
+  c.mlp.hidden = std::move(hidden);
+  return net_shape(c, ModelKind::mlp);
+}
+
+TEST(CudaHostPlan, VariantNamesRoundTrip) {
+  for (TrainVariant v : {TrainVariant::fused, TrainVariant::fused_generic, TrainVariant::cublas}) {
+    TrainVariant parsed = TrainVariant::cublas;
+    ASSERT_TRUE(parse_train_variant(to_string(v), parsed));
+    EXPECT_EQ(parsed, v);
+  }
+  TrainVariant out = TrainVariant::fused;
+  EXPECT_FALSE(parse_train_variant("tensorcore", out));
+}
+
+TEST(CudaHostPlan, OptionsFromEnvironment) {
+  const CudaBackendOptions defaults = options_from_env(nullptr, nullptr);
+  EXPECT_EQ(defaults.variant, TrainVariant::fused);  // default by design; bench/gpu must confirm
+  EXPECT_EQ(defaults.max_chunk_replicas, 0u);
+  const CudaBackendOptions set = options_from_env("cublas", "123");
+  EXPECT_EQ(set.variant, TrainVariant::cublas);
+  EXPECT_EQ(set.max_chunk_replicas, 123u);
+  EXPECT_THROW(options_from_env("fast", nullptr), std::invalid_argument);
+  EXPECT_THROW(options_from_env(nullptr, "0"), std::invalid_argument);
+  EXPECT_THROW(options_from_env(nullptr, "12x"), std::invalid_argument);
+  try {
+    options_from_env(nullptr, "-3");
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("UNDERSPEC_CUDA_CHUNK"), std::string::npos);
+  }
+}
+
+TEST(CudaHostPlan, CompiledWidths) {
+  for (int w : {16, 32, 64, 128}) EXPECT_EQ(compiled_hidden_width(mlp_shape({w, w})), w);
+  EXPECT_EQ(compiled_hidden_width(mlp_shape({64})), 64);
+  EXPECT_EQ(compiled_hidden_width(mlp_shape({64, 32})), 0);
+  EXPECT_EQ(compiled_hidden_width(mlp_shape({48, 48})), 0);
+  ExperimentConfig c;
+  EXPECT_EQ(compiled_hidden_width(net_shape(c, ModelKind::perceptron)), 0);
+}
+
+TEST(CudaHostPlan, AdamTableFollowsStepNumberAndStepLr) {
+  TrainConfig train;
+  train.epochs = 5;
+  train.batch_size = 64;
+  train.step_size = 2;
+  const std::uint32_t n = 130;  // 3 steps per epoch, the last of 2 samples
+  const std::vector<AdamStep> table = make_adam_table(train, n);
+  ASSERT_EQ(table.size(), 15u);
+  const AdamHyper hyper{train.lr, train.betas[0], train.betas[1], train.eps};
+  const StepLr schedule{train.step_size, train.gamma};
+  for (int k = 0; k < 15; ++k) {
+    const AdamStep expected = make_adam_step(hyper, step_lr(train.lr, schedule, k / 3), k + 1);
+    EXPECT_EQ(table[static_cast<std::size_t>(k)].step_size, expected.step_size) << k;
+    EXPECT_EQ(table[static_cast<std::size_t>(k)].bias2_sqrt_inv, expected.bias2_sqrt_inv) << k;
+  }
+  EXPECT_FLOAT_EQ(table[14].step_size / table[0].step_size,
+                  static_cast<float>(0.25 * (1 - 0.9) / (1 - std::pow(0.9, 15))));
+}
+
+TEST(CudaHostPlan, FusedLayoutPlacesRegionsGreedilyWithoutOverlap) {
+  const NetShape shape = mlp_shape({64, 64});
+  const int n_params = param_count(shape);
+  // Everything fits on an H200 (227 KB opt-in).
+  const FusedLayout all = plan_fused_layout(shape, 64, 256, 227 * 1024);
+  for (int r = 0; r < kRegionCount; ++r) EXPECT_TRUE(all.in_shared[r]) << r;
+  EXPECT_EQ(all.global_floats, 0u);
+  EXPECT_EQ(all.size[kParams], static_cast<std::size_t>(n_params));
+  EXPECT_LE(all.shared_floats * 4, 227u * 1024);
+  // A small budget: params first, then activations; the rest global.
+  const FusedLayout some = plan_fused_layout(shape, 64, 256, static_cast<std::size_t>(n_params) * 4 + 100);
+  EXPECT_TRUE(some.in_shared[kParams]);
+  EXPECT_FALSE(some.in_shared[kActivations]);
+  EXPECT_FALSE(some.in_shared[kMoment2]);
+  // Regions of each memory never overlap.
+  for (const FusedLayout& l : {all, some, plan_fused_layout(shape, 64, 256, 0)}) {
+    std::size_t shared = 0, global = 0;
+    for (int r = 0; r < kRegionCount; ++r) {
+      std::size_t& end = l.in_shared[r] ? shared : global;
+      EXPECT_EQ(l.offset[r], end) << r;
+      end += l.size[r];
+    }
+    EXPECT_EQ(shared, l.shared_floats);
+    EXPECT_EQ(global, l.global_floats);
+  }
+  // Activations region holds act[0..L], two deltas, the transposed weights, the targets.
+  EXPECT_EQ(all.size[kActivations], 64u * (3 + 64 + 64 + 1) + 2u * 64 * 64 + 64u * 64 + 64u);
+}
+
+TEST(CudaHostPlan, FusedThreadsAndEvalLayout) {
+  EXPECT_EQ(fused_threads(mlp_shape({64, 64}), 64), 256);
+  EXPECT_EQ(fused_threads(mlp_shape({16, 16}), 64), 64);
+  EXPECT_EQ(fused_threads(mlp_shape({32, 32}), 64), 128);
+  EXPECT_EQ(fused_threads(mlp_shape({128, 128}), 64), 256);
+  EXPECT_EQ(fused_threads(mlp_shape({3}), 1), 64);
+  const EvalLayout e = plan_eval_layout(mlp_shape({64, 64}), 227 * 1024);
+  EXPECT_TRUE(e.params_in_shared);
+  EXPECT_TRUE(e.activations_in_shared);
+  EXPECT_EQ(e.global_floats, 0u);
+  EXPECT_EQ(e.shared_bytes, e.threads * 8 + (e.input_floats + 2 * e.pingpong_floats + e.params_floats) * 4);
+  const EvalLayout tight = plan_eval_layout(mlp_shape({64, 64}), 1024);
+  EXPECT_FALSE(tight.activations_in_shared);
+  EXPECT_FALSE(tight.params_in_shared);
+  EXPECT_EQ(tight.global_floats, tight.input_floats + 2 * tight.pingpong_floats);
+}
+
+TEST(CudaHostPlan, ChunkPlanning) {
+  EXPECT_EQ(plan_chunk_replicas(10000, 1000, 1000000, 0.5, 0), 500u);
+  EXPECT_EQ(plan_chunk_replicas(100, 1000, 1000000, 0.5, 0), 100u);
+  EXPECT_EQ(plan_chunk_replicas(10000, 1000, 1000000, 0.5, 64), 64u);
+  EXPECT_EQ(plan_chunk_replicas(0, 1000, 1000000, 0.5, 0), 0u);
+  EXPECT_THROW(plan_chunk_replicas(10, 1000000, 1000, 0.5, 0), std::runtime_error);
+  const std::vector<ChunkRange> chunks = split_chunks(10, 4);
+  ASSERT_EQ(chunks.size(), 3u);
+  EXPECT_EQ(chunks[2].begin, 8u);
+  EXPECT_EQ(chunks[2].end, 10u);
+  EXPECT_TRUE(split_chunks(0, 4).empty());
+  EXPECT_THROW(split_chunks(3, 0), std::invalid_argument);
+  ExperimentConfig c;
+  const NetShape mlp = net_shape(c, ModelKind::mlp);
+  const std::size_t shared = bytes_per_replica(mlp, c, TrainVariant::fused, 227 * 1024);
+  EXPECT_LT(shared, bytes_per_replica(mlp, c, TrainVariant::cublas, 227 * 1024));
+  c.data.per_replica = true;
+  EXPECT_EQ(bytes_per_replica(mlp, c, TrainVariant::fused, 227 * 1024),
+            shared + 5000u * 16 + sizeof(cuda_math::DatasetView));
+}
+
+TEST(CudaHostPlan, GroupByModelKeepsInputOrder) {
+  ExperimentConfig c;
+  c.sweep.seeds = 2;
+  const Sweep sweep = make_sweep(c);
+  std::vector<ReplicaSpec> mixed{sweep.replicas[7], sweep.replicas[0], sweep.replicas[8], sweep.replicas[1]};
+  const auto groups = group_by_model(mixed);
+  ASSERT_EQ(groups.size(), 2u);
+  EXPECT_EQ(groups[0], (std::vector<std::size_t>{0, 2}));  // MLPs, first seen
+  EXPECT_EQ(groups[1], (std::vector<std::size_t>{1, 3}));
+}
+
+TEST(CudaHostPlan, CudaErrorNamesCallLocationAndError) {
+  const CudaError e("cudaMalloc(&p, n)", "kernels/x.cu", 42, "cudaErrorMemoryAllocation", "out of memory");
+  EXPECT_STREQ(e.what(), "cudaMalloc(&p, n) failed at kernels/x.cu:42: cudaErrorMemoryAllocation (out of memory)");
+  EXPECT_EQ(e.line(), 42);
+  EXPECT_EQ(e.error_name(), "cudaErrorMemoryAllocation");
+}
+
+// This machine (and CI) has no GPU: the backend must say so instead of failing later.
+TEST(CudaHostPlan, NoDeviceIsReportedWithAReason) {
+  std::string why;
+  if (cuda_backend_available(&why)) GTEST_SKIP() << "a CUDA device is present";
+  EXPECT_FALSE(why.empty());
+  EXPECT_THROW(make_cuda_backend(), BackendUnavailable);
+  EXPECT_THROW(make_cuda_backend(CudaBackendOptions{}), BackendUnavailable);
+}
+
+// cuRAND's host generator runs without a GPU. Its Philox4_32_10 stream for seed s starts
+// at counter 0 with key (s lo, s hi): the same function as philox4x32_10.
+TEST(CudaHostPlan, CurandHostPhiloxEqualsOurs) {
+  curandGenerator_t gen;
+  if (curandCreateGeneratorHost(&gen, CURAND_RNG_PSEUDO_PHILOX4_32_10) != CURAND_STATUS_SUCCESS)
+    GTEST_SKIP() << "cuRAND host generator unavailable";
+  const unsigned long long seed = 0x0000000500000007ull;
+  ASSERT_EQ(curandSetPseudoRandomGeneratorSeed(gen, seed), CURAND_STATUS_SUCCESS);
+  std::vector<unsigned> bits(8);
+  ASSERT_EQ(curandGenerate(gen, bits.data(), bits.size()), CURAND_STATUS_SUCCESS);
+  curandDestroyGenerator(gen);
+  const PhiloxBlock b0 = philox4x32_10(PhiloxCounter{0, 0, 0, 0}, PhiloxKey{7u, 5u});
+  const PhiloxBlock b1 = philox4x32_10(PhiloxCounter{1, 0, 0, 0}, PhiloxKey{7u, 5u});
+  for (int k = 0; k < 4; ++k) {
+    EXPECT_EQ(bits[static_cast<std::size_t>(k)], b0.v[k]) << k;
+    EXPECT_EQ(bits[static_cast<std::size_t>(4 + k)], b1.v[k]) << k;
+  }
+}
+
+}  // namespace
+}  // namespace underspec
