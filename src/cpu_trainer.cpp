@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "underspec/adam.hpp"
+#include "underspec/cpu_gemm.hpp"
 #include "underspec/permutation.hpp"
 
 namespace underspec {
@@ -40,6 +41,26 @@ std::vector<float> initial_params(const NetShape& shape, std::uint32_t seed) {
   return params;
 }
 
+void gather_batch(const Dataset& train, const EpochPermutation& perm, std::uint32_t seed, float augmentation_std,
+                  std::uint32_t epoch, std::uint32_t start, int batch, float* features, float* targets) {
+  const PhiloxKey aug_key = make_key(seed, Stream::augmentation);
+  Normal4 noise{};
+  for (int b = 0; b < batch; ++b) {
+    const std::uint32_t position = start + static_cast<std::uint32_t>(b);
+    const std::uint32_t i = permuted_index(perm, position);
+    float x3 = train.x3[i];
+    if (augmentation_std != 0.0f) {
+      // One Philox block serves four positions (the values of augmentation_noise).
+      if (b == 0 || (position & 3u) == 0) noise = normal4(augmentation_counter(epoch, position), aug_key);
+      x3 += augmentation_std * noise.n[position & 3u];
+    }
+    features[b * kFeatures + 0] = train.x1[i];
+    features[b * kFeatures + 1] = train.x2[i];
+    features[b * kFeatures + 2] = x3;
+    targets[b] = train.y[i];
+  }
+}
+
 void train_replica(const ExperimentConfig& config, const NetShape& shape, const ReplicaSpec& replica,
                    const Dataset& train, std::vector<float>& params, TrainWorkspace& workspace) {
   const TrainConfig& tc = config.train;
@@ -47,7 +68,6 @@ void train_replica(const ExperimentConfig& config, const NetShape& shape, const 
   const StepLr schedule{tc.step_size, tc.gamma};
   const bool augment = replica.regime == Regime::augmentation;
   const auto aug_std = static_cast<float>(config.augmentation.noise_std);
-  const PhiloxKey aug_key = make_key(replica.seed, Stream::augmentation);
   const auto n = static_cast<std::uint32_t>(train.size());
   const int n_params = param_count(shape);
   const BatchBuffers& buf = workspace.buffers();
@@ -60,24 +80,10 @@ void train_replica(const ExperimentConfig& config, const NetShape& shape, const 
     const EpochPermutation perm = make_epoch_permutation(n, replica.seed, static_cast<std::uint32_t>(epoch));
     for (std::uint32_t start = 0; start < n; start += static_cast<std::uint32_t>(tc.batch_size)) {
       const int batch = static_cast<int>(std::min<std::uint32_t>(static_cast<std::uint32_t>(tc.batch_size), n - start));
-      Normal4 noise{};
-      for (int b = 0; b < batch; ++b) {
-        const std::uint32_t position = start + static_cast<std::uint32_t>(b);
-        const std::uint32_t i = permuted_index(perm, position);
-        float x3 = train.x3[i];
-        if (augment) {
-          // One Philox block serves four positions (same values as augmentation_noise).
-          if (b == 0 || (position & 3u) == 0)
-            noise = normal4(augmentation_counter(static_cast<std::uint32_t>(epoch), position), aug_key);
-          x3 += aug_std * noise.n[position & 3u];
-        }
-        features[b * kFeatures + 0] = train.x1[i];
-        features[b * kFeatures + 1] = train.x2[i];
-        features[b * kFeatures + 2] = x3;
-        workspace.targets()[b] = train.y[i];
-      }
-      forward_batch(shape, params.data(), buf, batch);
-      backward_batch(shape, params.data(), workspace.targets(), buf, batch, workspace.grads());
+      gather_batch(train, perm, replica.seed, augment ? aug_std : 0.0f, static_cast<std::uint32_t>(epoch), start, batch,
+                   features, workspace.targets());
+      forward_batch(shape, params.data(), buf, batch, CpuGemm{});
+      backward_batch(shape, params.data(), workspace.targets(), buf, batch, workspace.grads(), CpuGemm{});
       const AdamStep s = make_adam_step(hyper, lr, ++step);
       adam_update_range(params.data(), workspace.grads(), workspace.moment1(), workspace.moment2(), n_params, s);
     }
@@ -96,9 +102,10 @@ double evaluate_rmse(const NetShape& shape, const float* params, const Dataset& 
       buf.act[0][b * kFeatures + 1] = test.x2[i];
       buf.act[0][b * kFeatures + 2] = test.x3[i];
     }
-    forward_batch(shape, params, buf, batch);
+    forward_batch(shape, params, buf, batch, CpuGemm{});
     for (int b = 0; b < batch; ++b) {
-      const double error = static_cast<double>(buf.act[shape.n_layers][b]) - test.y[start + static_cast<std::size_t>(b)];
+      const double error =
+          static_cast<double>(buf.act[shape.n_layers][b]) - test.y[start + static_cast<std::size_t>(b)];
       sum_squares += error * error;
     }
   }

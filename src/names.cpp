@@ -7,17 +7,22 @@ namespace underspec {
 
 const char* to_string(ModelKind model) {
   switch (model) {
-    case ModelKind::perceptron: return "perceptron";
-    case ModelKind::mlp: return "mlp";
+    case ModelKind::perceptron:
+      return "perceptron";
+    case ModelKind::mlp:
+      return "mlp";
   }
   return "?";
 }
 
 const char* to_string(Regime regime) {
   switch (regime) {
-    case Regime::baseline: return "baseline";
-    case Regime::domain_randomization: return "domain_randomization";
-    case Regime::augmentation: return "augmentation";
+    case Regime::baseline:
+      return "baseline";
+    case Regime::domain_randomization:
+      return "domain_randomization";
+    case Regime::augmentation:
+      return "augmentation";
   }
   return "?";
 }

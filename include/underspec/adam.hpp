@@ -31,20 +31,17 @@ inline double step_lr(double lr, const StepLr& schedule, int epoch) {
 struct AdamStep {
   float beta1, beta2;
   float one_minus_beta1, one_minus_beta2;
-  float step_size;        // lr / (1 - beta1^step)
-  float bias2_sqrt_inv;   // 1 / sqrt(1 - beta2^step)
+  float step_size;       // lr / (1 - beta1^step)
+  float bias2_sqrt_inv;  // 1 / sqrt(1 - beta2^step)
   float eps;
 };
 
 inline AdamStep make_adam_step(const AdamHyper& h, double lr, std::int64_t step) {
   const double bias1 = 1.0 - std::pow(h.beta1, static_cast<double>(step));
   const double bias2 = 1.0 - std::pow(h.beta2, static_cast<double>(step));
-  return AdamStep{static_cast<float>(h.beta1),
-                  static_cast<float>(h.beta2),
-                  static_cast<float>(1.0 - h.beta1),
-                  static_cast<float>(1.0 - h.beta2),
-                  static_cast<float>(lr / bias1),
-                  static_cast<float>(1.0 / std::sqrt(bias2)),
+  return AdamStep{static_cast<float>(h.beta1),       static_cast<float>(h.beta2),
+                  static_cast<float>(1.0 - h.beta1), static_cast<float>(1.0 - h.beta2),
+                  static_cast<float>(lr / bias1),    static_cast<float>(1.0 / std::sqrt(bias2)),
                   static_cast<float>(h.eps)};
 }
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "underspec/dataset.hpp"
+#include "underspec/permutation.hpp"
 #include "underspec/sweep.hpp"
 
 namespace underspec {
@@ -27,6 +28,11 @@ class TrainWorkspace {
 };
 
 std::vector<float> initial_params(const NetShape& shape, std::uint32_t seed);
+
+// The minibatch at positions [start, start + batch) of an epoch: features [batch][3] and
+// targets [batch]; augmentation_std > 0 adds the replica's noise to x3 (augmentation).
+void gather_batch(const Dataset& train, const EpochPermutation& perm, std::uint32_t seed, float augmentation_std,
+                  std::uint32_t epoch, std::uint32_t start, int batch, float* features, float* targets);
 
 // Trains `params` in place for config.train.epochs epochs on `train`.
 void train_replica(const ExperimentConfig& config, const NetShape& shape, const ReplicaSpec& replica,

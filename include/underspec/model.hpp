@@ -17,8 +17,8 @@ constexpr int kFeatures = 3;   // x1, x2, x3
 constexpr int kMaxLayers = 8;  // dense layers, including the output layer
 
 struct NetShape {
-  int n_layers = 1;                              // dense layers; width has n_layers + 1 entries
-  int width[kMaxLayers + 1] = {kFeatures, 1};    // width[0] = inputs, width[n_layers] = 1
+  int n_layers = 1;                            // dense layers; width has n_layers + 1 entries
+  int width[kMaxLayers + 1] = {kFeatures, 1};  // width[0] = inputs, width[n_layers] = 1
 };
 
 US_HD_INLINE int weight_offset(const NetShape& s, int layer) {  // layer in 1..n_layers
@@ -115,6 +115,27 @@ US_HD_INLINE void gemm_block(const GemmArgs& g, int i_begin, int i_end, int j_be
   for (; j < j_end; ++j) gemm_rows<1>(g, i_begin, i_end, j);
 }
 
+// dst[c][r] = src[r][c] in 8 x 8 blocks, so neither side strides through memory alone.
+US_HD_INLINE void transpose_block(const float* src, int rows, int cols, float* dst) {
+  for (int r0 = 0; r0 < rows; r0 += 8)
+    for (int c0 = 0; c0 < cols; c0 += 8) {
+      const int r1 = r0 + 8 < rows ? r0 + 8 : rows, c1 = c0 + 8 < cols ? c0 + 8 : cols;
+      for (int c = c0; c < c1; ++c)
+        for (int r = r0; r < r1; ++r) dst[c * rows + r] = src[r * cols + c];
+    }
+}
+
+// The portable product: what GPU threads call, and the reference for the CPU's SIMD tiles
+// (cpu_gemm.hpp), which must agree with it bit for bit.
+struct PortableGemm {
+  US_HD_INLINE void operator()(const GemmArgs& g, int i_begin, int i_end, int j_begin, int j_end) const {
+    gemm_block(g, i_begin, i_end, j_begin, j_end);
+  }
+  US_HD_INLINE void transpose(const float* src, int rows, int cols, float* dst) const {
+    transpose_block(src, rows, cols, dst);
+  }
+};
+
 // ---------------------------------------------------------------------------------------
 // One minibatch through the network. Buffers (caller-owned, row-major [batch][width]):
 //   act[l] for l = 0..L: act[0] holds the batch's features, act[L] the predictions;
@@ -131,12 +152,22 @@ US_HD_INLINE void relu_inplace(float* x, int count) {
   for (int i = 0; i < count; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-US_HD_INLINE void forward_batch(const NetShape& s, const float* params, const BatchBuffers& buf, int batch) {
+template <class Gemm = PortableGemm>
+US_HD_INLINE void forward_batch(const NetShape& s, const float* params, const BatchBuffers& buf, int batch,
+                                Gemm gemm = {}) {
   for (int l = 1; l <= s.n_layers; ++l) {
     const int fan_in = s.width[l - 1], fan_out = s.width[l];
-    const GemmArgs g{fan_in,  buf.act[l - 1], fan_in, 1, params + weight_offset(s, l), fan_out,
-                     buf.act[l], fan_out, GemmInit::bias, params + bias_offset(s, l)};
-    gemm_block(g, 0, batch, 0, fan_out);
+    const GemmArgs g{fan_in,
+                     buf.act[l - 1],
+                     fan_in,
+                     1,
+                     params + weight_offset(s, l),
+                     fan_out,
+                     buf.act[l],
+                     fan_out,
+                     GemmInit::bias,
+                     params + bias_offset(s, l)};
+    gemm(g, 0, batch, 0, fan_out);
     if (l < s.n_layers) relu_inplace(buf.act[l], batch * fan_out);
   }
 }
@@ -148,8 +179,9 @@ US_HD_INLINE float mse_grad(float prediction, float target, float two_over_batch
 
 // Gradients of the mean squared error of the batch (after forward_batch) into `grads`
 // (same layout as params).
-US_HD_INLINE void backward_batch(const NetShape& s, const float* params, const float* targets,
-                                 const BatchBuffers& buf, int batch, float* grads) {
+template <class Gemm = PortableGemm>
+US_HD_INLINE void backward_batch(const NetShape& s, const float* params, const float* targets, const BatchBuffers& buf,
+                                 int batch, float* grads, Gemm gemm = {}) {
   const float two_over_batch = 2.0f / static_cast<float>(batch);
   float* delta = buf.delta_a;
   float* delta_prev = buf.delta_b;
@@ -158,9 +190,9 @@ US_HD_INLINE void backward_batch(const NetShape& s, const float* params, const f
   for (int l = s.n_layers; l >= 1; --l) {
     const int fan_in = s.width[l - 1], fan_out = s.width[l];
     // dW[k][j] = sum_b act[l-1][b][k] * delta[b][j]
-    const GemmArgs gw{batch, buf.act[l - 1], 1, fan_in, delta, fan_out,
-                      grads + weight_offset(s, l), fan_out, GemmInit::zero, nullptr};
-    gemm_block(gw, 0, fan_in, 0, fan_out);
+    const GemmArgs gw{batch,   buf.act[l - 1], 1,      fan_in, delta, fan_out, grads + weight_offset(s, l),
+                      fan_out, GemmInit::zero, nullptr};
+    gemm(gw, 0, fan_in, 0, fan_out);
     float* grad_bias = grads + bias_offset(s, l);
     for (int j = 0; j < fan_out; ++j) grad_bias[j] = 0.0f;
     for (int b = 0; b < batch; ++b)
@@ -168,10 +200,9 @@ US_HD_INLINE void backward_batch(const NetShape& s, const float* params, const f
     if (l == 1) break;  // no gradient with respect to the data
     // delta_prev[b][k] = relu'(act[l-1][b][k]) * sum_j delta[b][j] * W[k][j]
     const float* w = params + weight_offset(s, l);
-    for (int k = 0; k < fan_in; ++k)
-      for (int j = 0; j < fan_out; ++j) buf.weights_t[j * fan_in + k] = w[k * fan_out + j];
+    gemm.transpose(w, fan_in, fan_out, buf.weights_t);
     const GemmArgs gd{fan_out, delta, fan_out, 1, buf.weights_t, fan_in, delta_prev, fan_in, GemmInit::zero, nullptr};
-    gemm_block(gd, 0, batch, 0, fan_in);
+    gemm(gd, 0, batch, 0, fan_in);
     const float* a = buf.act[l - 1];
     for (int i = 0; i < batch * fan_in; ++i) delta_prev[i] = a[i] > 0.0f ? delta_prev[i] : 0.0f;
     float* t = delta;

@@ -18,8 +18,7 @@ struct EpochPermutation {
   std::uint32_t round_keys[4];
 };
 
-US_HD_INLINE EpochPermutation make_epoch_permutation(std::uint32_t n, std::uint32_t seed,
-                                                     std::uint32_t epoch) {
+US_HD_INLINE EpochPermutation make_epoch_permutation(std::uint32_t n, std::uint32_t seed, std::uint32_t epoch) {
   EpochPermutation p;
   p.n = n;
   std::uint32_t bits = 2;

@@ -3,8 +3,8 @@
 // sample of any replica can be recomputed alone, on either backend (DESIGN.md §4).
 #pragma once
 
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 
 #include "underspec/hd.hpp"
 
@@ -22,11 +22,11 @@ struct PhiloxBlock {
 
 // What a stream of random numbers is for; part of the key, so streams never overlap.
 enum class Stream : std::uint32_t {
-  dataset = 1,        // x1, x2 and the two noises of every SCM sample
-  factor = 2,         // domain randomization's per-sample factor
-  init = 3,           // initial parameters
-  shuffle = 4,        // per-epoch permutation keys
-  augmentation = 5,   // per-step noise added to x3
+  dataset = 1,       // x1, x2 and the two noises of every SCM sample
+  factor = 2,        // domain randomization's per-sample factor
+  init = 3,          // initial parameters
+  shuffle = 4,       // per-epoch permutation keys
+  augmentation = 5,  // per-step noise added to x3
 };
 
 US_HD_INLINE PhiloxKey make_key(std::uint32_t seed, Stream stream) {
@@ -94,8 +94,6 @@ US_HD_INLINE Normal4 box_muller4(const PhiloxBlock& block) {
   return out;
 }
 
-US_HD_INLINE Normal4 normal4(PhiloxCounter ctr, PhiloxKey key) {
-  return box_muller4(philox4x32_10(ctr, key));
-}
+US_HD_INLINE Normal4 normal4(PhiloxCounter ctr, PhiloxKey key) { return box_muller4(philox4x32_10(ctr, key)); }
 
 }  // namespace underspec

@@ -32,8 +32,8 @@ US_HD_INLINE PhiloxCounter dataset_counter(DatasetId set, std::uint32_t slot, st
   return PhiloxCounter{index, static_cast<std::uint32_t>(set), slot, 0u};
 }
 
-US_HD_INLINE Sample scm_sample(const ScmParams& scm, float factor, std::uint32_t data_seed,
-                               DatasetId set, std::uint32_t slot, std::uint32_t index) {
+US_HD_INLINE Sample scm_sample(const ScmParams& scm, float factor, std::uint32_t data_seed, DatasetId set,
+                               std::uint32_t slot, std::uint32_t index) {
   const Normal4 z = normal4(dataset_counter(set, slot, index), make_key(data_seed, Stream::dataset));
   Sample s;
   s.x1 = z.n[0];
@@ -79,9 +79,8 @@ struct TrainDomain {
 
 US_HD_INLINE Sample training_sample(const ScmParams& scm, const TrainDomain& domain, std::uint32_t data_seed,
                                     std::uint32_t slot, std::uint32_t index) {
-  const float factor = domain.randomized
-                           ? randomized_factor(domain.factor_lo, domain.factor_hi, data_seed, slot, index)
-                           : domain.factor;
+  const float factor =
+      domain.randomized ? randomized_factor(domain.factor_lo, domain.factor_hi, data_seed, slot, index) : domain.factor;
   return scm_sample(scm, factor, data_seed, DatasetId::train, slot, index);
 }
 

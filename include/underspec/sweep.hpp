@@ -15,7 +15,7 @@
 namespace underspec {
 
 struct ReplicaSpec {
-  std::uint32_t id;          // position in the sweep
+  std::uint32_t id;  // position in the sweep
   ModelKind model;
   Regime regime;
   std::uint32_t seed_index;  // 0 .. seeds - 1 within its group

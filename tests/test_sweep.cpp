@@ -1,0 +1,51 @@
+// The replica grid: order, ids, seeds, shapes and shards.
+#include <gtest/gtest.h>
+
+#include "underspec/sweep.hpp"
+
+namespace underspec {
+namespace {
+
+TEST(Sweep, GridIsModelThenRegimeThenSeed) {
+  ExperimentConfig config;
+  config.sweep.seeds = 3;
+  config.sweep.seed = 100;
+  const Sweep sweep = make_sweep(config);
+  ASSERT_EQ(sweep.replicas.size(), 2u * 3u * 3u);
+  for (std::uint32_t i = 0; i < sweep.replicas.size(); ++i) EXPECT_EQ(sweep.replicas[i].id, i);
+  EXPECT_EQ(sweep.replicas[0].model, ModelKind::perceptron);
+  EXPECT_EQ(sweep.replicas[3].regime, Regime::domain_randomization);
+  EXPECT_EQ(sweep.replicas[9].model, ModelKind::mlp);
+  EXPECT_EQ(sweep.replicas[4].seed_index, 1u);
+  EXPECT_EQ(sweep.replicas[4].seed, 101u);
+}
+
+TEST(Sweep, ShardsCoverEveryReplicaOnceAndAreBalanced) {
+  for (std::uint32_t n : {0u, 1u, 7u, 60u, 1001u})
+    for (std::uint32_t count : {1u, 2u, 3u, 8u}) {
+      std::uint32_t next = 0;
+      for (std::uint32_t k = 0; k < count; ++k) {
+        const ShardRange r = shard_range(n, k, count);
+        EXPECT_EQ(r.begin, next);
+        EXPECT_LE(r.end - r.begin, n / count + 1);
+        next = r.end;
+      }
+      EXPECT_EQ(next, n);
+    }
+  EXPECT_THROW(shard_range(10, 3, 3), std::invalid_argument);
+}
+
+TEST(Sweep, NetShapes) {
+  ExperimentConfig config;
+  const NetShape p = net_shape(config, ModelKind::perceptron);
+  EXPECT_EQ(p.n_layers, 1);
+  EXPECT_EQ(param_count(p), 4);
+  const NetShape m = net_shape(config, ModelKind::mlp);
+  EXPECT_EQ(m.n_layers, 3);
+  EXPECT_EQ(param_count(m), 3 * 64 + 64 + 64 * 64 + 64 + 64 + 1);
+  EXPECT_EQ(bias_offset(m, 1), 3 * 64);
+  EXPECT_EQ(weight_offset(m, 2), 4 * 64);
+}
+
+}  // namespace
+}  // namespace underspec
