@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages underspec builds against (Debian 12). Packages already
+# installed are skipped, so the script is quick and needs no network when nothing is missing.
+# The CUDA toolkit is assumed installed; nvcc is looked up in /usr/local/cuda/bin as well.
+set -euo pipefail
+
+packages=(build-essential cmake ninja-build libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
+          libgtest-dev libgmock-dev googletest librandom123-dev libbenchmark-dev)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+  echo "install-deps: installing ${missing[*]}" >&2
+  "${sudo[@]}" apt-get update
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all packages present" >&2
+fi
+
+# CMake finds nvcc on PATH; the toolkit's default location is often not on it. This only
+# lasts for the caller's shell when the script is sourced (`. scripts/install-deps.sh`).
+if ! command -v nvcc >/dev/null 2>&1; then
+  if [[ -x /usr/local/cuda/bin/nvcc ]]; then
+    export PATH="/usr/local/cuda/bin:$PATH"
+    echo "install-deps: nvcc found in /usr/local/cuda/bin (add it to PATH)" >&2
+  else
+    echo "install-deps: warning: nvcc not found; install the CUDA toolkit" >&2
+  fi
+fi
