@@ -1,7 +1,9 @@
-// Per-epoch shuffles as a keyed bijection on [0, n): a 4-round balanced Feistel network
-// over the next even power of two, with cycle walking back into [0, n). Any position of
-// any epoch maps to its sample in O(1), without materialising or sorting the permutation,
-// so a GPU thread and a CPU loop can both ask for "the sample at position p".
+// Per-epoch shuffles as a keyed bijection on [0, n): four rounds of (xor key, multiply by an
+// odd constant, xor-shift) over the next power of two, each a bijection modulo 2^bits, with
+// cycle walking back into [0, n). Any position of any epoch maps to its sample in O(1),
+// without materialising or sorting the permutation, so a GPU thread and a CPU loop can both
+// ask for "the sample at position p". (A power-of-two domain keeps cycle walking under two
+// evaluations on average.)
 #pragma once
 
 #include <cstdint>
@@ -13,48 +15,41 @@ namespace underspec {
 
 struct EpochPermutation {
   std::uint32_t n;
-  std::uint32_t half_bits;
-  std::uint32_t half_mask;
+  std::uint32_t mask;   // 2^bits - 1
+  std::uint32_t shift;  // ceil(bits / 2)
   std::uint32_t round_keys[4];
+  std::uint32_t multipliers[4];  // odd
 };
 
 US_HD_INLINE EpochPermutation make_epoch_permutation(std::uint32_t n, std::uint32_t seed, std::uint32_t epoch) {
   EpochPermutation p;
   p.n = n;
-  std::uint32_t bits = 2;
-  while (bits < 32 && (std::uint64_t{1} << bits) < n) bits += 2;
-  p.half_bits = bits / 2;
-  p.half_mask = (1u << p.half_bits) - 1u;
-  const PhiloxBlock keys = philox4x32_10(PhiloxCounter{epoch, 0u, 0u, 0u}, make_key(seed, Stream::shuffle));
-  for (int r = 0; r < 4; ++r) p.round_keys[r] = keys.v[r];
+  std::uint32_t bits = 1;
+  while (bits < 32 && (std::uint64_t{1} << bits) < n) ++bits;
+  p.mask = static_cast<std::uint32_t>((std::uint64_t{1} << bits) - 1);
+  p.shift = (bits + 1) / 2;
+  const PhiloxKey key = make_key(seed, Stream::shuffle);
+  const PhiloxBlock keys = philox4x32_10(PhiloxCounter{epoch, 0u, 0u, 0u}, key);
+  const PhiloxBlock muls = philox4x32_10(PhiloxCounter{epoch, 1u, 0u, 0u}, key);
+  for (int r = 0; r < 4; ++r) {
+    p.round_keys[r] = keys.v[r];
+    p.multipliers[r] = muls.v[r] | 1u;
+  }
   return p;
 }
 
-// A 32-bit avalanche mix (murmur3's finaliser) of the half-block and the round key.
-US_HD_INLINE std::uint32_t feistel_round(std::uint32_t half, std::uint32_t key) {
-  std::uint32_t h = (half * 0x9E3779B1u) ^ key;
-  h ^= h >> 16;
-  h *= 0x85EBCA6Bu;
-  h ^= h >> 13;
-  h *= 0xC2B2AE35u;
-  h ^= h >> 16;
-  return h;
-}
-
-US_HD_INLINE std::uint32_t feistel_encrypt(const EpochPermutation& p, std::uint32_t x) {
-  std::uint32_t left = x >> p.half_bits, right = x & p.half_mask;
+US_HD_INLINE std::uint32_t permute_domain(const EpochPermutation& p, std::uint32_t x) {
   for (int r = 0; r < 4; ++r) {
-    const std::uint32_t next_right = left ^ (feistel_round(right, p.round_keys[r]) & p.half_mask);
-    left = right;
-    right = next_right;
+    x = ((x ^ p.round_keys[r]) * p.multipliers[r]) & p.mask;
+    x ^= x >> p.shift;
   }
-  return (left << p.half_bits) | right;
+  return x;
 }
 
 // The sample index at `position` (< n) of the epoch's shuffled order.
 US_HD_INLINE std::uint32_t permuted_index(const EpochPermutation& p, std::uint32_t position) {
-  std::uint32_t x = feistel_encrypt(p, position);
-  while (x >= p.n) x = feistel_encrypt(p, x);  // cycle walking stays a bijection on [0, n)
+  std::uint32_t x = permute_domain(p, position);
+  while (x >= p.n) x = permute_domain(p, x);  // cycle walking stays a bijection on [0, n)
   return x;
 }
 
