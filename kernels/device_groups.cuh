@@ -10,34 +10,28 @@
 
 namespace underspec::cuda {
 
-// All threads of the CTA form one group.
-struct CtaGroup {
+enum class GroupScope { cta, warp };
+
+// A group of `size` ranks: all threads of the CTA, or one warp (several groups per CTA).
+template <GroupScope Scope>
+struct DeviceGroup {
   int rank;
   int size;
   template <class Phase>
   __host__ __device__ void run(Phase&& phase) const {
 #if defined(__CUDA_ARCH__)
     phase(rank);
-    __syncthreads();
+    if constexpr (Scope == GroupScope::cta)
+      __syncthreads();
+    else
+      __syncwarp();
 #else
     static_cast<void>(phase);
 #endif
   }
 };
 
-// One warp forms a group (several independent groups per CTA).
-struct WarpGroup {
-  int rank;
-  int size;
-  template <class Phase>
-  __host__ __device__ void run(Phase&& phase) const {
-#if defined(__CUDA_ARCH__)
-    phase(rank);
-    __syncwarp();
-#else
-    static_cast<void>(phase);
-#endif
-  }
-};
+using CtaGroup = DeviceGroup<GroupScope::cta>;
+using WarpGroup = DeviceGroup<GroupScope::warp>;
 
 }  // namespace underspec::cuda

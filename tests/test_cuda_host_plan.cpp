@@ -174,22 +174,21 @@ TEST(CudaHostPlan, NoDeviceIsReportedWithAReason) {
   EXPECT_THROW(make_cuda_backend(CudaBackendOptions{}), BackendUnavailable);
 }
 
-// cuRAND's host generator runs without a GPU. Its Philox4_32_10 stream for seed s starts
-// at counter 0 with key (s lo, s hi): the same function as philox4x32_10.
+// cuRAND's host generator runs without a GPU. Its Philox4_32_10 output for seed s starts
+// with the blocks of counters (0, 0, j, 0), j = 0, 1, ... (one subsequence per block) under
+// key (s lo, s hi): the same function as philox4x32_10 (found and pinned here, on the CPU).
 TEST(CudaHostPlan, CurandHostPhiloxEqualsOurs) {
   curandGenerator_t gen;
   if (curandCreateGeneratorHost(&gen, CURAND_RNG_PSEUDO_PHILOX4_32_10) != CURAND_STATUS_SUCCESS)
     GTEST_SKIP() << "cuRAND host generator unavailable";
   const unsigned long long seed = 0x0000000500000007ull;
   ASSERT_EQ(curandSetPseudoRandomGeneratorSeed(gen, seed), CURAND_STATUS_SUCCESS);
-  std::vector<unsigned> bits(8);
+  std::vector<unsigned> bits(16);
   ASSERT_EQ(curandGenerate(gen, bits.data(), bits.size()), CURAND_STATUS_SUCCESS);
   curandDestroyGenerator(gen);
-  const PhiloxBlock b0 = philox4x32_10(PhiloxCounter{0, 0, 0, 0}, PhiloxKey{7u, 5u});
-  const PhiloxBlock b1 = philox4x32_10(PhiloxCounter{1, 0, 0, 0}, PhiloxKey{7u, 5u});
-  for (int k = 0; k < 4; ++k) {
-    EXPECT_EQ(bits[static_cast<std::size_t>(k)], b0.v[k]) << k;
-    EXPECT_EQ(bits[static_cast<std::size_t>(4 + k)], b1.v[k]) << k;
+  for (std::uint32_t j = 0; j < 4; ++j) {
+    const PhiloxBlock b = philox4x32_10(PhiloxCounter{0, 0, j, 0}, PhiloxKey{7u, 5u});
+    for (int k = 0; k < 4; ++k) EXPECT_EQ(bits[4 * j + static_cast<std::size_t>(k)], b.v[k]) << j << " " << k;
   }
 }
 

@@ -19,7 +19,8 @@ using cuda::DeviceBuffer;
 
 TEST(GpuKernels, CurandDevicePhiloxEqualsOurs) {
   UNDERSPEC_REQUIRE_GPU();
-  std::mt19937 rng(123);
+  std::mt19937 engine(123);
+  const auto rng = [&] { return static_cast<std::uint32_t>(engine()); };
   std::vector<PhiloxCounter> counters;
   std::vector<PhiloxKey> keys;
   for (std::uint32_t i = 0; i < 1000; ++i) {  // the dataset stream's counters and keys
