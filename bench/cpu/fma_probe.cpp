@@ -1,7 +1,4 @@
-// See fma_probe.hpp. Each thread runs kChains independent accumulator registers through
-// acc = acc * m + c; with 4-cycle FMA latency and two FMA pipes (Zen 3, most Intel cores)
-// at least 8 chains keep both pipes busy, 12 leave margin. m < 1 keeps values finite and
-// normal for any iteration count.
+// See fma_probe.hpp. Every thread runs the widest kernel of fma_chains.hpp the CPU supports.
 #include "fma_probe.hpp"
 
 #include <omp.h>
@@ -9,61 +6,12 @@
 #include <chrono>
 #include <cstdint>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+#include "fma_chains.hpp"
 
 namespace underspec::bench {
 namespace {
 
-constexpr int kChains = 12;
-constexpr float kMul = 0.999999f, kAdd = 1e-6f;
-
 using Clock = std::chrono::steady_clock;
-
-#if defined(__x86_64__)
-__attribute__((target("avx512f"))) float chains_avx512(std::int64_t iterations) {
-  __m512 acc[kChains];
-  for (int k = 0; k < kChains; ++k) acc[k] = _mm512_set1_ps(1.0f + static_cast<float>(k));
-  const __m512 m = _mm512_set1_ps(kMul), c = _mm512_set1_ps(kAdd);
-  for (std::int64_t i = 0; i < iterations; ++i)
-#pragma GCC unroll 12
-    for (int k = 0; k < kChains; ++k) acc[k] = _mm512_fmadd_ps(acc[k], m, c);
-  __m512 sum = acc[0];
-  for (int k = 1; k < kChains; ++k) sum = _mm512_add_ps(sum, acc[k]);
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, sum);
-  float total = 0;
-  for (float v : lanes) total += v;
-  return total;
-}
-
-__attribute__((target("avx2,fma"))) float chains_avx2(std::int64_t iterations) {
-  __m256 acc[kChains];
-  for (int k = 0; k < kChains; ++k) acc[k] = _mm256_set1_ps(1.0f + static_cast<float>(k));
-  const __m256 m = _mm256_set1_ps(kMul), c = _mm256_set1_ps(kAdd);
-  for (std::int64_t i = 0; i < iterations; ++i)
-#pragma GCC unroll 12
-    for (int k = 0; k < kChains; ++k) acc[k] = _mm256_fmadd_ps(acc[k], m, c);
-  __m256 sum = acc[0];
-  for (int k = 1; k < kChains; ++k) sum = _mm256_add_ps(sum, acc[k]);
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, sum);
-  float total = 0;
-  for (float v : lanes) total += v;
-  return total;
-}
-#endif
-
-float chains_scalar(std::int64_t iterations) {
-  float acc[kChains];
-  for (int k = 0; k < kChains; ++k) acc[k] = 1.0f + static_cast<float>(k);
-  for (std::int64_t i = 0; i < iterations; ++i)
-    for (int k = 0; k < kChains; ++k) acc[k] = __builtin_fmaf(acc[k], kMul, kAdd);
-  float total = 0;
-  for (float v : acc) total += v;
-  return total;
-}
 
 struct Kernel {
   const char* isa;
@@ -74,10 +22,10 @@ struct Kernel {
 Kernel pick_kernel() {
 #if defined(__x86_64__)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return {"avx512f", 16, chains_avx512};
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {"avx2+fma", 8, chains_avx2};
+  if (__builtin_cpu_supports("avx512f")) return {"avx512f", 16, fma_chains_avx512};
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {"avx2+fma", 8, fma_chains_avx2};
 #endif
-  return {"scalar", 1, chains_scalar};
+  return {"generic (4 lanes)", 4, fma_chains_generic};
 }
 
 volatile float g_sink;
