@@ -73,25 +73,21 @@ def rmse_per_replica(params, test):
     return ((pred.double() - y.double()) ** 2).mean(dim=(1, 2)).sqrt().tolist()
 
 
-def main():
-    args = common.parse_args(__doc__)
-    with common.Timer() as timer:
-        train, iid, ood = common.make_data(args.data_seed, args.regimes)
-        replicas = []
-        for model in args.models:
-            gen = torch.Generator().manual_seed(common.replica_seed(args.seed, model, args.regimes[0], 0))
-            params = train_architecture(model, args.regimes, args.seeds, train, args.epochs, gen)
-            with torch.no_grad():
-                iid_rmse = rmse_per_replica(params, iid)
-                ood_rmse = rmse_per_replica(params, ood)
-            for k in range(len(args.regimes) * args.seeds):
-                regime, s = args.regimes[k // args.seeds], k % args.seeds
-                weights = None
-                if model == "perceptron":
-                    weights = torch.cat([params[0][k].flatten(), params[1][k].flatten()]).tolist()
-                replicas.append(common.replica_record(model, regime, args.seed + s, iid_rmse[k], ood_rmse[k], weights))
-    common.finish("batched", args, replicas, timer.seconds)
+def train_model(args, model, train, iid, ood):
+    gen = torch.Generator().manual_seed(common.replica_seed(args.seed, model, args.regimes[0], 0))
+    params = train_architecture(model, args.regimes, args.seeds, train, args.epochs, gen)
+    with torch.no_grad():
+        iid_rmse = rmse_per_replica(params, iid)
+        ood_rmse = rmse_per_replica(params, ood)
+    records = []
+    for k in range(len(args.regimes) * args.seeds):
+        regime, s = args.regimes[k // args.seeds], k % args.seeds
+        weights = None
+        if model == "perceptron":
+            weights = torch.cat([params[0][k].flatten(), params[1][k].flatten()]).tolist()
+        records.append(common.replica_record(model, regime, args.seed + s, iid_rmse[k], ood_rmse[k], weights))
+    return records
 
 
 if __name__ == "__main__":
-    main()
+    common.main("batched", __doc__, train_model)

@@ -158,10 +158,14 @@ def finish(peer, args, replicas, wall_seconds):
         os.replace(tmp, args.out)
 
 
-class Timer:
-    def __enter__(self):
-        self.start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self.start
+def main(peer, description, train_model):
+    """Parses the command line, makes the data, calls train_model(args, model, train, iid,
+    ood) -> replica records for every model, and reports. The wall time covers data,
+    training and scoring (not the import of torch)."""
+    args = parse_args(description)
+    start = time.perf_counter()
+    train, iid, ood = make_data(args.data_seed, args.regimes)
+    replicas = []
+    for model in args.models:
+        replicas += train_model(args, model, train, iid, ood)
+    finish(peer, args, replicas, time.perf_counter() - start)

@@ -35,26 +35,20 @@ def train_one(model_name, regime, x, y, epochs, seed):
     return net
 
 
-def main():
-    args = common.parse_args(__doc__)
-    with common.Timer() as timer:
-        train, iid, ood = common.make_data(args.data_seed, args.regimes)
-        replicas = []
-        for model in args.models:
-            for regime in args.regimes:
-                for s in range(args.seeds):
-                    x, y = train[regime]
-                    net = train_one(model, regime, x, y, args.epochs,
-                                    common.replica_seed(args.seed, model, regime, s))
-                    with torch.no_grad():
-                        weights = None
-                        if model == "perceptron":
-                            weights = torch.cat([net.weight.flatten(), net.bias]).tolist()
-                        replicas.append(common.replica_record(
-                            model, regime, args.seed + s, common.rmse(net(iid[0]), iid[1]),
-                            common.rmse(net(ood[0]), ood[1]), weights))
-    common.finish("eager", args, replicas, timer.seconds)
+def train_model(args, model, train, iid, ood):
+    records = []
+    for regime in args.regimes:
+        x, y = train[regime]
+        for s in range(args.seeds):
+            net = train_one(model, regime, x, y, args.epochs, common.replica_seed(args.seed, model, regime, s))
+            with torch.no_grad():
+                weights = None
+                if model == "perceptron":
+                    weights = torch.cat([net.weight.flatten(), net.bias]).tolist()
+                records.append(common.replica_record(model, regime, args.seed + s, common.rmse(net(iid[0]), iid[1]),
+                                                     common.rmse(net(ood[0]), ood[1]), weights))
+    return records
 
 
 if __name__ == "__main__":
-    main()
+    common.main("eager", __doc__, train_model)
