@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <new>
 
 #include "underspec/adam.hpp"
 #include "underspec/cpu_gemm.hpp"
@@ -11,28 +13,39 @@
 
 namespace underspec {
 
-TrainWorkspace::TrainWorkspace(const NetShape& shape, int batch_capacity) : batch_capacity_(batch_capacity) {
-  const int width = max_width(shape);
+namespace {
+constexpr std::size_t kLineFloats = 64 / sizeof(float);
+std::size_t round_to_line(std::size_t floats) { return (floats + kLineFloats - 1) / kLineFloats * kLineFloats; }
+void free_arena(float* p) { std::free(p); }
+}  // namespace
+
+float* TrainWorkspace::carve(std::size_t floats) {
+  float* p = arena_.get() + used_;
+  used_ += round_to_line(floats);
+  return p;
+}
+
+TrainWorkspace::TrainWorkspace(const NetShape& shape, int batch_capacity)
+    : batch_capacity_(batch_capacity), arena_(nullptr, free_arena) {
+  const auto width = static_cast<std::size_t>(max_width(shape));
   const auto batch = static_cast<std::size_t>(batch_capacity);
-  std::size_t total = 0;
-  for (int l = 0; l <= shape.n_layers; ++l) total += batch * static_cast<std::size_t>(shape.width[l]);
-  total += 2 * batch * width + static_cast<std::size_t>(width) * width;
-  storage_.assign(total, 0.0f);
-  float* p = storage_.data();
-  for (int l = 0; l <= shape.n_layers; ++l) {
-    buffers_.act[l] = p;
-    p += batch * static_cast<std::size_t>(shape.width[l]);
-  }
-  buffers_.delta_a = p;
-  p += batch * width;
-  buffers_.delta_b = p;
-  p += batch * width;
-  buffers_.weights_t = p;
   const auto n_params = static_cast<std::size_t>(param_count(shape));
-  targets_.assign(batch, 0.0f);
-  grads_.assign(n_params, 0.0f);
-  moment1_.assign(n_params, 0.0f);
-  moment2_.assign(n_params, 0.0f);
+  std::size_t total = round_to_line(batch) + 4 * round_to_line(n_params) + 2 * round_to_line(batch * width) +
+                      round_to_line(width * width);
+  for (int l = 0; l <= shape.n_layers; ++l) total += round_to_line(batch * static_cast<std::size_t>(shape.width[l]));
+  capacity_ = total;
+  arena_.reset(static_cast<float*>(std::aligned_alloc(64, total * sizeof(float))));
+  if (!arena_) throw std::bad_alloc();
+  std::fill(arena_.get(), arena_.get() + total, 0.0f);
+  params_ = carve(n_params);
+  grads_ = carve(n_params);
+  moment1_ = carve(n_params);
+  moment2_ = carve(n_params);
+  targets_ = carve(batch);
+  for (int l = 0; l <= shape.n_layers; ++l) buffers_.act[l] = carve(batch * static_cast<std::size_t>(shape.width[l]));
+  buffers_.delta_a = carve(batch * width);
+  buffers_.delta_b = carve(batch * width);
+  buffers_.weights_t = carve(width * width);
 }
 
 std::vector<float> initial_params(const NetShape& shape, std::uint32_t seed) {
@@ -72,6 +85,8 @@ void train_replica(const ExperimentConfig& config, const NetShape& shape, const 
   const int n_params = param_count(shape);
   const BatchBuffers& buf = workspace.buffers();
   float* features = buf.act[0];
+  float* p = workspace.params();  // aligned copy for the duration of the training
+  std::copy(params.begin(), params.end(), p);
   std::fill(workspace.moment1(), workspace.moment1() + n_params, 0.0f);
   std::fill(workspace.moment2(), workspace.moment2() + n_params, 0.0f);
   std::int64_t step = 0;
@@ -82,12 +97,13 @@ void train_replica(const ExperimentConfig& config, const NetShape& shape, const 
       const int batch = static_cast<int>(std::min<std::uint32_t>(static_cast<std::uint32_t>(tc.batch_size), n - start));
       gather_batch(train, perm, replica.seed, augment ? aug_std : 0.0f, static_cast<std::uint32_t>(epoch), start, batch,
                    features, workspace.targets());
-      forward_batch(shape, params.data(), buf, batch, CpuGemm{});
-      backward_batch(shape, params.data(), workspace.targets(), buf, batch, workspace.grads(), CpuGemm{});
+      forward_batch(shape, p, buf, batch, CpuGemm{});
+      backward_batch(shape, p, workspace.targets(), buf, batch, workspace.grads(), CpuGemm{});
       const AdamStep s = make_adam_step(hyper, lr, ++step);
-      adam_update_range(params.data(), workspace.grads(), workspace.moment1(), workspace.moment2(), n_params, s);
+      adam_update_range(p, workspace.grads(), workspace.moment1(), workspace.moment2(), n_params, s);
     }
   }
+  std::copy(p, p + n_params, params.begin());
 }
 
 double evaluate_rmse(const NetShape& shape, const float* params, const Dataset& test, TrainWorkspace& workspace) {

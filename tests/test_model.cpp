@@ -108,21 +108,36 @@ TEST(Gemm, CpuTilesAreBitIdenticalToThePortableProduct) {
   for (int M : {1, 5, 6, 13, 64})
     for (int N : {1, 7, 8, 16, 24, 64, 65})
       for (int P : {1, 3, 64})
-        for (GemmInit init : {GemmInit::zero, GemmInit::bias, GemmInit::accumulate}) {
-          std::vector<float> A(M * P), B(P * N), bias(N), c_portable(M * N), c_cpu;
-          for (float& v : A) v = uniform(rng);
-          for (float& v : B) v = uniform(rng);
-          for (float& v : bias) v = uniform(rng);
-          for (float& v : c_portable) v = uniform(rng);
-          c_cpu = c_portable;
-          const bool transposed_a = (M + N) % 2 == 0;  // exercise both stride patterns of A
-          GemmArgs g{P, A.data(), transposed_a ? 1 : P, transposed_a ? M : 1, B.data(), N, c_portable.data(),
-                     N, init,     bias.data()};
-          PortableGemm{}(g, 0, M, 0, N);
-          g.C = c_cpu.data();
-          CpuGemm{}(g, 0, M, 0, N);
-          ASSERT_EQ(c_portable, c_cpu) << "M " << M << " N " << N << " P " << P;
-        }
+        for (GemmInit init : {GemmInit::zero, GemmInit::bias, GemmInit::accumulate})
+          for (GemmEpilogue epilogue : {GemmEpilogue::none, GemmEpilogue::relu, GemmEpilogue::relu_mask}) {
+            std::vector<float> A(M * P), B(P * N), bias(N), c_portable(M * N), c_cpu, mask(M * N);
+            for (float& v : mask) v = uniform(rng);
+            for (float& v : A) v = uniform(rng);
+            for (float& v : B) v = uniform(rng);
+            for (float& v : bias) v = uniform(rng);
+            for (float& v : c_portable) v = uniform(rng);
+            c_cpu = c_portable;
+            const bool transposed_a = (M + N) % 2 == 0;  // exercise both stride patterns of A
+            GemmArgs g{P,
+                       A.data(),
+                       transposed_a ? 1 : P,
+                       transposed_a ? M : 1,
+                       B.data(),
+                       N,
+                       c_portable.data(),
+                       N,
+                       init,
+                       bias.data(),
+                       epilogue,
+                       mask.data()};
+            PortableGemm{}(g, 0, M, 0, N);
+            g.C = c_cpu.data();
+            CpuGemm{}(g, 0, M, 0, N);
+            ASSERT_EQ(c_portable, c_cpu) << "M " << M << " N " << N << " P " << P;
+            if (epilogue == GemmEpilogue::relu) {
+              for (float v : c_cpu) ASSERT_FALSE(std::signbit(v));  // ReLU never leaves -0 or negatives
+            }
+          }
 }
 
 TEST(Gemm, TransposeMatchesDefinition) {

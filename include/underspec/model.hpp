@@ -57,6 +57,9 @@ US_HD_INLINE float init_param(const NetShape& s, std::uint32_t seed, int index) 
 // per-element order is the contract: the CPU's register-blocked tiles and a GPU thread's
 // slice compute every element with the same sequence of roundings.
 enum class GemmInit { zero, bias, accumulate };
+// Element-wise work applied as a tile is stored: ReLU of C, or C zeroed where `mask` (same
+// layout as C) is not positive (the ReLU derivative in back-propagation).
+enum class GemmEpilogue { none = 0, relu, relu_mask };
 
 struct GemmArgs {
   int P;
@@ -68,7 +71,15 @@ struct GemmArgs {
   int ldc;
   GemmInit init;
   const float* bias;  // bias[j], for GemmInit::bias
+  GemmEpilogue epilogue = GemmEpilogue::none;
+  const float* mask = nullptr;  // for GemmEpilogue::relu_mask
 };
+
+US_HD_INLINE float apply_epilogue(const GemmArgs& g, float value, int i, int j) {
+  if (g.epilogue == GemmEpilogue::relu) return value > 0.0f ? value : 0.0f;
+  if (g.epilogue == GemmEpilogue::relu_mask) return g.mask[i * g.ldc + j] > 0.0f ? value : 0.0f;
+  return value;
+}
 
 // One TM x TN tile at (i0, j0): the accumulators stay in registers for all of P.
 template <int TM, int TN>
@@ -94,7 +105,7 @@ US_HD_INLINE void gemm_tile(const GemmArgs& g, int i0, int j0) {
 #pragma GCC unroll 16
   for (int i = 0; i < TM; ++i)
 #pragma GCC unroll 16
-    for (int j = 0; j < TN; ++j) g.C[(i0 + i) * g.ldc + j0 + j] = acc[i][j];
+    for (int j = 0; j < TN; ++j) g.C[(i0 + i) * g.ldc + j0 + j] = apply_epilogue(g, acc[i][j], i0 + i, j0 + j);
 }
 
 template <int TN>
@@ -148,27 +159,23 @@ struct BatchBuffers {
   float* weights_t;
 };
 
-US_HD_INLINE void relu_inplace(float* x, int count) {
-  for (int i = 0; i < count; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
-}
-
 template <class Gemm = PortableGemm>
 US_HD_INLINE void forward_batch(const NetShape& s, const float* params, const BatchBuffers& buf, int batch,
                                 Gemm gemm = {}) {
   for (int l = 1; l <= s.n_layers; ++l) {
     const int fan_in = s.width[l - 1], fan_out = s.width[l];
-    const GemmArgs g{fan_in,
-                     buf.act[l - 1],
-                     fan_in,
-                     1,
-                     params + weight_offset(s, l),
-                     fan_out,
-                     buf.act[l],
-                     fan_out,
-                     GemmInit::bias,
-                     params + bias_offset(s, l)};
+    GemmArgs g{fan_in,
+               buf.act[l - 1],
+               fan_in,
+               1,
+               params + weight_offset(s, l),
+               fan_out,
+               buf.act[l],
+               fan_out,
+               GemmInit::bias,
+               params + bias_offset(s, l)};
+    if (l < s.n_layers) g.epilogue = GemmEpilogue::relu;
     gemm(g, 0, batch, 0, fan_out);
-    if (l < s.n_layers) relu_inplace(buf.act[l], batch * fan_out);
   }
 }
 
@@ -201,10 +208,9 @@ US_HD_INLINE void backward_batch(const NetShape& s, const float* params, const f
     // delta_prev[b][k] = relu'(act[l-1][b][k]) * sum_j delta[b][j] * W[k][j]
     const float* w = params + weight_offset(s, l);
     gemm.transpose(w, fan_in, fan_out, buf.weights_t);
-    const GemmArgs gd{fan_out, delta, fan_out, 1, buf.weights_t, fan_in, delta_prev, fan_in, GemmInit::zero, nullptr};
+    const GemmArgs gd{fan_out,    delta,  fan_out,        1,       buf.weights_t,           fan_in,
+                      delta_prev, fan_in, GemmInit::zero, nullptr, GemmEpilogue::relu_mask, buf.act[l - 1]};
     gemm(gd, 0, batch, 0, fan_in);
-    const float* a = buf.act[l - 1];
-    for (int i = 0; i < batch * fan_in; ++i) delta_prev[i] = a[i] > 0.0f ? delta_prev[i] : 0.0f;
     float* t = delta;
     delta = delta_prev;
     delta_prev = t;
