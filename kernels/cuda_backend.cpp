@@ -24,8 +24,6 @@ namespace underspec {
 namespace {
 
 using cuda::DeviceBuffer;
-using cuda_math::DatasetView;
-using cuda_math::ReplicaJob;
 using namespace cuda_plan;
 
 // n samples as four device arrays.
@@ -186,12 +184,12 @@ class CudaBackend final : public Backend {
     DeviceBuffer<DatasetView> views_device = cuda::to_device(views, stream);
     DeviceBuffer<ReplicaJob> jobs_device = cuda::to_device(jobs, stream);
     DeviceBuffer<float> params(members.size() * static_cast<std::size_t>(n_params));
-    const cuda_math::TrainRun run{config.train.epochs, config.train.batch_size,
-                                  static_cast<float>(config.augmentation.noise_std), adam_device.data()};
+    const TrainRun run{config.train.epochs, config.train.batch_size, static_cast<float>(config.augmentation.noise_std),
+                       adam_device.data()};
     const bool specialise = options_.variant == TrainVariant::fused;
 
     if (cublas && shape.n_layers > 1) {
-      cuda_math::TrainRun host_run = run;
+      TrainRun host_run = run;
       host_run.adam_steps = adam_table.data();
       cuda::train_cublas(
           cublas->get(),

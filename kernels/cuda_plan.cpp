@@ -5,7 +5,7 @@
 #include <charconv>
 #include <stdexcept>
 
-#include "underspec/cuda_group_trainer.hpp"
+#include "underspec/group_trainer.hpp"
 
 namespace underspec::cuda_plan {
 
@@ -52,20 +52,6 @@ int compiled_hidden_width(const NetShape& shape) {
   for (int l = 1; l < shape.n_layers; ++l)
     if (shape.width[l] != w) return 0;
   return (w == 16 || w == 32 || w == 64 || w == 128) ? w : 0;
-}
-
-std::vector<AdamStep> make_adam_table(const TrainConfig& train, std::uint32_t n_train) {
-  const AdamHyper hyper{train.lr, train.betas[0], train.betas[1], train.eps};
-  const StepLr schedule{train.step_size, train.gamma};
-  const int per_epoch = cuda_math::steps_per_epoch(n_train, train.batch_size);
-  std::vector<AdamStep> table;
-  table.reserve(static_cast<std::size_t>(train.epochs) * static_cast<std::size_t>(per_epoch));
-  std::int64_t step = 0;
-  for (int epoch = 0; epoch < train.epochs; ++epoch) {
-    const double lr = step_lr(train.lr, schedule, epoch);
-    for (int k = 0; k < per_epoch; ++k) table.push_back(make_adam_step(hyper, lr, ++step));
-  }
-  return table;
 }
 
 int fused_threads(const NetShape& shape, int batch_size) {
@@ -142,9 +128,9 @@ std::size_t bytes_per_replica(const NetShape& shape, const ExperimentConfig& con
     floats += all_global.global_floats;
   }
   floats += 2 * plan_eval_layout(shape, shared_limit_bytes).global_floats;
-  std::size_t bytes = floats * sizeof(float) + sizeof(cuda_math::ReplicaJob) + 2 * sizeof(double);
+  std::size_t bytes = floats * sizeof(float) + sizeof(ReplicaJob) + 2 * sizeof(double);
   if (config.data.per_replica)
-    bytes += static_cast<std::size_t>(config.data.n_train) * 4 * sizeof(float) + sizeof(cuda_math::DatasetView);
+    bytes += static_cast<std::size_t>(config.data.n_train) * 4 * sizeof(float) + sizeof(DatasetView);
   return bytes;
 }
 

@@ -1,12 +1,12 @@
-// The device executors of cuda_group_trainer.hpp: a phase runs on every rank of the group,
+// The device executors of group_trainer.hpp: a phase runs on every rank of the group,
 // then the group synchronises. The host compilation pass never calls run() (it is only
 // reached from __global__ functions), hence the __CUDA_ARCH__ guard.
 #pragma once
 
 #include <cuda_runtime.h>
 
-#include "underspec/cuda_group_trainer.hpp"
 #include "underspec/cuda_plan.hpp"
+#include "underspec/group_trainer.hpp"
 
 namespace underspec::cuda {
 
@@ -15,6 +15,7 @@ enum class GroupScope { cta, warp };
 // A group of `size` ranks: all threads of the CTA, or one warp (several groups per CTA).
 template <GroupScope Scope>
 struct DeviceGroup {
+  static constexpr bool kSerial = false;
   int rank;
   int size;
   template <class Phase>

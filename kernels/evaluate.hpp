@@ -8,8 +8,8 @@
 
 #include <cstddef>
 
-#include "underspec/cuda_group_trainer.hpp"
 #include "underspec/cuda_plan.hpp"
+#include "underspec/group_trainer.hpp"
 
 namespace underspec::cuda {
 
@@ -18,9 +18,9 @@ struct EvaluateLaunch {
   cuda_plan::EvalLayout layout;
   const float* params;  // device, n_replicas * param_count(shape)
   int n_replicas;
-  cuda_math::DatasetView domains[2];  // IID, OOD test sets (device)
-  float* scratch;                     // device, n_replicas * 2 * layout.global_floats (null when 0)
-  double* sums;                       // device, n_replicas * 2: [replica][domain]
+  DatasetView domains[2];  // IID, OOD test sets (device)
+  float* scratch;          // device, n_replicas * 2 * layout.global_floats (null when 0)
+  double* sums;            // device, n_replicas * 2: [replica][domain]
 };
 
 void launch_evaluate(const EvaluateLaunch& launch, bool specialise, cudaStream_t stream);

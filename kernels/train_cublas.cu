@@ -19,8 +19,7 @@ constexpr unsigned kThreads = 256;
 
 unsigned blocks_for(std::size_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
 
-__global__ void init_kernel(NetShape shape, const cuda_math::ReplicaJob* jobs, int n_replicas, float* params, float* m,
-                            float* v) {
+__global__ void init_kernel(NetShape shape, const ReplicaJob* jobs, int n_replicas, float* params, float* m, float* v) {
   const int n_params = param_count(shape);
   const std::size_t total = static_cast<std::size_t>(n_replicas) * n_params;
   const std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
@@ -31,17 +30,18 @@ __global__ void init_kernel(NetShape shape, const cuda_math::ReplicaJob* jobs, i
   v[k] = 0.0f;
 }
 
-__global__ void gather_kernel(const cuda_math::ReplicaJob* jobs, const cuda_math::DatasetView* datasets, int n_replicas,
+__global__ void gather_kernel(const ReplicaJob* jobs, const DatasetView* datasets, int n_replicas,
                               float augmentation_std, std::uint32_t epoch, std::uint32_t start, int batch,
                               int batch_capacity, float* act0, float* targets) {
   const std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (k >= static_cast<std::size_t>(n_replicas) * batch) return;
   const auto r = static_cast<int>(k / batch), b = static_cast<int>(k % batch);
-  const cuda_math::ReplicaJob job = jobs[r];
-  const cuda_math::DatasetView data = datasets[job.dataset];
+  const ReplicaJob job = jobs[r];
+  const DatasetView data = datasets[job.dataset];
   const EpochPermutation perm = make_epoch_permutation(data.n, job.seed, epoch);
   const std::size_t row0 = static_cast<std::size_t>(r) * batch_capacity;
-  cuda_math::gather_row(data, perm, job, augmentation_std, epoch, start, b, act0 + row0 * kFeatures, targets + row0);
+  gather_rows(data, perm, job, augmentation_std, epoch, start, b, batch, b + 1, act0 + row0 * kFeatures,
+              targets + row0);
 }
 
 // act[r][b][j] += bias_r[j], then ReLU for hidden layers.
@@ -66,7 +66,7 @@ __global__ void output_delta_kernel(const float* predictions, const float* targe
       mse_grad(predictions[row], targets[row], 2.0f / static_cast<float>(batch));
 }
 
-// grad_bias_r[j] = sum_b delta_r[b][j] in ascending b (as backward_batch).
+// grad_bias_r[j] = sum_b delta_r[b][j] in ascending b (as group_backward).
 __global__ void bias_grad_kernel(const float* delta, int width, int batch, int delta_stride, float* grads, int n_params,
                                  int bias_offset, int n_replicas) {
   const std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;

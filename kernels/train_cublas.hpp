@@ -9,17 +9,17 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
-#include "underspec/cuda_group_trainer.hpp"
+#include "underspec/group_trainer.hpp"
 
 namespace underspec::cuda {
 
 struct CublasTrainLaunch {
   NetShape shape;
-  cuda_math::TrainRun run;                 // run.adam_steps: HOST table (scalars passed by value)
-  int n_steps;                             // entries of run.adam_steps
-  const cuda_math::ReplicaJob* jobs;       // device
-  const cuda_math::DatasetView* datasets;  // device
-  std::uint32_t n_train;                   // samples of every training set
+  TrainRun run;                 // run.adam_steps: HOST table (scalars passed by value)
+  int n_steps;                  // entries of run.adam_steps
+  const ReplicaJob* jobs;       // device
+  const DatasetView* datasets;  // device
+  std::uint32_t n_train;        // samples of every training set
   int n_replicas;
   float* params_out;  // device, n_replicas * param_count(shape)
 };

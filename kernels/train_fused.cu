@@ -15,12 +15,12 @@ __global__ void fused_mlp_kernel(FusedTrainLaunch a) {
   extern __shared__ float shared[];
   const int replica = static_cast<int>(blockIdx.x);
   if (replica >= a.n_replicas) return;
-  const cuda_math::ReplicaJob job = a.jobs[replica];
-  const cuda_math::DatasetView data = a.datasets[job.dataset];
+  const ReplicaJob job = a.jobs[replica];
+  const DatasetView data = a.datasets[job.dataset];
   float* global = a.scratch ? a.scratch + static_cast<std::size_t>(replica) * a.layout.global_floats : nullptr;
-  const cuda_math::ReplicaState st = cuda_plan::replica_state(a.layout, a.shape, shared, global);
+  const ReplicaState st = cuda_plan::replica_state(a.layout, a.shape, shared, global);
   const CtaGroup group{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
-  cuda_math::group_train_replica<W, kTile, kTile>(group, a.shape, a.run, job, data, st);
+  group_train_replica<W, kTile, kTile>(group, a.shape, a.run, job, data, st);
   const int n_params = param_count(a.shape);
   float* out = a.params_out + static_cast<std::size_t>(replica) * n_params;
   for (int i = group.rank; i < n_params; i += group.size) out[i] = st.params[i];
@@ -31,13 +31,13 @@ __global__ void fused_perceptron_kernel(FusedTrainLaunch a) {
   const int warp = static_cast<int>(threadIdx.x) / 32;
   const int replica = static_cast<int>(blockIdx.x) * kWarpsPerBlock + warp;
   if (replica >= a.n_replicas) return;  // whole warps leave; groups never span warps
-  const cuda_math::ReplicaJob job = a.jobs[replica];
-  const cuda_math::DatasetView data = a.datasets[job.dataset];
+  const ReplicaJob job = a.jobs[replica];
+  const DatasetView data = a.datasets[job.dataset];
   float* global = a.scratch ? a.scratch + static_cast<std::size_t>(replica) * a.layout.global_floats : nullptr;
-  const cuda_math::ReplicaState st = cuda_plan::replica_state(
+  const ReplicaState st = cuda_plan::replica_state(
       a.layout, a.shape, shared + static_cast<std::size_t>(warp) * a.layout.shared_floats, global);
   const WarpGroup group{static_cast<int>(threadIdx.x) % 32, 32};
-  cuda_math::group_train_replica<0, kTile, kTile>(group, a.shape, a.run, job, data, st);
+  group_train_replica<0, kTile, kTile>(group, a.shape, a.run, job, data, st);
   const int n_params = param_count(a.shape);
   float* out = a.params_out + static_cast<std::size_t>(replica) * n_params;
   for (int i = group.rank; i < n_params; i += group.size) out[i] = st.params[i];

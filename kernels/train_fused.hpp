@@ -1,6 +1,6 @@
 // Fused training: ONE launch trains a chunk of replicas for all epochs.
 //   MLP:        a CTA per replica (cuda_plan::fused_threads threads); each thread computes
-//               4x4 output tiles of every product with gemm_tile (cuda_group_trainer.hpp).
+//               4x4 output tiles of every product with gemm_tile (group_trainer.hpp).
 //               Hidden widths 16/32/64/128 (all equal) run kernels compiled for that
 //               width; other shapes (or TrainVariant::fused_generic) the generic kernel.
 //   perceptron: a warp per replica, four replicas per CTA, same trainer code.
@@ -14,16 +14,16 @@
 
 #include <cstddef>
 
-#include "underspec/cuda_group_trainer.hpp"
 #include "underspec/cuda_plan.hpp"
+#include "underspec/group_trainer.hpp"
 
 namespace underspec::cuda {
 
 struct FusedTrainLaunch {
   NetShape shape;
-  cuda_math::TrainRun run;                 // run.adam_steps: device table
-  const cuda_math::ReplicaJob* jobs;       // device, n_replicas
-  const cuda_math::DatasetView* datasets;  // device table indexed by job.dataset
+  TrainRun run;                 // run.adam_steps: device table
+  const ReplicaJob* jobs;       // device, n_replicas
+  const DatasetView* datasets;  // device table indexed by job.dataset
   int n_replicas;
   cuda_plan::FusedLayout layout;
   float* scratch;     // device, n_replicas * layout.global_floats (may be null when 0)

@@ -45,12 +45,12 @@ class CpuBackend final : public Backend {
         const ReplicaSpec& r = replicas[order[k]];
         const NetShape shape = net_shape(config, r.model);
         TrainWorkspace workspace(shape, config.train.batch_size);
-        std::vector<float> params = initial_params(shape, r.seed);
+        std::vector<float> params;
         if (config.data.per_replica) {
           const Dataset train = make_training_set(config, r.regime, train_data_slot(config, r));
-          train_replica(config, shape, r, train, params, workspace);
+          params = train_replica(config, shape, r, train, workspace);
         } else {
-          train_replica(config, shape, r, shared_train.at(r.regime), params, workspace);
+          params = train_replica(config, shape, r, shared_train.at(r.regime), workspace);
         }
         ReplicaResult& out = results[order[k]];
         out.id = r.id;

@@ -143,8 +143,7 @@ TEST(CudaHostPlan, ChunkPlanning) {
   const std::size_t shared = bytes_per_replica(mlp, c, TrainVariant::fused, 227 * 1024);
   EXPECT_LT(shared, bytes_per_replica(mlp, c, TrainVariant::cublas, 227 * 1024));
   c.data.per_replica = true;
-  EXPECT_EQ(bytes_per_replica(mlp, c, TrainVariant::fused, 227 * 1024),
-            shared + 5000u * 16 + sizeof(cuda_math::DatasetView));
+  EXPECT_EQ(bytes_per_replica(mlp, c, TrainVariant::fused, 227 * 1024), shared + 5000u * 16 + sizeof(DatasetView));
 }
 
 TEST(CudaHostPlan, GroupByModelKeepsInputOrder) {

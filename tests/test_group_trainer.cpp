@@ -8,16 +8,12 @@
 #include <vector>
 
 #include "underspec/cpu_trainer.hpp"
-#include "underspec/cuda_group_trainer.hpp"
 #include "underspec/cuda_plan.hpp"
 #include "underspec/dataset.hpp"
+#include "underspec/group_trainer.hpp"
 
 namespace underspec {
 namespace {
-
-using cuda_math::DatasetView;
-using cuda_math::HostGroup;
-using cuda_math::ReplicaJob;
 
 ExperimentConfig small_config(int n_train, int batch, int epochs) {
   ExperimentConfig c;
@@ -29,10 +25,6 @@ ExperimentConfig small_config(int n_train, int batch, int epochs) {
   return c;
 }
 
-DatasetView view_of(const Dataset& d) {
-  return DatasetView{d.x1.data(), d.x2.data(), d.x3.data(), d.y.data(), static_cast<std::uint32_t>(d.size())};
-}
-
 // Trains with the group trainer; `shared_limit` decides which regions the layout puts in
 // the "shared" array (placement must not matter).
 template <int W>
@@ -41,22 +33,20 @@ std::vector<float> group_trained(const ExperimentConfig& config, const NetShape&
   const cuda_plan::FusedLayout layout =
       cuda_plan::plan_fused_layout(shape, config.train.batch_size, group_size, shared_limit);
   std::vector<float> shared(layout.shared_floats + 1), global(layout.global_floats + 1);
-  const cuda_math::ReplicaState st = cuda_plan::replica_state(layout, shape, shared.data(), global.data());
+  const ReplicaState st = cuda_plan::replica_state(layout, shape, shared.data(), global.data());
   const std::vector<AdamStep> table =
       cuda_plan::make_adam_table(config.train, static_cast<std::uint32_t>(config.data.n_train));
-  const cuda_math::TrainRun run{config.train.epochs, config.train.batch_size,
-                                static_cast<float>(config.augmentation.noise_std), table.data()};
+  const TrainRun run{config.train.epochs, config.train.batch_size, static_cast<float>(config.augmentation.noise_std),
+                     table.data()};
   const ReplicaJob job{r.seed, r.regime == Regime::augmentation ? 1u : 0u, 0u, 0u};
-  cuda_math::group_train_replica<W, 4, 4>(HostGroup{group_size}, shape, run, job, view_of(train), st);
+  group_train_replica<W, 4, 4>(HostGroup{group_size}, shape, run, job, view_of(train), st);
   return std::vector<float>(st.params, st.params + param_count(shape));
 }
 
 std::vector<float> cpu_trained(const ExperimentConfig& config, const NetShape& shape, const ReplicaSpec& r,
                                const Dataset& train) {
   TrainWorkspace workspace(shape, config.train.batch_size);
-  std::vector<float> params = initial_params(shape, r.seed);
-  train_replica(config, shape, r, train, params, workspace);
-  return params;
+  return train_replica(config, shape, r, train, workspace);
 }
 
 void expect_bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
@@ -70,7 +60,7 @@ NetShape mlp_shape(std::vector<int> hidden) {
   return net_shape(c, ModelKind::mlp);
 }
 
-TEST(CudaGroupTrainer, PerceptronWarpMatchesCpuBitwiseInEveryRegime) {
+TEST(GroupTrainer, PerceptronWarpMatchesCpuBitwiseInEveryRegime) {
   const ExperimentConfig config = small_config(300, 64, 3);  // last batch of 44
   const NetShape shape = net_shape(config, ModelKind::perceptron);
   for (Regime regime : {Regime::baseline, Regime::domain_randomization, Regime::augmentation}) {
@@ -80,7 +70,7 @@ TEST(CudaGroupTrainer, PerceptronWarpMatchesCpuBitwiseInEveryRegime) {
   }
 }
 
-TEST(CudaGroupTrainer, CompiledWidthsMatchCpuBitwise) {
+TEST(GroupTrainer, CompiledWidthsMatchCpuBitwise) {
   const ExperimentConfig config = small_config(150, 32, 2);  // last batch of 22
   const Dataset train = make_training_set(config, Regime::augmentation, 0);
   const ReplicaSpec r{1, ModelKind::mlp, Regime::augmentation, 1, 11};
@@ -97,7 +87,7 @@ TEST(CudaGroupTrainer, CompiledWidthsMatchCpuBitwise) {
   check(std::integral_constant<int, 64>{}, 256);
 }
 
-TEST(CudaGroupTrainer, GenericShapeAndOddGroupSizeMatchCpuBitwise) {
+TEST(GroupTrainer, GenericShapeAndOddGroupSizeMatchCpuBitwise) {
   const ExperimentConfig config = small_config(101, 7, 2);  // 7 does not divide 101
   const Dataset train = make_training_set(config, Regime::domain_randomization, 0);
   const ReplicaSpec r{2, ModelKind::mlp, Regime::domain_randomization, 0, 5};
@@ -109,7 +99,7 @@ TEST(CudaGroupTrainer, GenericShapeAndOddGroupSizeMatchCpuBitwise) {
       expect_bitwise_equal(group_trained<0>(config, shape, r, train, group_size, limit), cpu);
 }
 
-TEST(CudaGroupTrainer, EvaluationMatchesCpuRmse) {
+TEST(GroupTrainer, EvaluationMatchesCpuRmse) {
   const ExperimentConfig config = small_config(200, 64, 1);
   const Dataset test = make_test_set(config, DatasetId::ood_test);
   for (const NetShape& shape : {net_shape(config, ModelKind::perceptron), mlp_shape({16, 16}), mlp_shape({6, 4})}) {
@@ -119,23 +109,22 @@ TEST(CudaGroupTrainer, EvaluationMatchesCpuRmse) {
     const cuda_plan::EvalLayout layout = cuda_plan::plan_eval_layout(shape, 1 << 20);
     std::vector<float> act(layout.input_floats + 2 * layout.pingpong_floats);
     std::vector<double> partials(static_cast<std::size_t>(layout.threads));
-    const cuda_math::EvalState st{params.data(), act.data(), act.data() + layout.input_floats,
-                                  act.data() + layout.input_floats + layout.pingpong_floats, partials.data()};
-    const double sum =
-        cuda_math::group_sum_squares<0, 4, 4>(HostGroup{layout.threads}, shape, view_of(test), layout.rows, st);
+    const EvalState st{params.data(), act.data(), act.data() + layout.input_floats,
+                       act.data() + layout.input_floats + layout.pingpong_floats, partials.data()};
+    const double sum = group_sum_squares<0, 4, 4>(HostGroup{layout.threads}, shape, view_of(test), layout.rows, st);
     EXPECT_NEAR(std::sqrt(sum / static_cast<double>(test.size())), cpu, 1e-12 * cpu);
   }
 }
 
-TEST(CudaGroupTrainer, GatherRowMatchesAugmentationNoise) {
+TEST(GroupTrainer, GatherRowMatchesAugmentationNoise) {
   const ExperimentConfig config = small_config(50, 8, 1);
   const Dataset train = make_training_set(config, Regime::baseline, 0);
   const EpochPermutation perm = make_epoch_permutation(50, 4, 3);
   const ReplicaJob job{4, 1, 0, 0};
   float features[kFeatures * 8], targets[8];
   for (int b = 0; b < 8; ++b) {
-    cuda_math::gather_row(view_of(train), perm, job, 10.0f, 3, 40, b, features, targets);
     if (40 + b >= 50) break;
+    gather_rows(view_of(train), perm, job, 10.0f, 3, 40, b, 8, b + 1, features, targets);  // one row alone
     const std::uint32_t i = permuted_index(perm, 40u + static_cast<std::uint32_t>(b));
     EXPECT_EQ(features[b * kFeatures + 0], train.x1[i]);
     EXPECT_EQ(features[b * kFeatures + 2],

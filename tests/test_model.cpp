@@ -9,6 +9,7 @@
 
 #include "underspec/cpu_gemm.hpp"
 #include "underspec/cpu_trainer.hpp"
+#include "underspec/group_trainer.hpp"
 #include "underspec/model.hpp"
 
 namespace underspec {
@@ -64,7 +65,8 @@ TEST_P(ModelShapes, ForwardMatchesDoubleReference) {
   std::vector<float> params = initial_params(s, 5);
   TrainWorkspace ws(s, batch);
   std::copy(data.x.begin(), data.x.end(), ws.buffers().act[0]);
-  forward_batch(s, params.data(), ws.buffers(), batch);
+  const BatchBuffers& buf = ws.buffers();
+  group_forward<0, 0, 0>(SerialGroup<CpuGemm>{}, s, params.data(), batch, [&](int l) { return buf.act[l]; });
   std::vector<double> expected;
   reference_loss(s, std::vector<double>(params.begin(), params.end()), data.x, data.y, batch, &expected);
   for (int b = 0; b < batch; ++b) EXPECT_NEAR(ws.buffers().act[s.n_layers][b], expected[b], 1e-5);
@@ -77,8 +79,9 @@ TEST_P(ModelShapes, GradientsMatchCentralFiniteDifferences) {
   std::vector<float> params = initial_params(s, 9);
   TrainWorkspace ws(s, batch);
   std::copy(data.x.begin(), data.x.end(), ws.buffers().act[0]);
-  forward_batch(s, params.data(), ws.buffers(), batch);
-  backward_batch(s, params.data(), data.y.data(), ws.buffers(), batch, ws.grads());
+  const BatchBuffers& buf = ws.buffers();
+  group_forward<0, 0, 0>(SerialGroup<CpuGemm>{}, s, params.data(), batch, [&](int l) { return buf.act[l]; });
+  group_backward<0, 0, 0>(SerialGroup<CpuGemm>{}, s, params.data(), data.y.data(), buf, batch, ws.grads());
 
   std::vector<double> p(params.begin(), params.end());
   const double h = 1e-6;

@@ -117,8 +117,16 @@ TEST(Augmentation, ChangesOnlyX3WithTheConfiguredNoise) {
   const auto n = static_cast<std::uint32_t>(train.size());
   const EpochPermutation perm = make_epoch_permutation(n, 3, 2);
   std::vector<float> plain(3 * n), augmented(3 * n), y_plain(n), y_aug(n);
-  gather_batch(train, perm, 3, 0.0f, 2, 0, static_cast<int>(n), plain.data(), y_plain.data());
-  gather_batch(train, perm, 3, 10.0f, 2, 0, static_cast<int>(n), augmented.data(), y_aug.data());
+  const ReplicaJob plain_job{3, 0, 0, 0}, augmented_job{3, 1, 0, 0};
+  gather_rows(view_of(train), perm, plain_job, 10.0f, 2, 0, 0, 1, static_cast<int>(n), plain.data(), y_plain.data());
+  gather_rows(view_of(train), perm, augmented_job, 10.0f, 2, 0, 0, 1, static_cast<int>(n), augmented.data(),
+              y_aug.data());
+  // Rank-strided gathering (as GPU groups do) draws the same noise.
+  std::vector<float> strided(3 * n), y_strided(n);
+  for (int rank = 0; rank < 7; ++rank)
+    gather_rows(view_of(train), perm, augmented_job, 10.0f, 2, 0, rank, 7, static_cast<int>(n), strided.data(),
+                y_strided.data());
+  EXPECT_EQ(strided, augmented);
   EXPECT_EQ(y_plain, y_aug);
   double sum = 0, sum_sq = 0;
   for (std::uint32_t b = 0; b < n; ++b) {

@@ -41,8 +41,7 @@ TEST(Training, PerceptronReachesLeastSquaresAndThePopulationOptimum) {
   const ReplicaSpec replica{0, ModelKind::perceptron, Regime::baseline, 0, 0};
   const Dataset train = make_training_set(config, Regime::baseline, 0);
   TrainWorkspace ws(shape, config.train.batch_size);
-  std::vector<float> params = initial_params(shape, 0);
-  train_replica(config, shape, replica, train, params, ws);
+  const std::vector<float> params = train_replica(config, shape, replica, train, ws);
 
   const std::array<double, 4> ls = least_squares(train);
   for (int i = 0; i < 4; ++i) EXPECT_NEAR(params[i], ls[i], 2e-3) << "parameter " << i;

@@ -61,16 +61,16 @@ Row time_training(const ExperimentConfig& config, ModelKind model, cuda_plan::Tr
       {p, p + n, p + 2 * n, p + 3 * n, n, DatasetId::train, 0u, train_domain(config, Regime::augmentation)}};
   DeviceBuffer<cuda::GenerateJob> gen_device = cuda::to_device(gen, nullptr);
   cuda::launch_generate(scm_params(config.data), config.data.seed, gen_device.data(), 1, n, nullptr);
-  const std::vector<cuda_math::DatasetView> views{{p, p + n, p + 2 * n, p + 3 * n, n}};
-  std::vector<cuda_math::ReplicaJob> jobs;
+  const std::vector<DatasetView> views{{p, p + n, p + 2 * n, p + 3 * n, n}};
+  std::vector<ReplicaJob> jobs;
   for (int r = 0; r < replicas; ++r) jobs.push_back({static_cast<std::uint32_t>(r), 1u, 0u, 0u});  // augmentation
-  DeviceBuffer<cuda_math::DatasetView> views_device = cuda::to_device(views, nullptr);
-  DeviceBuffer<cuda_math::ReplicaJob> jobs_device = cuda::to_device(jobs, nullptr);
+  DeviceBuffer<DatasetView> views_device = cuda::to_device(views, nullptr);
+  DeviceBuffer<ReplicaJob> jobs_device = cuda::to_device(jobs, nullptr);
   const std::vector<AdamStep> table = cuda_plan::make_adam_table(config.train, n);
   DeviceBuffer<AdamStep> table_device = cuda::to_device(table, nullptr);
   DeviceBuffer<float> params(static_cast<std::size_t>(replicas) * param_count(shape));
-  const cuda_math::TrainRun run{config.train.epochs, config.train.batch_size,
-                                static_cast<float>(config.augmentation.noise_std), table_device.data()};
+  const TrainRun run{config.train.epochs, config.train.batch_size, static_cast<float>(config.augmentation.noise_std),
+                     table_device.data()};
   const cuda_plan::FusedLayout layout =
       cuda::fused_layout_for(shape, config.train.batch_size, static_cast<std::size_t>(limit));
   DeviceBuffer<float> scratch(static_cast<std::size_t>(replicas) * layout.global_floats);
@@ -81,7 +81,7 @@ Row time_training(const ExperimentConfig& config, ModelKind model, cuda_plan::Tr
   US_CUDA_CHECK(cudaEventCreate(&stop));
   US_CUDA_CHECK(cudaEventRecord(start, nullptr));
   if (variant == cuda_plan::TrainVariant::cublas) {
-    cuda_math::TrainRun host_run = run;
+    TrainRun host_run = run;
     host_run.adam_steps = table.data();
     cuda::train_cublas(handle,
                        cuda::CublasTrainLaunch{shape, host_run, static_cast<int>(table.size()), jobs_device.data(),

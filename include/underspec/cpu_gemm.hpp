@@ -26,39 +26,37 @@ inline void avx2_gemm_tile(const GemmArgs& g, int i0, int j0) {
   const float* __restrict b = g.B + j0;
   float* __restrict c = g.C + i0 * ldc + j0;
   __m256 acc[TM][NV];
-#pragma GCC unroll 16
-  for (int i = 0; i < TM; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v)
-      acc[i][v] = g.init == GemmInit::zero   ? _mm256_setzero_ps()
-                  : g.init == GemmInit::bias ? _mm256_loadu_ps(g.bias + j0 + 8 * v)
-                                             : _mm256_loadu_ps(c + i * ldc + 8 * v);
+  US_UNROLL(16)
+  for (int i = 0; i < TM; ++i) US_UNROLL(4)
+  for (int v = 0; v < NV; ++v)
+    acc[i][v] = g.init == GemmInit::zero   ? _mm256_setzero_ps()
+                : g.init == GemmInit::bias ? _mm256_loadu_ps(g.bias + j0 + 8 * v)
+                                           : _mm256_loadu_ps(c + i * ldc + 8 * v);
   for (int p = 0; p < P; ++p) {
     __m256 b_row[NV];
-#pragma GCC unroll 4
+    US_UNROLL(4)
     for (int v = 0; v < NV; ++v) b_row[v] = _mm256_loadu_ps(b + p * ldb + 8 * v);
-#pragma GCC unroll 16
+    US_UNROLL(16)
     for (int i = 0; i < TM; ++i) {
       const __m256 a_ip = _mm256_broadcast_ss(a + i * a_rs + p * a_cs);
-#pragma GCC unroll 4
+      US_UNROLL(4)
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(a_ip, b_row[v], acc[i][v]);
     }
   }
   // Epilogues as in apply_epilogue: max(x, +0) and the masked AND both map NaN and -0 to +0.
   const __m256 zero = _mm256_setzero_ps();
-#pragma GCC unroll 16
-  for (int i = 0; i < TM; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      __m256 out = acc[i][v];
-      if (g.epilogue == GemmEpilogue::relu) {
-        out = _mm256_max_ps(out, zero);
-      } else if (g.epilogue == GemmEpilogue::relu_mask) {
-        const __m256 gate = _mm256_loadu_ps(g.mask + (i0 + i) * ldc + j0 + 8 * v);
-        out = _mm256_and_ps(out, _mm256_cmp_ps(gate, zero, _CMP_GT_OQ));
-      }
-      _mm256_storeu_ps(c + i * ldc + 8 * v, out);
+  US_UNROLL(16)
+  for (int i = 0; i < TM; ++i) US_UNROLL(4)
+  for (int v = 0; v < NV; ++v) {
+    __m256 out = acc[i][v];
+    if (g.epilogue == GemmEpilogue::relu) {
+      out = _mm256_max_ps(out, zero);
+    } else if (g.epilogue == GemmEpilogue::relu_mask) {
+      const __m256 gate = _mm256_loadu_ps(g.mask + (i0 + i) * ldc + j0 + 8 * v);
+      out = _mm256_and_ps(out, _mm256_cmp_ps(gate, zero, _CMP_GT_OQ));
     }
+    _mm256_storeu_ps(c + i * ldc + 8 * v, out);
+  }
 }
 
 // dst[c][r] = src[r][c] for one 8 x 8 block (unpack, shuffle, permute: 24 shuffles).

@@ -1,12 +1,12 @@
-// Training and scoring one replica on the host with the shared math of model.hpp and
-// adam.hpp. The CPU backend runs these in parallel over replicas; tests call them alone.
+// Training and scoring one replica on the host with the shared group trainer. The CPU backend runs these in parallel
+// over replicas; tests call them alone.
 #pragma once
 
 #include <memory>
 #include <vector>
 
 #include "underspec/dataset.hpp"
-#include "underspec/permutation.hpp"
+#include "underspec/group_trainer.hpp"
 #include "underspec/sweep.hpp"
 
 namespace underspec {
@@ -35,14 +35,12 @@ class TrainWorkspace {
 
 std::vector<float> initial_params(const NetShape& shape, std::uint32_t seed);
 
-// The minibatch at positions [start, start + batch) of an epoch: features [batch][3] and
-// targets [batch]; augmentation_std > 0 adds the replica's noise to x3 (augmentation).
-void gather_batch(const Dataset& train, const EpochPermutation& perm, std::uint32_t seed, float augmentation_std,
-                  std::uint32_t epoch, std::uint32_t start, int batch, float* features, float* targets);
+DatasetView view_of(const Dataset& d);
 
-// Trains `params` in place for config.train.epochs epochs on `train`.
-void train_replica(const ExperimentConfig& config, const NetShape& shape, const ReplicaSpec& replica,
-                   const Dataset& train, std::vector<float>& params, TrainWorkspace& workspace);
+// Initialises and trains one replica for config.train.epochs epochs on `train`; returns the
+// final parameters.
+std::vector<float> train_replica(const ExperimentConfig& config, const NetShape& shape, const ReplicaSpec& replica,
+                                 const Dataset& train, TrainWorkspace& workspace);
 
 // Root mean squared error of the network on a dataset (sum of squares in double).
 double evaluate_rmse(const NetShape& shape, const float* params, const Dataset& test, TrainWorkspace& workspace);

@@ -10,8 +10,9 @@
 #include <vector>
 
 #include "underspec/adam.hpp"
+#include "underspec/adam_schedule.hpp"
 #include "underspec/config.hpp"
-#include "underspec/cuda_group_trainer.hpp"
+#include "underspec/group_trainer.hpp"
 #include "underspec/hd.hpp"
 #include "underspec/model.hpp"
 #include "underspec/sweep.hpp"
@@ -48,7 +49,7 @@ int compiled_hidden_width(const NetShape& shape);
 
 // Adam scalars of every step of a training: index k holds step k + 1 at the StepLR rate of
 // its epoch, exactly what cpu_trainer computes step by step.
-std::vector<AdamStep> make_adam_table(const TrainConfig& train, std::uint32_t n_train);
+using underspec::make_adam_table;  // adam_schedule.hpp
 
 // A replica's working set of the fused training kernel, region by region. Regions are put
 // in shared memory greedily in priority order (params, activations, grads, moment1,
@@ -72,11 +73,11 @@ FusedLayout plan_fused_layout(const NetShape& shape, int batch_size, int threads
 
 // A replica's working set under `layout`: each region in `shared` or in `global` (the
 // replica's slice). Used by the kernels and, with host arrays, by the CPU tests.
-US_HD_INLINE cuda_math::ReplicaState replica_state(const FusedLayout& layout, const NetShape& shape, float* shared,
-                                                   float* global) {
+US_HD_INLINE ReplicaState replica_state(const FusedLayout& layout, const NetShape& shape, float* shared,
+                                        float* global) {
   float* region[kRegionCount];
   for (int r = 0; r < kRegionCount; ++r) region[r] = (layout.in_shared[r] ? shared : global) + layout.offset[r];
-  cuda_math::ReplicaState st{};
+  ReplicaState st{};
   st.params = region[kParams];
   st.grads = region[kGrads];
   st.moment1 = region[kMoment1];

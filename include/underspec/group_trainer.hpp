@@ -1,15 +1,17 @@
-// The fused training and evaluation of ONE replica by a GROUP of cooperating threads (a
-// CUDA warp or CTA), written once as US_HD code over the shared math of model.hpp and
-// adam.hpp. A group executes a sequence of phases; between phases it synchronises
-// (__syncwarp / __syncthreads on the device). `HostGroup` runs every rank of a phase in
-// turn on the CPU, so the exact work split and phase order the GPU uses is tested by the
-// CPU test suite against the CPU backend (tests/test_cuda_host_group_trainer.cpp).
+// The training and evaluation of ONE replica by a GROUP of cooperating ranks, written once
+// as US_HD code over the shared math of model.hpp and adam.hpp, and used by both backends:
+//   SerialGroup  one rank: the CPU backend (a thread per replica, the CPU's SIMD products);
+//   CtaGroup / WarpGroup (kernels/device_groups.cuh): a CUDA CTA or warp per replica;
+//   HostGroup    every rank of a phase in turn on the CPU, so the GPU's exact work split
+//                is tested by the CPU suite (tests/test_group_trainer.cpp).
+// A group executes a sequence of phases and synchronises between them. Groups differ only
+// in how a phase's work is dealt to ranks, never in what is computed.
 //
-// Why the results equal the CPU's bit for bit: every output element of every product is
-// computed by exactly one rank with gemm_tile/gemm_block, i.e. with fmaf in ascending p
-// from the same initial value; bias gradients are summed by one rank in ascending batch
-// order; Adam is element-wise. Only the evaluation's double-precision sum of squares is
-// reduced in a different (fixed) order.
+// Why results are equal bit for bit across groups: every output element of every product
+// is computed by exactly one rank with fmaf in ascending p from the same initial value
+// (gemm_tile / gemm_block, or the CPU tiles proven equal to them); bias gradients are
+// summed by one rank in ascending batch order; Adam is element-wise. Only the evaluation's
+// double-precision sum of squares is reduced in a different (fixed) order.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +22,7 @@
 #include "underspec/permutation.hpp"
 #include "underspec/scm.hpp"
 
-namespace underspec::cuda_math {
+namespace underspec {
 
 // One dataset in structure-of-arrays form (device or host memory).
 struct DatasetView {
@@ -71,8 +73,21 @@ US_HD_INLINE int steps_per_epoch(std::uint32_t n, int batch_size) {
   return static_cast<int>((n + static_cast<std::uint32_t>(batch_size) - 1u) / static_cast<std::uint32_t>(batch_size));
 }
 
-// A group executed rank after rank on the host (for tests; identical phase structure).
+// One rank does everything, with the product `Gemm` (the CPU backend passes its SIMD tiles).
+template <class Gemm = PortableGemm>
+struct SerialGroup {
+  static constexpr bool kSerial = true;
+  static constexpr int size = 1;
+  Gemm gemm{};
+  template <class Phase>
+  US_HD_INLINE void run(Phase&& phase) const {
+    phase(0);
+  }
+};
+
+// The ranks of a phase executed one after another on the host (tests of the GPU's split).
 struct HostGroup {
+  static constexpr bool kSerial = false;
   int size;
   template <class Phase>
   void run(Phase&& phase) const {
@@ -80,109 +95,138 @@ struct HostGroup {
   }
 };
 
-enum class Epilogue { none, relu, relu_mask };
-
-// C = product for rows [0, M) x columns [0, N), tiles of TM x TN dealt round-robin to the
-// ranks; each element is computed by one rank with the shared per-element order. The
-// epilogue is element-wise: ReLU of C, or C zeroed where mask (same layout as C) <= 0.
-template <int TM, int TN>
-US_HD_INLINE void group_gemm(const GemmArgs& g, int M, int N, int rank, int size, Epilogue epilogue,
-                             const float* mask) {
-  const int tiles_i = (M + TM - 1) / TM, tiles_j = (N + TN - 1) / TN;
-  for (int tile = rank; tile < tiles_i * tiles_j; tile += size) {
-    const int i0 = (tile / tiles_j) * TM, j0 = (tile % tiles_j) * TN;
-    const int i1 = i0 + TM < M ? i0 + TM : M, j1 = j0 + TN < N ? j0 + TN : N;
-    if (i1 - i0 == TM && j1 - j0 == TN)
-      gemm_tile<TM, TN>(g, i0, j0);
-    else
-      gemm_block(g, i0, i1, j0, j1);
-    if (epilogue == Epilogue::none) continue;
-    for (int i = i0; i < i1; ++i)
-      for (int j = j0; j < j1; ++j) {
-        float& c = g.C[i * g.ldc + j];
-        const float gate = epilogue == Epilogue::relu ? c : mask[i * g.ldc + j];
-        c = gate > 0.0f ? c : 0.0f;
-      }
+// C = product for rows [0, M) x columns [0, N) with the epilogue of `a`. A serial group
+// computes it whole; otherwise TM x TN tiles are dealt round-robin to the ranks.
+template <int TM, int TN, class Group>
+US_HD_INLINE void group_gemm(const Group& g, const GemmArgs& a, int M, int N, int rank) {
+  if constexpr (Group::kSerial) {
+    g.gemm(a, 0, M, 0, N);
+  } else {
+    const int tiles_i = (M + TM - 1) / TM, tiles_j = (N + TN - 1) / TN;
+    for (int tile = rank; tile < tiles_i * tiles_j; tile += g.size) {
+      const int i0 = (tile / tiles_j) * TM, j0 = (tile % tiles_j) * TN;
+      const int i1 = i0 + TM < M ? i0 + TM : M, j1 = j0 + TN < N ? j0 + TN : N;
+      if (i1 - i0 == TM && j1 - j0 == TN)
+        gemm_tile<TM, TN>(a, i0, j0);
+      else
+        gemm_block(a, i0, i1, j0, j1);
+    }
   }
 }
 
-// Row `b` of the minibatch that starts at `start`: the permuted sample, with x3 augmented
-// exactly as the CPU trainer does (augmentation_noise draws the same Philox word).
-US_HD_INLINE void gather_row(const DatasetView& data, const EpochPermutation& perm, const ReplicaJob& job,
-                             float augmentation_std, std::uint32_t epoch, std::uint32_t start, int b, float* features,
-                             float* targets) {
-  const std::uint32_t position = start + static_cast<std::uint32_t>(b);
-  const std::uint32_t i = permuted_index(perm, position);
-  float x3 = data.x3[i];
-  if (job.augment) x3 += augmentation_noise(augmentation_std, job.seed, epoch, position);
-  features[b * kFeatures + 0] = data.x1[i];
-  features[b * kFeatures + 1] = data.x2[i];
-  features[b * kFeatures + 2] = x3;
-  targets[b] = data.y[i];
+// Rows b = first, first + stride, ... of the minibatch that starts at `start`: the permuted
+// samples, with x3 augmented by augmentation_noise. With stride 1 one Philox block serves
+// four consecutive positions (the same words augmentation_noise draws).
+US_HD_INLINE void gather_rows(const DatasetView& data, const EpochPermutation& perm, const ReplicaJob& job,
+                              float augmentation_std, std::uint32_t epoch, std::uint32_t start, int first, int stride,
+                              int batch, float* features, float* targets) {
+  const PhiloxKey aug_key = make_key(job.seed, Stream::augmentation);
+  Normal4 noise{};
+  for (int b = first; b < batch; b += stride) {
+    const std::uint32_t position = start + static_cast<std::uint32_t>(b);
+    const std::uint32_t i = permuted_index(perm, position);
+    float x3 = data.x3[i];
+    if (job.augment) {
+      if (stride != 1 || b == first || (position & 3u) == 0)
+        noise = normal4(augmentation_counter(epoch, position), aug_key);
+      x3 += augmentation_std * noise.n[position & 3u];
+    }
+    features[b * kFeatures + 0] = data.x1[i];
+    features[b * kFeatures + 1] = data.x2[i];
+    features[b * kFeatures + 2] = x3;
+    targets[b] = data.y[i];
+  }
 }
 
-// Forward pass of `rows` rows through all layers: input act_in[0] (rows x 3), layer l
-// writes act_out(l). One phase per layer.
+// Forward pass of `rows` rows through all layers: input act(0) (rows x 3), layer l writes
+// act(l). One phase per layer.
 template <int W, int TM, int TN, class Group, class ActOf>
 US_HD_INLINE void group_forward(const Group& g, const NetShape& shape, const float* params, int rows, ActOf act) {
   for (int l = 1; l <= shape.n_layers; ++l) {
     const int fan_in = layer_width<W>(shape, l - 1), fan_out = layer_width<W>(shape, l);
-    const GemmArgs ga{fan_in,
-                      act(l - 1),
-                      fan_in,
-                      1,
-                      params + weight_offset(shape, l),
-                      fan_out,
-                      act(l),
-                      fan_out,
-                      GemmInit::bias,
-                      params + bias_offset(shape, l)};
-    const Epilogue epilogue = l < shape.n_layers ? Epilogue::relu : Epilogue::none;
-    g.run([&](int rank) { group_gemm<TM, TN>(ga, rows, fan_out, rank, g.size, epilogue, nullptr); });
+    GemmArgs ga{fan_in,
+                act(l - 1),
+                fan_in,
+                1,
+                params + weight_offset(shape, l),
+                fan_out,
+                act(l),
+                fan_out,
+                GemmInit::bias,
+                params + bias_offset(shape, l)};
+    if (l < shape.n_layers) ga.epilogue = GemmEpilogue::relu;
+    g.run([&](int rank) { group_gemm<TM, TN>(g, ga, rows, fan_out, rank); });
   }
 }
 
-// One minibatch: forward, backward (as backward_batch), Adam. The features and targets of
-// the batch are already in st.buf.act[0] / st.targets.
-template <int W, int TM, int TN, class Group>
-US_HD_INLINE void group_train_step(const Group& g, const NetShape& shape, const ReplicaState& st, int batch,
-                                   const AdamStep& adam) {
-  const int n_layers = shape.n_layers;
-  const BatchBuffers& buf = st.buf;
-  group_forward<W, TM, TN>(g, shape, st.params, batch, [&](int l) { return buf.act[l]; });
+// grad_bias[j] = sum_b delta[b][j] in ascending b, one rank per column (a serial group
+// sweeps rows so the loop vectorises; the per-element order is the same).
+template <class Group>
+US_HD_INLINE void group_bias_grad(const Group& g, const float* delta, int batch, int fan_out, float* grad_bias,
+                                  int rank) {
+  if constexpr (Group::kSerial) {
+    for (int j = 0; j < fan_out; ++j) grad_bias[j] = 0.0f;
+    for (int b = 0; b < batch; ++b)
+      for (int j = 0; j < fan_out; ++j) grad_bias[j] += delta[b * fan_out + j];
+  } else {
+    for (int j = rank; j < fan_out; j += g.size) {
+      float sum = 0.0f;
+      for (int b = 0; b < batch; ++b) sum += delta[b * fan_out + j];
+      grad_bias[j] = sum;
+    }
+  }
+}
 
+template <class Group>
+US_HD_INLINE void group_transpose(const Group& g, const float* w, int fan_in, int fan_out, float* w_t, int rank) {
+  if constexpr (Group::kSerial) {
+    g.gemm.transpose(w, fan_in, fan_out, w_t);
+  } else {
+    for (int e = rank; e < fan_in * fan_out; e += g.size) w_t[(e % fan_out) * fan_in + e / fan_out] = w[e];
+  }
+}
+
+// Gradients of the batch's mean squared error (after group_forward) into `grads` (the
+// parameter layout); buf.delta_a / delta_b / weights_t are scratch.
+template <int W, int TM, int TN, class Group>
+US_HD_INLINE void group_backward(const Group& g, const NetShape& shape, const float* params, const float* targets,
+                                 const BatchBuffers& buf, int batch, float* grads) {
   const float two_over_batch = 2.0f / static_cast<float>(batch);
-  const float* predictions = buf.act[n_layers];
+  const float* predictions = buf.act[shape.n_layers];
   g.run([&](int rank) {
-    for (int b = rank; b < batch; b += g.size) buf.delta_a[b] = mse_grad(predictions[b], st.targets[b], two_over_batch);
+    for (int b = rank; b < batch; b += g.size) buf.delta_a[b] = mse_grad(predictions[b], targets[b], two_over_batch);
   });
   float* delta = buf.delta_a;
   float* delta_prev = buf.delta_b;
-  for (int l = n_layers; l >= 1; --l) {
+  for (int l = shape.n_layers; l >= 1; --l) {
     const int fan_in = layer_width<W>(shape, l - 1), fan_out = layer_width<W>(shape, l);
-    const float* w = st.params + weight_offset(shape, l);
-    float* grad_bias = st.grads + bias_offset(shape, l);
-    const GemmArgs gw{batch,   buf.act[l - 1], 1,      fan_in, delta, fan_out, st.grads + weight_offset(shape, l),
+    // dW[k][j] = sum_b act[l-1][b][k] * delta[b][j]; db[j] = sum_b delta[b][j]
+    const GemmArgs gw{batch,   buf.act[l - 1], 1,      fan_in, delta, fan_out, grads + weight_offset(shape, l),
                       fan_out, GemmInit::zero, nullptr};
     g.run([&](int rank) {
-      group_gemm<TM, TN>(gw, fan_in, fan_out, rank, g.size, Epilogue::none, nullptr);
-      for (int j = rank; j < fan_out; j += g.size) {
-        float sum = 0.0f;
-        for (int b = 0; b < batch; ++b) sum += delta[b * fan_out + j];
-        grad_bias[j] = sum;
-      }
-      if (l > 1)
-        for (int e = rank; e < fan_in * fan_out; e += g.size)
-          buf.weights_t[(e % fan_out) * fan_in + e / fan_out] = w[e];
+      group_gemm<TM, TN>(g, gw, fan_in, fan_out, rank);
+      group_bias_grad(g, delta, batch, fan_out, grads + bias_offset(shape, l), rank);
+      if (l > 1) group_transpose(g, params + weight_offset(shape, l), fan_in, fan_out, buf.weights_t, rank);
     });
-    if (l == 1) break;
-    const GemmArgs gd{fan_out, delta, fan_out, 1, buf.weights_t, fan_in, delta_prev, fan_in, GemmInit::zero, nullptr};
-    const float* act_prev = buf.act[l - 1];
-    g.run([&](int rank) { group_gemm<TM, TN>(gd, batch, fan_in, rank, g.size, Epilogue::relu_mask, act_prev); });
+    if (l == 1) break;  // no gradient with respect to the data
+    // delta_prev[b][k] = relu'(act[l-1][b][k]) * sum_j delta[b][j] * W[k][j]
+    const GemmArgs gd{fan_out,    delta,  fan_out,        1,       buf.weights_t,           fan_in,
+                      delta_prev, fan_in, GemmInit::zero, nullptr, GemmEpilogue::relu_mask, buf.act[l - 1]};
+    g.run([&](int rank) { group_gemm<TM, TN>(g, gd, batch, fan_in, rank); });
     float* t = delta;
     delta = delta_prev;
     delta_prev = t;
   }
+}
+
+// One minibatch: forward, backward, Adam. The features and targets of the batch are
+// already in st.buf.act[0] / st.targets.
+template <int W, int TM, int TN, class Group>
+US_HD_INLINE void group_train_step(const Group& g, const NetShape& shape, const ReplicaState& st, int batch,
+                                   const AdamStep& adam) {
+  const BatchBuffers& buf = st.buf;
+  group_forward<W, TM, TN>(g, shape, st.params, batch, [&](int l) { return buf.act[l]; });
+  group_backward<W, TM, TN>(g, shape, st.params, st.targets, buf, batch, st.grads);
   const int n_params = param_count(shape);
   g.run([&](int rank) {
     for (int i = rank; i < n_params; i += g.size)
@@ -190,7 +234,9 @@ US_HD_INLINE void group_train_step(const Group& g, const NetShape& shape, const 
   });
 }
 
-// The whole training of one replica (all epochs), as cpu_trainer's train_replica.
+// The whole training of one replica (all epochs): initialisation, then for every epoch a
+// fresh permutation and its minibatches (the last one smaller), with adam_steps[k] the
+// scalars of step k + 1 (StepLR included).
 template <int W, int TM, int TN, class Group>
 US_HD_INLINE void group_train_replica(const Group& g, const NetShape& shape, const TrainRun& run, const ReplicaJob& job,
                                       const DatasetView& data, const ReplicaState& st) {
@@ -210,8 +256,7 @@ US_HD_INLINE void group_train_replica(const Group& g, const NetShape& shape, con
     for (std::uint32_t start = 0; start < n; start += batch_size) {
       const int batch = static_cast<int>(batch_size < n - start ? batch_size : n - start);
       g.run([&](int rank) {
-        for (int b = rank; b < batch; b += g.size)
-          gather_row(data, perm, job, run.augmentation_std, e, start, b, st.buf.act[0], st.targets);
+        gather_rows(data, perm, job, run.augmentation_std, e, start, rank, g.size, batch, st.buf.act[0], st.targets);
       });
       group_train_step<W, TM, TN>(g, shape, st, batch, run.adam_steps[step++]);
     }
@@ -266,4 +311,4 @@ US_HD_INLINE double group_sum_squares(const Group& g, const NetShape& shape, con
   return st.partials[0];
 }
 
-}  // namespace underspec::cuda_math
+}  // namespace underspec

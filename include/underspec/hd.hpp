@@ -9,3 +9,15 @@
 #define US_HD
 #define US_HD_INLINE inline __attribute__((always_inline))
 #endif
+
+// A loop-unrolling hint in the dialect of whichever compiler pass reads it.
+#define US_PRAGMA(x) _Pragma(#x)
+#if defined(__CUDA_ARCH__)
+#define US_UNROLL(n) US_PRAGMA(unroll n)
+#elif defined(__CUDACC__)
+#define US_UNROLL(n)  // nvcc's host pass: its front end knows no GCC pragmas
+#elif defined(__GNUC__) && !defined(__clang__)
+#define US_UNROLL(n) US_PRAGMA(GCC unroll n)
+#else
+#define US_UNROLL(n)
+#endif

@@ -85,27 +85,25 @@ US_HD_INLINE float apply_epilogue(const GemmArgs& g, float value, int i, int j) 
 template <int TM, int TN>
 US_HD_INLINE void gemm_tile(const GemmArgs& g, int i0, int j0) {
   float acc[TM][TN];
-#pragma GCC unroll 16
-  for (int i = 0; i < TM; ++i)
-#pragma GCC unroll 16
-    for (int j = 0; j < TN; ++j)
-      acc[i][j] = g.init == GemmInit::zero   ? 0.0f
-                  : g.init == GemmInit::bias ? g.bias[j0 + j]
-                                             : g.C[(i0 + i) * g.ldc + j0 + j];
+  US_UNROLL(16)
+  for (int i = 0; i < TM; ++i) US_UNROLL(16)
+  for (int j = 0; j < TN; ++j)
+    acc[i][j] = g.init == GemmInit::zero   ? 0.0f
+                : g.init == GemmInit::bias ? g.bias[j0 + j]
+                                           : g.C[(i0 + i) * g.ldc + j0 + j];
   const float* a = g.A + i0 * g.a_row_stride;
   const float* b = g.B + j0;
   for (int p = 0; p < g.P; ++p) {
-#pragma GCC unroll 16
+    US_UNROLL(16)
     for (int i = 0; i < TM; ++i) {
       const float a_ip = a[i * g.a_row_stride + p * g.a_col_stride];
-#pragma GCC unroll 16
+      US_UNROLL(16)
       for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a_ip, b[p * g.ldb + j], acc[i][j]);
     }
   }
-#pragma GCC unroll 16
-  for (int i = 0; i < TM; ++i)
-#pragma GCC unroll 16
-    for (int j = 0; j < TN; ++j) g.C[(i0 + i) * g.ldc + j0 + j] = apply_epilogue(g, acc[i][j], i0 + i, j0 + j);
+  US_UNROLL(16)
+  for (int i = 0; i < TM; ++i) US_UNROLL(16)
+  for (int j = 0; j < TN; ++j) g.C[(i0 + i) * g.ldc + j0 + j] = apply_epilogue(g, acc[i][j], i0 + i, j0 + j);
 }
 
 template <int TN>
@@ -148,7 +146,8 @@ struct PortableGemm {
 };
 
 // ---------------------------------------------------------------------------------------
-// One minibatch through the network. Buffers (caller-owned, row-major [batch][width]):
+// The buffers of one minibatch (caller-owned, row-major [batch][width]); the passes over
+// them are in group_trainer.hpp.
 //   act[l] for l = 0..L: act[0] holds the batch's features, act[L] the predictions;
 //   delta_a, delta_b: [batch][max_width] scratch for back-propagated errors;
 //   weights_t: [max_width * max_width] scratch for a transposed weight matrix.
@@ -159,62 +158,9 @@ struct BatchBuffers {
   float* weights_t;
 };
 
-template <class Gemm = PortableGemm>
-US_HD_INLINE void forward_batch(const NetShape& s, const float* params, const BatchBuffers& buf, int batch,
-                                Gemm gemm = {}) {
-  for (int l = 1; l <= s.n_layers; ++l) {
-    const int fan_in = s.width[l - 1], fan_out = s.width[l];
-    GemmArgs g{fan_in,
-               buf.act[l - 1],
-               fan_in,
-               1,
-               params + weight_offset(s, l),
-               fan_out,
-               buf.act[l],
-               fan_out,
-               GemmInit::bias,
-               params + bias_offset(s, l)};
-    if (l < s.n_layers) g.epilogue = GemmEpilogue::relu;
-    gemm(g, 0, batch, 0, fan_out);
-  }
-}
-
 // d(MSE)/d(prediction) for the mean over the batch: 2 (yhat - y) / batch.
 US_HD_INLINE float mse_grad(float prediction, float target, float two_over_batch) {
   return two_over_batch * (prediction - target);
-}
-
-// Gradients of the mean squared error of the batch (after forward_batch) into `grads`
-// (same layout as params).
-template <class Gemm = PortableGemm>
-US_HD_INLINE void backward_batch(const NetShape& s, const float* params, const float* targets, const BatchBuffers& buf,
-                                 int batch, float* grads, Gemm gemm = {}) {
-  const float two_over_batch = 2.0f / static_cast<float>(batch);
-  float* delta = buf.delta_a;
-  float* delta_prev = buf.delta_b;
-  const float* predictions = buf.act[s.n_layers];
-  for (int b = 0; b < batch; ++b) delta[b] = mse_grad(predictions[b], targets[b], two_over_batch);
-  for (int l = s.n_layers; l >= 1; --l) {
-    const int fan_in = s.width[l - 1], fan_out = s.width[l];
-    // dW[k][j] = sum_b act[l-1][b][k] * delta[b][j]
-    const GemmArgs gw{batch,   buf.act[l - 1], 1,      fan_in, delta, fan_out, grads + weight_offset(s, l),
-                      fan_out, GemmInit::zero, nullptr};
-    gemm(gw, 0, fan_in, 0, fan_out);
-    float* grad_bias = grads + bias_offset(s, l);
-    for (int j = 0; j < fan_out; ++j) grad_bias[j] = 0.0f;
-    for (int b = 0; b < batch; ++b)
-      for (int j = 0; j < fan_out; ++j) grad_bias[j] += delta[b * fan_out + j];
-    if (l == 1) break;  // no gradient with respect to the data
-    // delta_prev[b][k] = relu'(act[l-1][b][k]) * sum_j delta[b][j] * W[k][j]
-    const float* w = params + weight_offset(s, l);
-    gemm.transpose(w, fan_in, fan_out, buf.weights_t);
-    const GemmArgs gd{fan_out,    delta,  fan_out,        1,       buf.weights_t,           fan_in,
-                      delta_prev, fan_in, GemmInit::zero, nullptr, GemmEpilogue::relu_mask, buf.act[l - 1]};
-    gemm(gd, 0, batch, 0, fan_in);
-    float* t = delta;
-    delta = delta_prev;
-    delta_prev = t;
-  }
 }
 
 }  // namespace underspec

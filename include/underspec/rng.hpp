@@ -44,9 +44,7 @@ US_HD_INLINE PhiloxBlock philox4x32_10(PhiloxCounter ctr, PhiloxKey key) {
   constexpr std::uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
   std::uint32_t c0 = ctr.c0, c1 = ctr.c1, c2 = ctr.c2, c3 = ctr.c3;
   std::uint32_t k0 = key.k0, k1 = key.k1;
-#if defined(__CUDACC__)
-#pragma unroll
-#endif
+  US_UNROLL(10)
   for (int round = 0; round < 10; ++round) {
     std::uint32_t hi0, lo0, hi1, lo1;
     mulhilo32(kMul0, c0, hi0, lo0);
