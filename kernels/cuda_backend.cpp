@@ -12,6 +12,7 @@
 #include <map>
 #include <string>
 
+#include "cublas_api.hpp"
 #include "cuda_check.hpp"
 #include "device_buffer.hpp"
 #include "evaluate.hpp"
@@ -63,10 +64,10 @@ class Stream {
 
 class CublasHandle {
  public:
-  CublasHandle() { US_CUBLAS_CHECK(cublasCreate(&handle_)); }
+  CublasHandle() { US_CUBLAS_CHECK(cuda::cublas().create(&handle_)); }
   CublasHandle(const CublasHandle&) = delete;
   CublasHandle& operator=(const CublasHandle&) = delete;
-  ~CublasHandle() { static_cast<void>(cublasDestroy(handle_)); }
+  ~CublasHandle() { static_cast<void>(cuda::cublas().destroy(handle_)); }
   cublasHandle_t get() const { return handle_; }
 
  private:

@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "cublas_api.hpp"
+
 namespace underspec::cuda {
 
 const char* curand_status_name(curandStatus_t status) {
@@ -46,7 +48,7 @@ void throw_launch_error(cudaError_t error, const char* kernel, const char* file,
 }
 
 void throw_cublas_error(cublasStatus_t status, const char* call, const char* file, int line) {
-  throw CudaError(call, file, line, cublasGetStatusName(status), cublasGetStatusString(status));
+  throw CudaError(call, file, line, cublas().status_name(status), cublas().status_string(status));
 }
 
 void throw_curand_error(curandStatus_t status, const char* call, const char* file, int line) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "cublas_api.hpp"
 #include "cuda_check.hpp"
 #include "device_buffer.hpp"
 #include "train_cublas.hpp"
@@ -101,8 +102,8 @@ void train_cublas(cublasHandle_t handle, const CublasTrainLaunch& a, cudaStream_
   const int L = s.n_layers, R = a.n_replicas, cap = a.run.batch_size;
   const int n_params = param_count(s), widest = max_width(s);
   const std::size_t total_params = static_cast<std::size_t>(R) * n_params;
-  US_CUBLAS_CHECK(cublasSetStream(handle, stream));
-  US_CUBLAS_CHECK(cublasSetMathMode(handle, CUBLAS_PEDANTIC_MATH));
+  US_CUBLAS_CHECK(cublas().set_stream(handle, stream));
+  US_CUBLAS_CHECK(cublas().set_math_mode(handle, CUBLAS_PEDANTIC_MATH));
 
   DeviceBuffer<float> grads(total_params), m(total_params), v(total_params);
   std::vector<DeviceBuffer<float>> act;
@@ -131,10 +132,10 @@ void train_cublas(cublasHandle_t handle, const CublasTrainLaunch& a, cudaStream_
       US_CUDA_CHECK_LAUNCH("gather_kernel");
       for (int l = 1; l <= L; ++l) {
         const int fan_in = s.width[l - 1], fan_out = s.width[l];
-        US_CUBLAS_CHECK(cublasSgemmStridedBatched(handle, CUBLAS_OP_N, CUBLAS_OP_N, fan_out, batch, fan_in, &one,
-                                                  params + weight_offset(s, l), fan_out, stride_params,
-                                                  act[l - 1].data(), fan_in, stride_act(l - 1), &zero, act[l].data(),
-                                                  fan_out, stride_act(l), R));
+        US_CUBLAS_CHECK(cublas().sgemm_strided_batched(handle, CUBLAS_OP_N, CUBLAS_OP_N, fan_out, batch, fan_in, &one,
+                                                       params + weight_offset(s, l), fan_out, stride_params,
+                                                       act[l - 1].data(), fan_in, stride_act(l - 1), &zero,
+                                                       act[l].data(), fan_out, stride_act(l), R));
         bias_activation_kernel<<<blocks_for(rows * fan_out), kThreads, 0, stream>>>(
             act[l].data(), fan_out, batch, cap, params, n_params, bias_offset(s, l), R, l < L ? 1 : 0);
         US_CUDA_CHECK_LAUNCH("bias_activation_kernel");
@@ -146,17 +147,17 @@ void train_cublas(cublasHandle_t handle, const CublasTrainLaunch& a, cudaStream_
       float* delta_prev = delta_b.data();
       for (int l = L; l >= 1; --l) {
         const int fan_in = s.width[l - 1], fan_out = s.width[l];
-        US_CUBLAS_CHECK(cublasSgemmStridedBatched(handle, CUBLAS_OP_N, CUBLAS_OP_T, fan_out, fan_in, batch, &one, delta,
-                                                  fan_out, stride_delta, act[l - 1].data(), fan_in, stride_act(l - 1),
-                                                  &zero, grads.data() + weight_offset(s, l), fan_out, stride_params,
-                                                  R));
+        US_CUBLAS_CHECK(cublas().sgemm_strided_batched(handle, CUBLAS_OP_N, CUBLAS_OP_T, fan_out, fan_in, batch, &one,
+                                                       delta, fan_out, stride_delta, act[l - 1].data(), fan_in,
+                                                       stride_act(l - 1), &zero, grads.data() + weight_offset(s, l),
+                                                       fan_out, stride_params, R));
         bias_grad_kernel<<<blocks_for(static_cast<std::size_t>(R) * fan_out), kThreads, 0, stream>>>(
             delta, fan_out, batch, delta_stride, grads.data(), n_params, bias_offset(s, l), R);
         US_CUDA_CHECK_LAUNCH("bias_grad_kernel");
         if (l == 1) break;
-        US_CUBLAS_CHECK(cublasSgemmStridedBatched(handle, CUBLAS_OP_T, CUBLAS_OP_N, fan_in, batch, fan_out, &one,
-                                                  params + weight_offset(s, l), fan_out, stride_params, delta, fan_out,
-                                                  stride_delta, &zero, delta_prev, fan_in, stride_delta, R));
+        US_CUBLAS_CHECK(cublas().sgemm_strided_batched(
+            handle, CUBLAS_OP_T, CUBLAS_OP_N, fan_in, batch, fan_out, &one, params + weight_offset(s, l), fan_out,
+            stride_params, delta, fan_out, stride_delta, &zero, delta_prev, fan_in, stride_delta, R));
         relu_mask_kernel<<<blocks_for(rows * fan_in), kThreads, 0, stream>>>(delta_prev, act[l - 1].data(), fan_in,
                                                                              batch, cap, delta_stride, R);
         US_CUDA_CHECK_LAUNCH("relu_mask_kernel");

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "cublas_api.hpp"
 #include "cuda_check.hpp"
 #include "device_buffer.hpp"
 #include "generate.hpp"
@@ -144,7 +145,7 @@ int main(int argc, char** argv) {
     cudaDeviceProp prop{};
     US_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
     cublasHandle_t handle;
-    US_CUBLAS_CHECK(cublasCreate(&handle));
+    US_CUBLAS_CHECK(underspec::cuda::cublas().create(&handle));
     nlohmann::json out;
     out["device"] = prop.name;
     out["epochs"] = config.train.epochs;
@@ -162,7 +163,7 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "  %s %s %d: %.1f ms\n", r.model.c_str(), r.variant.c_str(), r.replicas, r.ms);
         }
       }
-    cublasDestroy(handle);
+    underspec::cuda::cublas().destroy(handle);
     for (const Row& r : rows)
       out["training"].push_back({{"model", r.model},
                                  {"variant", r.variant},
