@@ -10,6 +10,7 @@
 #include <regex>
 #include <sstream>
 
+#include "temp_dir.hpp"
 #include "underspec/config_io.hpp"
 
 namespace underspec {
@@ -38,28 +39,25 @@ struct CliResult {
   std::string out, err;
 };
 
-class Cli : public ::testing::Test {
+class Cli : public TempDirTest {
  protected:
   void SetUp() override {
-    std::string root = (fs::temp_directory_path() / "underspec-cli-XXXXXX").string();
-    ASSERT_NE(mkdtemp(root.data()), nullptr);
-    root_ = root;
-    fs::create_directory(root_ / "cwd");
+    TempDirTest::SetUp();
+    fs::create_directory(dir_ / "cwd");
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   // Runs the binary in cwd() with `args` (shell syntax); captured output lives outside cwd().
   CliResult run(const std::string& args) {
     const std::string cmd = "cd '" + cwd().string() + "' && '" UNDERSPEC_BINARY "' " + args + " >'" +
-                            (root_ / "stdout").string() + "' 2>'" + (root_ / "stderr").string() + "'";
+                            (dir_ / "stdout").string() + "' 2>'" + (dir_ / "stderr").string() + "'";
     const int raw = std::system(cmd.c_str());
     CliResult r;
     r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    r.out = read(root_ / "stdout");
-    r.err = read(root_ / "stderr");
+    r.out = read(dir_ / "stdout");
+    r.err = read(dir_ / "stderr");
     return r;
   }
-  fs::path cwd() const { return root_ / "cwd"; }
+  fs::path cwd() const { return dir_ / "cwd"; }
   std::vector<std::string> cwd_entries() const {
     std::vector<std::string> names;
     for (const auto& e : fs::directory_iterator(cwd())) names.push_back(e.path().filename().string());
@@ -67,8 +65,6 @@ class Cli : public ::testing::Test {
     return names;
   }
   void write(const std::string& name, const std::string& text) { std::ofstream(cwd() / name) << text; }
-
-  fs::path root_;
 };
 
 TEST_F(Cli, HelpAndVersionExitZero) {

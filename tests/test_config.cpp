@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "temp_dir.hpp"
 #include "underspec/config_io.hpp"
 
 namespace underspec {
@@ -41,15 +42,8 @@ void expect_same(const ExperimentConfig& a, const ExperimentConfig& b) {
   EXPECT_EQ(a.augmentation.noise_std, b.augmentation.noise_std);
 }
 
-class ConfigFile : public ::testing::Test {
+class ConfigFile : public TempDirTest {
  protected:
-  void SetUp() override {
-    std::string dir = (fs::temp_directory_path() / "underspec-config-XXXXXX").string();
-    ASSERT_NE(mkdtemp(dir.data()), nullptr);
-    dir_ = dir;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   fs::path write(const std::string& text) {
     const fs::path path = dir_ / "c.toml";
     std::ofstream(path) << text;
@@ -71,8 +65,6 @@ class ConfigFile : public ::testing::Test {
     EXPECT_EQ(message.rfind(where, 0), 0u) << "message: " << message << "\nexpected to start with: " << where;
     EXPECT_NE(message.find(key), std::string::npos) << "message: " << message << "\nexpected key: " << key;
   }
-
-  fs::path dir_;
 };
 
 TEST_F(ConfigFile, EmptyFileGivesTheDefaults) { expect_same(load_config(write("")), ExperimentConfig{}); }

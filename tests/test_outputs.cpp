@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "temp_dir.hpp"
 #include "underspec/atomic_file.hpp"
 #include "underspec/config_io.hpp"
 #include "underspec/outputs.hpp"
@@ -16,15 +17,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class OutputDir : public ::testing::Test {
+class OutputDir : public TempDirTest {
  protected:
-  void SetUp() override {
-    std::string dir = (fs::temp_directory_path() / "underspec-outputs-XXXXXX").string();
-    ASSERT_NE(mkdtemp(dir.data()), nullptr);
-    dir_ = dir;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   std::vector<std::string> entries(const fs::path& dir) const {
     std::vector<std::string> names;
     for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
@@ -37,8 +31,6 @@ class OutputDir : public ::testing::Test {
     s << in.rdbuf();
     return s.str();
   }
-
-  fs::path dir_;
 };
 
 TEST_F(OutputDir, AtomicWriteReplacesAndLeavesNoTemporaries) {
