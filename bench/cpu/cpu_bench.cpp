@@ -9,13 +9,12 @@
 // OOD test sets. FLOPs are counted exactly from the layer widths (see flop counts below);
 // "floor" is that count over the measured all-thread peak.
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -153,7 +152,7 @@ int main(int argc, char** argv) {
       us::ModelKind model;
       int replicas, epochs, samples;
     };
-    const Spec specs[] = {{us::ModelKind::perceptron, 10, 30, 5000}, {us::ModelKind::perceptron, 100, 30, 5000},
+    const Spec specs[] = {{us::ModelKind::perceptron, 10, 30, 5000},  {us::ModelKind::perceptron, 100, 30, 5000},
                           {us::ModelKind::perceptron, 1000, 3, 5000}, {us::ModelKind::mlp, 10, 30, 5000},
                           {us::ModelKind::mlp, 100, 3, 5000},         {us::ModelKind::mlp, 1000, 1, 1000}};
     std::vector<CaseResult> cases;
@@ -162,17 +161,18 @@ int main(int argc, char** argv) {
       const int epochs = std::max(1, s.epochs / div);
       const std::string model = us::to_string(s.model);
       cases.push_back(run_case(model + " x" + std::to_string(s.replicas), model,
-                               single_group(s.model, s.replicas, epochs, s.samples), *backend, repeat,
-                               peak_gflops));
+                               single_group(s.model, s.replicas, epochs, s.samples), *backend, repeat, peak_gflops));
     }
     us::ExperimentConfig seed;  // the built-in seed experiment
     seed.train.epochs = std::max(1, seed.train.epochs / div);
-    const CaseResult seed_case = run_case("seed experiment (60)", "perceptron+mlp", seed, *backend, repeat, peak_gflops);
+    const CaseResult seed_case =
+        run_case("seed experiment (60)", "perceptron+mlp", seed, *backend, repeat, peak_gflops);
     const std::string load_after = load_average();
 
-    std::printf("FP32 FMA peak (%s): %.1f GFLOP/s on 1 thread, %.1f GFLOP/s measured on %d threads; "
-                "peak used: %.1f GFLOP/s\n",
-                peak_all.isa.c_str(), peak1.gflops, peak_all.gflops, threads, peak_gflops);
+    std::printf(
+        "FP32 FMA peak (%s): %.1f GFLOP/s on 1 thread, %.1f GFLOP/s measured on %d threads; "
+        "peak used: %.1f GFLOP/s\n",
+        peak_all.isa.c_str(), peak1.gflops, peak_all.gflops, threads, peak_gflops);
     std::printf("load average (1, 5, 15 min) before: %s, after: %s\n\n", load_before.c_str(), load_after.c_str());
     std::printf("%-22s %8s %6s %7s %10s %10s %14s %9s %7s\n", "case", "replicas", "epochs", "samples", "median s",
                 "floor s", "r-sample-st/s", "GFLOP/s", "% peak");
@@ -182,9 +182,10 @@ int main(int argc, char** argv) {
     };
     for (const CaseResult& c : cases) row(c);
     row(seed_case);
-    std::printf("\nFLOPs: training (forward + weight grads + input grads, per sample-step) plus forward\n"
-                "passes over both test sets; floor = FLOPs / peak used. Times include data generation\n"
-                "and scoring.\n");
+    std::printf(
+        "\nFLOPs: training (forward + weight grads + input grads, per sample-step) plus forward\n"
+        "passes over both test sets; floor = FLOPs / peak used. Times include data generation\n"
+        "and scoring.\n");
 
     if (!json_path.empty()) {
       auto to_json = [](const CaseResult& c) {

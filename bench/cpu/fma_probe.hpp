@@ -8,10 +8,10 @@
 namespace underspec::bench {
 
 struct FmaPeak {
-  std::string isa;      // "avx512f", "avx2+fma" or "scalar"
+  std::string isa;  // "avx512f", "avx2+fma" or "scalar"
   int threads = 1;
-  double seconds = 0;   // wall time of the measurement
-  double gflops = 0;    // 2 FLOP per lane per FMA
+  double seconds = 0;  // wall time of the measurement
+  double gflops = 0;   // 2 FLOP per lane per FMA
 };
 
 // Runs the probe on `threads` OpenMP threads for about `seconds` of wall time.
