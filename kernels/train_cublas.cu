@@ -47,14 +47,14 @@ __global__ void gather_kernel(const ReplicaJob* jobs, const DatasetView* dataset
 
 // act[r][b][j] += bias_r[j], then ReLU for hidden layers.
 __global__ void bias_activation_kernel(float* act, int width, int batch, int batch_capacity, const float* params,
-                                       int n_params, int bias_offset, int n_replicas, int relu) {
+                                       int n_params, int bias_offset, int n_replicas, int hidden) {
   const std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   const std::size_t per_replica = static_cast<std::size_t>(batch) * width;
   if (k >= per_replica * n_replicas) return;
   const auto r = static_cast<int>(k / per_replica), e = static_cast<int>(k % per_replica);
   float& x = act[static_cast<std::size_t>(r) * batch_capacity * width + e];
   x = x + params[static_cast<std::size_t>(r) * n_params + bias_offset + e % width];
-  if (relu) x = x > 0.0f ? x : 0.0f;
+  if (hidden) x = relu(x);
 }
 
 __global__ void output_delta_kernel(const float* predictions, const float* targets, int batch, int batch_capacity,
@@ -73,10 +73,8 @@ __global__ void bias_grad_kernel(const float* delta, int width, int batch, int d
   const std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (k >= static_cast<std::size_t>(n_replicas) * width) return;
   const auto r = static_cast<int>(k / width), j = static_cast<int>(k % width);
-  const float* d = delta + static_cast<std::size_t>(r) * delta_stride;
-  float sum = 0.0f;
-  for (int b = 0; b < batch; ++b) sum += d[b * width + j];
-  grads[static_cast<std::size_t>(r) * n_params + bias_offset + j] = sum;
+  grads[static_cast<std::size_t>(r) * n_params + bias_offset + j] =
+      bias_grad(delta + static_cast<std::size_t>(r) * delta_stride, batch, width, j);
 }
 
 __global__ void relu_mask_kernel(float* delta, const float* act, int width, int batch, int batch_capacity,
@@ -86,7 +84,7 @@ __global__ void relu_mask_kernel(float* delta, const float* act, int width, int 
   if (k >= per_replica * n_replicas) return;
   const auto r = static_cast<int>(k / per_replica), e = static_cast<int>(k % per_replica);
   float& d = delta[static_cast<std::size_t>(r) * delta_stride + e];
-  d = act[static_cast<std::size_t>(r) * batch_capacity * width + e] > 0.0f ? d : 0.0f;
+  d = relu_gate(d, act[static_cast<std::size_t>(r) * batch_capacity * width + e]);
 }
 
 __global__ void adam_kernel(float* params, const float* grads, float* m, float* v, std::size_t n, AdamStep step) {

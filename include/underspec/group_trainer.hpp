@@ -169,11 +169,7 @@ US_HD_INLINE void group_bias_grad(const Group& g, const float* delta, int batch,
     for (int b = 0; b < batch; ++b)
       for (int j = 0; j < fan_out; ++j) grad_bias[j] += delta[b * fan_out + j];
   } else {
-    for (int j = rank; j < fan_out; j += g.size) {
-      float sum = 0.0f;
-      for (int b = 0; b < batch; ++b) sum += delta[b * fan_out + j];
-      grad_bias[j] = sum;
-    }
+    for (int j = rank; j < fan_out; j += g.size) grad_bias[j] = bias_grad(delta, batch, fan_out, j);
   }
 }
 

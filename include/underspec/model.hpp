@@ -75,9 +75,14 @@ struct GemmArgs {
   const float* mask = nullptr;  // for GemmEpilogue::relu_mask
 };
 
+// ReLU, and its derivative applied to a back-propagated error: the error passes where the
+// layer's activation is positive. NaN and -0 map to +0 (the CPU's SIMD epilogue matches).
+US_HD_INLINE float relu(float x) { return x > 0.0f ? x : 0.0f; }
+US_HD_INLINE float relu_gate(float error, float activation) { return activation > 0.0f ? error : 0.0f; }
+
 US_HD_INLINE float apply_epilogue(const GemmArgs& g, float value, int i, int j) {
-  if (g.epilogue == GemmEpilogue::relu) return value > 0.0f ? value : 0.0f;
-  if (g.epilogue == GemmEpilogue::relu_mask) return g.mask[i * g.ldc + j] > 0.0f ? value : 0.0f;
+  if (g.epilogue == GemmEpilogue::relu) return relu(value);
+  if (g.epilogue == GemmEpilogue::relu_mask) return relu_gate(value, g.mask[i * g.ldc + j]);
   return value;
 }
 
@@ -161,6 +166,13 @@ struct BatchBuffers {
 // d(MSE)/d(prediction) for the mean over the batch: 2 (yhat - y) / batch.
 US_HD_INLINE float mse_grad(float prediction, float target, float two_over_batch) {
   return two_over_batch * (prediction - target);
+}
+
+// A bias gradient: sum_b delta[b][j] over the batch in ascending b (every backend's order).
+US_HD_INLINE float bias_grad(const float* delta, int batch, int width, int j) {
+  float sum = 0.0f;
+  for (int b = 0; b < batch; ++b) sum += delta[b * width + j];
+  return sum;
 }
 
 }  // namespace underspec
