@@ -50,23 +50,10 @@ void launch_one(const EvaluateLaunch& a, cudaStream_t stream, const char* name) 
 
 void launch_evaluate(const EvaluateLaunch& a, bool specialise, cudaStream_t stream) {
   if (a.n_replicas <= 0) return;
-  switch (specialise ? cuda_plan::compiled_hidden_width(a.shape) : 0) {
-    case 16:
-      launch_one<16>(a, stream, "evaluate_kernel<16>");
-      break;
-    case 32:
-      launch_one<32>(a, stream, "evaluate_kernel<32>");
-      break;
-    case 64:
-      launch_one<64>(a, stream, "evaluate_kernel<64>");
-      break;
-    case 128:
-      launch_one<128>(a, stream, "evaluate_kernel<128>");
-      break;
-    default:
-      launch_one<0>(a, stream, "evaluate_kernel<0>");
-      break;
-  }
+  cuda_plan::dispatch_hidden_width(a.shape, specialise, [&](auto width) {
+    constexpr int W = decltype(width)::value;
+    launch_one<W>(a, stream, "evaluate_kernel");
+  });
 }
 
 }  // namespace underspec::cuda

@@ -71,23 +71,10 @@ void launch_fused_train(const FusedTrainLaunch& a, bool specialise, cudaStream_t
     return;
   }
   const auto threads = static_cast<unsigned>(a.layout.threads);
-  switch (specialise ? cuda_plan::compiled_hidden_width(a.shape) : 0) {
-    case 16:
-      launch_with_shared(fused_mlp_kernel<16>, "fused_mlp_kernel<16>", n, threads, shared_bytes, a, stream);
-      break;
-    case 32:
-      launch_with_shared(fused_mlp_kernel<32>, "fused_mlp_kernel<32>", n, threads, shared_bytes, a, stream);
-      break;
-    case 64:
-      launch_with_shared(fused_mlp_kernel<64>, "fused_mlp_kernel<64>", n, threads, shared_bytes, a, stream);
-      break;
-    case 128:
-      launch_with_shared(fused_mlp_kernel<128>, "fused_mlp_kernel<128>", n, threads, shared_bytes, a, stream);
-      break;
-    default:
-      launch_with_shared(fused_mlp_kernel<0>, "fused_mlp_kernel<0>", n, threads, shared_bytes, a, stream);
-      break;
-  }
+  cuda_plan::dispatch_hidden_width(a.shape, specialise, [&](auto width) {
+    constexpr int W = decltype(width)::value;
+    launch_with_shared(fused_mlp_kernel<W>, "fused_mlp_kernel", n, threads, shared_bytes, a, stream);
+  });
 }
 
 }  // namespace underspec::cuda

@@ -61,6 +61,17 @@ TEST(CudaHostPlan, CompiledWidths) {
   EXPECT_EQ(compiled_hidden_width(net_shape(c, ModelKind::perceptron)), 0);
 }
 
+TEST(CudaHostPlan, DispatchPicksTheCompiledKernelOrTheGenericOne) {
+  const auto dispatched = [](const NetShape& shape, bool specialise) {
+    int chosen = -1;
+    dispatch_hidden_width(shape, specialise, [&](auto width) { chosen = decltype(width)::value; });
+    return chosen;
+  };
+  EXPECT_EQ(dispatched(mlp_shape({32, 32}), true), 32);
+  EXPECT_EQ(dispatched(mlp_shape({32, 32}), false), 0);
+  EXPECT_EQ(dispatched(mlp_shape({48, 48}), true), 0);
+}
+
 TEST(CudaHostPlan, AdamTableFollowsStepNumberAndStepLr) {
   TrainConfig train;
   train.epochs = 5;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "underspec/adam.hpp"
@@ -46,6 +47,24 @@ CudaBackendOptions options_from_env(const char* variant_value, const char* chunk
 // The hidden width the specialised kernels are compiled for (16, 32, 64, 128) when every
 // hidden layer of `shape` has it, else 0 (generic kernel). Perceptrons: 0.
 int compiled_hidden_width(const NetShape& shape);
+
+// Calls f(std::integral_constant<int, W>{}) with W = compiled_hidden_width(shape) when
+// `specialise`, else W = 0: the one place that maps a shape to a compiled kernel.
+template <class F>
+void dispatch_hidden_width(const NetShape& shape, bool specialise, F&& f) {
+  switch (specialise ? compiled_hidden_width(shape) : 0) {
+    case 16:
+      return f(std::integral_constant<int, 16>{});
+    case 32:
+      return f(std::integral_constant<int, 32>{});
+    case 64:
+      return f(std::integral_constant<int, 64>{});
+    case 128:
+      return f(std::integral_constant<int, 128>{});
+    default:
+      return f(std::integral_constant<int, 0>{});
+  }
+}
 
 // Adam scalars of every step of a training: index k holds step k + 1 at the StepLR rate of
 // its epoch, exactly what cpu_trainer computes step by step.
