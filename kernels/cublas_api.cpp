@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "underspec/cuda_error.hpp"
+#include "underspec/backends/cuda_error.hpp"
 
 namespace underspec::cuda {
 namespace {

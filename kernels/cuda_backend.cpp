@@ -5,7 +5,7 @@
 // generated on the device once; replicas are grouped by model (a launch trains one
 // shape) and each group is trained in chunks that fit the device memory budget (or the
 // configured maximum). Nothing a replica computes depends on its chunk or position.
-#include "underspec/cuda_backend.hpp"
+#include "underspec/backends/cuda_backend.hpp"
 
 #include <cmath>
 #include <cstdlib>
@@ -19,7 +19,7 @@
 #include "generate.hpp"
 #include "train_cublas.hpp"
 #include "train_fused.hpp"
-#include "underspec/dataset.hpp"
+#include "underspec/sweep/dataset.hpp"
 
 namespace underspec {
 namespace {

@@ -6,7 +6,7 @@
 #include <cuda_runtime.h>
 #include <curand.h>
 
-#include "underspec/cuda_error.hpp"
+#include "underspec/backends/cuda_error.hpp"
 
 namespace underspec::cuda {
 

@@ -1,5 +1,5 @@
 // CudaError's message: "<call> failed at <file>:<line>: <error name>[ (<detail>)]".
-#include "underspec/cuda_error.hpp"
+#include "underspec/backends/cuda_error.hpp"
 
 #include <utility>
 

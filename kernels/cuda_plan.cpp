@@ -1,11 +1,11 @@
 // Host-side planning of the CUDA backend (see cuda_plan.hpp); no CUDA calls, CPU-tested.
-#include "underspec/cuda_plan.hpp"
+#include "underspec/backends/cuda_plan.hpp"
 
 #include <algorithm>
 #include <charconv>
 #include <stdexcept>
 
-#include "underspec/group_trainer.hpp"
+#include "underspec/core/group_trainer.hpp"
 
 namespace underspec::cuda_plan {
 

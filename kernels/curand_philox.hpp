@@ -8,7 +8,7 @@
 
 #include <cuda_runtime.h>
 
-#include "underspec/rng.hpp"
+#include "underspec/core/rng.hpp"
 
 namespace underspec::cuda {
 

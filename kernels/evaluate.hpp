@@ -8,8 +8,8 @@
 
 #include <cstddef>
 
-#include "underspec/cuda_plan.hpp"
-#include "underspec/group_trainer.hpp"
+#include "underspec/backends/cuda_plan.hpp"
+#include "underspec/core/group_trainer.hpp"
 
 namespace underspec::cuda {
 

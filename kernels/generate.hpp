@@ -14,7 +14,7 @@
 
 #include <cstdint>
 
-#include "underspec/scm.hpp"
+#include "underspec/core/scm.hpp"
 
 namespace underspec::cuda {
 

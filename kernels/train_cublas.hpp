@@ -9,7 +9,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
-#include "underspec/group_trainer.hpp"
+#include "underspec/core/group_trainer.hpp"
 
 namespace underspec::cuda {
 

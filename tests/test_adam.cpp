@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "underspec/adam.hpp"
+#include "underspec/core/adam.hpp"
 
 namespace underspec {
 namespace {

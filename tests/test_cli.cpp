@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "temp_dir.hpp"
-#include "underspec/config_io.hpp"
+#include "underspec/config/config_io.hpp"
 
 namespace underspec {
 namespace {

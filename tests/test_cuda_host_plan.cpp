@@ -7,11 +7,11 @@
 #include <set>
 #include <stdexcept>
 
-#include "underspec/backend.hpp"
-#include "underspec/cuda_backend.hpp"
-#include "underspec/cuda_error.hpp"
-#include "underspec/cuda_plan.hpp"
-#include "underspec/rng.hpp"
+#include "underspec/backends/backend.hpp"
+#include "underspec/backends/cuda_backend.hpp"
+#include "underspec/backends/cuda_error.hpp"
+#include "underspec/backends/cuda_plan.hpp"
+#include "underspec/core/rng.hpp"
 
 namespace underspec {
 namespace {

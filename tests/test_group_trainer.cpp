@@ -7,10 +7,10 @@
 #include <cmath>
 #include <vector>
 
-#include "underspec/cpu_trainer.hpp"
-#include "underspec/cuda_plan.hpp"
-#include "underspec/dataset.hpp"
-#include "underspec/group_trainer.hpp"
+#include "underspec/backends/cpu_trainer.hpp"
+#include "underspec/backends/cuda_plan.hpp"
+#include "underspec/sweep/dataset.hpp"
+#include "underspec/core/group_trainer.hpp"
 
 namespace underspec {
 namespace {

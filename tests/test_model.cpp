@@ -7,10 +7,10 @@
 #include <random>
 #include <vector>
 
-#include "underspec/cpu_gemm.hpp"
-#include "underspec/cpu_trainer.hpp"
-#include "underspec/group_trainer.hpp"
-#include "underspec/model.hpp"
+#include "underspec/backends/cpu_gemm.hpp"
+#include "underspec/backends/cpu_trainer.hpp"
+#include "underspec/core/group_trainer.hpp"
+#include "underspec/core/model.hpp"
 
 namespace underspec {
 namespace {

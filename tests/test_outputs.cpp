@@ -8,9 +8,9 @@
 #include <sstream>
 
 #include "temp_dir.hpp"
-#include "underspec/atomic_file.hpp"
-#include "underspec/config_io.hpp"
-#include "underspec/outputs.hpp"
+#include "underspec/outputs/atomic_file.hpp"
+#include "underspec/config/config_io.hpp"
+#include "underspec/outputs/outputs.hpp"
 
 namespace underspec {
 namespace {

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "underspec/permutation.hpp"
+#include "underspec/core/permutation.hpp"
 
 namespace underspec {
 namespace {

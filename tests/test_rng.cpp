@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "underspec/rng.hpp"
+#include "underspec/core/rng.hpp"
 
 namespace underspec {
 namespace {

@@ -5,9 +5,9 @@
 #include <cmath>
 #include <vector>
 
-#include "underspec/cpu_trainer.hpp"
-#include "underspec/dataset.hpp"
-#include "underspec/sweep.hpp"
+#include "underspec/backends/cpu_trainer.hpp"
+#include "underspec/sweep/dataset.hpp"
+#include "underspec/sweep/sweep.hpp"
 
 namespace underspec {
 namespace {

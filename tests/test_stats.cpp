@@ -4,7 +4,7 @@
 #include <cmath>
 #include <vector>
 
-#include "underspec/stats.hpp"
+#include "underspec/stats/stats.hpp"
 
 namespace underspec {
 namespace {

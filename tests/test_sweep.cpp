@@ -1,7 +1,7 @@
 // The replica grid: order, ids, seeds, shapes and shards.
 #include <gtest/gtest.h>
 
-#include "underspec/sweep.hpp"
+#include "underspec/sweep/sweep.hpp"
 
 namespace underspec {
 namespace {

@@ -6,9 +6,9 @@
 #include <cmath>
 #include <vector>
 
-#include "underspec/backend.hpp"
-#include "underspec/cpu_trainer.hpp"
-#include "underspec/stats.hpp"
+#include "underspec/backends/backend.hpp"
+#include "underspec/backends/cpu_trainer.hpp"
+#include "underspec/stats/stats.hpp"
 
 namespace underspec {
 namespace {

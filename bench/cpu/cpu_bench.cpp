@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "fma_probe.hpp"
-#include "underspec/backend.hpp"
-#include "underspec/config.hpp"
-#include "underspec/sweep.hpp"
+#include "underspec/backends/backend.hpp"
+#include "underspec/config/config.hpp"
+#include "underspec/sweep/sweep.hpp"
 
 namespace us = underspec;
 namespace bench = underspec::bench;

@@ -25,8 +25,8 @@
 #include "generate.hpp"
 #include "train_cublas.hpp"
 #include "train_fused.hpp"
-#include "underspec/cuda_backend.hpp"
-#include "underspec/dataset.hpp"
+#include "underspec/backends/cuda_backend.hpp"
+#include "underspec/sweep/dataset.hpp"
 
 namespace {
 

@@ -3,8 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
-#include "underspec/config_io.hpp"
-#include "underspec/run.hpp"
+#include "underspec/config/config_io.hpp"
+#include "underspec/run/run.hpp"
 
 #ifndef UNDERSPEC_VERSION
 #define UNDERSPEC_VERSION "unknown"

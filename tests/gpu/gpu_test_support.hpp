@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "underspec/backend.hpp"
-#include "underspec/cuda_backend.hpp"
+#include "underspec/backends/backend.hpp"
+#include "underspec/backends/cuda_backend.hpp"
 
 #define UNDERSPEC_REQUIRE_GPU()                                                        \
   do {                                                                                 \

@@ -3,7 +3,7 @@
 // RMSEs within 1e-3 relative, for every variant; chunk-size independence; 1 and 10,000
 // replicas; every compiled width and a non-compiled one; batches not dividing the data.
 #include "gpu_test_support.hpp"
-#include "underspec/cpu_trainer.hpp"
+#include "underspec/backends/cpu_trainer.hpp"
 
 namespace underspec {
 namespace {

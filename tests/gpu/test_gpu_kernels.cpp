@@ -9,8 +9,8 @@
 #include "evaluate.hpp"
 #include "generate.hpp"
 #include "gpu_test_support.hpp"
-#include "underspec/cpu_trainer.hpp"
-#include "underspec/dataset.hpp"
+#include "underspec/backends/cpu_trainer.hpp"
+#include "underspec/sweep/dataset.hpp"
 
 namespace underspec {
 namespace {

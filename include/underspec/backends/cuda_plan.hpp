@@ -1,0 +1,148 @@
+// Host-side planning of the CUDA backend, free of CUDA headers so that the CPU test suite
+// runs it: kernel variants and options, the Adam step table, the placement of a replica's
+// working set in shared or global memory, evaluation layouts and chunk sizes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "underspec/core/adam.hpp"
+#include "underspec/core/adam_schedule.hpp"
+#include "underspec/config/config.hpp"
+#include "underspec/core/group_trainer.hpp"
+#include "underspec/core/hd.hpp"
+#include "underspec/core/model.hpp"
+#include "underspec/sweep/sweep.hpp"
+
+namespace underspec::cuda_plan {
+
+// How MLP replicas are trained (perceptrons always use the warp-per-replica kernel).
+//   fused         one launch per chunk; a CTA per replica; compiled hidden widths
+//                 16/32/64/128 (equal widths) use specialised kernels, other shapes the
+//                 generic fused kernel. DEFAULT, chosen by design, NOT yet by measurement:
+//                 bench/gpu must confirm it beats cublas.
+//   fused_generic the generic fused kernel for every shape (for comparison).
+//   cublas        per step, cublasSgemmStridedBatched over the chunk's replicas plus small
+//                 element-wise kernels (the baseline variant of docs/ARCHITECTURE.md).
+enum class TrainVariant { fused, fused_generic, cublas };
+
+const char* to_string(TrainVariant variant);
+bool parse_train_variant(const std::string& name, TrainVariant& out);
+
+struct CudaBackendOptions {
+  TrainVariant variant = TrainVariant::fused;
+  std::size_t max_chunk_replicas = 0;  // 0: as many as fit in device_memory_fraction
+  double device_memory_fraction = 0.5;
+};
+
+// Options from the environment: UNDERSPEC_CUDA_VARIANT (fused|fused_generic|cublas) and
+// UNDERSPEC_CUDA_CHUNK (a positive replica count). Null values keep the defaults; a bad
+// value throws std::invalid_argument naming the variable.
+CudaBackendOptions options_from_env(const char* variant_value, const char* chunk_value);
+
+// The hidden width the specialised kernels are compiled for (16, 32, 64, 128) when every
+// hidden layer of `shape` has it, else 0 (generic kernel). Perceptrons: 0.
+int compiled_hidden_width(const NetShape& shape);
+
+// Calls f(std::integral_constant<int, W>{}) with W = compiled_hidden_width(shape) when
+// `specialise`, else W = 0: the one place that maps a shape to a compiled kernel.
+template <class F>
+void dispatch_hidden_width(const NetShape& shape, bool specialise, F&& f) {
+  switch (specialise ? compiled_hidden_width(shape) : 0) {
+    case 16:
+      return f(std::integral_constant<int, 16>{});
+    case 32:
+      return f(std::integral_constant<int, 32>{});
+    case 64:
+      return f(std::integral_constant<int, 64>{});
+    case 128:
+      return f(std::integral_constant<int, 128>{});
+    default:
+      return f(std::integral_constant<int, 0>{});
+  }
+}
+
+// Adam scalars of every step of a training: index k holds step k + 1 at the StepLR rate of
+// its epoch, exactly what cpu_trainer computes step by step.
+using underspec::make_adam_table;  // adam_schedule.hpp
+
+// A replica's working set of the fused training kernel, region by region. Regions are put
+// in shared memory greedily in priority order (params, activations, grads, moment1,
+// moment2) while they fit `shared_limit_bytes`; the rest lives in a per-replica slice of
+// global scratch. Offsets are in floats.
+enum Region { kParams = 0, kActivations = 1, kGrads = 2, kMoment1 = 3, kMoment2 = 4, kRegionCount = 5 };
+
+struct FusedLayout {
+  int threads = 0;  // per replica group (CTA, or 32 for the warp kernel)
+  int batch_capacity = 0;
+  bool in_shared[kRegionCount] = {};
+  std::size_t offset[kRegionCount] = {};        // within shared memory or the global slice
+  std::size_t size[kRegionCount] = {};          // floats
+  std::size_t act_offset[kMaxLayers + 1] = {};  // within the activations region
+  std::size_t delta_a_offset = 0, delta_b_offset = 0, weights_t_offset = 0, targets_offset = 0;
+  std::size_t shared_floats = 0;  // per replica group
+  std::size_t global_floats = 0;  // per replica
+};
+
+FusedLayout plan_fused_layout(const NetShape& shape, int batch_size, int threads, std::size_t shared_limit_bytes);
+
+// A replica's working set under `layout`: each region in `shared` or in `global` (the
+// replica's slice). Used by the kernels and, with host arrays, by the CPU tests.
+US_HD_INLINE ReplicaState replica_state(const FusedLayout& layout, const NetShape& shape, float* shared,
+                                        float* global) {
+  float* region[kRegionCount];
+  for (int r = 0; r < kRegionCount; ++r) region[r] = (layout.in_shared[r] ? shared : global) + layout.offset[r];
+  ReplicaState st{};
+  st.params = region[kParams];
+  st.grads = region[kGrads];
+  st.moment1 = region[kMoment1];
+  st.moment2 = region[kMoment2];
+  float* act = region[kActivations];
+  for (int l = 0; l <= shape.n_layers; ++l) st.buf.act[l] = act + layout.act_offset[l];
+  st.buf.delta_a = act + layout.delta_a_offset;
+  st.buf.delta_b = act + layout.delta_b_offset;
+  st.buf.weights_t = act + layout.weights_t_offset;
+  st.targets = act + layout.targets_offset;
+  return st;
+}
+
+// Threads of the CTA that trains one MLP replica: enough for one 4x4 tile per thread of a
+// batch x widest-layer product, a multiple of 32, in [64, 256].
+int fused_threads(const NetShape& shape, int batch_size);
+
+// Evaluation: one CTA per (replica, domain) forwards tiles of `rows` test samples.
+struct EvalLayout {
+  int threads = 0;
+  int rows = 0;
+  bool params_in_shared = false;
+  bool activations_in_shared = false;
+  std::size_t params_floats = 0, input_floats = 0, pingpong_floats = 0;  // pingpong: each of two
+  std::size_t shared_bytes = 0;   // floats in shared memory + threads doubles (partials)
+  std::size_t global_floats = 0;  // per (replica, domain)
+};
+
+EvalLayout plan_eval_layout(const NetShape& shape, std::size_t shared_limit_bytes);
+
+// Device bytes one replica of `shape` needs during a chunk (parameters out, scratch of the
+// chosen variant, its own training set with data.per_replica).
+std::size_t bytes_per_replica(const NetShape& shape, const ExperimentConfig& config, TrainVariant variant,
+                              std::size_t shared_limit_bytes);
+
+// Replicas per chunk: limited by the option (if > 0) and by fraction * free bytes.
+std::size_t plan_chunk_replicas(std::size_t n_replicas, std::size_t per_replica_bytes, std::size_t free_bytes,
+                                double fraction, std::size_t max_chunk);
+
+struct ChunkRange {
+  std::size_t begin, end;
+};
+std::vector<ChunkRange> split_chunks(std::size_t n, std::size_t chunk);
+
+// Positions of `replicas` grouped by model kind (a launch trains one shape), each group in
+// input order.
+std::vector<std::vector<std::size_t>> group_by_model(std::span<const ReplicaSpec> replicas);
+
+}  // namespace underspec::cuda_plan

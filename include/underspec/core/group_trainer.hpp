@@ -1,0 +1,310 @@
+// The training and evaluation of ONE replica by a GROUP of cooperating ranks, written once
+// as US_HD code over the shared math of model.hpp and adam.hpp, and used by both backends:
+//   SerialGroup  one rank: the CPU backend (a thread per replica, the CPU's SIMD products);
+//   CtaGroup / WarpGroup (kernels/device_groups.cuh): a CUDA CTA or warp per replica;
+//   HostGroup    every rank of a phase in turn on the CPU, so the GPU's exact work split
+//                is tested by the CPU suite (tests/test_group_trainer.cpp).
+// A group executes a sequence of phases and synchronises between them. Groups differ only
+// in how a phase's work is dealt to ranks, never in what is computed.
+//
+// Why results are equal bit for bit across groups: every output element of every product
+// is computed by exactly one rank with fmaf in ascending p from the same initial value
+// (gemm_tile / gemm_block, or the CPU tiles proven equal to them); bias gradients are
+// summed by one rank in ascending batch order; Adam is element-wise. Only the evaluation's
+// double-precision sum of squares is reduced in a different (fixed) order.
+#pragma once
+
+#include <cstdint>
+
+#include "underspec/core/adam.hpp"
+#include "underspec/core/hd.hpp"
+#include "underspec/core/model.hpp"
+#include "underspec/core/permutation.hpp"
+#include "underspec/core/scm.hpp"
+
+namespace underspec {
+
+// One dataset in structure-of-arrays form (device or host memory).
+struct DatasetView {
+  const float* x1;
+  const float* x2;
+  const float* x3;
+  const float* y;
+  std::uint32_t n;
+};
+
+// What differs between the replicas of one launch.
+struct ReplicaJob {
+  std::uint32_t seed;     // keys init, shuffle and augmentation
+  std::uint32_t augment;  // 1 for the augmentation regime
+  std::uint32_t dataset;  // index into the launch's dataset table
+  std::uint32_t pad;
+};
+
+// What all replicas of one launch share.
+struct TrainRun {
+  int epochs;
+  int batch_size;
+  float augmentation_std;
+  const AdamStep* adam_steps;  // [epochs * steps_per_epoch]: step number k+1 at index k
+};
+
+// Where one replica's working set lives (shared memory or a global scratch slice).
+struct ReplicaState {
+  float* params;
+  float* grads;
+  float* moment1;
+  float* moment2;
+  float* targets;    // [batch]
+  BatchBuffers buf;  // act[0..L], delta_a, delta_b, weights_t as in model.hpp
+};
+
+// Hidden widths: compile-time W > 0 (all hidden layers W wide), or W == 0 (read the shape).
+template <int W>
+US_HD_INLINE int layer_width(const NetShape& s, int l) {
+  if constexpr (W > 0) {
+    return l == 0 ? kFeatures : (l == s.n_layers ? 1 : W);
+  } else {
+    return s.width[l];
+  }
+}
+
+US_HD_INLINE int steps_per_epoch(std::uint32_t n, int batch_size) {
+  return static_cast<int>((n + static_cast<std::uint32_t>(batch_size) - 1u) / static_cast<std::uint32_t>(batch_size));
+}
+
+// One rank does everything, with the product `Gemm` (the CPU backend passes its SIMD tiles).
+template <class Gemm = PortableGemm>
+struct SerialGroup {
+  static constexpr bool kSerial = true;
+  static constexpr int size = 1;
+  Gemm gemm{};
+  template <class Phase>
+  US_HD_INLINE void run(Phase&& phase) const {
+    phase(0);
+  }
+};
+
+// The ranks of a phase executed one after another on the host (tests of the GPU's split).
+struct HostGroup {
+  static constexpr bool kSerial = false;
+  int size;
+  template <class Phase>
+  void run(Phase&& phase) const {
+    for (int rank = 0; rank < size; ++rank) phase(rank);
+  }
+};
+
+// C = product for rows [0, M) x columns [0, N) with the epilogue of `a`. A serial group
+// computes it whole; otherwise TM x TN tiles are dealt round-robin to the ranks.
+template <int TM, int TN, class Group>
+US_HD_INLINE void group_gemm(const Group& g, const GemmArgs& a, int M, int N, int rank) {
+  if constexpr (Group::kSerial) {
+    g.gemm(a, 0, M, 0, N);
+  } else {
+    const int tiles_i = (M + TM - 1) / TM, tiles_j = (N + TN - 1) / TN;
+    for (int tile = rank; tile < tiles_i * tiles_j; tile += g.size) {
+      const int i0 = (tile / tiles_j) * TM, j0 = (tile % tiles_j) * TN;
+      const int i1 = i0 + TM < M ? i0 + TM : M, j1 = j0 + TN < N ? j0 + TN : N;
+      if (i1 - i0 == TM && j1 - j0 == TN)
+        gemm_tile<TM, TN>(a, i0, j0);
+      else
+        gemm_block(a, i0, i1, j0, j1);
+    }
+  }
+}
+
+// Rows b = first, first + stride, ... of the minibatch that starts at `start`: the permuted
+// samples, with x3 augmented by augmentation_noise. With stride 1 one Philox block serves
+// four consecutive positions (the same words augmentation_noise draws).
+US_HD_INLINE void gather_rows(const DatasetView& data, const EpochPermutation& perm, const ReplicaJob& job,
+                              float augmentation_std, std::uint32_t epoch, std::uint32_t start, int first, int stride,
+                              int batch, float* features, float* targets) {
+  const PhiloxKey aug_key = make_key(job.seed, Stream::augmentation);
+  Normal4 noise{};
+  for (int b = first; b < batch; b += stride) {
+    const std::uint32_t position = start + static_cast<std::uint32_t>(b);
+    const std::uint32_t i = permuted_index(perm, position);
+    float x3 = data.x3[i];
+    if (job.augment) {
+      if (stride != 1 || b == first || (position & 3u) == 0)
+        noise = normal4(augmentation_counter(epoch, position), aug_key);
+      x3 += augmentation_std * noise.n[position & 3u];
+    }
+    features[b * kFeatures + 0] = data.x1[i];
+    features[b * kFeatures + 1] = data.x2[i];
+    features[b * kFeatures + 2] = x3;
+    targets[b] = data.y[i];
+  }
+}
+
+// Forward pass of `rows` rows through all layers: input act(0) (rows x 3), layer l writes
+// act(l). One phase per layer.
+template <int W, int TM, int TN, class Group, class ActOf>
+US_HD_INLINE void group_forward(const Group& g, const NetShape& shape, const float* params, int rows, ActOf act) {
+  for (int l = 1; l <= shape.n_layers; ++l) {
+    const int fan_in = layer_width<W>(shape, l - 1), fan_out = layer_width<W>(shape, l);
+    GemmArgs ga{fan_in,
+                act(l - 1),
+                fan_in,
+                1,
+                params + weight_offset(shape, l),
+                fan_out,
+                act(l),
+                fan_out,
+                GemmInit::bias,
+                params + bias_offset(shape, l)};
+    if (l < shape.n_layers) ga.epilogue = GemmEpilogue::relu;
+    g.run([&](int rank) { group_gemm<TM, TN>(g, ga, rows, fan_out, rank); });
+  }
+}
+
+// grad_bias[j] = sum_b delta[b][j] in ascending b, one rank per column (a serial group
+// sweeps rows so the loop vectorises; the per-element order is the same).
+template <class Group>
+US_HD_INLINE void group_bias_grad(const Group& g, const float* delta, int batch, int fan_out, float* grad_bias,
+                                  int rank) {
+  if constexpr (Group::kSerial) {
+    for (int j = 0; j < fan_out; ++j) grad_bias[j] = 0.0f;
+    for (int b = 0; b < batch; ++b)
+      for (int j = 0; j < fan_out; ++j) grad_bias[j] += delta[b * fan_out + j];
+  } else {
+    for (int j = rank; j < fan_out; j += g.size) grad_bias[j] = bias_grad(delta, batch, fan_out, j);
+  }
+}
+
+template <class Group>
+US_HD_INLINE void group_transpose(const Group& g, const float* w, int fan_in, int fan_out, float* w_t, int rank) {
+  if constexpr (Group::kSerial) {
+    g.gemm.transpose(w, fan_in, fan_out, w_t);
+  } else {
+    for (int e = rank; e < fan_in * fan_out; e += g.size) w_t[(e % fan_out) * fan_in + e / fan_out] = w[e];
+  }
+}
+
+// Gradients of the batch's mean squared error (after group_forward) into `grads` (the
+// parameter layout); buf.delta_a / delta_b / weights_t are scratch.
+template <int W, int TM, int TN, class Group>
+US_HD_INLINE void group_backward(const Group& g, const NetShape& shape, const float* params, const float* targets,
+                                 const BatchBuffers& buf, int batch, float* grads) {
+  const float two_over_batch = 2.0f / static_cast<float>(batch);
+  const float* predictions = buf.act[shape.n_layers];
+  g.run([&](int rank) {
+    for (int b = rank; b < batch; b += g.size) buf.delta_a[b] = mse_grad(predictions[b], targets[b], two_over_batch);
+  });
+  float* delta = buf.delta_a;
+  float* delta_prev = buf.delta_b;
+  for (int l = shape.n_layers; l >= 1; --l) {
+    const int fan_in = layer_width<W>(shape, l - 1), fan_out = layer_width<W>(shape, l);
+    // dW[k][j] = sum_b act[l-1][b][k] * delta[b][j]; db[j] = sum_b delta[b][j]
+    const GemmArgs gw{batch,   buf.act[l - 1], 1,      fan_in, delta, fan_out, grads + weight_offset(shape, l),
+                      fan_out, GemmInit::zero, nullptr};
+    g.run([&](int rank) {
+      group_gemm<TM, TN>(g, gw, fan_in, fan_out, rank);
+      group_bias_grad(g, delta, batch, fan_out, grads + bias_offset(shape, l), rank);
+      if (l > 1) group_transpose(g, params + weight_offset(shape, l), fan_in, fan_out, buf.weights_t, rank);
+    });
+    if (l == 1) break;  // no gradient with respect to the data
+    // delta_prev[b][k] = relu'(act[l-1][b][k]) * sum_j delta[b][j] * W[k][j]
+    const GemmArgs gd{fan_out,    delta,  fan_out,        1,       buf.weights_t,           fan_in,
+                      delta_prev, fan_in, GemmInit::zero, nullptr, GemmEpilogue::relu_mask, buf.act[l - 1]};
+    g.run([&](int rank) { group_gemm<TM, TN>(g, gd, batch, fan_in, rank); });
+    float* t = delta;
+    delta = delta_prev;
+    delta_prev = t;
+  }
+}
+
+// One minibatch: forward, backward, Adam. The features and targets of the batch are
+// already in st.buf.act[0] / st.targets.
+template <int W, int TM, int TN, class Group>
+US_HD_INLINE void group_train_step(const Group& g, const NetShape& shape, const ReplicaState& st, int batch,
+                                   const AdamStep& adam) {
+  const BatchBuffers& buf = st.buf;
+  group_forward<W, TM, TN>(g, shape, st.params, batch, [&](int l) { return buf.act[l]; });
+  group_backward<W, TM, TN>(g, shape, st.params, st.targets, buf, batch, st.grads);
+  const int n_params = param_count(shape);
+  g.run([&](int rank) {
+    for (int i = rank; i < n_params; i += g.size)
+      adam_update(st.params[i], st.grads[i], st.moment1[i], st.moment2[i], adam);
+  });
+}
+
+// The whole training of one replica (all epochs): initialisation, then for every epoch a
+// fresh permutation and its minibatches (the last one smaller), with adam_steps[k] the
+// scalars of step k + 1 (StepLR included).
+template <int W, int TM, int TN, class Group>
+US_HD_INLINE void group_train_replica(const Group& g, const NetShape& shape, const TrainRun& run, const ReplicaJob& job,
+                                      const DatasetView& data, const ReplicaState& st) {
+  const int n_params = param_count(shape);
+  g.run([&](int rank) {
+    for (int i = rank; i < n_params; i += g.size) {
+      st.params[i] = init_param(shape, job.seed, i);
+      st.moment1[i] = 0.0f;
+      st.moment2[i] = 0.0f;
+    }
+  });
+  const std::uint32_t n = data.n, batch_size = static_cast<std::uint32_t>(run.batch_size);
+  int step = 0;
+  for (int epoch = 0; epoch < run.epochs; ++epoch) {
+    const auto e = static_cast<std::uint32_t>(epoch);
+    const EpochPermutation perm = make_epoch_permutation(n, job.seed, e);
+    for (std::uint32_t start = 0; start < n; start += batch_size) {
+      const int batch = static_cast<int>(batch_size < n - start ? batch_size : n - start);
+      g.run([&](int rank) {
+        gather_rows(data, perm, job, run.augmentation_std, e, start, rank, g.size, batch, st.buf.act[0], st.targets);
+      });
+      group_train_step<W, TM, TN>(g, shape, st, batch, run.adam_steps[step++]);
+    }
+  }
+}
+
+// Evaluation buffers: input rows (rows x 3), two ping-pong activation buffers (rows x
+// max width) and one double partial sum per rank.
+struct EvalState {
+  const float* params;
+  float* input;
+  float* ping;
+  float* pong;
+  double* partials;
+};
+
+// Sum over the dataset of (prediction - y)^2 in double. Rank r accumulates rows r, r +
+// size, ... of every tile, then a fixed-order tree adds the partials: the result depends
+// only on (rows, group size), never on timing. Returns the sum (valid on every rank after
+// the last phase; in partials[0]).
+template <int W, int TM, int TN, class Group>
+US_HD_INLINE double group_sum_squares(const Group& g, const NetShape& shape, const DatasetView& data, int rows,
+                                      const EvalState& st) {
+  g.run([&](int rank) { st.partials[rank] = 0.0; });
+  const auto act = [&](int l) -> float* { return l == 0 ? st.input : ((l & 1) ? st.ping : st.pong); };
+  for (std::uint32_t start = 0; start < data.n; start += static_cast<std::uint32_t>(rows)) {
+    const int count = static_cast<int>(
+        static_cast<std::uint32_t>(rows) < data.n - start ? static_cast<std::uint32_t>(rows) : data.n - start);
+    g.run([&](int rank) {
+      for (int b = rank; b < count; b += g.size) {
+        const std::uint32_t i = start + static_cast<std::uint32_t>(b);
+        st.input[b * kFeatures + 0] = data.x1[i];
+        st.input[b * kFeatures + 1] = data.x2[i];
+        st.input[b * kFeatures + 2] = data.x3[i];
+      }
+    });
+    group_forward<W, TM, TN>(g, shape, st.params, count, act);
+    const float* predictions = act(shape.n_layers);
+    g.run([&](int rank) {
+      for (int b = rank; b < count; b += g.size) {
+        const double error = static_cast<double>(predictions[b]) - data.y[start + static_cast<std::uint32_t>(b)];
+        st.partials[rank] += error * error;
+      }
+    });
+  }
+  int half = 1;
+  while (half * 2 < g.size) half *= 2;
+  for (; half > 0; half /= 2)
+    g.run([&](int rank) {
+      if (rank < half && rank + half < g.size) st.partials[rank] += st.partials[rank + half];
+    });
+  return st.partials[0];
+}
+
+}  // namespace underspec

@@ -1,0 +1,178 @@
+// The networks: a stack of dense layers, ReLU between them, one output. A perceptron is
+// the stack with no hidden layer (3 -> 1); the study's MLP is 3 -> 64 -> 64 -> 1.
+//
+// Parameter layout (one flat float array per replica): for each layer l = 1..L, its weights
+// W_l stored input-major as [fan_in][fan_out], then its bias b_l[fan_out]. Input-major
+// weights make the inner loop of every product run over contiguous outputs.
+#pragma once
+
+#include <cstdint>
+
+#include "underspec/core/hd.hpp"
+#include "underspec/core/rng.hpp"
+
+namespace underspec {
+
+constexpr int kFeatures = 3;   // x1, x2, x3
+constexpr int kMaxLayers = 8;  // dense layers, including the output layer
+
+struct NetShape {
+  int n_layers = 1;                            // dense layers; width has n_layers + 1 entries
+  int width[kMaxLayers + 1] = {kFeatures, 1};  // width[0] = inputs, width[n_layers] = 1
+};
+
+US_HD_INLINE int weight_offset(const NetShape& s, int layer) {  // layer in 1..n_layers
+  int offset = 0;
+  for (int l = 1; l < layer; ++l) offset += (s.width[l - 1] + 1) * s.width[l];
+  return offset;
+}
+US_HD_INLINE int bias_offset(const NetShape& s, int layer) {
+  return weight_offset(s, layer) + s.width[layer - 1] * s.width[layer];
+}
+US_HD_INLINE int param_count(const NetShape& s) { return weight_offset(s, s.n_layers + 1); }
+US_HD_INLINE int max_width(const NetShape& s) {
+  int w = 0;
+  for (int l = 0; l <= s.n_layers; ++l) w = s.width[l] > w ? s.width[l] : w;
+  return w;
+}
+
+// PyTorch's default nn.Linear initialisation: weights and biases ~ U(-1/sqrt(fan_in),
+// 1/sqrt(fan_in)). Parameter `index` of the flat array draws word index%4 of the Philox
+// block at counter (index/4, n_layers): the perceptron and the MLP of one seed differ.
+US_HD_INLINE float init_param(const NetShape& s, std::uint32_t seed, int index) {
+  int layer = 1;
+  while (layer < s.n_layers && index >= weight_offset(s, layer + 1)) ++layer;
+  const float bound = 1.0f / sqrtf(static_cast<float>(s.width[layer - 1]));
+  const PhiloxBlock b = philox4x32_10(
+      PhiloxCounter{static_cast<std::uint32_t>(index) >> 2, static_cast<std::uint32_t>(s.n_layers), 0u, 0u},
+      make_key(seed, Stream::init));
+  const float u = uniform_open01(b.v[index & 3]);
+  return bound * fmaf(2.0f, u, -1.0f);
+}
+
+// ---------------------------------------------------------------------------------------
+// Dense products. Every product in training and evaluation has the form
+//     C[i][j] = init(i, j) + sum_{p = 0..P-1} A(i, p) * B[p][j]
+// with B row-major and A read through strides, accumulated with fmaf in ascending p. That
+// per-element order is the contract: the CPU's register-blocked tiles and a GPU thread's
+// slice compute every element with the same sequence of roundings.
+enum class GemmInit { zero, bias, accumulate };
+// Element-wise work applied as a tile is stored: ReLU of C, or C zeroed where `mask` (same
+// layout as C) is not positive (the ReLU derivative in back-propagation).
+enum class GemmEpilogue { none = 0, relu, relu_mask };
+
+struct GemmArgs {
+  int P;
+  const float* A;
+  int a_row_stride, a_col_stride;  // A(i, p) = A[i * a_row_stride + p * a_col_stride]
+  const float* B;
+  int ldb;
+  float* C;
+  int ldc;
+  GemmInit init;
+  const float* bias;  // bias[j], for GemmInit::bias
+  GemmEpilogue epilogue = GemmEpilogue::none;
+  const float* mask = nullptr;  // for GemmEpilogue::relu_mask
+};
+
+// ReLU, and its derivative applied to a back-propagated error: the error passes where the
+// layer's activation is positive. NaN and -0 map to +0 (the CPU's SIMD epilogue matches).
+US_HD_INLINE float relu(float x) { return x > 0.0f ? x : 0.0f; }
+US_HD_INLINE float relu_gate(float error, float activation) { return activation > 0.0f ? error : 0.0f; }
+
+US_HD_INLINE float apply_epilogue(const GemmArgs& g, float value, int i, int j) {
+  if (g.epilogue == GemmEpilogue::relu) return relu(value);
+  if (g.epilogue == GemmEpilogue::relu_mask) return relu_gate(value, g.mask[i * g.ldc + j]);
+  return value;
+}
+
+// One TM x TN tile at (i0, j0): the accumulators stay in registers for all of P.
+template <int TM, int TN>
+US_HD_INLINE void gemm_tile(const GemmArgs& g, int i0, int j0) {
+  float acc[TM][TN];
+  US_UNROLL(16)
+  for (int i = 0; i < TM; ++i) US_UNROLL(16)
+  for (int j = 0; j < TN; ++j)
+    acc[i][j] = g.init == GemmInit::zero   ? 0.0f
+                : g.init == GemmInit::bias ? g.bias[j0 + j]
+                                           : g.C[(i0 + i) * g.ldc + j0 + j];
+  const float* a = g.A + i0 * g.a_row_stride;
+  const float* b = g.B + j0;
+  for (int p = 0; p < g.P; ++p) {
+    US_UNROLL(16)
+    for (int i = 0; i < TM; ++i) {
+      const float a_ip = a[i * g.a_row_stride + p * g.a_col_stride];
+      US_UNROLL(16)
+      for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a_ip, b[p * g.ldb + j], acc[i][j]);
+    }
+  }
+  US_UNROLL(16)
+  for (int i = 0; i < TM; ++i) US_UNROLL(16)
+  for (int j = 0; j < TN; ++j) g.C[(i0 + i) * g.ldc + j0 + j] = apply_epilogue(g, acc[i][j], i0 + i, j0 + j);
+}
+
+template <int TN>
+US_HD_INLINE void gemm_rows(const GemmArgs& g, int i_begin, int i_end, int j0) {
+  constexpr int kTm = 6;  // 6 x 16 floats = 12 AVX2 accumulators, the x86 sweet spot
+  int i = i_begin;
+  for (; i + kTm <= i_end; i += kTm) gemm_tile<kTm, TN>(g, i, j0);
+  for (; i + 2 <= i_end; i += 2) gemm_tile<2, TN>(g, i, j0);
+  for (; i < i_end; ++i) gemm_tile<1, TN>(g, i, j0);
+}
+
+// C rows [i_begin, i_end) x columns [j_begin, j_end). The result does not depend on how
+// a caller splits the ranges.
+US_HD_INLINE void gemm_block(const GemmArgs& g, int i_begin, int i_end, int j_begin, int j_end) {
+  int j = j_begin;
+  for (; j + 16 <= j_end; j += 16) gemm_rows<16>(g, i_begin, i_end, j);
+  for (; j + 8 <= j_end; j += 8) gemm_rows<8>(g, i_begin, i_end, j);
+  for (; j < j_end; ++j) gemm_rows<1>(g, i_begin, i_end, j);
+}
+
+// dst[c][r] = src[r][c] in 8 x 8 blocks, so neither side strides through memory alone.
+US_HD_INLINE void transpose_block(const float* src, int rows, int cols, float* dst) {
+  for (int r0 = 0; r0 < rows; r0 += 8)
+    for (int c0 = 0; c0 < cols; c0 += 8) {
+      const int r1 = r0 + 8 < rows ? r0 + 8 : rows, c1 = c0 + 8 < cols ? c0 + 8 : cols;
+      for (int c = c0; c < c1; ++c)
+        for (int r = r0; r < r1; ++r) dst[c * rows + r] = src[r * cols + c];
+    }
+}
+
+// The portable product: what GPU threads call, and the reference for the CPU's SIMD tiles
+// (cpu_gemm.hpp), which must agree with it bit for bit.
+struct PortableGemm {
+  US_HD_INLINE void operator()(const GemmArgs& g, int i_begin, int i_end, int j_begin, int j_end) const {
+    gemm_block(g, i_begin, i_end, j_begin, j_end);
+  }
+  US_HD_INLINE void transpose(const float* src, int rows, int cols, float* dst) const {
+    transpose_block(src, rows, cols, dst);
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+// The buffers of one minibatch (caller-owned, row-major [batch][width]); the passes over
+// them are in group_trainer.hpp.
+//   act[l] for l = 0..L: act[0] holds the batch's features, act[L] the predictions;
+//   delta_a, delta_b: [batch][max_width] scratch for back-propagated errors;
+//   weights_t: [max_width * max_width] scratch for a transposed weight matrix.
+struct BatchBuffers {
+  float* act[kMaxLayers + 1];
+  float* delta_a;
+  float* delta_b;
+  float* weights_t;
+};
+
+// d(MSE)/d(prediction) for the mean over the batch: 2 (yhat - y) / batch.
+US_HD_INLINE float mse_grad(float prediction, float target, float two_over_batch) {
+  return two_over_batch * (prediction - target);
+}
+
+// A bias gradient: sum_b delta[b][j] over the batch in ascending b (every backend's order).
+US_HD_INLINE float bias_grad(const float* delta, int batch, int width, int j) {
+  float sum = 0.0f;
+  for (int b = 0; b < batch; ++b) sum += delta[b * width + j];
+  return sum;
+}
+
+}  // namespace underspec

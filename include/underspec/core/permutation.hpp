@@ -1,0 +1,56 @@
+// Per-epoch shuffles as a keyed bijection on [0, n): four rounds of (xor key, multiply by an
+// odd constant, xor-shift) over the next power of two, each a bijection modulo 2^bits, with
+// cycle walking back into [0, n). Any position of any epoch maps to its sample in O(1),
+// without materialising or sorting the permutation, so a GPU thread and a CPU loop can both
+// ask for "the sample at position p". (A power-of-two domain keeps cycle walking under two
+// evaluations on average.)
+#pragma once
+
+#include <cstdint>
+
+#include "underspec/core/hd.hpp"
+#include "underspec/core/rng.hpp"
+
+namespace underspec {
+
+struct EpochPermutation {
+  std::uint32_t n;
+  std::uint32_t mask;   // 2^bits - 1
+  std::uint32_t shift;  // ceil(bits / 2)
+  std::uint32_t round_keys[4];
+  std::uint32_t multipliers[4];  // odd
+};
+
+US_HD_INLINE EpochPermutation make_epoch_permutation(std::uint32_t n, std::uint32_t seed, std::uint32_t epoch) {
+  EpochPermutation p;
+  p.n = n;
+  std::uint32_t bits = 1;
+  while (bits < 32 && (std::uint64_t{1} << bits) < n) ++bits;
+  p.mask = static_cast<std::uint32_t>((std::uint64_t{1} << bits) - 1);
+  p.shift = (bits + 1) / 2;
+  const PhiloxKey key = make_key(seed, Stream::shuffle);
+  const PhiloxBlock keys = philox4x32_10(PhiloxCounter{epoch, 0u, 0u, 0u}, key);
+  const PhiloxBlock muls = philox4x32_10(PhiloxCounter{epoch, 1u, 0u, 0u}, key);
+  for (int r = 0; r < 4; ++r) {
+    p.round_keys[r] = keys.v[r];
+    p.multipliers[r] = muls.v[r] | 1u;
+  }
+  return p;
+}
+
+US_HD_INLINE std::uint32_t permute_domain(const EpochPermutation& p, std::uint32_t x) {
+  for (int r = 0; r < 4; ++r) {
+    x = ((x ^ p.round_keys[r]) * p.multipliers[r]) & p.mask;
+    x ^= x >> p.shift;
+  }
+  return x;
+}
+
+// The sample index at `position` (< n) of the epoch's shuffled order.
+US_HD_INLINE std::uint32_t permuted_index(const EpochPermutation& p, std::uint32_t position) {
+  std::uint32_t x = permute_domain(p, position);
+  while (x >= p.n) x = permute_domain(p, x);  // cycle walking stays a bijection on [0, n)
+  return x;
+}
+
+}  // namespace underspec
