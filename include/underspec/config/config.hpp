@@ -23,6 +23,9 @@ struct DataConfig {
   double ood_factor = 0.1;
   std::uint32_t seed = 0;
   bool per_replica = false;
+  // Extra OOD test domains every replica is scored on (x3 = y + N(0,1)/factor), n_test
+  // samples each, without retraining. Empty: none.
+  std::vector<double> stress_factors;
 };
 
 struct TrainConfig {
@@ -35,11 +38,27 @@ struct TrainConfig {
   double gamma = 0.5;
 };
 
+// One axis of `[sweep.grid]`: a config key outside [sweep] and the values it takes, each
+// kept as canonical TOML text (what the key's own writer prints), so `1e-3` and `0.001`
+// are the same value and a cell's config is the base config with these texts applied.
+struct GridAxis {
+  std::string key;
+  std::vector<std::string> values;
+};
+
 struct SweepConfig {
   int seeds = 10;
+  // [sweep.seeds_per_model]: seeds of one model, overriding `seeds`; 0 = not set.
+  std::array<int, 2> seeds_per_model{0, 0};  // indexed by ModelKind
   std::vector<ModelKind> models{ModelKind::perceptron, ModelKind::mlp};
   std::vector<Regime> regimes{Regime::baseline, Regime::domain_randomization, Regime::augmentation};
   std::uint32_t seed = 0;  // replica seeds are seed, seed + 1, ..., seed + seeds - 1
+  std::vector<GridAxis> grid;  // [sweep.grid], in the order written; cells = cartesian product
+
+  int seeds_of(ModelKind model) const {
+    const int n = seeds_per_model[static_cast<int>(model)];
+    return n > 0 ? n : seeds;
+  }
 };
 
 struct MlpConfig {
