@@ -3,17 +3,47 @@
 
 #include <stdexcept>
 
+#include "underspec/config/config_io.hpp"
+
 namespace underspec {
+namespace {
+
+// The cells of the grid, the last axis varying fastest.
+std::vector<Cell> make_cells(const ExperimentConfig& config) {
+  std::vector<Cell> cells{Cell{config, {}}};
+  for (const GridAxis& axis : config.sweep.grid) {
+    std::vector<Cell> next;
+    next.reserve(cells.size() * axis.values.size());
+    for (const Cell& cell : cells)
+      for (const std::string& value : axis.values) {
+        Cell c = cell;
+        apply_value(c.config, axis.key, value);
+        c.values.push_back(value);
+        next.push_back(std::move(c));
+      }
+    cells = std::move(next);
+  }
+  return cells;
+}
+
+}  // namespace
 
 Sweep make_sweep(const ExperimentConfig& config) {
-  Sweep sweep{config, {}};
-  std::uint32_t id = 0;
+  Sweep sweep{config, make_cells(config), {}};
+  std::uint64_t total = 0;
   for (ModelKind model : config.sweep.models)
-    for (Regime regime : config.sweep.regimes)
-      for (int s = 0; s < config.sweep.seeds; ++s) {
-        const auto seed_index = static_cast<std::uint32_t>(s);
-        sweep.replicas.push_back(ReplicaSpec{id++, model, regime, seed_index, config.sweep.seed + seed_index});
-      }
+    total += static_cast<std::uint64_t>(config.sweep.seeds_of(model)) * config.sweep.regimes.size();
+  total *= sweep.cells.size();
+  if (total > UINT32_MAX) throw std::invalid_argument("the sweep has more than 2^32 - 1 replicas");
+  sweep.replicas.reserve(static_cast<std::size_t>(total));
+  std::uint32_t id = 0;
+  for (std::uint32_t cell = 0; cell < sweep.cells.size(); ++cell)
+    for (ModelKind model : config.sweep.models)
+      for (Regime regime : config.sweep.regimes)
+        for (int s = 0; s < config.sweep.seeds_of(model); ++s) {
+          const auto seed_index = static_cast<std::uint32_t>(s);
+          sweep.replicas.push_back(ReplicaSpec{id++, cell, model, regime, seed_index, config.sweep.seed + seed_index});
+        }
   return sweep;
 }
 
@@ -41,6 +71,11 @@ NetShape net_shape(const ExperimentConfig& config, ModelKind model) {
 ScmParams scm_params(const DataConfig& data) {
   return ScmParams{static_cast<float>(data.coefficients[0]), static_cast<float>(data.coefficients[1]),
                    static_cast<float>(data.intercept), static_cast<float>(data.noise_std)};
+}
+
+std::uint64_t replica_steps(const ExperimentConfig& config) {
+  const auto n = static_cast<std::uint64_t>(config.data.n_train), batch = static_cast<std::uint64_t>(config.train.batch_size);
+  return static_cast<std::uint64_t>(config.train.epochs) * ((n + batch - 1) / batch);
 }
 
 std::uint32_t train_data_slot(const ExperimentConfig& config, const ReplicaSpec& replica) {

@@ -2,6 +2,8 @@
 // spread, never in what is computed (docs/ARCHITECTURE.md).
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -16,18 +18,27 @@ struct ReplicaResult {
   std::uint32_t id = 0;
   double iid_rmse = 0.0;
   double ood_rmse = 0.0;
-  std::vector<float> params;  // final parameters, layout of model.hpp
+  std::vector<double> stress_rmse;  // one per data.stress_factors of the replica's cell
+  std::vector<float> params;        // final parameters, layout of model.hpp
 };
+
+// Receives finished replicas (any order, any batch size), from one thread at a time.
+using ResultSink = std::function<void(std::span<const ReplicaResult>)>;
 
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
   virtual int threads() const = 0;
-  // Train and score `replicas` (any subset of the sweep, in any order); results in the
-  // same order. The result of a replica depends only on the config and its spec.
-  virtual std::vector<ReplicaResult> train_replicas(const ExperimentConfig& config,
-                                                    std::span<const ReplicaSpec> replicas) = 0;
+  // Trains and scores `replicas` (any subset of the sweep, in any order, of any cells) and
+  // hands every result to `sink` as soon as it is final. When *stop becomes true, starts
+  // nothing new and returns after reporting what finished. The result of a replica depends
+  // only on its cell's config and its spec.
+  virtual void train(const Sweep& sweep, std::span<const ReplicaSpec> replicas, const ResultSink& sink,
+                     const std::atomic<bool>* stop = nullptr) = 0;
+
+  // All results, in the order of `replicas` (tests, benchmarks).
+  std::vector<ReplicaResult> train_replicas(const Sweep& sweep, std::span<const ReplicaSpec> replicas);
 };
 
 class BackendUnavailable : public std::runtime_error {
@@ -35,12 +46,14 @@ class BackendUnavailable : public std::runtime_error {
 };
 
 // "cpu", "cuda" or "auto" (CUDA when built in and a device is present, else CPU; the
-// fallback is reported through `notice`). threads <= 0: all hardware threads.
-std::unique_ptr<Backend> make_backend(const std::string& device, int threads, std::string* notice = nullptr);
+// fallback is reported through `notice`). threads <= 0: all hardware threads. `gpus`:
+// CUDA device ordinals to use (empty: every visible device).
+std::unique_ptr<Backend> make_backend(const std::string& device, int threads, std::string* notice = nullptr,
+                                      const std::vector<int>& gpus = {});
 
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 // Defined by the CUDA backend when it is compiled in; throws BackendUnavailable otherwise.
-std::unique_ptr<Backend> make_cuda_backend();
+std::unique_ptr<Backend> make_cuda_backend(const std::vector<int>& gpus = {});
 bool cuda_backend_available(std::string* why);
 
 }  // namespace underspec

@@ -1,0 +1,45 @@
+// What every backend shares: collecting results in order, and choosing a backend by name.
+#include "underspec/backends/backend.hpp"
+
+#include <stdexcept>
+#include <unordered_map>
+
+namespace underspec {
+
+std::vector<ReplicaResult> Backend::train_replicas(const Sweep& sweep, std::span<const ReplicaSpec> replicas) {
+  std::unordered_map<std::uint32_t, std::size_t> position;
+  for (std::size_t i = 0; i < replicas.size(); ++i) position.emplace(replicas[i].id, i);
+  std::vector<ReplicaResult> results(replicas.size());
+  std::vector<bool> seen(replicas.size(), false);
+  train(sweep, replicas, [&](std::span<const ReplicaResult> done) {
+    for (const ReplicaResult& r : done) {
+      const auto it = position.find(r.id);
+      if (it == position.end() || seen[it->second])
+        throw std::logic_error("backend " + name() + " reported replica " + std::to_string(r.id) + " twice or unasked");
+      seen[it->second] = true;
+      results[it->second] = r;
+    }
+  });
+  for (std::size_t i = 0; i < replicas.size(); ++i)
+    if (!seen[i]) throw std::logic_error("backend " + name() + " did not report replica " + std::to_string(replicas[i].id));
+  return results;
+}
+
+std::unique_ptr<Backend> make_backend(const std::string& device, int threads, std::string* notice,
+                                      const std::vector<int>& gpus) {
+  if (device == "cpu") return make_cpu_backend(threads);
+  if (device == "cuda") {
+    std::string why;
+    if (!cuda_backend_available(&why)) throw BackendUnavailable("--device cuda: " + why);
+    return make_cuda_backend(gpus);
+  }
+  if (device == "auto") {
+    std::string why;
+    if (cuda_backend_available(&why)) return make_cuda_backend(gpus);
+    if (notice) *notice = "no usable CUDA device (" + why + "); using the CPU backend";
+    return make_cpu_backend(threads);
+  }
+  throw std::invalid_argument("unknown device '" + device + "' (expected auto, cpu or cuda)");
+}
+
+}  // namespace underspec
