@@ -1,10 +1,15 @@
 // `underspec`: the command line. Parses and validates everything, then hands over to the
-// driver. Exit status: 0 success, 2 bad usage or config (nothing created), 1 runtime failure.
+// driver. Exit status: 0 success, 2 bad usage or config (nothing created), 1 runtime
+// failure, 128 + signal when SIGINT/SIGTERM stopped a run (its finished work is saved).
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "underspec/config/config_io.hpp"
+#include "underspec/run/merge.hpp"
 #include "underspec/run/run.hpp"
+#include "underspec/run/score.hpp"
 
 #ifndef UNDERSPEC_VERSION
 #define UNDERSPEC_VERSION "unknown"
@@ -20,6 +25,19 @@ int fail(int status, const std::string& message) {
   return status;
 }
 
+std::string command_line(int argc, char** argv) {
+  std::string s;
+  for (int i = 0; i < argc; ++i) s += (i ? " " : "") + std::string(argv[i]);
+  return s;
+}
+
+void add_config_options(CLI::App* cmd, std::string& config_path, std::vector<std::string>& overrides) {
+  cmd->add_option("config", config_path, "TOML config (default: the built-in seed experiment, examples/seed.toml)");
+  cmd->add_option("--set", overrides, "Override a config key with a TOML value, e.g. --set sweep.seeds=100 (repeatable)")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);  // `--set k=v config.toml`: the config is not a second override
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -29,26 +47,56 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("underspec ") + UNDERSPEC_VERSION);
   app.require_subcommand(1);
 
-  std::string config_path;
+  std::string config_path, out, resume_dir, shard, progress = "auto", gpus;
   std::vector<std::string> overrides;
   underspec::RunOptions options;
   options.version = UNDERSPEC_VERSION;
-  std::string out;
-  CLI::App* run = app.add_subcommand("run",
-                                     "Train the sweep and write config.toml, replicas.csv, summary.json, "
-                                     "summary.csv into the output directory");
-  run->add_option("config", config_path, "TOML config (default: the built-in seed experiment, examples/seed.toml)");
-  run->add_option("--set", overrides,
-                  "Override a config key with a TOML value, e.g. --set sweep.seeds=100 (repeatable)")
-      ->type_name("KEY=VALUE")
-      ->allow_extra_args(false);  // `--set k=v config.toml`: the config is not a second override
+  options.command_line = command_line(argc, argv);
+
+  CLI::App* run = app.add_subcommand(
+      "run", "Train the sweep (or one shard of it), checkpointing as it goes, and write config.toml, replicas.csv, "
+             "stress.csv, summary.json and summary.csv into the output directory");
+  add_config_options(run, config_path, overrides);
   run->add_option("--out", out, "Output directory (default: runs/<UTC timestamp>); must not exist or be empty");
   run->add_option("--device", options.device, "Backend: auto, cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
+  run->add_option("--gpus", gpus, "CUDA devices to use, e.g. 0,2 (default: every visible device)");
   run->add_option("--threads", options.threads, "CPU threads (0: all hardware threads)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  run->add_option("--resume", resume_dir,
+                  "Continue the interrupted run in DIR (or in --out); starts it when it does not exist yet")
+      ->expected(0, 1)
+      ->type_name("[DIR]");
+  run->add_option("--shard", shard, "Train shard I of N (0 <= I < N), or auto/N for I = SLURM_ARRAY_TASK_ID")
+      ->type_name("I/N");
+  run->add_flag("--save-params", options.save_params, "Also write every replica's final parameters to params.npy");
+  run->add_flag("--dry-run", options.dry_run, "Print the plan (cells, replicas, work, memory, outputs) and stop");
+  run->add_option("--progress", progress, "Progress on stderr: auto (bar on a terminal, else a line every 10 s), bar, lines, none")
+      ->check(CLI::IsMember({"auto", "bar", "lines", "none"}))
+      ->capture_default_str();
+
+  CLI::App* plan = app.add_subcommand("plan", "Same as run --dry-run: what a run would do, without doing it");
+  add_config_options(plan, config_path, overrides);
+  plan->add_option("--out", out, "Output directory the run would use");
+  plan->add_option("--shard", shard, "Plan shard I of N")->type_name("I/N");
+  plan->add_flag("--save-params", options.save_params, "Plan for params.npy as well");
+
+  std::vector<std::string> merge_inputs;
+  CLI::App* merge = app.add_subcommand(
+      "merge", "Merge the output directories of the shards of one sweep into the outputs a single run writes");
+  merge->add_option("dirs", merge_inputs, "Shard output directories")->required();
+  merge->add_option("--out", out, "Output directory of the merged run (must not exist or be empty)")->required();
+
+  std::string score_dir;
+  CLI::App* score = app.add_subcommand(
+      "score", "Re-score a finished run (saved with --save-params) on new test domains, without training");
+  score->add_option("dir", score_dir, "A finished run directory with params.npy")->required();
+  score->add_option("--set", overrides, "Change data.stress_factors, data.iid_factor, data.ood_factor or data.n_test")
+      ->type_name("KEY=VALUE");
+  score->add_option("--out", out, "Output directory (default: runs/<UTC timestamp>)");
+  score->add_option("--threads", options.threads, "CPU threads (0: all hardware threads)")->check(CLI::NonNegativeNumber);
 
   try {
     app.parse(argc, argv);
@@ -57,9 +105,27 @@ int main(int argc, char** argv) {
   }
 
   try {
-    options.config = underspec::resolve_config(config_path, overrides);
     options.out = out;
-    underspec::run_experiment(options, std::cout, std::cerr);
+    options.stderr_is_terminal = ::isatty(STDERR_FILENO) == 1;
+    if (*merge) return underspec::merge_runs(merge_inputs, out, options, std::cout, std::cerr);
+    if (*score) return underspec::score_run(score_dir, overrides, options, std::cout, std::cerr);
+    options.config = underspec::resolve_config(config_path, overrides);
+    options.config_given = !config_path.empty() || !overrides.empty();
+    if (!shard.empty()) options.shard = underspec::parse_shard(shard, std::getenv("SLURM_ARRAY_TASK_ID"));
+    if (*plan) options.dry_run = true;
+    if (*run) {
+      underspec::parse_progress_mode(progress, options.progress);
+      options.gpus = underspec::parse_gpu_list(gpus);
+      if (run->count("--resume") > 0) {
+        options.resume = true;
+        if (!resume_dir.empty()) {
+          if (!out.empty() && out != resume_dir)
+            throw underspec::UsageError("--resume " + resume_dir + " and --out " + out + " name different directories");
+          options.out = resume_dir;
+        }
+      }
+    }
+    return underspec::run_experiment(options, std::cout, std::cerr);
   } catch (const underspec::ConfigError& e) {
     return fail(kExitUsage, e.what());
   } catch (const underspec::UsageError& e) {
@@ -67,5 +133,4 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     return fail(kExitRuntime, e.what());
   }
-  return 0;
 }

@@ -1,16 +1,99 @@
 // The driver of `underspec run` (see run.hpp). Everything that can be wrong with the
-// request is checked before training, so a bad request creates nothing.
+// request is checked before training, so a bad request creates nothing; once training
+// starts, finished replicas reach the checkpoint within seconds, so an interruption or a
+// late error never loses them, and a resume produces the same bytes as an uninterrupted run.
 #include "underspec/run/run.hpp"
 
 #include <ctime>
+#include <mutex>
 #include <ostream>
 
-#include "underspec/outputs/atomic_file.hpp"
 #include "underspec/backends/backend.hpp"
+#include "underspec/config/config_io.hpp"
+#include "underspec/outputs/atomic_file.hpp"
 #include "underspec/outputs/outputs.hpp"
+#include "underspec/run/checkpoint.hpp"
+#include "underspec/run/finalize.hpp"
+#include "underspec/run/plan.hpp"
+#include "underspec/run/run_dir.hpp"
+#include "underspec/run/run_info.hpp"
+#include "underspec/run/stop_signals.hpp"
 #include "underspec/sweep/sweep.hpp"
 
 namespace underspec {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kCheckpointInterval = std::chrono::seconds(5);  // at most this much work at risk
+constexpr std::size_t kCheckpointMaxRecords = 1 << 16;
+
+// Keeps what a result row needs in memory (perceptron weights), and what the checkpoint
+// needs on disk (every parameter only with --save-params).
+std::vector<float> kept_params(const ReplicaSpec& spec, std::vector<float>&& params, bool save_params) {
+  if (save_params || spec.model == ModelKind::perceptron) return std::move(params);
+  return {};
+}
+
+// Receives the backend's results: rows in memory, segments on disk, progress.
+class ResultCollector {
+ public:
+  ResultCollector(const Sweep& sweep, std::uint32_t begin, std::vector<ReplicaResult>& rows, std::vector<bool>& done,
+                  CheckpointWriter& writer, ProgressReporter& progress, bool save_params)
+      : sweep_(sweep), begin_(begin), rows_(rows), done_(done), writer_(writer), progress_(progress),
+        save_params_(save_params) {}
+
+  void operator()(std::span<const ReplicaResult> results) {
+    std::lock_guard lock(mutex_);
+    std::uint64_t steps = 0;
+    for (const ReplicaResult& r : results) {
+      const std::size_t slot = r.id - begin_;
+      if (r.id < begin_ || slot >= rows_.size() || done_[slot])
+        throw std::logic_error("backend reported replica " + std::to_string(r.id) + " twice or unasked");
+      const ReplicaSpec& spec = sweep_.replicas[r.id];
+      ReplicaResult stored = r;
+      stored.params = kept_params(spec, std::vector<float>(r.params), save_params_);
+      ReplicaResult& row = rows_[slot];
+      row = stored;
+      if (spec.model != ModelKind::perceptron) row.params.clear();  // MLP parameters live on disk only
+      done_[slot] = true;
+      pending_.push_back(std::move(stored));
+      steps += replica_steps(sweep_.config_of(spec));
+    }
+    progress_.add(results.size(), steps);
+    if (pending_.size() >= kCheckpointMaxRecords || Clock::now() - last_write_ >= kCheckpointInterval) flush_locked();
+  }
+  void flush() {
+    std::lock_guard lock(mutex_);
+    flush_locked();
+  }
+
+ private:
+  void flush_locked() {
+    writer_.write_segment(pending_);
+    pending_.clear();
+    last_write_ = Clock::now();
+  }
+  const Sweep& sweep_;
+  std::uint32_t begin_;
+  std::vector<ReplicaResult>& rows_;
+  std::vector<bool>& done_;
+  CheckpointWriter& writer_;
+  ProgressReporter& progress_;
+  bool save_params_;
+  std::mutex mutex_;
+  std::vector<ReplicaResult> pending_;
+  Clock::time_point last_write_ = Clock::now();
+};
+
+std::string resume_command(const RunOptions& options, const std::filesystem::path& dir) {
+  std::string cmd = "underspec run --resume " + dir.string();
+  if (options.shard)
+    cmd += " --shard " + std::to_string(options.shard->index) + "/" + std::to_string(options.shard->count);
+  if (options.save_params) cmd += " --save-params";
+  return cmd;
+}
+
+}  // namespace
 
 bool is_device_name(const std::string& device) { return device == "auto" || device == "cpu" || device == "cuda"; }
 
@@ -26,41 +109,96 @@ std::filesystem::path default_output_dir(std::chrono::system_clock::time_point n
   return dir;
 }
 
-std::filesystem::path run_experiment(const RunOptions& options, std::ostream& out, std::ostream& err) {
+int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& err) {
   if (!is_device_name(options.device))
     throw UsageError("--device must be auto, cpu or cuda, got '" + options.device + "'");
-  const std::filesystem::path dir =
-      options.out.empty() ? default_output_dir(std::chrono::system_clock::now()) : options.out;
-  try {
-    require_free_output_dir(dir);
-  } catch (const OutputError& e) {
-    throw UsageError(e.what());
+  const auto started = std::chrono::system_clock::now();
+  std::filesystem::path dir = options.out;
+  if (dir.empty()) {
+    if (options.resume) throw UsageError("--resume needs the run directory (--resume DIR or --out DIR)");
+    dir = default_output_dir(started);
   }
 
+  // The config: as given, or (resume without CONFIG/--set) the one the directory was started with.
+  RunDirectory run_dir = inspect_run_dir(dir, options.resume);
+  ExperimentConfig config = options.config;
+  if (run_dir.has_checkpoint && !options.config_given) config = run_dir.config;
+  const Sweep sweep = make_sweep(config);
+  const ShardSpec shard = options.shard.value_or(ShardSpec{});
+  const ShardRange range = shard_range(static_cast<std::uint32_t>(sweep.replicas.size()), shard.index, shard.count);
+  CheckpointState state{config_hash(config), shard.index, shard.count, range.begin, range.end, sweep.replicas.size(),
+                        options.save_params};
+  if (run_dir.has_checkpoint) require_same_run(run_dir, config, state);
+
+  const RunPlan plan = plan_run(sweep, range, options.save_params, options.device);
+  if (options.dry_run) {
+    out << describe_plan(plan, sweep, dir) << std::flush;
+    return 0;
+  }
+  require_resources(plan, dir);
+
   std::string notice;
-  const std::unique_ptr<Backend> backend = make_backend(options.device, options.threads, &notice);
+  const std::unique_ptr<Backend> backend = make_backend(options.device, options.threads, &notice, options.gpus);
   if (!notice.empty()) err << "underspec: " << notice << '\n';
 
-  RunRecord run;
-  run.config = options.config;
-  run.replicas = make_sweep(options.config).replicas;
-  run.backend = backend->name();
-  run.threads = backend->threads();
-  run.version = options.version;
-  const auto start = std::chrono::steady_clock::now();
-  run.results = backend->train_replicas(run.config, run.replicas);
-  run.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (run.results.size() != run.replicas.size())
-    throw std::runtime_error("backend " + run.backend + " returned " + std::to_string(run.results.size()) +
-                             " results for " + std::to_string(run.replicas.size()) + " replicas");
-  for (std::size_t i = 0; i < run.results.size(); ++i)
-    if (run.results[i].id != run.replicas[i].id)
-      throw std::runtime_error("backend " + run.backend + " returned results out of order");
+  // From here on the directory is ours: reserved, then filled.
+  if (!run_dir.has_checkpoint) reserve_run_dir(dir, options.out.empty(), config, state);
 
-  const std::vector<GroupSummary> groups = summarize_groups(run);
-  write_outputs(dir, run, groups);
-  out << summary_table(run, groups, dir) << std::flush;
-  return dir;
+  std::vector<ReplicaResult> rows(range.end - range.begin);
+  std::vector<bool> done(rows.size(), false);
+  std::uint64_t already = 0;
+  for_each_checkpoint_record(dir, [&](ReplicaResult&& r) {
+    if (r.id < range.begin || r.id >= range.end) throw CheckpointError("checkpoint holds replica " + std::to_string(r.id) + " outside this run's range");
+    const std::size_t slot = r.id - range.begin;
+    if (done[slot]) return;  // the same replica saved twice: identical by determinism
+    if (sweep.replicas[r.id].model != ModelKind::perceptron) r.params.clear();
+    rows[slot] = std::move(r);
+    done[slot] = true;
+    ++already;
+  });
+  std::vector<ReplicaSpec> todo;
+  for (std::uint32_t id = range.begin; id < range.end; ++id)
+    if (!done[id - range.begin]) todo.push_back(sweep.replicas[id]);
+  if (already > 0) err << "underspec: resuming " << dir.string() << ": " << already << " of " << rows.size() << " replicas already done\n";
+
+  RunInfo info{options.version, git_commit(),      options.command_line, host_name(), utc_timestamp(started),
+               backend->name(), {backend->name()}, backend->threads(),    0.0,
+               options.shard ? std::to_string(shard.index) + "/" + std::to_string(shard.count) : ""};
+  int status = 0;
+  {
+    StopSignals signals;
+    CheckpointWriter writer(dir);
+    ProgressReporter progress(rows.size(), todo.empty() ? ProgressMode::none : options.progress, err,
+                              options.stderr_is_terminal, already);
+    ResultCollector collect(sweep, range.begin, rows, done, writer, progress, options.save_params);
+    const auto start = Clock::now();
+    try {
+      backend->train(sweep, todo, std::ref(collect), &signals.requested());
+    } catch (...) {
+      collect.flush();  // keep what finished before the error
+      progress.finish();
+      throw;
+    }
+    collect.flush();
+    progress.finish();
+    info.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (signals.requested().load()) {
+      status = 128 + signals.signal();
+      std::size_t finished = 0;
+      for (bool d : done) finished += d;
+      err << "underspec: stopped by signal " << signals.signal() << "; " << finished << " of " << rows.size()
+          << " replicas are saved in " << dir.string() << "\nunderspec: to continue: " << resume_command(options, dir)
+          << '\n';
+      return status;
+    }
+  }
+  for (bool d : done)
+    if (!d) throw std::runtime_error("backend " + info.backend + " did not train every replica");
+
+  std::vector<std::filesystem::path> param_sources;
+  if (options.save_params) param_sources.push_back(dir);
+  finalize_run(dir, sweep, std::move(rows), info, param_sources, out);
+  return status;
 }
 
 }  // namespace underspec

@@ -1,13 +1,18 @@
-// The driver of `underspec run`: config -> sweep -> backend -> outputs.
+// The driver of `underspec run`: config -> sweep (-> shard) -> backend -> checkpoint ->
+// outputs, with progress, graceful stops and resume.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <iosfwd>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "underspec/config/config.hpp"
+#include "underspec/run/progress.hpp"
 
 namespace underspec {
 
@@ -16,12 +21,29 @@ class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+struct ShardSpec {
+  std::uint32_t index = 0, count = 1;
+};
+// "I/N" with 0 <= I < N, or "auto/N" (I from SLURM_ARRAY_TASK_ID); throws UsageError.
+ShardSpec parse_shard(const std::string& text, const char* slurm_array_task_id);
+// "0,2" -> {0, 2}; "" -> {} (every device). Throws UsageError.
+std::vector<int> parse_gpu_list(const std::string& text);
+
 struct RunOptions {
   ExperimentConfig config;
+  bool config_given = true;  // false: neither CONFIG nor --set (a resume then uses DIR/config.toml)
   std::filesystem::path out;  // empty: default_output_dir()
   std::string device = "auto";
-  int threads = 0;  // <= 0: all hardware threads
+  std::vector<int> gpus;  // CUDA device ordinals; empty: all
+  int threads = 0;        // <= 0: all hardware threads
+  bool resume = false;    // continue `out` if it holds a checkpoint (else start it)
+  std::optional<ShardSpec> shard;
+  bool save_params = false;
+  bool dry_run = false;
+  ProgressMode progress = ProgressMode::automatic;
+  bool stderr_is_terminal = false;
   std::string version;
+  std::string command_line;
 };
 
 bool is_device_name(const std::string& device);
@@ -29,8 +51,10 @@ bool is_device_name(const std::string& device);
 // `runs/<UTC YYYYmmdd-HHMMSS>`, with `-2`, `-3`, ... appended while that name is taken.
 std::filesystem::path default_output_dir(std::chrono::system_clock::time_point now);
 
-// Checks the options (UsageError), trains every replica, writes the outputs (all or
-// nothing), prints the summary table to `out` and notices to `err`. Returns the output dir.
-std::filesystem::path run_experiment(const RunOptions& options, std::ostream& out, std::ostream& err);
+// Checks the options (UsageError), trains every unfinished replica of the run (or shard),
+// checkpointing as it goes, writes the outputs, prints the summary table to `out` and
+// notices and progress to `err`. Returns the exit status: 0 done, 128 + signal when
+// SIGINT/SIGTERM stopped it (finished work saved, the resume command printed).
+int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& err);
 
 }  // namespace underspec

@@ -1,18 +1,73 @@
-// The CPU backend: OpenMP over replicas, one replica per thread at a time. Shared datasets
-// are generated once per call; results do not depend on the thread count because each
-// replica is trained start to finish by one thread with the same arithmetic.
+// The CPU backend: OpenMP over replicas, each trained start to finish by one thread with
+// the same arithmetic, so results do not depend on the thread count. Datasets are shared
+// across replicas and cells (cpu_datasets.hpp). There is no barrier between "chunks": a
+// thread that finishes a replica adds it to a pending batch, and the batch goes to the
+// sink when it is old enough, so progress and checkpoints follow the work closely.
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
-#include <map>
+#include <mutex>
 #include <numeric>
 
+#include "cpu_datasets.hpp"
 #include "underspec/backends/backend.hpp"
 #include "underspec/backends/cpu_trainer.hpp"
 
 namespace underspec {
 namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kReportInterval = std::chrono::milliseconds(500);
+constexpr std::size_t kMaxPending = 1 << 16;
+
+// Finished results waiting for the sink; one thread reports at a time.
+class PendingResults {
+ public:
+  explicit PendingResults(const ResultSink& sink) : sink_(sink) {}
+  void add(ReplicaResult&& result) {
+    std::lock_guard lock(mutex_);
+    pending_.push_back(std::move(result));
+    if (pending_.size() >= kMaxPending || Clock::now() - last_ >= kReportInterval) flush_locked();
+  }
+  void flush() {
+    std::lock_guard lock(mutex_);
+    flush_locked();
+  }
+
+ private:
+  void flush_locked() {
+    last_ = Clock::now();
+    if (pending_.empty()) return;
+    sink_(pending_);
+    pending_.clear();
+  }
+  const ResultSink& sink_;
+  std::mutex mutex_;
+  std::vector<ReplicaResult> pending_;
+  Clock::time_point last_ = Clock::now();
+};
+
+ReplicaResult train_and_score(const Sweep& sweep, const CpuDatasets& datasets, const ReplicaSpec& r) {
+  const ExperimentConfig& config = sweep.config_of(r);
+  const NetShape shape = net_shape(config, r.model);
+  TrainWorkspace workspace(shape, config.train.batch_size);
+  ReplicaResult out;
+  out.id = r.id;
+  if (const Dataset* shared = datasets.shared_train_set(r)) {
+    out.params = train_replica(config, shape, r, *shared, workspace);
+  } else {
+    const Dataset own = make_training_set(config, r.regime, train_data_slot(config, r));
+    out.params = train_replica(config, shape, r, own, workspace);
+  }
+  const std::vector<const Dataset*>& tests = datasets.test_sets(r.cell).sets;
+  out.iid_rmse = evaluate_rmse(shape, out.params.data(), *tests[0], workspace);
+  out.ood_rmse = evaluate_rmse(shape, out.params.data(), *tests[1], workspace);
+  for (std::size_t k = 2; k < tests.size(); ++k)
+    out.stress_rmse.push_back(evaluate_rmse(shape, out.params.data(), *tests[k], workspace));
+  return out;
+}
 
 class CpuBackend final : public Backend {
  public:
@@ -20,50 +75,42 @@ class CpuBackend final : public Backend {
   std::string name() const override { return "cpu"; }
   int threads() const override { return threads_; }
 
-  std::vector<ReplicaResult> train_replicas(const ExperimentConfig& config,
-                                            std::span<const ReplicaSpec> replicas) override {
-    const Dataset iid = make_test_set(config, DatasetId::iid_test);
-    const Dataset ood = make_test_set(config, DatasetId::ood_test);
-    // Shared training sets, one per regime (baseline and augmentation draw the same one).
-    std::map<Regime, Dataset> shared_train;
-    if (!config.data.per_replica)
-      for (const ReplicaSpec& r : replicas)
-        if (!shared_train.count(r.regime)) shared_train.emplace(r.regime, make_training_set(config, r.regime, 0));
-
+  void train(const Sweep& sweep, std::span<const ReplicaSpec> replicas, const ResultSink& sink,
+             const std::atomic<bool>* stop) override {
+    const CpuDatasets datasets(sweep, replicas, threads_);
     // Largest models first, so the dynamic schedule ends with short tasks.
     std::vector<std::size_t> order(replicas.size());
     std::iota(order.begin(), order.end(), std::size_t{0});
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-      return param_count(net_shape(config, replicas[a].model)) > param_count(net_shape(config, replicas[b].model));
-    });
+    const auto cost = [&](std::size_t i) {
+      const ExperimentConfig& c = sweep.config_of(replicas[i]);
+      return static_cast<double>(param_count(net_shape(c, replicas[i].model))) * static_cast<double>(replica_steps(c));
+    };
+    std::vector<double> costs(replicas.size());
+    for (std::size_t i = 0; i < replicas.size(); ++i) costs[i] = cost(i);
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return costs[a] > costs[b]; });
 
-    std::vector<ReplicaResult> results(replicas.size());
+    PendingResults pending(sink);
     std::exception_ptr failure;
+    std::atomic<bool> failed{false};
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
     for (std::size_t k = 0; k < order.size(); ++k) {
+      if (failed.load(std::memory_order_relaxed) || (stop && stop->load(std::memory_order_relaxed))) continue;
       try {
-        const ReplicaSpec& r = replicas[order[k]];
-        const NetShape shape = net_shape(config, r.model);
-        TrainWorkspace workspace(shape, config.train.batch_size);
-        std::vector<float> params;
-        if (config.data.per_replica) {
-          const Dataset train = make_training_set(config, r.regime, train_data_slot(config, r));
-          params = train_replica(config, shape, r, train, workspace);
-        } else {
-          params = train_replica(config, shape, r, shared_train.at(r.regime), workspace);
-        }
-        ReplicaResult& out = results[order[k]];
-        out.id = r.id;
-        out.iid_rmse = evaluate_rmse(shape, params.data(), iid, workspace);
-        out.ood_rmse = evaluate_rmse(shape, params.data(), ood, workspace);
-        out.params = std::move(params);
+        pending.add(train_and_score(sweep, datasets, replicas[order[k]]));
       } catch (...) {
 #pragma omp critical(underspec_cpu_failure)
         if (!failure) failure = std::current_exception();
+        failed = true;
       }
     }
-    if (failure) std::rethrow_exception(failure);
-    return results;
+    if (failure) {
+      try {
+        pending.flush();  // finished work still reaches the sink (a checkpoint) before the error
+      } catch (...) {
+      }
+      std::rethrow_exception(failure);
+    }
+    pending.flush();
   }
 
  private:

@@ -1,0 +1,20 @@
+// The last step of a run, a resume or a merge: statistics, output files, params.npy, and
+// the table on stdout. Everything is derived from the rows (sorted by id), so any way of
+// arriving at the same rows gives the same bytes.
+#pragma once
+
+#include <filesystem>
+#include <iosfwd>
+#include <vector>
+
+#include "underspec/outputs/outputs.hpp"
+
+namespace underspec {
+
+// `rows` are the replicas [rows.front().id, rows.back().id] in id order. With
+// `param_sources`, params.npy is assembled from those directories' checkpoints: one row per
+// replica (row k = replica rows[k].id), max parameter count columns, NaN-padded.
+void finalize_run(const std::filesystem::path& dir, const Sweep& sweep, std::vector<ReplicaResult> rows,
+                  const RunInfo& info, const std::vector<std::filesystem::path>& param_sources, std::ostream& out);
+
+}  // namespace underspec

@@ -1,0 +1,30 @@
+// What a run will do, computed from the config before anything is allocated: replicas,
+// work, memory and output sizes. `underspec run --dry-run` prints it; the driver uses it
+// to refuse a run whose outputs cannot fit on disk.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "underspec/sweep/sweep.hpp"
+
+namespace underspec {
+
+struct RunPlan {
+  std::size_t cells = 0;
+  std::uint64_t replicas = 0;       // in this run (or shard)
+  std::uint64_t replica_steps = 0;  // minibatch updates of all of them
+  double flops = 0;                 // training and scoring, forward + backward
+  double host_bytes = 0;            // peak host memory of the driver and CPU backend
+  double disk_bytes = 0;            // outputs + checkpoint
+  bool save_params = false;
+  std::string device;
+};
+
+RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, const std::string& device);
+// For people: cells, replicas, work, memory, the files and their columns.
+std::string describe_plan(const RunPlan& plan, const Sweep& sweep, const std::filesystem::path& dir);
+
+std::string format_bytes(double bytes);  // "1.5 GiB"
+
+}  // namespace underspec

@@ -1,0 +1,37 @@
+// The output directory of a run: what is there before we start (nothing, an interrupted
+// run to resume, or something that is not ours), reserving it, and the checks that make
+// sure a resume continues the same run.
+#pragma once
+
+#include <filesystem>
+
+#include "underspec/config/config.hpp"
+#include "underspec/run/checkpoint.hpp"
+#include "underspec/run/plan.hpp"
+
+namespace underspec {
+
+struct RunDirectory {
+  std::filesystem::path path;
+  bool has_checkpoint = false;
+  ExperimentConfig config;  // its config.toml, with a checkpoint
+  CheckpointState state;
+};
+
+// Throws UsageError when `dir` cannot be used: not a directory, not empty and not a run
+// (or a run but `resume` is false), unreadable config or state.
+RunDirectory inspect_run_dir(const std::filesystem::path& dir, bool resume);
+
+// Throws UsageError naming what differs (config keys, shard, --save-params).
+void require_same_run(const RunDirectory& dir, const ExperimentConfig& config, const CheckpointState& state);
+
+// Checks that the outputs fit on the file system of `dir` (UsageError with both numbers).
+void require_resources(const RunPlan& plan, const std::filesystem::path& dir);
+
+// Creates `dir` (it must not exist or be empty; with `rename_if_taken`, a taken name gets
+// `-2`, `-3`, ... appended) and writes config.toml and the checkpoint state, so that an
+// interruption from here on can be resumed.
+void reserve_run_dir(std::filesystem::path& dir, bool rename_if_taken, const ExperimentConfig& config,
+                     const CheckpointState& state);
+
+}  // namespace underspec

@@ -1,0 +1,102 @@
+// Merging shard directories (see merge.hpp).
+#include "underspec/run/merge.hpp"
+
+#include <ostream>
+
+#include "underspec/config/config_io.hpp"
+#include "underspec/run/checkpoint.hpp"
+#include "underspec/run/finalize.hpp"
+#include "underspec/run/run_dir.hpp"
+#include "underspec/run/run_info.hpp"
+
+namespace underspec {
+namespace fs = std::filesystem;
+namespace {
+
+// "3, 7-9, 12" for the first few ids where `flag` holds.
+std::string id_ranges(const std::vector<std::uint8_t>& flags, std::uint8_t flag, std::size_t max_ranges = 8) {
+  std::string s;
+  std::size_t ranges = 0;
+  for (std::size_t i = 0; i < flags.size(); ++i) {
+    if (flags[i] != flag) continue;
+    std::size_t j = i;
+    while (j + 1 < flags.size() && flags[j + 1] == flag) ++j;
+    if (ranges++ == max_ranges) return s + ", ...";
+    s += (s.empty() ? "" : ", ") + std::to_string(i) + (j > i ? "-" + std::to_string(j) : "");
+    i = j;
+  }
+  return s;
+}
+
+}  // namespace
+
+int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const RunOptions& options,
+               std::ostream& stdout_stream, std::ostream& err) {
+  std::vector<RunDirectory> shards;
+  for (const std::string& d : dirs) {
+    RunDirectory r = inspect_run_dir(d, true);
+    if (!r.has_checkpoint) throw UsageError("merge: " + d + " is not an underspec run directory (no checkpoint)");
+    if (!shards.empty() && r.state.config_hash != shards.front().state.config_hash) {
+      std::string keys;
+      for (const std::string& k : differing_keys(shards.front().config, r.config)) keys += (keys.empty() ? "" : ", ") + k;
+      throw UsageError("merge: " + d + " comes from a different config than " + dirs.front() +
+                       " (differing keys: " + (keys.empty() ? "config hash" : keys) + ")");
+    }
+    shards.push_back(std::move(r));
+  }
+  const Sweep sweep = make_sweep(shards.front().config);
+  const std::size_t total = sweep.replicas.size();
+
+  // Which shard holds each replica: 0 none, 1 + shard index, kTwice when two shards do.
+  constexpr std::uint8_t kTwice = 255;
+  std::vector<std::uint8_t> owner(total, 0);
+  std::vector<ReplicaResult> rows(total);
+  std::string doubled;
+  for (std::size_t s = 0; s < shards.size(); ++s)
+    for_each_checkpoint_record(shards[s].path, [&](ReplicaResult&& r) {
+      if (r.id >= total) throw UsageError("merge: " + dirs[s] + " holds replica " + std::to_string(r.id) + " beyond the sweep");
+      const auto tag = static_cast<std::uint8_t>(std::min<std::size_t>(s + 1, kTwice - 1));
+      if (owner[r.id] == tag) return;  // saved twice by one shard (resumed): identical
+      if (owner[r.id] != 0) {
+        if (doubled.empty())
+          doubled = "replica " + std::to_string(r.id) + " is in both " + dirs[owner[r.id] - 1u] + " and " + dirs[s];
+        owner[r.id] = kTwice;
+        return;
+      }
+      owner[r.id] = tag;
+      if (sweep.replicas[r.id].model != ModelKind::perceptron) r.params.clear();
+      rows[r.id] = std::move(r);
+    });
+  if (!doubled.empty())
+    throw UsageError("merge: shards overlap: " + doubled + " (replicas in two shards: " + id_ranges(owner, kTwice) + ")");
+  if (std::find(owner.begin(), owner.end(), 0) != owner.end()) {
+    std::string incomplete;
+    for (const RunDirectory& s : shards)
+      if (!fs::exists(s.path / "summary.json")) incomplete += " " + s.path.string();
+    throw UsageError("merge: replicas missing: " + id_ranges(owner, 0) +
+                     (incomplete.empty() ? std::string(" (a shard not given?)")
+                                         : " (unfinished shards:" + incomplete + "; resume them first)"));
+  }
+
+  std::vector<fs::path> param_sources;
+  bool all_params = true;
+  for (const RunDirectory& s : shards) {
+    all_params = all_params && s.state.save_params;
+    param_sources.push_back(s.path);
+  }
+  if (!all_params) param_sources.clear();
+  if (!all_params && std::any_of(shards.begin(), shards.end(), [](const RunDirectory& s) { return s.state.save_params; }))
+    err << "underspec: merge: not every shard saved its parameters; no params.npy\n";
+
+  fs::path dir = out;
+  CheckpointState state{shards.front().state.config_hash, 0, 1, 0, static_cast<std::uint32_t>(total), total, false};
+  inspect_run_dir(dir, false);  // must not exist or be empty
+  reserve_run_dir(dir, false, sweep.config, state);
+  CheckpointWriter(dir).write_segment(rows);  // the merged run is itself a run directory
+  RunInfo info{options.version, git_commit(), options.command_line, host_name(),
+               utc_timestamp(std::chrono::system_clock::now()), "merge", {}, 0, 0.0, ""};
+  finalize_run(dir, sweep, std::move(rows), info, param_sources, stdout_stream);
+  return 0;
+}
+
+}  // namespace underspec

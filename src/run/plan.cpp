@@ -1,0 +1,106 @@
+// Run plans (see plan.hpp). Estimates, stated as such; the memory figures are what the
+// driver and the CPU backend allocate, checked against measurement in BENCHMARKS.md.
+#include "underspec/run/plan.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "underspec/outputs/outputs.hpp"
+
+namespace underspec {
+namespace {
+
+std::string fmt(const char* f, double x) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, x);
+  return buf;
+}
+
+double weights_of(const NetShape& s) {
+  double w = 0;
+  for (int l = 1; l <= s.n_layers; ++l) w += static_cast<double>(s.width[l - 1]) * s.width[l];
+  return w;
+}
+
+}  // namespace
+
+std::string format_bytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 4) {
+    bytes /= 1024;
+    ++u;
+  }
+  return fmt(u == 0 ? "%.0f" : "%.1f", bytes) + " " + units[u];
+}
+
+RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, const std::string& device) {
+  RunPlan p;
+  p.cells = sweep.cells.size();
+  p.replicas = range.end - range.begin;
+  p.save_params = save_params;
+  p.device = device;
+  std::set<std::uint32_t> cells;
+  std::set<std::pair<std::uint32_t, Regime>> train_sets;
+  double row_bytes = 0, max_params = 0, dataset_bytes = 0, max_workspace = 0;
+  for (std::uint32_t id = range.begin; id < range.end; ++id) {
+    const ReplicaSpec& r = sweep.replicas[id];
+    const ExperimentConfig& c = sweep.config_of(r);
+    const NetShape shape = net_shape(c, r.model);
+    const double params = param_count(shape), weights = weights_of(shape);
+    const auto steps = replica_steps(c);
+    const double k = static_cast<double>(c.data.stress_factors.size());
+    p.replica_steps += steps;
+    // 2 FLOP per weight and sample forward, 4 backward, ~10 per parameter for Adam.
+    p.flops += 6 * weights * static_cast<double>(c.data.n_train) * c.train.epochs + 10 * params * static_cast<double>(steps) +
+               2 * weights * static_cast<double>(c.data.n_test) * (2 + k);
+    const bool kept = save_params || r.model == ModelKind::perceptron;
+    row_bytes += 120 + 8 * k + (r.model == ModelKind::perceptron ? 4 * kPerceptronParams : 0);
+    p.disk_bytes += 160 + 48 * k + (kept ? 4 * params : 0) + (save_params ? 4 * params : 0);
+    max_params = std::max(max_params, params);
+    max_workspace = std::max(max_workspace, 4.0 * (4 * params + 4 * c.train.batch_size * (max_width(shape) + 1.0)));
+    if (cells.insert(r.cell).second) dataset_bytes += 16.0 * static_cast<double>(c.data.n_test) * (2 + k);
+    if (!c.data.per_replica && train_sets.insert({r.cell, r.regime}).second)
+      dataset_bytes += 16.0 * static_cast<double>(c.data.n_train);
+    if (c.data.per_replica) max_workspace += 16.0 * static_cast<double>(c.data.n_train);
+  }
+  if (save_params) p.disk_bytes += 4 * max_params * static_cast<double>(p.replicas);  // params.npy (padded rows)
+  // Rows in memory, the text of the largest output, datasets, one workspace per thread.
+  p.host_bytes = 2 * row_bytes + dataset_bytes + max_workspace * omp_get_max_threads() + 64.0 * (1 << 20);
+  return p;
+}
+
+std::string describe_plan(const RunPlan& plan, const Sweep& sweep, const std::filesystem::path& dir) {
+  std::string s = "underspec run --dry-run: nothing is trained or written\n";
+  s += "  cells        " + std::to_string(plan.cells);
+  if (!sweep.config.sweep.grid.empty()) {
+    s += " (";
+    for (std::size_t a = 0; a < sweep.config.sweep.grid.size(); ++a)
+      s += (a ? " x " : "") + sweep.config.sweep.grid[a].key + ": " +
+           std::to_string(sweep.config.sweep.grid[a].values.size());
+    s += ")";
+  }
+  s += "\n  replicas     " + std::to_string(plan.replicas) + " of " + std::to_string(sweep.replicas.size()) + "\n";
+  s += "  work         " + fmt("%.3g", static_cast<double>(plan.replica_steps)) + " replica-steps, " +
+       fmt("%.3g", plan.flops / 1e9) + " GFLOP\n";
+  s += "  host memory  about " + format_bytes(plan.host_bytes) + "\n";
+  s += "  disk         about " + format_bytes(plan.disk_bytes) + " (outputs and checkpoint)\n";
+  s += "  device       " + plan.device + "\n";
+  s += "  output       " + dir.string() + "/\n";
+  std::string axes;
+  for (const GridAxis& a : sweep.config.sweep.grid) axes += "," + a.key;
+  s += "    config.toml   the resolved config\n";
+  s += "    replicas.csv  replica,cell" + axes + ",model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias\n";
+  s += "    stress.csv    replica,factor,rmse\n";
+  s += "    summary.csv   cell" + axes + ",model,regime,replicas,iid_rmse_<stat>,ood_rmse_<stat>[,stress<k>_...]\n";
+  s += "    summary.json  per (cell, model, regime) group statistics and run metadata\n";
+  if (plan.save_params) s += "    params.npy    float32 [replicas, max parameters], NaN-padded rows\n";
+  s += "    checkpoint/   finished replicas while the run goes on (for --resume and merge)\n";
+  return s;
+}
+
+}  // namespace underspec

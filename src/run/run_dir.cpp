@@ -1,0 +1,93 @@
+// Output directories: inspection, resume checks, reservation (see run_dir.hpp).
+#include "underspec/run/run_dir.hpp"
+
+#include <sys/statvfs.h>
+
+#include "underspec/config/config_io.hpp"
+#include "underspec/outputs/atomic_file.hpp"
+#include "underspec/run/run.hpp"
+
+namespace underspec {
+namespace fs = std::filesystem;
+
+RunDirectory inspect_run_dir(const fs::path& dir, bool resume) {
+  RunDirectory r;
+  r.path = dir;
+  std::error_code ec;
+  const fs::file_status status = fs::status(dir, ec);
+  if (!fs::exists(status)) return r;
+  if (!fs::is_directory(status)) throw UsageError("output path " + dir.string() + " exists and is not a directory");
+  std::optional<CheckpointState> state;
+  try {
+    state = read_checkpoint_state(dir);
+  } catch (const CheckpointError& e) {
+    throw UsageError(e.what());
+  }
+  if (!state) {
+    if (!fs::is_empty(dir, ec))
+      throw UsageError("output directory " + dir.string() + " already exists and is not empty" +
+                       (resume ? " (and holds no underspec checkpoint to resume)" : ""));
+    return r;
+  }
+  if (!resume)
+    throw UsageError("output directory " + dir.string() +
+                     " holds a run already; continue it with --resume, or choose another --out");
+  try {
+    r.config = load_config(dir / "config.toml");
+  } catch (const ConfigError& e) {
+    throw UsageError(std::string("cannot resume: ") + e.what());
+  }
+  r.has_checkpoint = true;
+  r.state = *state;
+  return r;
+}
+
+void require_same_run(const RunDirectory& dir, const ExperimentConfig& config, const CheckpointState& state) {
+  const std::string where = "cannot resume " + dir.path.string() + ": ";
+  if (dir.state.config_hash != state.config_hash || config_hash(dir.config) != dir.state.config_hash) {
+    std::string keys;
+    for (const std::string& k : differing_keys(dir.config, config)) keys += (keys.empty() ? "" : ", ") + k;
+    throw UsageError(where + "it was started with a different config (differing keys: " +
+                     (keys.empty() ? std::string("its config.toml does not match its checkpoint") : keys) +
+                     "); resume without CONFIG/--set to use its own config.toml");
+  }
+  if (dir.state.shard_index != state.shard_index || dir.state.shard_count != state.shard_count)
+    throw UsageError(where + "it is shard " + std::to_string(dir.state.shard_index) + "/" +
+                     std::to_string(dir.state.shard_count) + ", not " + std::to_string(state.shard_index) + "/" +
+                     std::to_string(state.shard_count));
+  if (dir.state.save_params != state.save_params)
+    throw UsageError(where + std::string("it was started ") + (dir.state.save_params ? "with" : "without") +
+                     " --save-params; resume it the same way");
+}
+
+void require_resources(const RunPlan& plan, const fs::path& dir) {
+  fs::path probe = fs::absolute(dir);
+  std::error_code ec;
+  while (!fs::exists(probe, ec) && probe.has_parent_path() && probe != probe.parent_path()) probe = probe.parent_path();
+  struct statvfs fs_info {};
+  if (::statvfs(probe.c_str(), &fs_info) != 0) return;  // unknown: the writes will tell
+  const double free_bytes = static_cast<double>(fs_info.f_bavail) * static_cast<double>(fs_info.f_frsize);
+  if (plan.disk_bytes > free_bytes)
+    throw UsageError("the outputs need about " + format_bytes(plan.disk_bytes) + " but " + probe.string() + " has " +
+                     format_bytes(free_bytes) + " free; choose another --out or a smaller sweep");
+}
+
+void reserve_run_dir(fs::path& dir, bool rename_if_taken, const ExperimentConfig& config,
+                     const CheckpointState& state) {
+  std::error_code ec;
+  if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), ec);
+  // mkdir is atomic: of two runs started in the same second, one gets `-2`.
+  const fs::path base = dir;
+  for (int suffix = 2; !fs::create_directory(dir, ec); ++suffix) {
+    if (ec) throw OutputError("cannot create the output directory " + dir.string() + ": " + ec.message());
+    if (!rename_if_taken) {
+      if (!fs::is_empty(dir, ec)) throw UsageError("output directory " + dir.string() + " is not empty");
+      break;
+    }
+    dir = base.string() + "-" + std::to_string(suffix);
+  }
+  write_file_atomic(dir / "config.toml", config_to_toml(config));
+  write_checkpoint_state(dir, state);
+}
+
+}  // namespace underspec

@@ -1,0 +1,124 @@
+// Re-scoring saved parameters on new test domains (see score.hpp).
+#include "underspec/run/score.hpp"
+
+#include <omp.h>
+
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <ostream>
+#include <regex>
+
+#include "underspec/backends/cpu_trainer.hpp"
+#include "underspec/config/config_io.hpp"
+#include "underspec/run/checkpoint.hpp"
+#include "underspec/run/finalize.hpp"
+#include "underspec/run/run_dir.hpp"
+#include "underspec/run/run_info.hpp"
+
+namespace underspec {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kScoreKeys[] = {"data.stress_factors", "data.iid_factor", "data.ood_factor", "data.n_test"};
+
+// The rows of params.npy (float32, C order), as written by finalize_run.
+class NpyRows {
+ public:
+  explicit NpyRows(const fs::path& path) : in_(path, std::ios::binary), path_(path) {
+    if (!in_) throw UsageError("cannot open " + path.string() + " (was the run made with --save-params?)");
+    char head[10];
+    in_.read(head, 10);
+    if (!in_ || std::memcmp(head, "\x93NUMPY\x01\x00", 8) != 0) throw UsageError(path.string() + ": not a .npy v1 file");
+    const std::size_t len = static_cast<unsigned char>(head[8]) | (static_cast<unsigned char>(head[9]) << 8);
+    std::string dict(len, '\0');
+    in_.read(dict.data(), static_cast<std::streamsize>(len));
+    std::smatch m;
+    if (!std::regex_search(dict, m, std::regex(R"('descr': '<f4'.*'shape': \((\d+), (\d+)\))")))
+      throw UsageError(path.string() + ": expected a 2-D float32 array");
+    rows_ = std::stoull(m[1]);
+    cols_ = std::stoull(m[2]);
+    data_ = 10 + len;
+  }
+  std::uint64_t rows() const { return rows_; }
+  std::vector<float> row(std::uint64_t r) {
+    std::vector<float> v(cols_);
+    in_.seekg(static_cast<std::streamoff>(data_ + r * cols_ * 4));
+    in_.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(cols_ * 4));
+    if (!in_) throw UsageError(path_.string() + ": truncated");
+    return v;
+  }
+
+ private:
+  std::ifstream in_;
+  fs::path path_;
+  std::uint64_t rows_ = 0, cols_ = 0, data_ = 0;
+};
+
+}  // namespace
+
+int score_run(const fs::path& dir, const std::vector<std::string>& overrides, const RunOptions& options,
+              std::ostream& out, std::ostream& err) {
+  const RunDirectory run_dir = inspect_run_dir(dir, true);
+  if (!run_dir.has_checkpoint || !fs::exists(dir / "summary.json"))
+    throw UsageError("score: " + dir.string() + " is not a finished underspec run");
+  ExperimentConfig config = run_dir.config;
+  for (const std::string& o : overrides) {
+    const std::string key = o.substr(0, o.find('='));
+    if (std::find(std::begin(kScoreKeys), std::end(kScoreKeys), key) == std::end(kScoreKeys))
+      throw UsageError("score: --set " + o + ": only data.stress_factors, data.iid_factor, data.ood_factor and "
+                       "data.n_test can change without retraining");
+    apply_override(config, o);
+  }
+  const Sweep sweep = make_sweep(config);
+  const ShardRange range{run_dir.state.begin, run_dir.state.end};
+  NpyRows params(dir / "params.npy");
+  if (params.rows() != range.end - range.begin)
+    throw UsageError("score: " + (dir / "params.npy").string() + " has " + std::to_string(params.rows()) +
+                     " rows for " + std::to_string(range.end - range.begin) + " replicas");
+
+  // The test sets of every cell: IID, OOD, then the stress domains.
+  std::vector<std::vector<Dataset>> tests(sweep.cells.size());
+  for (std::size_t c = 0; c < sweep.cells.size(); ++c) {
+    const ExperimentConfig& cc = sweep.cells[c].config;
+    tests[c].push_back(make_test_set(cc, DatasetId::iid_test));
+    tests[c].push_back(make_test_set(cc, DatasetId::ood_test));
+    for (double f : cc.data.stress_factors)
+      tests[c].push_back(make_domain_set(cc, DatasetId::ood_test, static_cast<float>(f), cc.data.n_test));
+  }
+  std::vector<std::vector<float>> all_params(range.end - range.begin);
+  for (std::uint32_t k = 0; k < all_params.size(); ++k) all_params[k] = params.row(k);
+  std::vector<ReplicaResult> rows(all_params.size());
+  const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
+  const auto start = std::chrono::steady_clock::now();
+#pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    const ReplicaSpec& spec = sweep.replicas[range.begin + k];
+    const ExperimentConfig& cc = sweep.config_of(spec);
+    const NetShape shape = net_shape(cc, spec.model);
+    TrainWorkspace workspace(shape, cc.train.batch_size);
+    ReplicaResult& r = rows[k];
+    r.id = spec.id;
+    const float* p = all_params[k].data();
+    const auto& sets = tests[spec.cell];
+    r.iid_rmse = evaluate_rmse(shape, p, sets[0], workspace);
+    r.ood_rmse = evaluate_rmse(shape, p, sets[1], workspace);
+    for (std::size_t s = 2; s < sets.size(); ++s) r.stress_rmse.push_back(evaluate_rmse(shape, p, sets[s], workspace));
+    if (spec.model == ModelKind::perceptron) r.params.assign(p, p + kPerceptronParams);
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  fs::path target = options.out.empty() ? default_output_dir(std::chrono::system_clock::now()) : options.out;
+  inspect_run_dir(target, false);
+  CheckpointState state{config_hash(config), run_dir.state.shard_index, run_dir.state.shard_count, range.begin,
+                        range.end, sweep.replicas.size(), false};
+  reserve_run_dir(target, options.out.empty(), config, state);
+  CheckpointWriter(target).write_segment(rows);
+  err << "underspec: scored " << rows.size() << " replicas of " << dir.string() << " without training\n";
+  RunInfo info{options.version, git_commit(), options.command_line, host_name(),
+               utc_timestamp(std::chrono::system_clock::now()), "cpu", {"cpu"}, threads, seconds, ""};
+  finalize_run(target, sweep, std::move(rows), info, {}, out);
+  return 0;
+}
+
+}  // namespace underspec
