@@ -1,0 +1,141 @@
+// Progress lines and the redraw thread (see progress.hpp).
+#include "underspec/run/progress.hpp"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <ostream>
+
+namespace underspec {
+
+namespace {
+
+constexpr int kBarWidth = 20;
+
+// m:ss below an hour, h:mm:ss above.
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "--:--";
+  const double whole = std::floor(seconds);
+  if (whole > 1e12) return "--:--";  // absurd estimates (a nearly zero rate)
+  const auto s = static_cast<std::uint64_t>(whole);
+  char buf[48];
+  if (s < 3600) {
+    std::snprintf(buf, sizeof buf, "%" PRIu64 ":%02" PRIu64, s / 60, s % 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%" PRIu64 ":%02" PRIu64 ":%02" PRIu64, s / 3600, s / 60 % 60, s % 60);
+  }
+  return buf;
+}
+
+}  // namespace
+
+bool parse_progress_mode(const std::string& text, ProgressMode& mode) {
+  if (text == "auto") {
+    mode = ProgressMode::automatic;
+  } else if (text == "bar") {
+    mode = ProgressMode::bar;
+  } else if (text == "lines") {
+    mode = ProgressMode::lines;
+  } else if (text == "none") {
+    mode = ProgressMode::none;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::string render_progress(const ProgressSnapshot& p, bool bar) {
+  const double fraction =
+      p.total == 0 ? 1.0 : std::min(1.0, static_cast<double>(p.done) / static_cast<double>(p.total));
+  const bool timed = p.elapsed_seconds > 0 && std::isfinite(p.elapsed_seconds);
+
+  char rate[32] = "--";
+  if (timed) std::snprintf(rate, sizeof rate, "%.2e", static_cast<double>(p.steps_done) / p.elapsed_seconds);
+
+  std::string eta = "--:--";
+  const std::uint64_t fresh = p.done > p.already_done ? p.done - p.already_done : 0;
+  if (p.done >= p.total) {
+    eta = format_duration(0);
+  } else if (timed && fresh > 0) {
+    const double remaining = static_cast<double>(p.total - p.done);
+    eta = format_duration(remaining * p.elapsed_seconds / static_cast<double>(fresh));
+  }
+  const std::string elapsed = format_duration(timed ? p.elapsed_seconds : 0);
+
+  char buf[256];
+  if (bar) {
+    const int filled = static_cast<int>(std::lround(fraction * kBarWidth));
+    std::string cells(kBarWidth, '-');
+    cells.replace(0, static_cast<std::size_t>(filled), static_cast<std::size_t>(filled), '#');
+    // Pad `done` to the width of `total` so the line does not jitter as it redraws.
+    const int width = std::snprintf(nullptr, 0, "%" PRIu64, p.total);
+    std::snprintf(buf, sizeof buf,
+                  "[%s]  %*" PRIu64 "/%" PRIu64 " replicas  %.1f%%  %s replica-steps/s  elapsed %s  ETA %s",
+                  cells.c_str(), width, p.done, p.total, 100 * fraction, rate, elapsed.c_str(), eta.c_str());
+  } else {
+    std::snprintf(buf, sizeof buf,
+                  "progress: %" PRIu64 "/%" PRIu64 " replicas (%.1f%%), %s replica-steps/s, elapsed %s, ETA %s", p.done,
+                  p.total, 100 * fraction, rate, elapsed.c_str(), eta.c_str());
+  }
+  return buf;
+}
+
+ProgressReporter::ProgressReporter(std::uint64_t total, ProgressMode mode, std::ostream& err, bool err_is_terminal,
+                                   std::uint64_t already_done, std::chrono::milliseconds bar_interval,
+                                   std::chrono::milliseconds lines_interval)
+    : total_(total),
+      already_done_(already_done),
+      mode_(mode == ProgressMode::automatic ? (err_is_terminal ? ProgressMode::bar : ProgressMode::lines) : mode),
+      err_(err),
+      interval_(mode_ == ProgressMode::bar ? bar_interval : lines_interval),
+      start_(std::chrono::steady_clock::now()),
+      done_(already_done) {
+  if (mode_ != ProgressMode::none) thread_ = std::thread([this] { loop(); });
+}
+
+ProgressReporter::~ProgressReporter() { finish(); }
+
+void ProgressReporter::add(std::uint64_t replicas, std::uint64_t replica_steps) {
+  done_.fetch_add(replicas, std::memory_order_relaxed);
+  steps_.fetch_add(replica_steps, std::memory_order_relaxed);
+}
+
+ProgressSnapshot ProgressReporter::snapshot() const {
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
+  return {done_.load(std::memory_order_relaxed), total_, steps_.load(std::memory_order_relaxed), elapsed.count(),
+          already_done_};
+}
+
+void ProgressReporter::draw() {
+  const std::string line = render_progress(snapshot(), mode_ == ProgressMode::bar);
+  if (mode_ == ProgressMode::bar) {
+    err_ << '\r' << line << "\x1b[K" << std::flush;
+  } else {
+    err_ << line << '\n' << std::flush;
+  }
+}
+
+void ProgressReporter::loop() {
+  std::unique_lock lock(mutex_);
+  // Lines mode waits a full interval first: a log needs no line before anything happened.
+  if (mode_ == ProgressMode::bar) draw();
+  while (!wake_.wait_for(lock, interval_, [this] { return stopping_; })) draw();
+}
+
+void ProgressReporter::finish() {
+  {
+    std::lock_guard lock(mutex_);
+    if (finished_) return;
+    finished_ = true;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (mode_ == ProgressMode::none) return;
+  std::lock_guard lock(mutex_);
+  draw();
+  if (mode_ == ProgressMode::bar) err_ << '\n' << std::flush;
+}
+
+}  // namespace underspec

@@ -1,0 +1,62 @@
+// SIGINT/SIGTERM handling (see stop_signals.hpp). The handler touches only lock-free
+// atomics, write(2) and _exit(2), all async-signal-safe.
+#include "underspec/run/stop_signals.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <stdexcept>
+#include <system_error>
+
+namespace underspec {
+
+namespace {
+
+std::atomic<bool> g_active{false};  // a StopSignals instance exists
+std::atomic<bool> g_requested{false};
+std::atomic<int> g_signal{0};
+static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_always_lock_free);
+
+extern "C" void on_stop_signal(int signo) {
+  if (g_requested.exchange(true)) {
+    static constexpr char kMessage[] = "\nunderspec: second signal, exiting now\n";
+    [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+    ::_exit(128 + signo);
+  }
+  g_signal.store(signo);
+}
+
+}  // namespace
+
+StopSignals::StopSignals() {
+  if (g_active.exchange(true)) throw std::logic_error("only one StopSignals may exist at a time");
+  g_signal.store(0);
+  g_requested.store(false);
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;  // the flag is polled; interrupted system calls just resume
+  if (::sigaction(SIGINT, &action, &old_int_) != 0) {
+    const int err = errno;
+    g_active.store(false);
+    throw std::system_error(err, std::generic_category(), "sigaction(SIGINT)");
+  }
+  if (::sigaction(SIGTERM, &action, &old_term_) != 0) {
+    const int err = errno;
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    g_active.store(false);
+    throw std::system_error(err, std::generic_category(), "sigaction(SIGTERM)");
+  }
+}
+
+StopSignals::~StopSignals() {
+  ::sigaction(SIGTERM, &old_term_, nullptr);
+  ::sigaction(SIGINT, &old_int_, nullptr);
+  g_active.store(false);
+}
+
+const std::atomic<bool>& StopSignals::requested() const { return g_requested; }
+
+int StopSignals::signal() const { return g_signal.load(); }
+
+}  // namespace underspec
