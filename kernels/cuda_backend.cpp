@@ -1,16 +1,30 @@
 // The CUDA backend's host side: device checks, datasets on the device, chunking, and the
-// launches of generation, training (fused or cuBLAS) and evaluation. NOT YET RUN ON A GPU.
+// launches of generation, training (fused or cuBLAS) and evaluation.
+// NOT YET RUN ON A GPU: it compiles and its host planning is CPU-tested, nothing more.
 //
-// Per call: the test sets and (unless data.per_replica) one training set per regime are
-// generated on the device once; replicas are grouped by model (a launch trains one
-// shape) and each group is trained in chunks that fit the device memory budget (or the
-// configured maximum). Nothing a replica computes depends on its chunk or position.
+// A backend is bound to one device (cudaSetDevice at the start of train(), in the calling
+// thread). Per train() call, the requested replicas are grouped by (grid cell, model): a
+// launch shares one config (TrainRun, Adam table, datasets) and one shape. For each group,
+// the cell's test sets (IID, OOD, one per data.stress_factors) and, unless
+// data.per_replica, one training set per distinct training domain are generated on the
+// device, or reused from an earlier cell of the same call when every generation input is
+// the same (cells that differ only in training settings share their data). Each group is
+// trained in chunks that fit the device memory budget (or the configured maximum); after
+// each chunk its results go to the sink, and *stop is checked before the next chunk.
+// Evaluation scores two test domains per launch (the kernel's grid), so the stress domains
+// take (2 + stress + 1) / 2 - 1 extra launches. Nothing a replica computes depends on its
+// chunk, group or position. Known limitation: replicas of different cells are never put
+// in the same launch, so a grid of small cells runs many small launches.
 #include "underspec/backends/cuda_backend.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <compare>
 #include <cstdlib>
 #include <map>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "cublas_api.hpp"
 #include "cuda_check.hpp"
@@ -74,66 +88,57 @@ class CublasHandle {
   cublasHandle_t handle_{};
 };
 
-class CudaBackend final : public Backend {
+// Every input of a generated dataset: two with equal keys hold the same samples.
+struct DataKey {
+  float coefficient0, coefficient1, intercept, noise_std;
+  std::uint32_t data_seed;
+  DatasetId set;
+  std::uint32_t slot;
+  float factor;
+  bool randomized;
+  float factor_lo, factor_hi;
+  std::uint32_t n;
+  auto operator<=>(const DataKey&) const = default;
+};
+
+// A dataset to generate for one cell config: shared slot 0 (test sets, shared training sets).
+struct DataRequest {
+  DatasetId set;  // train: training_sample with `domain`; tests: scm_sample at domain.factor
+  TrainDomain domain;
+  std::uint32_t n;
+};
+
+TrainDomain test_domain(double factor) { return TrainDomain{static_cast<float>(factor), false, 0.0f, 0.0f}; }
+
+// The device datasets of one train() call, keyed by their generation inputs.
+class DatasetCache {
  public:
-  explicit CudaBackend(const CudaBackendOptions& options) : options_(options) {}
-  std::string name() const override { return "cuda"; }
-  int threads() const override { return 1; }
-
-  std::vector<ReplicaResult> train_replicas(const ExperimentConfig& config,
-                                            std::span<const ReplicaSpec> replicas) override {
-    std::vector<ReplicaResult> results(replicas.size());
-    if (replicas.empty()) return results;
-    int device = 0, shared_limit = 0;
-    US_CUDA_CHECK(cudaGetDevice(&device));
-    US_CUDA_CHECK(cudaDeviceGetAttribute(&shared_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    const auto shared_bytes = static_cast<std::size_t>(shared_limit);
-    Stream stream;
-    const auto n_train = static_cast<std::uint32_t>(config.data.n_train);
-    const auto n_test = static_cast<std::uint32_t>(config.data.n_test);
-
-    // Test sets, and the shared training sets (one per regime present).
-    DeviceDataset iid = make_dataset(n_test), ood = make_dataset(n_test);
+  // Views of the requested datasets of `config`, generating the missing ones.
+  std::vector<DatasetView> get(const ExperimentConfig& config, const std::vector<DataRequest>& requests,
+                               cudaStream_t stream) {
+    const ScmParams scm = scm_params(config.data);
     std::vector<cuda::GenerateJob> jobs;
-    const TrainDomain no_domain{0.0f, false, 0.0f, 0.0f};
-    TrainDomain iid_domain = no_domain, ood_domain = no_domain;
-    iid_domain.factor = static_cast<float>(config.data.iid_factor);
-    ood_domain.factor = static_cast<float>(config.data.ood_factor);
-    jobs.push_back(generate_job(iid.storage.data(), n_test, DatasetId::iid_test, 0u, iid_domain));
-    jobs.push_back(generate_job(ood.storage.data(), n_test, DatasetId::ood_test, 0u, ood_domain));
-    std::map<Regime, DeviceDataset> shared_train;
-    if (!config.data.per_replica)
-      for (const ReplicaSpec& r : replicas)
-        if (!shared_train.count(r.regime)) {
-          DeviceDataset& d = shared_train.emplace(r.regime, make_dataset(n_train)).first->second;
-          jobs.push_back(generate_job(d.storage.data(), n_train, DatasetId::train, 0u, train_domain(config, r.regime)));
-        }
-    run_generate(config, jobs, std::max(n_train, n_test), stream.get());
-
-    const std::vector<AdamStep> adam_table = make_adam_table(config.train, n_train);
-    DeviceBuffer<AdamStep> adam_device = cuda::to_device(adam_table, stream.get());
-    std::unique_ptr<CublasHandle> cublas;
-
-    for (const std::vector<std::size_t>& group : group_by_model(replicas)) {
-      const NetShape shape = net_shape(config, replicas[group.front()].model);
-      const bool use_cublas = shape.n_layers > 1 && options_.variant == TrainVariant::cublas;
-      if (use_cublas && !cublas) cublas = std::make_unique<CublasHandle>();
-      std::size_t free_bytes = 0, total_bytes = 0;
-      US_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-      const std::size_t chunk =
-          plan_chunk_replicas(group.size(), bytes_per_replica(shape, config, options_.variant, shared_bytes),
-                              free_bytes, options_.device_memory_fraction, options_.max_chunk_replicas);
-      for (const ChunkRange& range : split_chunks(group.size(), chunk)) {
-        std::vector<std::size_t> members(group.begin() + static_cast<std::ptrdiff_t>(range.begin),
-                                         group.begin() + static_cast<std::ptrdiff_t>(range.end));
-        train_chunk(config, replicas, members, shape, shared_bytes, shared_train, iid, ood, adam_table, adam_device,
-                    cublas.get(), stream.get(), results);
+    std::uint32_t max_n = 0;
+    std::vector<const DeviceDataset*> found;
+    for (const DataRequest& r : requests) {
+      TrainDomain d = r.domain;
+      if (!d.randomized) d.factor_lo = d.factor_hi = 0.0f;  // unused then: not part of the key
+      const DataKey key{scm.coef_x1, scm.coef_x2, scm.intercept, scm.noise_std, config.data.seed, r.set,
+                        0u,          d.factor,    d.randomized,  d.factor_lo,   d.factor_hi,      r.n};
+      auto it = sets_.find(key);
+      if (it == sets_.end()) {
+        it = sets_.emplace(key, make_dataset(r.n)).first;
+        jobs.push_back(generate_job(it->second.storage.data(), r.n, r.set, 0u, d));
+        max_n = std::max(max_n, r.n);
       }
+      found.push_back(&it->second);
     }
-    return results;
+    run_generate(config, jobs, max_n, stream);
+    std::vector<DatasetView> views;
+    for (const DeviceDataset* d : found) views.push_back(d->view());
+    return views;
   }
 
- private:
   static DeviceDataset make_dataset(std::uint32_t n) {
     DeviceDataset d;
     d.storage = DeviceBuffer<float>(4 * std::size_t{n});
@@ -141,12 +146,102 @@ class CudaBackend final : public Backend {
     return d;
   }
 
-  void train_chunk(const ExperimentConfig& config, std::span<const ReplicaSpec> replicas,
-                   const std::vector<std::size_t>& members, const NetShape& shape, std::size_t shared_bytes,
-                   const std::map<Regime, DeviceDataset>& shared_train, const DeviceDataset& iid,
-                   const DeviceDataset& ood, const std::vector<AdamStep>& adam_table,
-                   const DeviceBuffer<AdamStep>& adam_device, CublasHandle* cublas, cudaStream_t stream,
-                   std::vector<ReplicaResult>& results) const {
+ private:
+  std::map<DataKey, DeviceDataset> sets_;
+};
+
+// The datasets of one (cell, model) group.
+struct GroupData {
+  std::vector<DatasetView> tests;       // IID, OOD, stress..., padded to an even count
+  std::map<Regime, DatasetView> train;  // shared training sets (empty with data.per_replica)
+};
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(int device, const CudaBackendOptions& options) : device_(device), options_(options) {}
+  std::string name() const override { return "cuda"; }
+  int threads() const override { return 1; }
+
+  void train(const Sweep& sweep, std::span<const ReplicaSpec> replicas, const ResultSink& sink,
+             const std::atomic<bool>* stop) override {
+    if (replicas.empty()) return;
+    const auto stopped = [stop] { return stop != nullptr && stop->load(); };
+    for (const ReplicaSpec& r : replicas)
+      if (r.cell >= sweep.cells.size())
+        throw std::out_of_range("replica " + std::to_string(r.id) + " names cell " + std::to_string(r.cell) +
+                                " of a sweep with " + std::to_string(sweep.cells.size()));
+    US_CUDA_CHECK(cudaSetDevice(device_));
+    int shared_limit = 0;
+    US_CUDA_CHECK(cudaDeviceGetAttribute(&shared_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device_));
+    const auto shared_bytes = static_cast<std::size_t>(shared_limit);
+    Stream stream;
+    DatasetCache cache;
+    std::unique_ptr<CublasHandle> cublas;
+
+    for (const std::vector<std::size_t>& group : group_by_cell_and_model(replicas)) {
+      if (stopped()) return;
+      const ReplicaSpec& first = replicas[group.front()];
+      const ExperimentConfig& config = sweep.config_of(first);
+      const NetShape shape = net_shape(config, first.model);
+      const GroupData data = group_data(config, replicas, group, cache, stream.get());
+
+      const auto n_train = static_cast<std::uint32_t>(config.data.n_train);
+      const std::vector<AdamStep> adam_table = make_adam_table(config.train, n_train);
+      DeviceBuffer<AdamStep> adam_device = cuda::to_device(adam_table, stream.get());  // adam_table outlives it
+      const bool use_cublas = shape.n_layers > 1 && options_.variant == TrainVariant::cublas;
+      if (use_cublas && !cublas) cublas = std::make_unique<CublasHandle>();
+
+      std::size_t free_bytes = 0, total_bytes = 0;
+      US_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+      const std::size_t extra_sums_bytes = (data.tests.size() - 2) * sizeof(double);  // stress domains' sums
+      const std::size_t per_replica =
+          bytes_per_replica(shape, config, options_.variant, shared_bytes) + extra_sums_bytes;
+      const std::size_t chunk = plan_chunk_replicas(group.size(), per_replica, free_bytes,
+                                                    options_.device_memory_fraction, options_.max_chunk_replicas);
+      for (const ChunkRange& range : split_chunks(group.size(), chunk)) {
+        if (stopped()) return;
+        const std::vector<std::size_t> members(group.begin() + static_cast<std::ptrdiff_t>(range.begin),
+                                               group.begin() + static_cast<std::ptrdiff_t>(range.end));
+        const std::vector<ReplicaResult> results = train_chunk(config, replicas, members, shape, shared_bytes, data,
+                                                               adam_table, adam_device, cublas.get(), stream.get());
+        sink(results);
+      }
+    }
+  }
+
+ private:
+  // The group's test sets and shared training sets, from `cache` or generated now.
+  static GroupData group_data(const ExperimentConfig& config, std::span<const ReplicaSpec> replicas,
+                              const std::vector<std::size_t>& group, DatasetCache& cache, cudaStream_t stream) {
+    const auto n_train = static_cast<std::uint32_t>(config.data.n_train);
+    const auto n_test = static_cast<std::uint32_t>(config.data.n_test);
+    std::vector<DataRequest> requests{{DatasetId::iid_test, test_domain(config.data.iid_factor), n_test},
+                                      {DatasetId::ood_test, test_domain(config.data.ood_factor), n_test}};
+    // The CPU's make_domain_set(config, ood_test, factor, n_test): same set id, slot 0.
+    for (double factor : config.data.stress_factors)
+      requests.push_back({DatasetId::ood_test, test_domain(factor), n_test});
+    const std::size_t n_tests = requests.size();
+    std::vector<Regime> regimes;
+    if (!config.data.per_replica)
+      for (std::size_t k : group)
+        if (std::find(regimes.begin(), regimes.end(), replicas[k].regime) == regimes.end()) {
+          regimes.push_back(replicas[k].regime);
+          requests.push_back({DatasetId::train, train_domain(config, replicas[k].regime), n_train});
+        }
+    const std::vector<DatasetView> views = cache.get(config, requests, stream);
+    GroupData data;
+    data.tests.assign(views.begin(), views.begin() + static_cast<std::ptrdiff_t>(n_tests));
+    if (data.tests.size() % 2) data.tests.push_back(data.tests.back());
+    for (std::size_t i = 0; i < regimes.size(); ++i) data.train.emplace(regimes[i], views[n_tests + i]);
+    return data;
+  }
+
+  std::vector<ReplicaResult> train_chunk(const ExperimentConfig& config, std::span<const ReplicaSpec> replicas,
+                                         const std::vector<std::size_t>& members, const NetShape& shape,
+                                         std::size_t shared_bytes, const GroupData& data,
+                                         const std::vector<AdamStep>& adam_table,
+                                         const DeviceBuffer<AdamStep>& adam_device, CublasHandle* cublas,
+                                         cudaStream_t stream) const {
     const auto n_replicas = static_cast<int>(members.size());
     const auto n_train = static_cast<std::uint32_t>(config.data.n_train);
     const int n_params = param_count(shape);
@@ -176,7 +271,7 @@ class CudaBackend final : public Backend {
         auto it = view_of_regime.find(r.regime);
         if (it == view_of_regime.end()) {
           it = view_of_regime.emplace(r.regime, static_cast<std::uint32_t>(views.size())).first;
-          views.push_back(shared_train.at(r.regime).view());
+          views.push_back(data.train.at(r.regime));
         }
         dataset = it->second;
       }
@@ -206,12 +301,22 @@ class CudaBackend final : public Backend {
       US_CUDA_CHECK(cudaStreamSynchronize(stream));  // before scratch is freed
     }
 
+    // Evaluation, two domains per launch: sums[pair][replica][domain of the pair]. The
+    // launches run in stream order, so they share one scratch buffer.
+    const std::size_t n_pairs = data.tests.size() / 2;
     const EvalLayout eval_layout = plan_eval_layout(shape, shared_bytes);
     DeviceBuffer<float> eval_scratch(members.size() * 2 * eval_layout.global_floats);
-    DeviceBuffer<double> sums(members.size() * 2);
-    cuda::EvaluateLaunch eval{
-        shape, eval_layout, params.data(), n_replicas, {iid.view(), ood.view()}, eval_scratch.data(), sums.data()};
-    cuda::launch_evaluate(eval, specialise || options_.variant == TrainVariant::cublas, stream);
+    DeviceBuffer<double> sums(n_pairs * members.size() * 2);
+    for (std::size_t p = 0; p < n_pairs; ++p) {
+      cuda::EvaluateLaunch eval{shape,
+                                eval_layout,
+                                params.data(),
+                                n_replicas,
+                                {data.tests[2 * p], data.tests[2 * p + 1]},
+                                eval_scratch.data(),
+                                sums.data() + p * members.size() * 2};
+      cuda::launch_evaluate(eval, specialise || options_.variant == TrainVariant::cublas, stream);
+    }
 
     std::vector<float> host_params(params.size());
     std::vector<double> host_sums(sums.size());
@@ -219,18 +324,43 @@ class CudaBackend final : public Backend {
     sums.download(host_sums.data(), host_sums.size(), stream);
     US_CUDA_CHECK(cudaStreamSynchronize(stream));
     const double n_test = static_cast<double>(config.data.n_test);
+    const auto rmse = [&](std::size_t k, std::size_t domain) {
+      return std::sqrt(host_sums[(domain / 2 * members.size() + k) * 2 + domain % 2] / n_test);
+    };
+    std::vector<ReplicaResult> results(members.size());
     for (std::size_t k = 0; k < members.size(); ++k) {
-      ReplicaResult& out = results[members[k]];
+      ReplicaResult& out = results[k];
       out.id = replicas[members[k]].id;
-      out.iid_rmse = std::sqrt(host_sums[2 * k] / n_test);
-      out.ood_rmse = std::sqrt(host_sums[2 * k + 1] / n_test);
+      out.iid_rmse = rmse(k, 0);
+      out.ood_rmse = rmse(k, 1);
+      out.stress_rmse.resize(config.data.stress_factors.size());
+      for (std::size_t s = 0; s < out.stress_rmse.size(); ++s) out.stress_rmse[s] = rmse(k, 2 + s);
       const auto first = host_params.begin() + static_cast<std::ptrdiff_t>(k * static_cast<std::size_t>(n_params));
       out.params.assign(first, first + n_params);
     }
+    return results;
   }
 
+  int device_;
   CudaBackendOptions options_;
 };
+
+int device_count() {
+  int count = 0;
+  US_CUDA_CHECK(cudaGetDeviceCount(&count));
+  return count;
+}
+
+void require_device(int device, int count) {
+  if (device < 0 || device >= count)
+    throw BackendUnavailable("CUDA backend: GPU " + std::to_string(device) + " does not exist (" +
+                             std::to_string(count) + " CUDA device" + (count == 1 ? "" : "s") + " visible)");
+}
+
+void require_cuda() {
+  std::string why;
+  if (!cuda_backend_available(&why)) throw BackendUnavailable("CUDA backend: " + why);
+}
 
 }  // namespace
 
@@ -251,20 +381,32 @@ bool cuda_backend_available(std::string* why) {
   return true;
 }
 
-std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& options) {
-  std::string why;
-  if (!cuda_backend_available(&why)) throw BackendUnavailable("CUDA backend: " + why);
-  return std::make_unique<CudaBackend>(options);
+std::unique_ptr<Backend> make_cuda_device_backend(int device, const CudaBackendOptions& options) {
+  require_cuda();
+  require_device(device, device_count());
+  return std::make_unique<CudaBackend>(device, options);
 }
 
-std::unique_ptr<Backend> make_cuda_backend() {
+std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& options) {
+  require_cuda();
+  int device = 0;
+  US_CUDA_CHECK(cudaGetDevice(&device));
+  return make_cuda_device_backend(device, options);
+}
+
+std::unique_ptr<Backend> make_cuda_backend(const std::vector<int>& gpus) {
+  require_cuda();
   CudaBackendOptions options;
   try {
     options = options_from_env(std::getenv("UNDERSPEC_CUDA_VARIANT"), std::getenv("UNDERSPEC_CUDA_CHUNK"));
   } catch (const std::invalid_argument& e) {
     throw BackendUnavailable(e.what());
   }
-  return make_cuda_backend(options);
+  const int count = device_count();
+  for (int gpu : gpus) require_device(gpu, count);
+  // One device for now (the first listed, else the current one); several: not yet.
+  if (gpus.empty()) return make_cuda_backend(options);
+  return make_cuda_device_backend(gpus.front(), options);
 }
 
 }  // namespace underspec

@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <stdexcept>
+#include <utility>
 
 #include "underspec/core/group_trainer.hpp"
 
@@ -164,6 +166,17 @@ std::vector<std::vector<std::size_t>> group_by_model(std::span<const ReplicaSpec
     } else {
       groups[static_cast<std::size_t>(it - kinds.begin())].push_back(k);
     }
+  }
+  return groups;
+}
+
+std::vector<std::vector<std::size_t>> group_by_cell_and_model(std::span<const ReplicaSpec> replicas) {
+  std::vector<std::vector<std::size_t>> groups;
+  std::map<std::pair<std::uint32_t, ModelKind>, std::size_t> group_of;
+  for (std::size_t k = 0; k < replicas.size(); ++k) {
+    const auto [it, added] = group_of.emplace(std::make_pair(replicas[k].cell, replicas[k].model), groups.size());
+    if (added) groups.emplace_back();
+    groups[it->second].push_back(k);
   }
   return groups;
 }

@@ -168,6 +168,24 @@ TEST(CudaHostPlan, GroupByModelKeepsInputOrder) {
   EXPECT_EQ(groups[1], (std::vector<std::size_t>{1, 3}));
 }
 
+TEST(CudaHostPlan, GroupByCellAndModelSplitsCellsAndKeepsInputOrder) {
+  ExperimentConfig c;
+  c.sweep.seeds = 1;
+  c.sweep.regimes = {Regime::baseline};
+  c.sweep.grid = {GridAxis{"train.lr", {"0.001", "0.003"}}};
+  const Sweep sweep = make_sweep(c);  // ids: cell 0 perceptron, mlp; cell 1 perceptron, mlp
+  ASSERT_EQ(sweep.replicas.size(), 4u);
+  std::vector<ReplicaSpec> mixed{sweep.replicas[3], sweep.replicas[0], sweep.replicas[1], sweep.replicas[2],
+                                 sweep.replicas[3]};
+  const auto groups = group_by_cell_and_model(mixed);
+  ASSERT_EQ(groups.size(), 4u);
+  EXPECT_EQ(groups[0], (std::vector<std::size_t>{0, 4}));  // cell 1 MLP, first seen
+  EXPECT_EQ(groups[1], (std::vector<std::size_t>{1}));     // cell 0 perceptron
+  EXPECT_EQ(groups[2], (std::vector<std::size_t>{2}));     // cell 0 MLP
+  EXPECT_EQ(groups[3], (std::vector<std::size_t>{3}));     // cell 1 perceptron
+  EXPECT_TRUE(group_by_cell_and_model({}).empty());
+}
+
 TEST(CudaHostPlan, CudaErrorNamesCallLocationAndError) {
   const CudaError e("cudaMalloc(&p, n)", "kernels/x.cu", 42, "cudaErrorMemoryAllocation", "out of memory");
   EXPECT_STREQ(e.what(), "cudaMalloc(&p, n) failed at kernels/x.cu:42: cudaErrorMemoryAllocation (out of memory)");
@@ -181,7 +199,9 @@ TEST(CudaHostPlan, NoDeviceIsReportedWithAReason) {
   if (cuda_backend_available(&why)) GTEST_SKIP() << "a CUDA device is present";
   EXPECT_FALSE(why.empty());
   EXPECT_THROW(make_cuda_backend(), BackendUnavailable);
+  EXPECT_THROW(make_cuda_backend(std::vector<int>{0}), BackendUnavailable);
   EXPECT_THROW(make_cuda_backend(CudaBackendOptions{}), BackendUnavailable);
+  EXPECT_THROW(make_cuda_device_backend(0, CudaBackendOptions{}), BackendUnavailable);
 }
 
 // cuRAND's host generator runs without a GPU. Its Philox4_32_10 output for seed s starts

@@ -177,12 +177,12 @@ int main(int argc, char** argv) {
       const ExperimentConfig seed_config;
       const Sweep sweep = make_sweep(seed_config);
       auto backend = make_cuda_backend(cuda_plan::CudaBackendOptions{});
-      backend->train_replicas(seed_config, std::span(sweep.replicas).first(2));  // warm-up (context, modules)
+      backend->train_replicas(sweep, std::span(sweep.replicas).first(2));  // warm-up (context, modules)
       const auto t0 = std::chrono::steady_clock::now();
-      const std::vector<ReplicaResult> gpu = backend->train_replicas(seed_config, sweep.replicas);
+      const std::vector<ReplicaResult> gpu = backend->train_replicas(sweep, sweep.replicas);
       const double gpu_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const auto t1 = std::chrono::steady_clock::now();
-      const std::vector<ReplicaResult> cpu = make_cpu_backend(0)->train_replicas(seed_config, sweep.replicas);
+      const std::vector<ReplicaResult> cpu = make_cpu_backend(0)->train_replicas(sweep, sweep.replicas);
       const double cpu_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
       double max_param = 0, max_rmse = 0;
       for (std::size_t k = 0; k < gpu.size(); ++k) {

@@ -18,21 +18,26 @@
 
 namespace underspec::gpu_test {
 
-inline std::vector<ReplicaResult> run_cpu(const ExperimentConfig& config, std::span<const ReplicaSpec> replicas) {
-  return make_cpu_backend(0)->train_replicas(config, replicas);
+inline std::vector<ReplicaResult> run_cpu(const Sweep& sweep, std::span<const ReplicaSpec> replicas) {
+  return make_cpu_backend(0)->train_replicas(sweep, replicas);
 }
 
-inline std::vector<ReplicaResult> run_cuda(const ExperimentConfig& config, std::span<const ReplicaSpec> replicas,
-                                           cuda_plan::TrainVariant variant, std::size_t max_chunk = 0) {
+inline cuda_plan::CudaBackendOptions options_of(cuda_plan::TrainVariant variant, std::size_t max_chunk = 0) {
   cuda_plan::CudaBackendOptions options;
   options.variant = variant;
   options.max_chunk_replicas = max_chunk;
-  return make_cuda_backend(options)->train_replicas(config, replicas);
+  return options;
+}
+
+inline std::vector<ReplicaResult> run_cuda(const Sweep& sweep, std::span<const ReplicaSpec> replicas,
+                                           cuda_plan::TrainVariant variant, std::size_t max_chunk = 0) {
+  return make_cuda_backend(options_of(variant, max_chunk))->train_replicas(sweep, replicas);
 }
 
 inline double relative(double a, double b) { return std::fabs(a - b) / std::max(std::fabs(b), 1e-3); }
 
-// Parameters within rel_params (relative, floor 1e-3 absolute scale) and RMSEs within rel_rmse.
+// Parameters within rel_params (relative, floor 1e-3 absolute scale) and RMSEs (IID, OOD and
+// every stress domain) within rel_rmse.
 inline void expect_close(const std::vector<ReplicaResult>& gpu, const std::vector<ReplicaResult>& cpu,
                          double rel_params, double rel_rmse) {
   ASSERT_EQ(gpu.size(), cpu.size());
@@ -41,6 +46,10 @@ inline void expect_close(const std::vector<ReplicaResult>& gpu, const std::vecto
     ASSERT_EQ(gpu[k].params.size(), cpu[k].params.size());
     EXPECT_LE(relative(gpu[k].iid_rmse, cpu[k].iid_rmse), rel_rmse) << "replica " << cpu[k].id;
     EXPECT_LE(relative(gpu[k].ood_rmse, cpu[k].ood_rmse), rel_rmse) << "replica " << cpu[k].id;
+    ASSERT_EQ(gpu[k].stress_rmse.size(), cpu[k].stress_rmse.size()) << "replica " << cpu[k].id;
+    for (std::size_t s = 0; s < cpu[k].stress_rmse.size(); ++s)
+      EXPECT_LE(relative(gpu[k].stress_rmse[s], cpu[k].stress_rmse[s]), rel_rmse)
+          << "replica " << cpu[k].id << " stress domain " << s;
     for (std::size_t i = 0; i < cpu[k].params.size(); ++i)
       ASSERT_LE(relative(gpu[k].params[i], cpu[k].params[i]), rel_params)
           << "replica " << cpu[k].id << " parameter " << i << ": " << gpu[k].params[i] << " vs " << cpu[k].params[i];

@@ -1,7 +1,14 @@
 // The CUDA backend against the CPU backend on the same replicas (skipped without a
 // device): initial parameters bitwise, trained perceptrons within 1e-4, MLPs and all
 // RMSEs within 1e-3 relative, for every variant; chunk-size independence; 1 and 10,000
-// replicas; every compiled width and a non-compiled one; batches not dividing the data.
+// replicas; every compiled width and a non-compiled one; batches not dividing the data;
+// grids of cells with stress domains; the sink and the stop flag.
+#include <cuda_runtime.h>
+
+#include <atomic>
+#include <span>
+#include <vector>
+
 #include "gpu_test_support.hpp"
 #include "underspec/backends/cpu_trainer.hpp"
 
@@ -31,7 +38,7 @@ TEST(GpuBackend, InitialParametersAreIdentical) {
   c.train.epochs = 0;
   const Sweep sweep = make_sweep(c);
   for (TrainVariant v : kVariants) {
-    const auto gpu = run_cuda(c, sweep.replicas, v);
+    const auto gpu = run_cuda(sweep, sweep.replicas, v);
     for (std::size_t k = 0; k < gpu.size(); ++k)
       EXPECT_EQ(gpu[k].params, initial_params(net_shape(c, sweep.replicas[k].model), sweep.replicas[k].seed));
   }
@@ -41,10 +48,10 @@ TEST(GpuBackend, SeedGridMatchesCpuForEachVariant) {
   UNDERSPEC_REQUIRE_GPU();
   const ExperimentConfig c = quick_config();
   const Sweep sweep = make_sweep(c);
-  const auto cpu = run_cpu(c, sweep.replicas);
+  const auto cpu = run_cpu(sweep, sweep.replicas);
   for (TrainVariant v : kVariants) {
     SCOPED_TRACE(cuda_plan::to_string(v));
-    const auto gpu = run_cuda(c, sweep.replicas, v);
+    const auto gpu = run_cuda(sweep, sweep.replicas, v);
     for (std::size_t k = 0; k < gpu.size(); ++k) {
       const bool perceptron = sweep.replicas[k].model == ModelKind::perceptron;
       expect_close({gpu[k]}, {cpu[k]}, perceptron ? 1e-4 : 1e-3, 1e-3);
@@ -59,10 +66,10 @@ TEST(GpuBackend, PerReplicaDataAndFullSeedExperiment) {
   c.sweep.seeds = 3;
   c.train.epochs = 3;
   const Sweep sweep = make_sweep(c);
-  expect_close(run_cuda(c, sweep.replicas, TrainVariant::fused), run_cpu(c, sweep.replicas), 1e-3, 1e-3);
+  expect_close(run_cuda(sweep, sweep.replicas, TrainVariant::fused), run_cpu(sweep, sweep.replicas), 1e-3, 1e-3);
   const ExperimentConfig seed;  // the 60-replica default, 30 epochs
   const Sweep full = make_sweep(seed);
-  expect_close(run_cuda(seed, full.replicas, TrainVariant::fused), run_cpu(seed, full.replicas), 1e-3, 1e-3);
+  expect_close(run_cuda(full, full.replicas, TrainVariant::fused), run_cpu(full, full.replicas), 1e-3, 1e-3);
 }
 
 TEST(GpuBackend, ResultsDoNotDependOnChunkSizeOrOrder) {
@@ -70,16 +77,16 @@ TEST(GpuBackend, ResultsDoNotDependOnChunkSizeOrOrder) {
   const ExperimentConfig c = quick_config();
   const Sweep sweep = make_sweep(c);
   for (TrainVariant v : kVariants) {
-    const auto whole = run_cuda(c, sweep.replicas, v);
+    const auto whole = run_cuda(sweep, sweep.replicas, v);
     for (std::size_t chunk : {1, 3, 5}) {
-      const auto chunked = run_cuda(c, sweep.replicas, v, chunk);
+      const auto chunked = run_cuda(sweep, sweep.replicas, v, chunk);
       for (std::size_t k = 0; k < whole.size(); ++k) {
         EXPECT_EQ(chunked[k].params, whole[k].params) << cuda_plan::to_string(v) << " chunk " << chunk;
         EXPECT_EQ(chunked[k].iid_rmse, whole[k].iid_rmse);
       }
     }
     std::vector<ReplicaSpec> reversed(sweep.replicas.rbegin(), sweep.replicas.rend());
-    const auto back = run_cuda(c, reversed, v);
+    const auto back = run_cuda(sweep, reversed, v);
     for (std::size_t k = 0; k < whole.size(); ++k) EXPECT_EQ(back[whole.size() - 1 - k].params, whole[k].params);
   }
 }
@@ -94,10 +101,10 @@ TEST(GpuBackend, EveryCompiledWidthAndAnOtherOneWithRaggedBatches) {
   for (std::vector<int> hidden : {std::vector<int>{16, 16}, {32, 32}, {64, 64}, {128, 128}, {48, 48}, {40, 24, 8}}) {
     c.mlp.hidden = hidden;
     const Sweep sweep = make_sweep(c);
-    const auto cpu = run_cpu(c, sweep.replicas);
+    const auto cpu = run_cpu(sweep, sweep.replicas);
     for (TrainVariant v : kVariants) {
       SCOPED_TRACE(std::string(cuda_plan::to_string(v)) + " width " + std::to_string(hidden[0]));
-      expect_close(run_cuda(c, sweep.replicas, v), cpu, 1e-3, 1e-3);
+      expect_close(run_cuda(sweep, sweep.replicas, v), cpu, 1e-3, 1e-3);
     }
   }
 }
@@ -112,11 +119,11 @@ TEST(GpuBackend, OneAndTenThousandReplicas) {
   c.sweep.regimes = {Regime::augmentation};
   c.sweep.seeds = 1;
   Sweep one = make_sweep(c);
-  expect_close(run_cuda(c, one.replicas, TrainVariant::fused), run_cpu(c, one.replicas), 1e-3, 1e-3);
+  expect_close(run_cuda(one, one.replicas, TrainVariant::fused), run_cpu(one, one.replicas), 1e-3, 1e-3);
   c.sweep.seeds = 5000;  // x 2 models = 10,000 replicas
   const Sweep many = make_sweep(c);
   for (TrainVariant v : kVariants) {
-    const auto gpu = run_cuda(c, many.replicas, v);
+    const auto gpu = run_cuda(many, many.replicas, v);
     ASSERT_EQ(gpu.size(), 10000u);
     std::vector<ReplicaSpec> sample;
     std::vector<ReplicaResult> gpu_sample;
@@ -124,8 +131,91 @@ TEST(GpuBackend, OneAndTenThousandReplicas) {
       sample.push_back(many.replicas[k]);
       gpu_sample.push_back(gpu[k]);
     }
-    expect_close(gpu_sample, run_cpu(c, sample), 1e-3, 1e-3);
+    expect_close(gpu_sample, run_cpu(many, sample), 1e-3, 1e-3);
   }
+}
+
+// Two cells (train.lr) with three stress domains (odd: the last evaluation launch repeats
+// a domain): same ids, parameters and IID/OOD/stress RMSEs as the CPU, for every variant.
+TEST(GpuBackend, TwoCellGridWithStressFactorsMatchesCpu) {
+  UNDERSPEC_REQUIRE_GPU();
+  ExperimentConfig c = quick_config();
+  c.data.stress_factors = {0.05, 0.5, 1.0};
+  c.sweep.grid = {GridAxis{"train.lr", {"0.001", "0.003"}}};
+  const Sweep sweep = make_sweep(c);
+  ASSERT_EQ(sweep.cells.size(), 2u);
+  const auto cpu = run_cpu(sweep, sweep.replicas);
+  for (TrainVariant v : kVariants) {
+    SCOPED_TRACE(cuda_plan::to_string(v));
+    const auto gpu = run_cuda(sweep, sweep.replicas, v);
+    ASSERT_EQ(gpu.size(), sweep.replicas.size());
+    for (std::size_t k = 0; k < gpu.size(); ++k) {
+      ASSERT_EQ(gpu[k].id, sweep.replicas[k].id);
+      ASSERT_EQ(gpu[k].stress_rmse.size(), 3u);
+      const bool perceptron = sweep.replicas[k].model == ModelKind::perceptron;
+      expect_close({gpu[k]}, {cpu[k]}, perceptron ? 1e-4 : 1e-3, 1e-3);
+    }
+    const std::size_t half = gpu.size() / 2;  // the same replica spec in the other cell
+    EXPECT_NE(gpu[0].params, gpu[half].params);
+  }
+}
+
+// Cells that differ in their data (n_train, data seed) and in the MLP shape, one stress
+// domain, replicas of both cells interleaved and per-replica data in one of the calls.
+TEST(GpuBackend, CellsWithDifferentDataAndShapesMatchCpu) {
+  UNDERSPEC_REQUIRE_GPU();
+  ExperimentConfig c = quick_config();
+  c.data.stress_factors = {0.05};
+  c.sweep.grid = {GridAxis{"data.seed", {"0", "7"}}, GridAxis{"model.mlp.hidden", {"[16, 16]", "[48, 20]"}}};
+  for (bool per_replica : {false, true}) {
+    c.data.per_replica = per_replica;
+    const Sweep sweep = make_sweep(c);
+    ASSERT_EQ(sweep.cells.size(), 4u);
+    std::vector<ReplicaSpec> interleaved;
+    const std::size_t quarter = sweep.replicas.size() / 4;
+    for (std::size_t k = 0; k < quarter; ++k)
+      for (std::size_t cell = 0; cell < 4; ++cell) interleaved.push_back(sweep.replicas[cell * quarter + k]);
+    expect_close(run_cuda(sweep, interleaved, TrainVariant::fused, 5), run_cpu(sweep, interleaved), 1e-3, 1e-3);
+  }
+}
+
+// The sink sees every replica once, chunk by chunk; once *stop is set, no new chunk starts.
+TEST(GpuBackend, SinkGetsChunksAndStopEndsEarly) {
+  UNDERSPEC_REQUIRE_GPU();
+  ExperimentConfig c = quick_config();
+  c.sweep.models = {ModelKind::perceptron};
+  const Sweep sweep = make_sweep(c);  // 3 regimes x 2 seeds
+  auto backend = make_cuda_backend(gpu_test::options_of(TrainVariant::fused, 2));
+  std::vector<std::size_t> batches;
+  std::vector<std::uint32_t> ids;
+  backend->train(sweep, sweep.replicas, [&](std::span<const ReplicaResult> done) {
+    batches.push_back(done.size());
+    for (const ReplicaResult& r : done) ids.push_back(r.id);
+  });
+  EXPECT_EQ(batches, (std::vector<std::size_t>{2, 2, 2}));
+  EXPECT_EQ(ids, (std::vector<std::uint32_t>{0, 1, 2, 3, 4, 5}));
+
+  std::atomic<bool> stop{false};
+  std::size_t reported = 0;
+  backend->train(
+      sweep, sweep.replicas,
+      [&](std::span<const ReplicaResult> done) {
+        reported += done.size();
+        stop = true;
+      },
+      &stop);
+  EXPECT_EQ(reported, 2u);
+}
+
+// Device ordinals are checked against the devices present.
+TEST(GpuBackend, BadDeviceOrdinalIsUnavailable) {
+  UNDERSPEC_REQUIRE_GPU();
+  int count = 0;
+  ASSERT_EQ(cudaGetDeviceCount(&count), cudaSuccess);
+  EXPECT_THROW(make_cuda_backend(std::vector<int>{count}), BackendUnavailable);
+  EXPECT_THROW(make_cuda_backend(std::vector<int>{-1}), BackendUnavailable);
+  EXPECT_THROW(make_cuda_device_backend(count, cuda_plan::CudaBackendOptions{}), BackendUnavailable);
+  EXPECT_EQ(make_cuda_backend(std::vector<int>{count - 1})->name(), "cuda");
 }
 
 }  // namespace

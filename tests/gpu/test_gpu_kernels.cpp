@@ -1,5 +1,6 @@
-// Kernel-level GPU tests: cuRAND's Philox against ours, generated datasets against the
-// CPU's, evaluation sums against evaluate_rmse. Skipped without a device.
+// Kernel-level GPU tests: cuRAND's Philox against ours, generated datasets (training,
+// IID/OOD and stress test sets) against the CPU's, evaluation sums against
+// evaluate_rmse. Skipped without a device.
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -102,6 +103,20 @@ TEST(GpuKernels, GeneratedDatasetsEqualCpu) {
     data.download(host.data(), host.size(), nullptr);
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     expect_same_dataset(make_test_set(config, set), host);
+  }
+  for (double stress : {0.05, 1.0}) {  // stress domains: the OOD set id at another factor, as the backend makes them
+    const auto m = static_cast<std::uint32_t>(config.data.n_test);
+    DeviceBuffer<float> data(4 * std::size_t{m});
+    float* p = data.data();
+    const TrainDomain d{static_cast<float>(stress), false, 0.0f, 0.0f};
+    const std::vector<cuda::GenerateJob> jobs{{p, p + m, p + 2 * m, p + 3 * m, m, DatasetId::ood_test, 0u, d}};
+    DeviceBuffer<cuda::GenerateJob> dj = cuda::to_device(jobs, nullptr);
+    cuda::launch_generate(scm_params(config.data), config.data.seed, dj.data(), 1, m, nullptr);
+    std::vector<float> host(4 * std::size_t{m});
+    data.download(host.data(), host.size(), nullptr);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    expect_same_dataset(make_domain_set(config, DatasetId::ood_test, static_cast<float>(stress), config.data.n_test),
+                        host);
   }
 }
 

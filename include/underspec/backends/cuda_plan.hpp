@@ -10,9 +10,9 @@
 #include <type_traits>
 #include <vector>
 
+#include "underspec/config/config.hpp"
 #include "underspec/core/adam.hpp"
 #include "underspec/core/adam_schedule.hpp"
-#include "underspec/config/config.hpp"
 #include "underspec/core/group_trainer.hpp"
 #include "underspec/core/hd.hpp"
 #include "underspec/core/model.hpp"
@@ -144,5 +144,9 @@ std::vector<ChunkRange> split_chunks(std::size_t n, std::size_t chunk);
 // Positions of `replicas` grouped by model kind (a launch trains one shape), each group in
 // input order.
 std::vector<std::vector<std::size_t>> group_by_model(std::span<const ReplicaSpec> replicas);
+
+// Positions of `replicas` grouped by (cell, model kind): a launch shares one config and one
+// shape. Groups in order of first appearance, each in input order.
+std::vector<std::vector<std::size_t>> group_by_cell_and_model(std::span<const ReplicaSpec> replicas);
 
 }  // namespace underspec::cuda_plan
