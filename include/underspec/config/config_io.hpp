@@ -27,12 +27,6 @@ void apply_override(ExperimentConfig& config, std::string_view assignment);
 // overrides in order.
 ExperimentConfig resolve_config(const std::filesystem::path& path, const std::vector<std::string>& overrides);
 
-// Applies a canonical TOML value text to a key (builds each grid cell from the base config).
-void apply_value(ExperimentConfig& config, std::string_view key, std::string_view toml_value);
-
-std::vector<std::string> differing_keys(const ExperimentConfig& a, const ExperimentConfig& b);
-std::string config_hash(const ExperimentConfig& config);
-
 // TOML that parse_config turns back into exactly `config`, with a comment per key.
 std::string config_to_toml(const ExperimentConfig& config);
 // The same keys as a JSON object ({"data": {...}, ...}).
