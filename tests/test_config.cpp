@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -26,6 +28,7 @@ void expect_same(const ExperimentConfig& a, const ExperimentConfig& b) {
   EXPECT_EQ(a.data.ood_factor, b.data.ood_factor);
   EXPECT_EQ(a.data.seed, b.data.seed);
   EXPECT_EQ(a.data.per_replica, b.data.per_replica);
+  EXPECT_EQ(a.data.stress_factors, b.data.stress_factors);
   EXPECT_EQ(a.train.epochs, b.train.epochs);
   EXPECT_EQ(a.train.batch_size, b.train.batch_size);
   EXPECT_EQ(a.train.lr, b.train.lr);
@@ -37,6 +40,12 @@ void expect_same(const ExperimentConfig& a, const ExperimentConfig& b) {
   EXPECT_EQ(a.sweep.models, b.sweep.models);
   EXPECT_EQ(a.sweep.regimes, b.sweep.regimes);
   EXPECT_EQ(a.sweep.seed, b.sweep.seed);
+  EXPECT_EQ(a.sweep.seeds_per_model, b.sweep.seeds_per_model);
+  ASSERT_EQ(a.sweep.grid.size(), b.sweep.grid.size());
+  for (std::size_t i = 0; i < a.sweep.grid.size(); ++i) {
+    EXPECT_EQ(a.sweep.grid[i].key, b.sweep.grid[i].key);
+    EXPECT_EQ(a.sweep.grid[i].values, b.sweep.grid[i].values);
+  }
   EXPECT_EQ(a.mlp.hidden, b.mlp.hidden);
   EXPECT_EQ(a.domain_randomization.factor_range, b.domain_randomization.factor_range);
   EXPECT_EQ(a.augmentation.noise_std, b.augmentation.noise_std);
@@ -260,6 +269,12 @@ TEST_F(ConfigFile, WrittenConfigParsesBackExactly) {
   c.mlp.hidden = {1, 1024, 7};
   c.domain_randomization.factor_range = {0.7, 0.7};
   c.augmentation.noise_std = 0.0;
+  c.data.stress_factors = {0.05, 1.0 / 3.0, 1e300};
+  c.sweep.seeds_per_model = {0, 7};
+  apply_override(c, "sweep.grid.\"train.lr\"=[1e-3, 3e-3, 1]");
+  apply_override(c, "sweep.grid.\"model.mlp.hidden\"=[[32], [64, 64]]");
+  apply_override(c, "sweep.grid.\"data.per_replica\"=[true, false]");
+  apply_override(c, "sweep.grid.\"regime.domain_randomization.factor_range\"=[[0.1, 0.2]]");
   const std::string text = config_to_toml(c);
   expect_same(load_config(write(text)), c);
   EXPECT_EQ(config_to_toml(load_config(write(text))), text);
@@ -275,6 +290,283 @@ TEST(ConfigJson, HasEveryTable) {
   EXPECT_EQ(j.at("model").at("mlp").at("hidden"), nlohmann::json({64, 64}));
   EXPECT_EQ(j.at("regime").at("domain_randomization").at("factor_range"), nlohmann::json({0.01, 0.2}));
   EXPECT_EQ(j.at("regime").at("augmentation").at("noise_std"), 10.0);
+}
+
+// ---- data.stress_factors ----
+
+TEST_F(ConfigFile, StressFactors) {
+  EXPECT_EQ(load_config(write("[data]\nstress_factors = [0.05, 1, 20.5]\n")).data.stress_factors,
+            (std::vector<double>{0.05, 1.0, 20.5}));
+  EXPECT_TRUE(load_config(write("[data]\nstress_factors = []\n")).data.stress_factors.empty());
+  EXPECT_TRUE(ExperimentConfig{}.data.stress_factors.empty());
+  std::string many = "[data]\nstress_factors = [1";
+  for (int i = 2; i <= 64; ++i) many += ", " + std::to_string(i);
+  EXPECT_EQ(load_config(write(many + "]\n")).data.stress_factors.size(), 64u);
+  expect_error(many + ", 65]\n", "data.stress_factors: expected 0 to 64 entries", 2, 18);
+  expect_error("[data]\nstress_factors = [0.1, 0]\n", "data.stress_factors[1]: must be > 0", 2, 24);
+  expect_error("[data]\nstress_factors = [0.1, -2]\n", "data.stress_factors[1]", 2, 24);
+  expect_error("[data]\nstress_factors = [nan]\n", "data.stress_factors[0]: must be finite", 2, 19);
+  expect_error("[data]\nstress_factors = [inf]\n", "data.stress_factors[0]: must be finite", 2, 19);
+  expect_error("[data]\nstress_factors = [0.1, 0.2, 0.1]\n", "data.stress_factors[2]: duplicate", 2, 29);
+  expect_error("[data]\nstress_factors = [1, 1.0]\n", "data.stress_factors[1]: duplicate", 2, 22);
+  expect_error("[data]\nstress_factors = 0.1\n", "data.stress_factors: expected an array", 2, 18);
+  expect_error("[data]\nstress_factors = [\"x\"]\n", "data.stress_factors[0]: expected a number", 2, 19);
+}
+
+// ---- [sweep.seeds_per_model] ----
+
+TEST_F(ConfigFile, SeedsPerModel) {
+  const ExperimentConfig c = load_config(write("[sweep]\nseeds = 3\n[sweep.seeds_per_model]\nmlp = 200\n"));
+  EXPECT_EQ(c.sweep.seeds_of(ModelKind::mlp), 200);
+  EXPECT_EQ(c.sweep.seeds_of(ModelKind::perceptron), 3);
+  const ExperimentConfig both = load_config(write("sweep.seeds_per_model = { perceptron = 1, mlp = 16777216 }\n"));
+  EXPECT_EQ(both.sweep.seeds_per_model, (std::array<int, 2>{1, 16777216}));
+  // A model not in sweep.models may still have a count: it is ignored.
+  const ExperimentConfig unused =
+      load_config(write("[sweep]\nmodels = [\"mlp\"]\n[sweep.seeds_per_model]\nperceptron = 5\n"));
+  EXPECT_EQ(unused.sweep.seeds_of(ModelKind::perceptron), 5);
+  expect_error("[sweep.seeds_per_model]\nperceptron = 0\n", "sweep.seeds_per_model.perceptron", 2, 14);
+  expect_error("[sweep.seeds_per_model]\nmlp = 16777217\n", "sweep.seeds_per_model.mlp", 2, 7);
+  expect_error("[sweep.seeds_per_model]\nmlp = 2.0\n", "sweep.seeds_per_model.mlp: expected an integer", 2, 7);
+  expect_error("[sweep.seeds_per_model]\ncnn = 1\n", "unknown key 'sweep.seeds_per_model.cnn'", 2, 1);
+  expect_error("[sweep]\nseeds_per_model = 5\n", "sweep.seeds_per_model: expected a table", 2, 19);
+}
+
+TEST(ConfigOverride, SeedsPerModel) {
+  ExperimentConfig c;
+  apply_override(c, "sweep.seeds_per_model.mlp=200");
+  EXPECT_EQ(c.sweep.seeds_of(ModelKind::mlp), 200);
+  EXPECT_EQ(c.sweep.seeds_of(ModelKind::perceptron), 10);
+  const std::string message = set_error("sweep.seeds_per_model.mlp=0");
+  EXPECT_EQ(message.rfind("--set sweep.seeds_per_model.mlp=0: sweep.seeds_per_model.mlp", 0), 0u) << message;
+}
+
+TEST(ConfigWrite, SeedsPerModelOnlyWithTheKeysSet) {
+  ExperimentConfig c;
+  EXPECT_EQ(config_to_toml(c).find("seeds_per_model"), std::string::npos);
+  c.sweep.seeds_per_model[static_cast<int>(ModelKind::mlp)] = 200;
+  const std::string text = config_to_toml(c);
+  EXPECT_NE(text.find("\n[sweep.seeds_per_model]\nmlp = 200 "), std::string::npos) << text;
+  EXPECT_EQ(text.find("perceptron = "), std::string::npos) << text;
+}
+
+// ---- [sweep.grid] ----
+
+std::vector<std::string> axis_keys(const ExperimentConfig& c) {
+  std::vector<std::string> keys;
+  for (const GridAxis& axis : c.sweep.grid) keys.push_back(axis.key);
+  return keys;
+}
+
+TEST_F(ConfigFile, GridAxesAreCanonicalAndSortedByKey) {
+  const ExperimentConfig c = load_config(write(R"([sweep.grid]
+"train.lr" = [1e-3, 3e-3]
+"data.train_factor" = [0.1, 0.2, 0.5]
+"model.mlp.hidden" = [[32], [64,64]]
+"regime.augmentation.noise_std" = [1, 10.0]
+)"));
+  ASSERT_EQ(axis_keys(c), (std::vector<std::string>{"data.train_factor", "model.mlp.hidden",
+                                                    "regime.augmentation.noise_std", "train.lr"}));
+  EXPECT_EQ(c.sweep.grid[0].values, (std::vector<std::string>{"0.1", "0.2", "0.5"}));
+  EXPECT_EQ(c.sweep.grid[1].values, (std::vector<std::string>{"[32]", "[64, 64]"}));
+  EXPECT_EQ(c.sweep.grid[2].values, (std::vector<std::string>{"1.0", "10.0"}));
+  EXPECT_EQ(c.sweep.grid[3].values, (std::vector<std::string>{"0.001", "0.003"}));
+  // The grid does not change the base config.
+  expect_same(load_config(write("")), [&] {
+    ExperimentConfig base = c;
+    base.sweep.grid.clear();
+    return base;
+  }());
+}
+
+TEST_F(ConfigFile, GridNestedFormIsFlattened) {
+  const ExperimentConfig quoted =
+      load_config(write("[sweep.grid]\n\"train.lr\" = [0.01]\n\"model.mlp.hidden\" = [[8]]\n"));
+  const ExperimentConfig nested = load_config(write("[sweep.grid]\ntrain.lr = [0.01]\nmodel.mlp.hidden = [[8]]\n"));
+  const ExperimentConfig inline_table =
+      load_config(write("[sweep]\ngrid = { train = { lr = [1e-2] }, "
+                        "\"model.mlp\" = { hidden = [[8]] } }\n"));
+  ASSERT_EQ(axis_keys(nested), (std::vector<std::string>{"model.mlp.hidden", "train.lr"}));
+  expect_same(nested, quoted);
+  expect_same(inline_table, quoted);
+  expect_error("[sweep.grid]\n\"train.lr\" = [0.1]\ntrain.lr = [0.2]\n", "sweep.grid.\"train.lr\": axis given twice", 2,
+               14);
+  expect_error("[sweep.grid]\ntrain = {}\n", "sweep.grid.\"train\"", 2, 9);
+}
+
+TEST_F(ConfigFile, GridErrors) {
+  expect_error("[sweep.grid]\n\"train.lr\" = [1e-3, 0.001]\n", "sweep.grid.\"train.lr\"[1]: duplicate value 0.001", 2,
+               21);
+  expect_error("[sweep.grid]\n\"model.mlp.hidden\" = [[64, 64], [64,64]]\n",
+               "sweep.grid.\"model.mlp.hidden\"[1]: duplicate", 2, 33);
+  expect_error("[sweep.grid]\n\"train.momentum\" = [0.9]\n",
+               "sweep.grid.\"train.momentum\": unknown key 'train.momentum'", 2, 20);
+  expect_error("[sweep.grid]\n\"data\" = [1]\n", "unknown key 'data'", 2, 10);
+  expect_error("[sweep.grid]\n\"sweep.seeds\" = [1, 2]\n", "sweep.grid.\"sweep.seeds\": keys of [sweep]", 2, 17);
+  expect_error("[sweep.grid]\n\"sweep.grid\" = [1]\n", "sweep.grid.\"sweep.grid\": keys of [sweep]", 2, 16);
+  expect_error("[sweep.grid]\nsweep.seeds = [1]\n", "sweep.grid.\"sweep.seeds\": keys of [sweep]", 2, 15);
+  expect_error("[sweep.grid]\n\"train.lr\" = []\n", "sweep.grid.\"train.lr\": empty", 2, 14);
+  expect_error("[sweep.grid]\n\"train.lr\" = 0.001\n", "sweep.grid.\"train.lr\": expected an array", 2, 14);
+  expect_error("[sweep.grid]\n\"train.lr\" = [0.1, -1]\n", "sweep.grid.\"train.lr\"[1]: must be > 0", 2, 20);
+  expect_error("[sweep.grid]\n\"train.epochs\" = [1, 2.5]\n", "sweep.grid.\"train.epochs\"[1]: expected an integer", 2,
+               22);
+  expect_error("[sweep.grid]\n\"model.mlp.hidden\" = [[32], [0]]\n", "sweep.grid.\"model.mlp.hidden\"[1][0]", 2, 30);
+  expect_error("[sweep.grid]\n\"model.mlp.hidden\" = [32]\n", "sweep.grid.\"model.mlp.hidden\"[0]: expected an array",
+               2, 23);
+  expect_error("[sweep]\ngrid = [1]\n", "sweep.grid: expected a table", 2, 8);
+}
+
+TEST(ConfigOverride, GridAxes) {
+  ExperimentConfig c;
+  apply_override(c, "sweep.grid.\"train.lr\"=[1e-3,3e-3]");
+  apply_override(c, "sweep.grid.'data.train_factor' = [0.1]");
+  ASSERT_EQ(axis_keys(c), (std::vector<std::string>{"data.train_factor", "train.lr"}));
+  EXPECT_EQ(c.sweep.grid[1].values, (std::vector<std::string>{"0.001", "0.003"}));
+  apply_override(c, "sweep.grid.train.lr=[0.01]");  // the unquoted form; replaces the axis
+  ASSERT_EQ(axis_keys(c), (std::vector<std::string>{"data.train_factor", "train.lr"}));
+  EXPECT_EQ(c.sweep.grid[1].values, std::vector<std::string>{"0.01"});
+  apply_override(c, "sweep.grid={\"model.mlp.hidden\" = [[4]]}");  // adds axes
+  EXPECT_EQ(axis_keys(c), (std::vector<std::string>{"data.train_factor", "model.mlp.hidden", "train.lr"}));
+
+  const auto expect_set_error = [](const std::string& arg, const std::string& what) {
+    const std::string message = set_error(arg);
+    EXPECT_EQ(message.rfind("--set " + arg + ": ", 0), 0u) << "for " << arg << ": " << message;
+    EXPECT_NE(message.find(what), std::string::npos) << "for " << arg << ": " << message;
+  };
+  expect_set_error("sweep.grid.\"train.lr\"=[]", "sweep.grid.\"train.lr\": empty");
+  expect_set_error("sweep.grid.\"train.lr\"=[1e-3, 0.001]", "sweep.grid.\"train.lr\"[1]: duplicate value 0.001");
+  expect_set_error("sweep.grid.\"train.lr\"=0.1", "expected an array");
+  expect_set_error("sweep.grid.\"train.lr\"=[-1]", "sweep.grid.\"train.lr\"[0]: must be > 0");
+  expect_set_error("sweep.grid.\"nope\"=[1]", "unknown key 'nope'");
+  expect_set_error("sweep.grid.\"sweep.seeds\"=[1]", "keys of [sweep]");
+  expect_set_error("sweep.grid.\"\"=[1]", "unknown key");
+  expect_set_error("sweep.grid.\"train.lr\"x=[1]", "unknown key");
+  expect_set_error("sweep.grid.\"train.lr=[1]", "expected key=value");
+  expect_set_error("sweep.grid.\"train.lr\"=", "missing value");
+}
+
+TEST_F(ConfigFile, GridOverrideReplacesTheFilesAxis) {
+  const fs::path path = write("[sweep.grid]\n\"train.lr\" = [0.1, 0.2]\n\"data.train_factor\" = [0.5]\n");
+  const ExperimentConfig c = resolve_config(path, {"sweep.grid.\"train.lr\"=[0.3]"});
+  ASSERT_EQ(axis_keys(c), (std::vector<std::string>{"data.train_factor", "train.lr"}));
+  EXPECT_EQ(c.sweep.grid[0].values, std::vector<std::string>{"0.5"});
+  EXPECT_EQ(c.sweep.grid[1].values, std::vector<std::string>{"0.3"});
+}
+
+TEST(ConfigWrite, GridAndStressFactorsInConfigToml) {
+  ExperimentConfig c;
+  apply_override(c, "sweep.grid.\"train.lr\"=[1e-3, 3e-3]");
+  apply_override(c, "data.stress_factors=[0.05, 2]");
+  const std::string text = config_to_toml(c);
+  EXPECT_NE(text.find("\nstress_factors = [0.05, 2.0] "), std::string::npos) << text;
+  EXPECT_NE(text.find("\n[sweep.grid]\n\"train.lr\" = [0.001, 0.003] "), std::string::npos) << text;
+  EXPECT_EQ(config_to_toml(ExperimentConfig{}).find("[sweep.grid]"), std::string::npos);
+  const nlohmann::json j = config_to_json(c);
+  EXPECT_EQ(j.at("sweep").at("grid").at("train.lr"), nlohmann::json({0.001, 0.003}));
+  EXPECT_EQ(j.at("data").at("stress_factors"), nlohmann::json({0.05, 2.0}));
+}
+
+// ---- apply_value, differing_keys, config_hash, replica_count ----
+
+TEST(ConfigApplyValue, BuildsEachGridCell) {
+  ExperimentConfig base;
+  apply_override(base, "sweep.grid.\"train.lr\"=[1e-3, 3e-3]");
+  apply_override(base, "sweep.grid.\"model.mlp.hidden\"=[[32], [64, 64]]");
+  std::vector<std::pair<double, std::vector<int>>> cells;
+  for (const std::string& hidden : base.sweep.grid[0].values)
+    for (const std::string& lr : base.sweep.grid[1].values) {
+      ExperimentConfig cell = base;
+      apply_value(cell, base.sweep.grid[0].key, hidden);
+      apply_value(cell, base.sweep.grid[1].key, lr);
+      cells.emplace_back(cell.train.lr, cell.mlp.hidden);
+    }
+  EXPECT_EQ(cells, (std::vector<std::pair<double, std::vector<int>>>{
+                       {0.001, {32}}, {0.003, {32}}, {0.001, {64, 64}}, {0.003, {64, 64}}}));
+  ExperimentConfig c;
+  apply_value(c, "data.per_replica", "true");
+  EXPECT_TRUE(c.data.per_replica);
+  EXPECT_THROW(apply_value(c, "train.lr", "-1"), ConfigError);
+  EXPECT_THROW(apply_value(c, "train.lr", "fast"), ConfigError);
+  EXPECT_THROW(apply_value(c, "train.rate", "1"), ConfigError);
+  try {
+    apply_value(c, "train.lr", "0");
+    ADD_FAILURE() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("train.lr: must be > 0"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ConfigDiffering, NamesTheKeysInTableOrder) {
+  const ExperimentConfig a;
+  EXPECT_TRUE(differing_keys(a, a).empty());
+  ExperimentConfig b = a;
+  apply_override(b, "sweep.grid.\"train.lr\"=[1e-3, 3e-3]");
+  apply_override(b, "sweep.seeds_per_model.mlp=3");
+  apply_override(b, "model.mlp.hidden=[8]");
+  apply_override(b, "data.stress_factors=[0.5]");
+  EXPECT_EQ(differing_keys(a, b), (std::vector<std::string>{"data.stress_factors", "sweep.seeds_per_model.mlp",
+                                                            "sweep.grid.\"train.lr\"", "model.mlp.hidden"}));
+  EXPECT_EQ(differing_keys(b, a), differing_keys(a, b));
+  ExperimentConfig c = b;
+  apply_override(c, "sweep.grid.\"train.lr\"=[0.001, 0.003]");  // the same values: no difference
+  EXPECT_TRUE(differing_keys(b, c).empty());
+  apply_override(c, "sweep.grid.\"train.lr\"=[0.003, 0.001]");  // the order of values matters
+  apply_override(c, "sweep.grid.\"data.seed\"=[1, 2]");
+  EXPECT_EQ(differing_keys(b, c), (std::vector<std::string>{"sweep.grid.\"data.seed\"", "sweep.grid.\"train.lr\""}));
+}
+
+TEST(ConfigHash, StableAndSensitive) {
+  const ExperimentConfig a;
+  const std::string h = config_hash(a);
+  ASSERT_EQ(h.size(), 16u);
+  EXPECT_EQ(h.find_first_not_of("0123456789abcdef"), std::string::npos) << h;
+  std::uint64_t fnv = 0xcbf29ce484222325ull;
+  for (const char ch : config_to_toml(a)) fnv = (fnv ^ static_cast<unsigned char>(ch)) * 0x100000001b3ull;
+  char expected[17];
+  snprintf(expected, sizeof expected, "%016llx", static_cast<unsigned long long>(fnv));
+  EXPECT_EQ(h, expected);
+  EXPECT_EQ(config_hash(ExperimentConfig{}), h);
+  EXPECT_EQ(config_hash(parse_config(config_to_toml(a), "x")), h);
+  ExperimentConfig b;
+  apply_override(b, "train.lr=0.002");
+  EXPECT_NE(config_hash(b), h);
+  ExperimentConfig g;
+  apply_override(g, "sweep.grid.\"train.lr\"=[0.001]");
+  EXPECT_NE(config_hash(g), h);
+  EXPECT_NE(config_hash(g), config_hash(b));
+}
+
+TEST(ConfigReplicas, Count) {
+  ExperimentConfig c;
+  EXPECT_EQ(replica_count(c), 60u);  // (10 + 10) seeds x 3 regimes
+  apply_override(c, "sweep.seeds_per_model.mlp=5");
+  EXPECT_EQ(replica_count(c), 45u);
+  apply_override(c, "sweep.grid.\"train.lr\"=[1e-3, 3e-3]");
+  apply_override(c, "sweep.grid.\"data.seed\"=[1, 2, 3]");
+  EXPECT_EQ(replica_count(c), 6u * 45u);
+  apply_override(c, "sweep.models=[\"perceptron\"]");  // mlp's count is ignored
+  apply_override(c, "sweep.regimes=[\"baseline\"]");
+  EXPECT_EQ(replica_count(c), 6u * 10u);
+}
+
+TEST_F(ConfigFile, TooManyReplicasIsAnError) {
+  std::string seeds = "[0";
+  for (int i = 1; i < 21; ++i) seeds += ", " + std::to_string(i);
+  // 21 x 2^25 x 3 = 2113929216 replicas: allowed; one more grid value: 2214592512, too many.
+  const ExperimentConfig ok = resolve_config("", {"sweep.seeds=16777216", "sweep.grid.\"data.seed\"=" + seeds + "]"});
+  EXPECT_EQ(replica_count(ok), 2113929216u);
+  std::string message;
+  try {
+    resolve_config("", {"sweep.seeds=16777216", "sweep.grid.\"data.seed\"=" + seeds + ", 21]"});
+  } catch (const ConfigError& e) {
+    message = e.what();
+  }
+  for (const char* part : {"2214592512", "2147483647", "sweep.seeds", "sweep.seeds_per_model", "sweep.grid"})
+    EXPECT_NE(message.find(part), std::string::npos) << "expected " << part << " in: " << message;
+  const fs::path path = write("[sweep]\nseeds = 16777216\n[sweep.grid]\n\"data.seed\" = " + seeds + ", 21]\n");
+  EXPECT_NO_THROW(load_config(path));  // parsing alone does not count
+  EXPECT_THROW(resolve_config(path, {}), ConfigError);
+  EXPECT_NO_THROW(resolve_config(path, {"sweep.regimes=[\"baseline\"]"}));
 }
 
 // examples/seed.toml is the default experiment with every key: regenerate it from any

@@ -1,42 +1,25 @@
 // ExperimentConfig -> TOML (config.toml of every run, examples/seed.toml) and JSON.
 // Floats are written in the shortest form that parses back to the same double, so a
-// resolved config repeats its run exactly.
+// resolved config repeats its run exactly. The keys, their values' text and their comments
+// come from the key table (config_keys.cpp).
 #include <toml++/toml.h>
 
-#include <charconv>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "underspec/config/config_io.hpp"
+#include "config_keys.hpp"
 
 namespace underspec {
 namespace {
 
-std::string number(double x) {
-  char buf[64];
-  const auto end = std::to_chars(buf, buf + sizeof buf, x).ptr;
-  std::string s(buf, end);
-  if (s.find_first_of(".e") == std::string::npos) s += ".0";  // keep it a TOML float
-  return s;
-}
-
-template <class T, class F>
-std::string list(const T& items, F&& format) {
-  std::string s = "[";
-  for (const auto& item : items) s += (s.size() > 1 ? ", " : "") + format(item);
-  return s + "]";
-}
-std::string numbers(const auto& xs) {
-  return list(xs, [](double x) { return number(x); });
-}
-std::string quoted(const char* name) { return std::string("\"") + name + "\""; }
+using namespace config_detail;
 
 // `key = value` padded so the comments line up.
 class TomlWriter {
  public:
-  void comment(const char* text) { out_ << "# " << text << '\n'; }
-  void table(const char* name) { out_ << (out_.tellp() > 0 ? "\n[" : "[") << name << "]\n"; }
-  void key(const char* name, const std::string& value, const char* comment) {
+  void comment(std::string_view text) { out_ << "# " << text << '\n'; }
+  void table(std::string_view name) { out_ << (out_.tellp() > 0 ? "\n[" : "[") << name << "]\n"; }
+  void key(std::string_view name, const std::string& value, std::string_view comment) {
     std::string line = std::string(name) + " = " + value;
     line.resize(std::max<std::size_t>(line.size() + 1, 40), ' ');
     out_ << line << "# " << comment << '\n';
@@ -71,42 +54,22 @@ std::string config_to_toml(const ExperimentConfig& c) {
   TomlWriter w;
   w.comment("underspec experiment: every key, resolved. `underspec run THIS_FILE` repeats the run.");
   w.comment("Keys and their meaning: README.md, section Configuration.");
-  w.table("data");
-  w.key("n_train", std::to_string(c.data.n_train), "training samples per dataset");
-  w.key("n_test", std::to_string(c.data.n_test), "samples in each test set (IID and OOD)");
-  w.key("coefficients", numbers(c.data.coefficients), "y = c1*x1 + c2*x2 + intercept + noise");
-  w.key("intercept", number(c.data.intercept), "intercept of y");
-  w.key("noise_std", number(c.data.noise_std), "standard deviation of the noise on y");
-  w.key("train_factor", number(c.data.train_factor), "x3 = y + N(0,1)/factor on the training domain");
-  w.key("iid_factor", number(c.data.iid_factor), "factor of the IID test domain");
-  w.key("ood_factor", number(c.data.ood_factor), "factor of the OOD test domain");
-  w.key("seed", std::to_string(c.data.seed), "keys the training and test data");
-  w.key("per_replica", c.data.per_replica ? "true" : "false", "true: each replica draws its own training set");
-
-  w.table("train");
-  w.key("epochs", std::to_string(c.train.epochs), "passes over the training set");
-  w.key("batch_size", std::to_string(c.train.batch_size), "samples per step; the last batch may be smaller");
-  w.key("lr", number(c.train.lr), "Adam learning rate");
-  w.key("betas", numbers(c.train.betas), "Adam moment decay rates, each in [0, 1)");
-  w.key("eps", number(c.train.eps), "Adam epsilon");
-  w.key("step_size", std::to_string(c.train.step_size), "StepLR: epochs between learning-rate decays");
-  w.key("gamma", number(c.train.gamma), "StepLR: learning-rate multiplier per decay");
-
-  w.table("sweep");
-  w.key("seeds", std::to_string(c.sweep.seeds), "replicas per (model, regime)");
-  w.key("models", list(c.sweep.models, [](ModelKind m) { return quoted(to_string(m)); }), "any of: perceptron, mlp");
-  w.key("regimes", list(c.sweep.regimes, [](Regime r) { return quoted(to_string(r)); }),
-        "any of the three, see README.md");
-  w.key("seed", std::to_string(c.sweep.seed), "replica seeds are seed, seed + 1, ...");
-
-  w.table("model.mlp");
-  w.key("hidden", list(c.mlp.hidden, [](int n) { return std::to_string(n); }), "hidden layer widths (ReLU)");
-
-  w.table("regime.domain_randomization");
-  w.key("factor_range", numbers(c.domain_randomization.factor_range), "each training sample draws factor ~ U(lo, hi)");
-
-  w.table("regime.augmentation");
-  w.key("noise_std", number(c.augmentation.noise_std), "x3 += N(0, noise_std^2) at every step");
+  std::string_view table;  // the table of the last line written
+  const auto line = [&](std::string_view t, std::string_view name, const std::string& value, std::string_view comment) {
+    if (t != table) w.table(table = t);
+    w.key(name, value, comment);
+  };
+  for (const KeySpec& k : keys()) {
+    if (k.key == kGridKey) {
+      for (const GridAxis& axis : c.sweep.grid) {
+        std::string values = "[";
+        for (const std::string& v : axis.values) values += (values.size() > 1 ? ", " : "") + v;
+        line(kGridKey, "\"" + axis.key + "\"", values + "]", k.comment);
+      }
+    } else if (const std::string value = k.write(c); !value.empty()) {
+      line(k.table(), k.name(), value, k.comment);
+    }
+  }
   return w.str();
 }
 

@@ -1,5 +1,5 @@
 // The fully resolved description of one run: every key of the TOML config, with the
-// study's defaults. Parsing and validation live in src/config_*.cpp.
+// study's defaults. Parsing and validation live in src/config/.
 #pragma once
 
 #include <array>
@@ -53,7 +53,9 @@ struct SweepConfig {
   std::vector<ModelKind> models{ModelKind::perceptron, ModelKind::mlp};
   std::vector<Regime> regimes{Regime::baseline, Regime::domain_randomization, Regime::augmentation};
   std::uint32_t seed = 0;  // replica seeds are seed, seed + 1, ..., seed + seeds - 1
-  std::vector<GridAxis> grid;  // [sweep.grid], in the order written; cells = cartesian product
+  // [sweep.grid], sorted by key (the order TOML tables have once parsed, and the order
+  // config.toml writes them); cells = cartesian product.
+  std::vector<GridAxis> grid;
 
   int seeds_of(ModelKind model) const {
     const int n = seeds_per_model[static_cast<int>(model)];

@@ -3,6 +3,7 @@
 // from (`file:line:col`, or the `--set` argument), so a user can fix it without guessing.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <nlohmann/json_fwd.hpp>
 #include <stdexcept>
@@ -22,14 +23,29 @@ class ConfigError : public std::runtime_error {
 ExperimentConfig parse_config(std::string_view text, std::string_view source);
 ExperimentConfig load_config(const std::filesystem::path& path);
 // Applies one `--set key=value` override; the value is a TOML value (`100`, `true`, `["mlp"]`).
+// A grid axis is set as `sweep.grid."train.lr"=[1e-3, 3e-3]`, replacing that axis if present.
 void apply_override(ExperimentConfig& config, std::string_view assignment);
+// Applies the TOML value text `toml_value` (such as a GridAxis value) to `key`, a key as
+// --set spells it; checked as --set checks it.
+void apply_value(ExperimentConfig& config, std::string_view key, std::string_view toml_value);
+// Checks what no single key can: at most 2^31 - 1 replicas in all (replica_count).
+void validate_config(const ExperimentConfig& config);
 // The config a run uses: the file (or the built-in defaults when `path` is empty), then the
-// overrides in order.
+// overrides in order, then validate_config.
 ExperimentConfig resolve_config(const std::filesystem::path& path, const std::vector<std::string>& overrides);
 
 // TOML that parse_config turns back into exactly `config`, with a comment per key.
 std::string config_to_toml(const ExperimentConfig& config);
 // The same keys as a JSON object ({"data": {...}, ...}).
 nlohmann::json config_to_json(const ExperimentConfig& config);
+
+// The keys whose values differ, in the order config.toml writes them: dotted keys
+// (`train.lr`, `sweep.seeds_per_model.mlp`) and grid axes (`sweep.grid."train.lr"`).
+std::vector<std::string> differing_keys(const ExperimentConfig& a, const ExperimentConfig& b);
+// 16 lowercase hex digits: 64-bit FNV-1a of config_to_toml(config).
+std::string config_hash(const ExperimentConfig& config);
+// Replicas the sweep trains: grid cells (product of the axes' sizes) x seeds summed over
+// sweep.models (seeds_of) x regimes. Saturates at UINT64_MAX.
+std::uint64_t replica_count(const ExperimentConfig& config);
 
 }  // namespace underspec

@@ -1,0 +1,87 @@
+// Questions about a resolved config: how it differs from another, its hash, how many
+// replicas it runs, and whether that is too many.
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+
+#include "config_keys.hpp"
+
+namespace underspec {
+namespace {
+
+using namespace config_detail;
+
+constexpr std::uint64_t kMaxReplicas = INT32_MAX;
+
+std::uint64_t saturating_mul(std::uint64_t a, std::uint64_t b) {
+  if (a != 0 && b > std::numeric_limits<std::uint64_t>::max() / a) return std::numeric_limits<std::uint64_t>::max();
+  return a * b;
+}
+
+std::uint64_t grid_cells(const ExperimentConfig& c) {
+  std::uint64_t n = 1;
+  for (const GridAxis& axis : c.sweep.grid) n = saturating_mul(n, axis.values.size());
+  return n;
+}
+
+std::uint64_t seeds_over_models(const ExperimentConfig& c) {
+  std::uint64_t n = 0;
+  for (ModelKind m : c.sweep.models) n += static_cast<std::uint64_t>(std::max(c.sweep.seeds_of(m), 0));
+  return n;
+}
+
+const GridAxis* find_axis(const ExperimentConfig& c, const std::string& key) {
+  for (const GridAxis& axis : c.sweep.grid)
+    if (axis.key == key) return &axis;
+  return nullptr;
+}
+
+}  // namespace
+
+std::vector<std::string> differing_keys(const ExperimentConfig& a, const ExperimentConfig& b) {
+  std::vector<std::string> out;
+  for (const KeySpec& k : keys()) {
+    if (k.key != kGridKey) {
+      if (k.write(a) != k.write(b)) out.emplace_back(k.key);
+      continue;
+    }
+    std::vector<std::string> axes;  // both grids' axes, sorted by key as they are stored
+    for (const auto* c : {&a, &b})
+      for (const GridAxis& axis : c->sweep.grid) axes.push_back(axis.key);
+    std::sort(axes.begin(), axes.end());
+    axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
+    for (const std::string& key : axes) {
+      const GridAxis* x = find_axis(a, key);
+      const GridAxis* y = find_axis(b, key);
+      if (!x || !y || x->values != y->values) out.push_back(axis_name(key));
+    }
+  }
+  return out;
+}
+
+std::string config_hash(const ExperimentConfig& config) {
+  std::uint64_t h = 0xcbf29ce484222325ull;  // 64-bit FNV-1a
+  for (const char ch : config_to_toml(config)) {
+    h ^= static_cast<unsigned char>(ch);
+    h *= 0x100000001b3ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::uint64_t replica_count(const ExperimentConfig& config) {
+  return saturating_mul(saturating_mul(grid_cells(config), seeds_over_models(config)), config.sweep.regimes.size());
+}
+
+void validate_config(const ExperimentConfig& config) {
+  const std::uint64_t n = replica_count(config);
+  if (n <= kMaxReplicas) return;
+  throw ConfigError("config: " + std::to_string(n) + " replicas (" + std::to_string(grid_cells(config)) +
+                    " grid cells x " + std::to_string(seeds_over_models(config)) +
+                    " seeds summed over sweep.models x " + std::to_string(config.sweep.regimes.size()) +
+                    " regimes) exceed the limit of " + std::to_string(kMaxReplicas) +
+                    " (2^31 - 1): reduce sweep.seeds, sweep.seeds_per_model or the axes of sweep.grid");
+}
+
+}  // namespace underspec
