@@ -50,6 +50,7 @@ TEST(StopSignals, OneInstanceAtATime) {
 }
 
 TEST(StopSignals, RestoresPreviousHandlers) {
+  g_test_handler_calls = 0;
   struct sigaction mine {
   }, old_int{}, old_term{};
   mine.sa_handler = test_handler;
