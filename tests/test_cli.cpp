@@ -140,20 +140,21 @@ TEST_F(Cli, CudaWithoutABackendIsARuntimeFailure) {
   EXPECT_TRUE(cwd_entries().empty());
 }
 
-TEST_F(Cli, TinyRunWritesTheFourFiles) {
+TEST_F(Cli, TinyRunWritesItsOutputsAndCheckpoint) {
   const CliResult r = run("run " + kTiny + "--device cpu --out out");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(cwd_entries(), std::vector<std::string>{"out"});  // no staging leftovers
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(cwd() / "out")) files.push_back(e.path().filename().string());
   std::sort(files.begin(), files.end());
-  EXPECT_EQ(files, (std::vector<std::string>{"config.toml", "replicas.csv", "summary.csv", "summary.json"}));
+  EXPECT_EQ(files, (std::vector<std::string>{"checkpoint", "config.toml", "replicas.csv", "stress.csv", "summary.csv",
+                                             "summary.json"}));
 
   const auto rows = lines(read(cwd() / "out" / "replicas.csv"));
   ASSERT_EQ(rows.size(), 13u);  // header + 2 models x 3 regimes x 2 seeds
-  EXPECT_EQ(rows[0], "replica,model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias");
-  EXPECT_EQ(rows[1].rfind("0,perceptron,baseline,0,", 0), 0u);
-  EXPECT_EQ(rows[12].rfind("11,mlp,augmentation,1,", 0), 0u);
+  EXPECT_EQ(rows[0], "replica,cell,model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias");
+  EXPECT_EQ(rows[1].rfind("0,0,perceptron,baseline,0,", 0), 0u);
+  EXPECT_EQ(rows[12].rfind("11,0,mlp,augmentation,1,", 0), 0u);
   EXPECT_EQ(rows[12].substr(rows[12].size() - 4), ",,,,");
 
   const nlohmann::json j = nlohmann::json::parse(read(cwd() / "out" / "summary.json"));
@@ -173,7 +174,7 @@ TEST_F(Cli, TinyRunWritesTheFourFiles) {
 
   const auto summary = lines(read(cwd() / "out" / "summary.csv"));
   ASSERT_EQ(summary.size(), 7u);
-  EXPECT_EQ(summary[0].rfind("model,regime,replicas,iid_rmse_mean,iid_rmse_std,", 0), 0u);
+  EXPECT_EQ(summary[0].rfind("cell,model,regime,replicas,iid_rmse_mean,iid_rmse_std,", 0), 0u);
 
   ExperimentConfig expected;
   expected.data.n_train = expected.data.n_test = 200;
@@ -204,14 +205,14 @@ TEST_F(Cli, ReplicasAreByteIdenticalAcrossThreadCountsAndReruns) {
   EXPECT_EQ(t1, read(cwd() / "again" / "replicas.csv"));
 }
 
-// Rows keyed by (model, regime, seed), without the replica id (which shifts as groups grow).
+// Rows keyed by (cell, model, regime, seed), without the replica id (which shifts as groups grow).
 std::map<std::string, std::string> rows_by_key(const std::string& csv) {
   std::map<std::string, std::string> rows;
   const auto all = lines(csv);
   for (std::size_t i = 1; i < all.size(); ++i) {
     const std::string row = all[i].substr(all[i].find(',') + 1);  // drop the replica id
     std::size_t end = 0;
-    for (int field = 0; field < 3; ++field) end = row.find(',', end) + 1;
+    for (int field = 0; field < 4; ++field) end = row.find(',', end) + 1;
     rows[row.substr(0, end)] = row;
   }
   return rows;

@@ -65,7 +65,7 @@ TEST(GroupTrainer, PerceptronWarpMatchesCpuBitwiseInEveryRegime) {
   const NetShape shape = net_shape(config, ModelKind::perceptron);
   for (Regime regime : {Regime::baseline, Regime::domain_randomization, Regime::augmentation}) {
     const Dataset train = make_training_set(config, regime, 0);
-    const ReplicaSpec r{0, ModelKind::perceptron, regime, 3, 7};
+    const ReplicaSpec r{0, 0, ModelKind::perceptron, regime, 3, 7};
     expect_bitwise_equal(group_trained<0>(config, shape, r, train, 32, 1 << 20), cpu_trained(config, shape, r, train));
   }
 }
@@ -73,7 +73,7 @@ TEST(GroupTrainer, PerceptronWarpMatchesCpuBitwiseInEveryRegime) {
 TEST(GroupTrainer, CompiledWidthsMatchCpuBitwise) {
   const ExperimentConfig config = small_config(150, 32, 2);  // last batch of 22
   const Dataset train = make_training_set(config, Regime::augmentation, 0);
-  const ReplicaSpec r{1, ModelKind::mlp, Regime::augmentation, 1, 11};
+  const ReplicaSpec r{1, 0, ModelKind::mlp, Regime::augmentation, 1, 11};
   const auto check = [&](auto width_tag, int group_size) {
     constexpr int W = decltype(width_tag)::value;
     const NetShape shape = mlp_shape({W, W});
@@ -90,7 +90,7 @@ TEST(GroupTrainer, CompiledWidthsMatchCpuBitwise) {
 TEST(GroupTrainer, GenericShapeAndOddGroupSizeMatchCpuBitwise) {
   const ExperimentConfig config = small_config(101, 7, 2);  // 7 does not divide 101
   const Dataset train = make_training_set(config, Regime::domain_randomization, 0);
-  const ReplicaSpec r{2, ModelKind::mlp, Regime::domain_randomization, 0, 5};
+  const ReplicaSpec r{2, 0, ModelKind::mlp, Regime::domain_randomization, 0, 5};
   const NetShape shape = mlp_shape({5, 9, 3});
   ASSERT_EQ(cuda_plan::compiled_hidden_width(shape), 0);
   const std::vector<float> cpu = cpu_trained(config, shape, r, train);

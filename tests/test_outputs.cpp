@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <memory>
 #include <sstream>
 
 #include "temp_dir.hpp"
@@ -78,35 +79,41 @@ TEST_F(OutputDir, FreeOutputDir) {
   EXPECT_THROW(require_free_output_dir(dir_ / "file"), OutputError);
 }
 
-// A small synthetic run: 2 models x 2 regimes x 3 seeds with known values.
-RunRecord synthetic_run() {
+// A small synthetic run: 2 models x 2 regimes x 3 seeds with known values. The sweep
+// lives as long as the test program (RunRecord points to it).
+RunRecord synthetic_run(const std::vector<double>& stress_factors = {}) {
+  ExperimentConfig config;
+  config.sweep.seeds = 3;
+  config.sweep.regimes = {Regime::baseline, Regime::augmentation};
+  config.data.coefficients = {1.5, -2.0};
+  config.data.intercept = 0.25;
+  config.data.stress_factors = stress_factors;
+  static std::vector<std::unique_ptr<Sweep>> sweeps;
+  sweeps.push_back(std::make_unique<Sweep>(make_sweep(config)));
   RunRecord run;
-  run.config.sweep.seeds = 3;
-  run.config.sweep.regimes = {Regime::baseline, Regime::augmentation};
-  run.config.data.coefficients = {1.5, -2.0};
-  run.config.data.intercept = 0.25;
-  run.replicas = make_sweep(run.config).replicas;
-  for (const ReplicaSpec& r : run.replicas) {
+  run.sweep = sweeps.back().get();
+  for (const ReplicaSpec& r : run.sweep->replicas) {
     ReplicaResult result;
     result.id = r.id;
     result.iid_rmse = 1.0 + 0.1 * r.id + 1.0 / 3.0;
     result.ood_rmse = 2.0 + r.id * r.id * 0.01;
-    const int n_params = r.model == ModelKind::perceptron ? 4 : 10;
-    for (int p = 0; p < n_params; ++p)
-      result.params.push_back(0.1f * static_cast<float>(p + 1) + 0.01f * static_cast<float>(r.seed));
+    for (std::size_t k = 0; k < stress_factors.size(); ++k) result.stress_rmse.push_back(3.0 + r.id + 0.5 * k);
+    if (r.model == ModelKind::perceptron)
+      for (int p = 0; p < 4; ++p)
+        result.params.push_back(0.1f * static_cast<float>(p + 1) + 0.01f * static_cast<float>(r.seed));
     run.results.push_back(result);
   }
-  run.backend = "cpu";
-  run.threads = 2;
-  run.wall_seconds = 0.5;
-  run.version = "test";
+  run.info.backend = "cpu";
+  run.info.threads = 2;
+  run.info.wall_seconds = 0.5;
+  run.info.version = "test";
   return run;
 }
 
 std::vector<double> column(const RunRecord& run, ModelKind m, Regime g, double ReplicaResult::*metric) {
   std::vector<double> v;
-  for (std::size_t i = 0; i < run.replicas.size(); ++i)
-    if (run.replicas[i].model == m && run.replicas[i].regime == g) v.push_back(run.results[i].*metric);
+  for (std::size_t i = 0; i < run.results.size(); ++i)
+    if (run.sweep->replicas[i].model == m && run.sweep->replicas[i].regime == g) v.push_back(run.results[i].*metric);
   return v;
 }
 
@@ -159,25 +166,27 @@ TEST(Outputs, ReplicasCsvIsExactAndInIdOrder) {
   std::istringstream csv(replicas_csv(run));
   std::string line;
   std::getline(csv, line);
-  EXPECT_EQ(line, "replica,model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias");
-  for (std::size_t i = 0; i < run.replicas.size(); ++i) {
+  EXPECT_EQ(line, "replica,cell,model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias");
+  const std::vector<ReplicaSpec>& replicas = run.sweep->replicas;
+  for (std::size_t i = 0; i < replicas.size(); ++i) {
     ASSERT_TRUE(std::getline(csv, line));
     std::vector<std::string> cells;
     std::stringstream row(line);
     for (std::string cell; std::getline(row, cell, ',');) cells.push_back(cell);
     if (line.back() == ',') cells.push_back("");
-    ASSERT_EQ(cells.size(), 10u) << line;
+    ASSERT_EQ(cells.size(), 11u) << line;
     EXPECT_EQ(cells[0], std::to_string(i));
-    EXPECT_EQ(cells[1], to_string(run.replicas[i].model));
-    EXPECT_EQ(cells[2], to_string(run.replicas[i].regime));
-    EXPECT_EQ(cells[3], std::to_string(run.replicas[i].seed));
-    EXPECT_EQ(std::strtod(cells[4].c_str(), nullptr), run.results[i].iid_rmse);  // max_digits10: exact
-    EXPECT_EQ(std::strtod(cells[5].c_str(), nullptr), run.results[i].ood_rmse);
+    EXPECT_EQ(cells[1], "0");
+    EXPECT_EQ(cells[2], to_string(replicas[i].model));
+    EXPECT_EQ(cells[3], to_string(replicas[i].regime));
+    EXPECT_EQ(cells[4], std::to_string(replicas[i].seed));
+    EXPECT_EQ(std::strtod(cells[5].c_str(), nullptr), run.results[i].iid_rmse);  // max_digits10: exact
+    EXPECT_EQ(std::strtod(cells[6].c_str(), nullptr), run.results[i].ood_rmse);
     for (int p = 0; p < 4; ++p) {
-      if (run.replicas[i].model == ModelKind::perceptron)
-        EXPECT_EQ(std::strtof(cells[6 + p].c_str(), nullptr), run.results[i].params[p]);
+      if (replicas[i].model == ModelKind::perceptron)
+        EXPECT_EQ(std::strtof(cells[7 + p].c_str(), nullptr), run.results[i].params[p]);
       else
-        EXPECT_EQ(cells[6 + p], "");
+        EXPECT_EQ(cells[7 + p], "");
     }
   }
   EXPECT_FALSE(std::getline(csv, line));
@@ -185,14 +194,14 @@ TEST(Outputs, ReplicasCsvIsExactAndInIdOrder) {
 
 TEST(Outputs, SummaryCsvHasOneRowPerGroup) {
   const RunRecord run = synthetic_run();
-  const std::string csv = summary_csv(summarize_groups(run));
+  const std::string csv = summary_csv(run, summarize_groups(run));
   std::istringstream in(csv);
   std::string header, row;
   std::getline(in, header);
-  EXPECT_EQ(header.rfind("model,regime,replicas,iid_rmse_mean,iid_rmse_std,iid_rmse_min,iid_rmse_q1,", 0), 0u);
+  EXPECT_EQ(header.rfind("cell,model,regime,replicas,iid_rmse_mean,iid_rmse_std,iid_rmse_min,iid_rmse_q1,", 0), 0u);
   EXPECT_NE(header.find(",ood_rmse_median,ood_rmse_q3,ood_rmse_max"), std::string::npos);
   std::getline(in, row);
-  EXPECT_EQ(row.rfind("perceptron,baseline,3,", 0), 0u);
+  EXPECT_EQ(row.rfind("0,perceptron,baseline,3,", 0), 0u);
   EXPECT_EQ(std::count(header.begin(), header.end(), ','), std::count(row.begin(), row.end(), ','));
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 5);
 }
@@ -206,16 +215,31 @@ TEST(Outputs, TableHasARowPerGroupAndTheRunLine) {
   EXPECT_NE(table.find("runs/x"), std::string::npos);
 }
 
-TEST_F(OutputDir, WriteOutputsCreatesExactlyTheFourFiles) {
+TEST_F(OutputDir, WriteOutputsCreatesExactlyTheFiveFiles) {
   const RunRecord run = synthetic_run();
+  fs::create_directory(dir_ / "run");
   write_outputs(dir_ / "run", run, summarize_groups(run));
-  EXPECT_EQ(entries(dir_), std::vector<std::string>{"run"});  // no staging directory left over
-  EXPECT_EQ(entries(dir_ / "run"),
-            (std::vector<std::string>{"config.toml", "replicas.csv", "summary.csv", "summary.json"}));
+  EXPECT_EQ(entries(dir_ / "run"), (std::vector<std::string>{"config.toml", "replicas.csv", "stress.csv",
+                                                             "summary.csv", "summary.json"}));
   EXPECT_EQ(read(dir_ / "run" / "replicas.csv"), replicas_csv(run));
-  EXPECT_EQ(config_to_toml(load_config(dir_ / "run" / "config.toml")), config_to_toml(run.config));
-  EXPECT_THROW(write_outputs(dir_ / "run", run, summarize_groups(run)), OutputError);  // not empty
-  EXPECT_EQ(entries(dir_), std::vector<std::string>{"run"});
+  EXPECT_EQ(read(dir_ / "run" / "stress.csv"), "replica,factor,rmse\n");
+  EXPECT_EQ(config_to_toml(load_config(dir_ / "run" / "config.toml")), config_to_toml(run.sweep->config));
+}
+
+TEST(Outputs, StressCsvIsLongFormAndSummariesHoldEachFactor) {
+  const RunRecord run = synthetic_run({0.05, 0.01});
+  const std::string csv = stress_csv(run);
+  EXPECT_EQ(csv.rfind("replica,factor,rmse\n0,0.05,3\n0,0.01,3.5\n1,0.05,4\n", 0), 0u) << csv;
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 12 * 2);
+  const auto groups = summarize_groups(run);
+  ASSERT_EQ(groups[0].stress_rmse.size(), 2u);
+  EXPECT_EQ(groups[0].stress_rmse[1].mean, 4.5);  // replicas 0..2: 3.5, 4.5, 5.5
+  const nlohmann::json j = nlohmann::json::parse(summary_json(run, groups).dump());
+  EXPECT_EQ(j.at("groups")[0].at("stress")[1].at("factor"), 0.01);
+  EXPECT_EQ(j.at("groups")[0].at("stress")[1].at("rmse").at("max"), 5.5);
+  const std::string summary = summary_csv(run, groups);
+  EXPECT_NE(summary.find(",stress2_factor,stress2_rmse_mean,"), std::string::npos);
+  EXPECT_NE(summary.find(",0.01,4.5,"), std::string::npos);
 }
 
 }  // namespace

@@ -38,7 +38,7 @@ TEST(Training, PerceptronReachesLeastSquaresAndThePopulationOptimum) {
   config.train.lr = 1e-2;
   config.train.step_size = 50;  // decay 1e-2 -> 3e-4 so the last epochs settle
   const NetShape shape = net_shape(config, ModelKind::perceptron);
-  const ReplicaSpec replica{0, ModelKind::perceptron, Regime::baseline, 0, 0};
+  const ReplicaSpec replica{0, 0, ModelKind::perceptron, Regime::baseline, 0, 0};
   const Dataset train = make_training_set(config, Regime::baseline, 0);
   TrainWorkspace ws(shape, config.train.batch_size);
   const std::vector<float> params = train_replica(config, shape, replica, train, ws);
@@ -96,7 +96,7 @@ TEST(SeedExperiment, QualitativeFindingsHoldForPerceptrons) {
   ExperimentConfig config;
   config.sweep.models = {ModelKind::perceptron};
   const Sweep sweep = make_sweep(config);
-  const std::vector<ReplicaResult> results = make_cpu_backend(2)->train_replicas(config, sweep.replicas);
+  const std::vector<ReplicaResult> results = make_cpu_backend(2)->train_replicas(sweep, sweep.replicas);
   const GroupStats base = group(results, sweep, Regime::baseline);
   const GroupStats dr = group(results, sweep, Regime::domain_randomization);
   const GroupStats aug = group(results, sweep, Regime::augmentation);
@@ -127,13 +127,13 @@ void expect_identical(const ReplicaResult& a, const ReplicaResult& b) {
 TEST(Determinism, SameResultsForAnyThreadCountAndSubset) {
   const ExperimentConfig config = small_config(3);
   const Sweep sweep = make_sweep(config);
-  const auto one = make_cpu_backend(1)->train_replicas(config, sweep.replicas);
-  const auto two = make_cpu_backend(2)->train_replicas(config, sweep.replicas);
+  const auto one = make_cpu_backend(1)->train_replicas(sweep, sweep.replicas);
+  const auto two = make_cpu_backend(2)->train_replicas(sweep, sweep.replicas);
   ASSERT_EQ(one.size(), two.size());
   for (std::size_t i = 0; i < one.size(); ++i) expect_identical(one[i], two[i]);
   // A replica trained alone, in reverse order, gives the same answer.
   for (std::size_t i = sweep.replicas.size(); i-- > 0;) {
-    const auto alone = make_cpu_backend(1)->train_replicas(config, std::span(&sweep.replicas[i], 1));
+    const auto alone = make_cpu_backend(1)->train_replicas(sweep, std::span(&sweep.replicas[i], 1));
     expect_identical(alone[0], one[i]);
   }
 }
@@ -141,8 +141,8 @@ TEST(Determinism, SameResultsForAnyThreadCountAndSubset) {
 TEST(Determinism, GrowingTheSweepKeepsEarlierSeeds) {
   const ExperimentConfig small = small_config(2), large = small_config(4);
   const Sweep a = make_sweep(small), b = make_sweep(large);
-  const auto ra = make_cpu_backend(2)->train_replicas(small, a.replicas);
-  const auto rb = make_cpu_backend(2)->train_replicas(large, b.replicas);
+  const auto ra = make_cpu_backend(2)->train_replicas(a, a.replicas);
+  const auto rb = make_cpu_backend(2)->train_replicas(b, b.replicas);
   for (const ReplicaSpec& spec : a.replicas)
     for (const ReplicaSpec& other : b.replicas)
       if (spec.model == other.model && spec.regime == other.regime && spec.seed == other.seed)
@@ -155,11 +155,12 @@ TEST(Determinism, PerReplicaDataDiffersBetweenSeedsButNotBetweenRuns) {
   config.sweep.models = {ModelKind::perceptron};
   config.sweep.regimes = {Regime::baseline};
   const Sweep sweep = make_sweep(config);
-  const auto first = make_cpu_backend(2)->train_replicas(config, sweep.replicas);
-  const auto again = make_cpu_backend(1)->train_replicas(config, sweep.replicas);
+  const auto first = make_cpu_backend(2)->train_replicas(sweep, sweep.replicas);
+  const auto again = make_cpu_backend(1)->train_replicas(sweep, sweep.replicas);
   expect_identical(first[1], again[1]);
   config.data.per_replica = false;
-  const auto shared = make_cpu_backend(1)->train_replicas(config, sweep.replicas);
+  const Sweep shared_sweep = make_sweep(config);
+  const auto shared = make_cpu_backend(1)->train_replicas(shared_sweep, shared_sweep.replicas);
   EXPECT_NE(first[0].params, shared[0].params);
 }
 

@@ -84,7 +84,7 @@ CaseResult run_case(const std::string& name, const std::string& model, const us:
   r.samples = static_cast<int>(config.data.n_train);
   for (int k = 0; k < repeat; ++k) {
     const auto start = std::chrono::steady_clock::now();
-    const auto results = backend.train_replicas(config, sweep.replicas);
+    const auto results = backend.train_replicas(sweep, sweep.replicas);
     r.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     if (results.size() != sweep.replicas.size()) throw std::runtime_error("backend returned too few results");
   }
