@@ -33,6 +33,7 @@
 #include "generate.hpp"
 #include "train_cublas.hpp"
 #include "train_fused.hpp"
+#include "underspec/backends/multi_backend.hpp"
 #include "underspec/sweep/dataset.hpp"
 
 namespace underspec {
@@ -404,9 +405,14 @@ std::unique_ptr<Backend> make_cuda_backend(const std::vector<int>& gpus) {
   }
   const int count = device_count();
   for (int gpu : gpus) require_device(gpu, count);
-  // One device for now (the first listed, else the current one); several: not yet.
-  if (gpus.empty()) return make_cuda_backend(options);
-  return make_cuda_device_backend(gpus.front(), options);
+  // Every visible device unless chosen; several are fed from one queue of chunks.
+  std::vector<int> devices = gpus;
+  if (devices.empty())
+    for (int d = 0; d < count; ++d) devices.push_back(d);
+  if (devices.size() == 1) return make_cuda_device_backend(devices.front(), options);
+  std::vector<std::unique_ptr<Backend>> workers;
+  for (int d : devices) workers.push_back(make_cuda_device_backend(d, options));
+  return make_multi_backend(std::move(workers));
 }
 
 }  // namespace underspec

@@ -9,8 +9,8 @@
 
 #include "underspec/backends/cpu_trainer.hpp"
 #include "underspec/backends/cuda_plan.hpp"
-#include "underspec/sweep/dataset.hpp"
 #include "underspec/core/group_trainer.hpp"
+#include "underspec/sweep/dataset.hpp"
 
 namespace underspec {
 namespace {

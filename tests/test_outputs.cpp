@@ -4,13 +4,13 @@
 #include <stdlib.h>
 
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "temp_dir.hpp"
-#include "underspec/outputs/atomic_file.hpp"
 #include "underspec/config/config_io.hpp"
+#include "underspec/outputs/atomic_file.hpp"
 #include "underspec/outputs/outputs.hpp"
 
 namespace underspec {
@@ -219,8 +219,8 @@ TEST_F(OutputDir, WriteOutputsCreatesExactlyTheFiveFiles) {
   const RunRecord run = synthetic_run();
   fs::create_directory(dir_ / "run");
   write_outputs(dir_ / "run", run, summarize_groups(run));
-  EXPECT_EQ(entries(dir_ / "run"), (std::vector<std::string>{"config.toml", "replicas.csv", "stress.csv",
-                                                             "summary.csv", "summary.json"}));
+  EXPECT_EQ(entries(dir_ / "run"),
+            (std::vector<std::string>{"config.toml", "replicas.csv", "stress.csv", "summary.csv", "summary.json"}));
   EXPECT_EQ(read(dir_ / "run" / "replicas.csv"), replicas_csv(run));
   EXPECT_EQ(read(dir_ / "run" / "stress.csv"), "replica,factor,rmse\n");
   EXPECT_EQ(config_to_toml(load_config(dir_ / "run" / "config.toml")), config_to_toml(run.sweep->config));

@@ -33,7 +33,8 @@ std::string command_line(int argc, char** argv) {
 
 void add_config_options(CLI::App* cmd, std::string& config_path, std::vector<std::string>& overrides) {
   cmd->add_option("config", config_path, "TOML config (default: the built-in seed experiment, examples/seed.toml)");
-  cmd->add_option("--set", overrides, "Override a config key with a TOML value, e.g. --set sweep.seeds=100 (repeatable)")
+  cmd->add_option("--set", overrides,
+                  "Override a config key with a TOML value, e.g. --set sweep.seeds=100 (repeatable)")
       ->type_name("KEY=VALUE")
       ->allow_extra_args(false);  // `--set k=v config.toml`: the config is not a second override
 }
@@ -54,8 +55,9 @@ int main(int argc, char** argv) {
   options.command_line = command_line(argc, argv);
 
   CLI::App* run = app.add_subcommand(
-      "run", "Train the sweep (or one shard of it), checkpointing as it goes, and write config.toml, replicas.csv, "
-             "stress.csv, summary.json and summary.csv into the output directory");
+      "run",
+      "Train the sweep (or one shard of it), checkpointing as it goes, and write config.toml, replicas.csv, "
+      "stress.csv, summary.json and summary.csv into the output directory");
   add_config_options(run, config_path, overrides);
   run->add_option("--out", out, "Output directory (default: runs/<UTC timestamp>); must not exist or be empty");
   run->add_option("--device", options.device, "Backend: auto, cpu or cuda")
@@ -73,7 +75,8 @@ int main(int argc, char** argv) {
       ->type_name("I/N");
   run->add_flag("--save-params", options.save_params, "Also write every replica's final parameters to params.npy");
   run->add_flag("--dry-run", options.dry_run, "Print the plan (cells, replicas, work, memory, outputs) and stop");
-  run->add_option("--progress", progress, "Progress on stderr: auto (bar on a terminal, else a line every 10 s), bar, lines, none")
+  run->add_option("--progress", progress,
+                  "Progress on stderr: auto (bar on a terminal, else a line every 10 s), bar, lines, none")
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}))
       ->capture_default_str();
 
@@ -96,7 +99,8 @@ int main(int argc, char** argv) {
   score->add_option("--set", overrides, "Change data.stress_factors, data.iid_factor, data.ood_factor or data.n_test")
       ->type_name("KEY=VALUE");
   score->add_option("--out", out, "Output directory (default: runs/<UTC timestamp>)");
-  score->add_option("--threads", options.threads, "CPU threads (0: all hardware threads)")->check(CLI::NonNegativeNumber);
+  score->add_option("--threads", options.threads, "CPU threads (0: all hardware threads)")
+      ->check(CLI::NonNegativeNumber);
 
   try {
     app.parse(argc, argv);

@@ -21,7 +21,8 @@ std::vector<ReplicaResult> Backend::train_replicas(const Sweep& sweep, std::span
     }
   });
   for (std::size_t i = 0; i < replicas.size(); ++i)
-    if (!seen[i]) throw std::logic_error("backend " + name() + " did not report replica " + std::to_string(replicas[i].id));
+    if (!seen[i])
+      throw std::logic_error("backend " + name() + " did not report replica " + std::to_string(replicas[i].id));
   return results;
 }
 

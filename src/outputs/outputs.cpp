@@ -223,9 +223,9 @@ std::string summary_table(const RunRecord& run, const std::vector<GroupSummary>&
                                                "IID RMSE", "OOD RMSE", "OOD min / median / max", "w_x3");
   for (const GroupSummary& g : groups) {
     const Summary &iid = g.iid_rmse, &ood = g.ood_rmse;
-    t += cell_column(labels[g.cell]) + format("%-10s  %-20s  %4d  %7.4f ± %-7.4f  %7.4f ± %-7.4f  %7.4f / %7.4f / %7.4f",
-                                              to_string(g.model), to_string(g.regime), iid.count, iid.mean, iid.std,
-                                              ood.mean, ood.std, ood.min, ood.median, ood.max);
+    t += cell_column(labels[g.cell]) +
+         format("%-10s  %-20s  %4d  %7.4f ± %-7.4f  %7.4f ± %-7.4f  %7.4f / %7.4f / %7.4f", to_string(g.model),
+                to_string(g.regime), iid.count, iid.mean, iid.std, ood.mean, ood.std, ood.min, ood.median, ood.max);
     t += g.weights.empty() ? "       -\n" : format("  %7.4f\n", g.weights[2].mean);
   }
   // The stress curve: mean RMSE per stress factor, one line per group.

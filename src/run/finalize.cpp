@@ -33,7 +33,8 @@ void write_params(const fs::path& dir, const Sweep& sweep, const std::vector<Rep
         written[r.id - first] = true;
       });
     if (std::find(written.begin(), written.end(), false) != written.end())
-      throw OutputError("params.npy: the checkpoint lacks the parameters of some replicas (started without --save-params?)");
+      throw OutputError(
+          "params.npy: the checkpoint lacks the parameters of some replicas (started without --save-params?)");
     npy.close();
   }
   std::error_code ec;

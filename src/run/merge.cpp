@@ -38,7 +38,8 @@ int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const 
     if (!r.has_checkpoint) throw UsageError("merge: " + d + " is not an underspec run directory (no checkpoint)");
     if (!shards.empty() && r.state.config_hash != shards.front().state.config_hash) {
       std::string keys;
-      for (const std::string& k : differing_keys(shards.front().config, r.config)) keys += (keys.empty() ? "" : ", ") + k;
+      for (const std::string& k : differing_keys(shards.front().config, r.config))
+        keys += (keys.empty() ? "" : ", ") + k;
       throw UsageError("merge: " + d + " comes from a different config than " + dirs.front() +
                        " (differing keys: " + (keys.empty() ? "config hash" : keys) + ")");
     }
@@ -54,7 +55,8 @@ int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const 
   std::string doubled;
   for (std::size_t s = 0; s < shards.size(); ++s)
     for_each_checkpoint_record(shards[s].path, [&](ReplicaResult&& r) {
-      if (r.id >= total) throw UsageError("merge: " + dirs[s] + " holds replica " + std::to_string(r.id) + " beyond the sweep");
+      if (r.id >= total)
+        throw UsageError("merge: " + dirs[s] + " holds replica " + std::to_string(r.id) + " beyond the sweep");
       const auto tag = static_cast<std::uint8_t>(std::min<std::size_t>(s + 1, kTwice - 1));
       if (owner[r.id] == tag) return;  // saved twice by one shard (resumed): identical
       if (owner[r.id] != 0) {
@@ -68,7 +70,8 @@ int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const 
       rows[r.id] = std::move(r);
     });
   if (!doubled.empty())
-    throw UsageError("merge: shards overlap: " + doubled + " (replicas in two shards: " + id_ranges(owner, kTwice) + ")");
+    throw UsageError("merge: shards overlap: " + doubled + " (replicas in two shards: " + id_ranges(owner, kTwice) +
+                     ")");
   if (std::find(owner.begin(), owner.end(), 0) != owner.end()) {
     std::string incomplete;
     for (const RunDirectory& s : shards)
@@ -85,7 +88,8 @@ int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const 
     param_sources.push_back(s.path);
   }
   if (!all_params) param_sources.clear();
-  if (!all_params && std::any_of(shards.begin(), shards.end(), [](const RunDirectory& s) { return s.state.save_params; }))
+  if (!all_params &&
+      std::any_of(shards.begin(), shards.end(), [](const RunDirectory& s) { return s.state.save_params; }))
     err << "underspec: merge: not every shard saved its parameters; no params.npy\n";
 
   fs::path dir = out;
@@ -93,8 +97,16 @@ int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const 
   inspect_run_dir(dir, false);  // must not exist or be empty
   reserve_run_dir(dir, false, sweep.config, state);
   CheckpointWriter(dir).write_segment(rows);  // the merged run is itself a run directory
-  RunInfo info{options.version, git_commit(), options.command_line, host_name(),
-               utc_timestamp(std::chrono::system_clock::now()), "merge", {}, 0, 0.0, ""};
+  RunInfo info{options.version,
+               git_commit(),
+               options.command_line,
+               host_name(),
+               utc_timestamp(std::chrono::system_clock::now()),
+               "merge",
+               {},
+               0,
+               0.0,
+               ""};
   finalize_run(dir, sweep, std::move(rows), info, param_sources, stdout_stream);
   return 0;
 }

@@ -56,8 +56,8 @@ RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, const s
     const double k = static_cast<double>(c.data.stress_factors.size());
     p.replica_steps += steps;
     // 2 FLOP per weight and sample forward, 4 backward, ~10 per parameter for Adam.
-    p.flops += 6 * weights * static_cast<double>(c.data.n_train) * c.train.epochs + 10 * params * static_cast<double>(steps) +
-               2 * weights * static_cast<double>(c.data.n_test) * (2 + k);
+    p.flops += 6 * weights * static_cast<double>(c.data.n_train) * c.train.epochs +
+               10 * params * static_cast<double>(steps) + 2 * weights * static_cast<double>(c.data.n_test) * (2 + k);
     const bool kept = save_params || r.model == ModelKind::perceptron;
     row_bytes += 120 + 8 * k + (r.model == ModelKind::perceptron ? 4 * kPerceptronParams : 0);
     p.disk_bytes += 160 + 48 * k + (kept ? 4 * params : 0) + (save_params ? 4 * params : 0);

@@ -39,7 +39,12 @@ class ResultCollector {
  public:
   ResultCollector(const Sweep& sweep, std::uint32_t begin, std::vector<ReplicaResult>& rows, std::vector<bool>& done,
                   CheckpointWriter& writer, ProgressReporter& progress, bool save_params)
-      : sweep_(sweep), begin_(begin), rows_(rows), done_(done), writer_(writer), progress_(progress),
+      : sweep_(sweep),
+        begin_(begin),
+        rows_(rows),
+        done_(done),
+        writer_(writer),
+        progress_(progress),
         save_params_(save_params) {}
 
   void operator()(std::span<const ReplicaResult> results) {
@@ -126,8 +131,8 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   const Sweep sweep = make_sweep(config);
   const ShardSpec shard = options.shard.value_or(ShardSpec{});
   const ShardRange range = shard_range(static_cast<std::uint32_t>(sweep.replicas.size()), shard.index, shard.count);
-  CheckpointState state{config_hash(config), shard.index, shard.count, range.begin, range.end, sweep.replicas.size(),
-                        options.save_params};
+  CheckpointState state{config_hash(config), shard.index,           shard.count,        range.begin,
+                        range.end,           sweep.replicas.size(), options.save_params};
   if (run_dir.has_checkpoint) require_same_run(run_dir, config, state);
 
   const RunPlan plan = plan_run(sweep, range, options.save_params, options.device);
@@ -148,7 +153,8 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   std::vector<bool> done(rows.size(), false);
   std::uint64_t already = 0;
   for_each_checkpoint_record(dir, [&](ReplicaResult&& r) {
-    if (r.id < range.begin || r.id >= range.end) throw CheckpointError("checkpoint holds replica " + std::to_string(r.id) + " outside this run's range");
+    if (r.id < range.begin || r.id >= range.end)
+      throw CheckpointError("checkpoint holds replica " + std::to_string(r.id) + " outside this run's range");
     const std::size_t slot = r.id - range.begin;
     if (done[slot]) return;  // the same replica saved twice: identical by determinism
     if (sweep.replicas[r.id].model != ModelKind::perceptron) r.params.clear();
@@ -159,10 +165,19 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   std::vector<ReplicaSpec> todo;
   for (std::uint32_t id = range.begin; id < range.end; ++id)
     if (!done[id - range.begin]) todo.push_back(sweep.replicas[id]);
-  if (already > 0) err << "underspec: resuming " << dir.string() << ": " << already << " of " << rows.size() << " replicas already done\n";
+  if (already > 0)
+    err << "underspec: resuming " << dir.string() << ": " << already << " of " << rows.size()
+        << " replicas already done\n";
 
-  RunInfo info{options.version, git_commit(),      options.command_line, host_name(), utc_timestamp(started),
-               backend->name(), {backend->name()}, backend->threads(),    0.0,
+  RunInfo info{options.version,
+               git_commit(),
+               options.command_line,
+               host_name(),
+               utc_timestamp(started),
+               backend->name(),
+               {backend->name()},
+               backend->threads(),
+               0.0,
                options.shard ? std::to_string(shard.index) + "/" + std::to_string(shard.count) : ""};
   int status = 0;
   {

@@ -32,7 +32,8 @@ ShardSpec parse_shard(const std::string& text, const char* slurm_array_task_id) 
   }
   const auto index = whole_number(index_text, 0, *count - 1);
   if (!index)
-    throw UsageError(what + "I must be a whole number in [0, " + std::to_string(*count - 1) + "], got '" + index_text + "'");
+    throw UsageError(what + "I must be a whole number in [0, " + std::to_string(*count - 1) + "], got '" + index_text +
+                     "'");
   return ShardSpec{static_cast<std::uint32_t>(*index), static_cast<std::uint32_t>(*count)};
 }
 

@@ -29,7 +29,8 @@ class NpyRows {
     if (!in_) throw UsageError("cannot open " + path.string() + " (was the run made with --save-params?)");
     char head[10];
     in_.read(head, 10);
-    if (!in_ || std::memcmp(head, "\x93NUMPY\x01\x00", 8) != 0) throw UsageError(path.string() + ": not a .npy v1 file");
+    if (!in_ || std::memcmp(head, "\x93NUMPY\x01\x00", 8) != 0)
+      throw UsageError(path.string() + ": not a .npy v1 file");
     const std::size_t len = static_cast<unsigned char>(head[8]) | (static_cast<unsigned char>(head[9]) << 8);
     std::string dict(len, '\0');
     in_.read(dict.data(), static_cast<std::streamsize>(len));
@@ -66,7 +67,8 @@ int score_run(const fs::path& dir, const std::vector<std::string>& overrides, co
   for (const std::string& o : overrides) {
     const std::string key = o.substr(0, o.find('='));
     if (std::find(std::begin(kScoreKeys), std::end(kScoreKeys), key) == std::end(kScoreKeys))
-      throw UsageError("score: --set " + o + ": only data.stress_factors, data.iid_factor, data.ood_factor and "
+      throw UsageError("score: --set " + o +
+                       ": only data.stress_factors, data.iid_factor, data.ood_factor and "
                        "data.n_test can change without retraining");
     apply_override(config, o);
   }
@@ -110,13 +112,26 @@ int score_run(const fs::path& dir, const std::vector<std::string>& overrides, co
 
   fs::path target = options.out.empty() ? default_output_dir(std::chrono::system_clock::now()) : options.out;
   inspect_run_dir(target, false);
-  CheckpointState state{config_hash(config), run_dir.state.shard_index, run_dir.state.shard_count, range.begin,
-                        range.end, sweep.replicas.size(), false};
+  CheckpointState state{config_hash(config),
+                        run_dir.state.shard_index,
+                        run_dir.state.shard_count,
+                        range.begin,
+                        range.end,
+                        sweep.replicas.size(),
+                        false};
   reserve_run_dir(target, options.out.empty(), config, state);
   CheckpointWriter(target).write_segment(rows);
   err << "underspec: scored " << rows.size() << " replicas of " << dir.string() << " without training\n";
-  RunInfo info{options.version, git_commit(), options.command_line, host_name(),
-               utc_timestamp(std::chrono::system_clock::now()), "cpu", {"cpu"}, threads, seconds, ""};
+  RunInfo info{options.version,
+               git_commit(),
+               options.command_line,
+               host_name(),
+               utc_timestamp(std::chrono::system_clock::now()),
+               "cpu",
+               {"cpu"},
+               threads,
+               seconds,
+               ""};
   finalize_run(target, sweep, std::move(rows), info, {}, out);
   return 0;
 }

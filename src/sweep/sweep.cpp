@@ -74,7 +74,8 @@ ScmParams scm_params(const DataConfig& data) {
 }
 
 std::uint64_t replica_steps(const ExperimentConfig& config) {
-  const auto n = static_cast<std::uint64_t>(config.data.n_train), batch = static_cast<std::uint64_t>(config.train.batch_size);
+  const auto n = static_cast<std::uint64_t>(config.data.n_train),
+             batch = static_cast<std::uint64_t>(config.train.batch_size);
   return static_cast<std::uint64_t>(config.train.epochs) * ((n + batch - 1) / batch);
 }
 

@@ -31,7 +31,7 @@ std::vector<int> parse_gpu_list(const std::string& text);
 
 struct RunOptions {
   ExperimentConfig config;
-  bool config_given = true;  // false: neither CONFIG nor --set (a resume then uses DIR/config.toml)
+  bool config_given = true;   // false: neither CONFIG nor --set (a resume then uses DIR/config.toml)
   std::filesystem::path out;  // empty: default_output_dir()
   std::string device = "auto";
   std::vector<int> gpus;  // CUDA device ordinals; empty: all

@@ -31,7 +31,7 @@ class CpuDatasets {
 
  private:
   std::map<std::string, std::unique_ptr<Dataset>> sets_;  // by generation inputs
-  std::map<std::uint32_t, TestSets> tests_;                // by cell
+  std::map<std::uint32_t, TestSets> tests_;               // by cell
   std::map<std::pair<std::uint32_t, Regime>, const Dataset*> train_;
 };
 

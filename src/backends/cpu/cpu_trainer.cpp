@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <new>
 
-#include "underspec/core/adam_schedule.hpp"
 #include "underspec/backends/cpu_gemm.hpp"
+#include "underspec/core/adam_schedule.hpp"
 
 namespace underspec {
 
