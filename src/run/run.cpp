@@ -4,6 +4,7 @@
 // late error never loses them, and a resume produces the same bytes as an uninterrupted run.
 #include "underspec/run/run.hpp"
 
+#include <algorithm>
 #include <ctime>
 #include <mutex>
 #include <ostream>
@@ -197,7 +198,8 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
     collect.flush();
     progress.finish();
     info.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    if (signals.requested().load()) {
+    const bool all_done = std::find(done.begin(), done.end(), false) == done.end();
+    if (signals.requested().load() && !all_done) {  // a signal after the last replica: just finish
       status = 128 + signals.signal();
       std::size_t finished = 0;
       for (bool d : done) finished += d;
