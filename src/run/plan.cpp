@@ -89,7 +89,9 @@ std::string describe_plan(const RunPlan& plan, const Sweep& sweep, const std::fi
        fmt("%.3g", plan.flops / 1e9) + " GFLOP\n";
   s += "  host memory  about " + format_bytes(plan.host_bytes) + "\n";
   s += "  disk         about " + format_bytes(plan.disk_bytes) + " (outputs and checkpoint)\n";
-  s += "  device       " + plan.device + "\n";
+  s += "  device       " + plan.device +
+       " (cpu: replicas dealt one at a time to threads, results checkpointed every 5 s; cuda: chunks sized at run "
+       "time to half the device's free memory)\n";
   s += "  output       " + dir.string() + "/\n";
   std::string axes;
   for (const GridAxis& a : sweep.config.sweep.grid) axes += "," + a.key;
