@@ -4,6 +4,7 @@
 // late error never loses them, and a resume produces the same bytes as an uninterrupted run.
 #include "underspec/run/run.hpp"
 
+#include <cstdlib>
 #include <ctime>
 #include <mutex>
 #include <ostream>
@@ -29,6 +30,17 @@ constexpr std::size_t kCheckpointMaxRecords = 1 << 16;
 
 // Keeps what a result row needs in memory (perceptron weights), and what the checkpoint
 // needs on disk (every parameter only with --save-params).
+// The time between checkpoint segments: kCheckpointInterval, or UNDERSPEC_CHECKPOINT_SECONDS (a
+// number of seconds, fractions allowed, >= 0) so that tests can interrupt runs between segments.
+Clock::duration checkpoint_interval() {
+  const char* text = std::getenv("UNDERSPEC_CHECKPOINT_SECONDS");
+  if (!text || !*text) return kCheckpointInterval;
+  char* end = nullptr;
+  const double seconds = std::strtod(text, &end);
+  if (*end != '\0' || !(seconds >= 0.0) || seconds > 3600.0) return kCheckpointInterval;
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
 std::vector<float> kept_params(const ReplicaSpec& spec, std::vector<float>&& params, bool save_params) {
   if (save_params || spec.model == ModelKind::perceptron) return std::move(params);
   return {};
@@ -39,7 +51,12 @@ class ResultCollector {
  public:
   ResultCollector(const Sweep& sweep, std::uint32_t begin, std::vector<ReplicaResult>& rows, std::vector<bool>& done,
                   CheckpointWriter& writer, ProgressReporter& progress, bool save_params)
-      : sweep_(sweep), begin_(begin), rows_(rows), done_(done), writer_(writer), progress_(progress),
+      : sweep_(sweep),
+        begin_(begin),
+        rows_(rows),
+        done_(done),
+        writer_(writer),
+        progress_(progress),
         save_params_(save_params) {}
 
   void operator()(std::span<const ReplicaResult> results) {
@@ -60,7 +77,7 @@ class ResultCollector {
       steps += replica_steps(sweep_.config_of(spec));
     }
     progress_.add(results.size(), steps);
-    if (pending_.size() >= kCheckpointMaxRecords || Clock::now() - last_write_ >= kCheckpointInterval) flush_locked();
+    if (pending_.size() >= kCheckpointMaxRecords || Clock::now() - last_write_ >= interval_) flush_locked();
   }
   void flush() {
     std::lock_guard lock(mutex_);
@@ -82,6 +99,7 @@ class ResultCollector {
   bool save_params_;
   std::mutex mutex_;
   std::vector<ReplicaResult> pending_;
+  Clock::duration interval_ = checkpoint_interval();
   Clock::time_point last_write_ = Clock::now();
 };
 
@@ -126,8 +144,8 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   const Sweep sweep = make_sweep(config);
   const ShardSpec shard = options.shard.value_or(ShardSpec{});
   const ShardRange range = shard_range(static_cast<std::uint32_t>(sweep.replicas.size()), shard.index, shard.count);
-  CheckpointState state{config_hash(config), shard.index, shard.count, range.begin, range.end, sweep.replicas.size(),
-                        options.save_params};
+  CheckpointState state{config_hash(config), shard.index,           shard.count,        range.begin,
+                        range.end,           sweep.replicas.size(), options.save_params};
   if (run_dir.has_checkpoint) require_same_run(run_dir, config, state);
 
   const RunPlan plan = plan_run(sweep, range, options.save_params, options.device);
@@ -148,7 +166,8 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   std::vector<bool> done(rows.size(), false);
   std::uint64_t already = 0;
   for_each_checkpoint_record(dir, [&](ReplicaResult&& r) {
-    if (r.id < range.begin || r.id >= range.end) throw CheckpointError("checkpoint holds replica " + std::to_string(r.id) + " outside this run's range");
+    if (r.id < range.begin || r.id >= range.end)
+      throw CheckpointError("checkpoint holds replica " + std::to_string(r.id) + " outside this run's range");
     const std::size_t slot = r.id - range.begin;
     if (done[slot]) return;  // the same replica saved twice: identical by determinism
     if (sweep.replicas[r.id].model != ModelKind::perceptron) r.params.clear();
@@ -159,10 +178,19 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   std::vector<ReplicaSpec> todo;
   for (std::uint32_t id = range.begin; id < range.end; ++id)
     if (!done[id - range.begin]) todo.push_back(sweep.replicas[id]);
-  if (already > 0) err << "underspec: resuming " << dir.string() << ": " << already << " of " << rows.size() << " replicas already done\n";
+  if (already > 0)
+    err << "underspec: resuming " << dir.string() << ": " << already << " of " << rows.size()
+        << " replicas already done\n";
 
-  RunInfo info{options.version, git_commit(),      options.command_line, host_name(), utc_timestamp(started),
-               backend->name(), {backend->name()}, backend->threads(),    0.0,
+  RunInfo info{options.version,
+               git_commit(),
+               options.command_line,
+               host_name(),
+               utc_timestamp(started),
+               backend->name(),
+               {backend->name()},
+               backend->threads(),
+               0.0,
                options.shard ? std::to_string(shard.index) + "/" + std::to_string(shard.count) : ""};
   int status = 0;
   {
