@@ -28,8 +28,6 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kCheckpointInterval = std::chrono::seconds(5);  // at most this much work at risk
 constexpr std::size_t kCheckpointMaxRecords = 1 << 16;
 
-// Keeps what a result row needs in memory (perceptron weights), and what the checkpoint
-// needs on disk (every parameter only with --save-params).
 // The time between checkpoint segments: kCheckpointInterval, or UNDERSPEC_CHECKPOINT_SECONDS (a
 // number of seconds, fractions allowed, >= 0) so that tests can interrupt runs between segments.
 Clock::duration checkpoint_interval() {
@@ -41,6 +39,8 @@ Clock::duration checkpoint_interval() {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
 }
 
+// Keeps what a result row needs in memory (perceptron weights), and what the checkpoint
+// needs on disk (every parameter only with --save-params).
 std::vector<float> kept_params(const ReplicaSpec& spec, std::vector<float>&& params, bool save_params) {
   if (save_params || spec.model == ModelKind::perceptron) return std::move(params);
   return {};
@@ -51,12 +51,7 @@ class ResultCollector {
  public:
   ResultCollector(const Sweep& sweep, std::uint32_t begin, std::vector<ReplicaResult>& rows, std::vector<bool>& done,
                   CheckpointWriter& writer, ProgressReporter& progress, bool save_params)
-      : sweep_(sweep),
-        begin_(begin),
-        rows_(rows),
-        done_(done),
-        writer_(writer),
-        progress_(progress),
+      : sweep_(sweep), begin_(begin), rows_(rows), done_(done), writer_(writer), progress_(progress),
         save_params_(save_params) {}
 
   void operator()(std::span<const ReplicaResult> results) {
@@ -140,13 +135,19 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   // The config: as given, or (resume without CONFIG/--set) the one the directory was started with.
   RunDirectory run_dir = inspect_run_dir(dir, options.resume);
   ExperimentConfig config = options.config;
-  if (run_dir.has_checkpoint && !options.config_given) config = run_dir.config;
+  if ((run_dir.has_checkpoint || run_dir.has_config) && !options.config_given) config = run_dir.config;
   const Sweep sweep = make_sweep(config);
   const ShardSpec shard = options.shard.value_or(ShardSpec{});
   const ShardRange range = shard_range(static_cast<std::uint32_t>(sweep.replicas.size()), shard.index, shard.count);
-  CheckpointState state{config_hash(config), shard.index,           shard.count,        range.begin,
-                        range.end,           sweep.replicas.size(), options.save_params};
+  CheckpointState state{config_hash(config), shard.index, shard.count, range.begin, range.end, sweep.replicas.size(),
+                        options.save_params};
   if (run_dir.has_checkpoint) require_same_run(run_dir, config, state);
+  if (run_dir.has_config && config_hash(run_dir.config) != state.config_hash) {
+    RunDirectory reserved = run_dir;  // interrupted before its checkpoint state: the same checks
+    reserved.state = state;
+    reserved.state.config_hash = config_hash(run_dir.config);
+    require_same_run(reserved, config, state);
+  }
 
   const RunPlan plan = plan_run(sweep, range, options.save_params, options.device);
   if (options.dry_run) {
@@ -166,8 +167,7 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   std::vector<bool> done(rows.size(), false);
   std::uint64_t already = 0;
   for_each_checkpoint_record(dir, [&](ReplicaResult&& r) {
-    if (r.id < range.begin || r.id >= range.end)
-      throw CheckpointError("checkpoint holds replica " + std::to_string(r.id) + " outside this run's range");
+    if (r.id < range.begin || r.id >= range.end) throw CheckpointError("checkpoint holds replica " + std::to_string(r.id) + " outside this run's range");
     const std::size_t slot = r.id - range.begin;
     if (done[slot]) return;  // the same replica saved twice: identical by determinism
     if (sweep.replicas[r.id].model != ModelKind::perceptron) r.params.clear();
@@ -178,19 +178,10 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   std::vector<ReplicaSpec> todo;
   for (std::uint32_t id = range.begin; id < range.end; ++id)
     if (!done[id - range.begin]) todo.push_back(sweep.replicas[id]);
-  if (already > 0)
-    err << "underspec: resuming " << dir.string() << ": " << already << " of " << rows.size()
-        << " replicas already done\n";
+  if (already > 0) err << "underspec: resuming " << dir.string() << ": " << already << " of " << rows.size() << " replicas already done\n";
 
-  RunInfo info{options.version,
-               git_commit(),
-               options.command_line,
-               host_name(),
-               utc_timestamp(started),
-               backend->name(),
-               {backend->name()},
-               backend->threads(),
-               0.0,
+  RunInfo info{options.version, git_commit(),      options.command_line, host_name(), utc_timestamp(started),
+               backend->name(), {backend->name()}, backend->threads(),    0.0,
                options.shard ? std::to_string(shard.index) + "/" + std::to_string(shard.count) : ""};
   int status = 0;
   {
