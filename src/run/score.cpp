@@ -70,6 +70,9 @@ int score_run(const fs::path& dir, const std::vector<std::string>& overrides, co
     if (std::find(std::begin(kScoreKeys), std::end(kScoreKeys), key) == std::end(kScoreKeys))
       throw UsageError("score: --set " + o + ": only data.stress_factors, data.iid_factor, data.ood_factor and "
                        "data.n_test can change without retraining");
+    for (const GridAxis& axis : config.sweep.grid)  // the cells would keep their axis values
+      if (axis.key == key)
+        throw UsageError("score: --set " + o + ": " + key + " is a grid axis of this run; its cells keep their values");
     apply_override(config, o);
   }
   const Sweep sweep = make_sweep(config);
