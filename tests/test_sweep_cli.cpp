@@ -485,6 +485,12 @@ TEST_F(SweepCli, SaveParamsThenScoreReproducesTheTestErrors) {
     EXPECT_NE(r.err.find("can change without retraining"), std::string::npos) << bad << "\n" << r.err;
     EXPECT_FALSE(fs::exists(cwd() / "bad"));
   }
+  // A key that is a grid axis of the run cannot be changed for all its cells.
+  ASSERT_EQ(run("run " + kSmall + "--set 'sweep.grid.\"data.iid_factor\"=[0.1, 0.3]' --save-params --out g").status, 0);
+  const CliResult axis = run("score g --set data.iid_factor=0.5 --out bad");
+  EXPECT_EQ(axis.status, 2) << axis.err;
+  EXPECT_NE(axis.err.find("grid axis"), std::string::npos) << axis.err;
+  EXPECT_FALSE(fs::exists(cwd() / "bad"));
   // Without params.npy: a clear refusal.
   ASSERT_EQ(run("run " + kSmall + "--out nop").status, 0);
   const CliResult r = run("score nop --set 'data.stress_factors=[0.05]' --out bad");
