@@ -98,8 +98,18 @@ class ResultCollector {
   Clock::time_point last_write_ = Clock::now();
 };
 
+// `text` as one shell word: as is when it is plainly safe, else in single quotes.
+std::string shell_word(const std::string& text) {
+  constexpr const char* kSafe = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_./+:=@%,";
+  const bool safe = !text.empty() && text.find_first_not_of(kSafe) == std::string::npos;
+  if (safe) return text;
+  std::string quoted = "'";
+  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
 std::string resume_command(const RunOptions& options, const std::filesystem::path& dir) {
-  std::string cmd = "underspec run --resume " + dir.string();
+  std::string cmd = "underspec run --resume " + shell_word(dir.string());
   if (options.shard)
     cmd += " --shard " + std::to_string(options.shard->index) + "/" + std::to_string(options.shard->count);
   if (options.save_params) cmd += " --save-params";
