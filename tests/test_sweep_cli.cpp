@@ -200,6 +200,20 @@ TEST_F(SweepCli, SigtermSavesPrintsTheResumeCommandAndResumesByteIdentical) {
   expect_same_outputs("ref", "term");
 }
 
+TEST_F(SweepCli, TheResumeCommandQuotesItsDirectory) {
+  ASSERT_EQ(run("run " + kMedium + "--out ref").status, 0);
+  const pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--out \"my run's dir\"");
+  ASSERT_TRUE(wait_for_segment("my run's dir"));
+  ::kill(pid, SIGTERM);
+  EXPECT_EQ(wait_for(pid), 143) << bg_err();
+  std::smatch m;
+  const std::string err = bg_err();
+  ASSERT_TRUE(std::regex_search(err, m, std::regex(R"(to continue: underspec (run --resume [^\n]*))"))) << err;
+  const CliResult r = run(m[1].str() + " --threads 2");  // pasted into a shell as printed
+  ASSERT_EQ(r.status, 0) << m[1] << "\n" << r.err;
+  expect_same_outputs("ref", "my run's dir");
+}
+
 TEST_F(SweepCli, SigintExits130AndResumes) {
   ASSERT_EQ(run("run " + kMedium + "--out ref").status, 0);
   const pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--out int");
