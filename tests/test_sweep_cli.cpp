@@ -181,6 +181,28 @@ TEST_F(SweepCli, KilledWhileReservingTheDirectoryIsResumable) {
   EXPECT_EQ(read(cwd() / "e" / "notes.txt"), "mine");
 }
 
+TEST_F(SweepCli, KilledDuringWritesLeavesTemporariesThatTheResumeIgnores) {
+  // What kill -9 leaves inside a segment write or the final outputs: temporary files beside them.
+  ASSERT_EQ(run("run " + kSmall + "--save-params --out ref").status, 0);
+  ASSERT_EQ(run("run " + kSmall + "--save-params --out k").status, 0);
+  for (const char* file : {"replicas.csv", "stress.csv", "summary.csv", "summary.json", "params.npy"})
+    fs::remove(cwd() / "k" / file);
+  write("k/checkpoint/part-00000007.bin.tmp", "USCKPT01 cut short");
+  write("k/params.npy.tmp", "\x93NUMPY cut short");
+  write("k/replicas.csv.tmp-Xy12Zw", "replica,cell");
+  const CliResult r = run("run --resume k --save-params --threads 2");
+  ASSERT_EQ(r.status, 0) << r.err;
+  expect_same_outputs("ref", "k");
+  EXPECT_TRUE(read(cwd() / "ref" / "params.npy") == read(cwd() / "k" / "params.npy"));
+  EXPECT_FALSE(fs::exists(cwd() / "k" / "checkpoint" / "part-00000007.bin.tmp"));
+  EXPECT_FALSE(fs::exists(cwd() / "k" / "params.npy.tmp"));
+  // A damaged segment (not something kill -9 makes) is an error naming it, not silent loss.
+  write("k/checkpoint/part-00000000.bin", "USCKPT01 damaged");
+  const CliResult damaged = run("run --resume k --save-params --threads 2");
+  EXPECT_NE(damaged.status, 0);
+  EXPECT_NE(damaged.err.find("part-00000000.bin"), std::string::npos) << damaged.err;
+}
+
 // SIGTERM or SIGINT once the first segment is saved: 128 + signal, the resume command, then
 // running that very command finishes the run with the uninterrupted bytes.
 TEST_F(SweepCli, SigtermSavesPrintsTheResumeCommandAndResumesByteIdentical) {
