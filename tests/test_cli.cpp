@@ -10,7 +10,7 @@
 #include <regex>
 #include <sstream>
 
-#include "temp_dir.hpp"
+#include "cli_fixture.hpp"
 #include "underspec/config/config_io.hpp"
 
 namespace underspec {
@@ -19,53 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::string kTiny = "--set data.n_train=200 --set data.n_test=200 --set train.epochs=2 --set sweep.seeds=2 ";
-
-std::string read(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
-
-struct CliResult {
-  int status = -1;
-  std::string out, err;
-};
-
-class Cli : public TempDirTest {
- protected:
-  void SetUp() override {
-    TempDirTest::SetUp();
-    fs::create_directory(dir_ / "cwd");
-  }
-
-  // Runs the binary in cwd() with `args` (shell syntax); captured output lives outside cwd().
-  CliResult run(const std::string& args) {
-    const std::string cmd = "cd '" + cwd().string() + "' && '" UNDERSPEC_BINARY "' " + args + " >'" +
-                            (dir_ / "stdout").string() + "' 2>'" + (dir_ / "stderr").string() + "'";
-    const int raw = std::system(cmd.c_str());
-    CliResult r;
-    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    r.out = read(dir_ / "stdout");
-    r.err = read(dir_ / "stderr");
-    return r;
-  }
-  fs::path cwd() const { return dir_ / "cwd"; }
-  std::vector<std::string> cwd_entries() const {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(cwd())) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-  void write(const std::string& name, const std::string& text) { std::ofstream(cwd() / name) << text; }
-};
 
 TEST_F(Cli, HelpAndVersionExitZero) {
   const CliResult help = run("--help");

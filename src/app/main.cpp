@@ -85,6 +85,10 @@ int main(int argc, char** argv) {
   plan->add_option("--out", out, "Output directory the run would use");
   plan->add_option("--shard", shard, "Plan shard I of N")->type_name("I/N");
   plan->add_flag("--save-params", options.save_params, "Plan for params.npy as well");
+  plan->add_option("--device", options.device, "Backend the run would use: auto, cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
+  plan->add_option("--threads", options.threads, "CPU threads the run would use")->check(CLI::NonNegativeNumber);
 
   std::vector<std::string> merge_inputs;
   CLI::App* merge = app.add_subcommand(

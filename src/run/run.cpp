@@ -5,6 +5,7 @@
 #include "underspec/run/run.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <ctime>
 #include <mutex>
 #include <ostream>
@@ -27,6 +28,17 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kCheckpointInterval = std::chrono::seconds(5);  // at most this much work at risk
 constexpr std::size_t kCheckpointMaxRecords = 1 << 16;
+
+// The time between checkpoint segments: kCheckpointInterval, or UNDERSPEC_CHECKPOINT_SECONDS (a
+// number of seconds, fractions allowed, >= 0) so that tests can interrupt runs between segments.
+Clock::duration checkpoint_interval() {
+  const char* text = std::getenv("UNDERSPEC_CHECKPOINT_SECONDS");
+  if (!text || !*text) return kCheckpointInterval;
+  char* end = nullptr;
+  const double seconds = std::strtod(text, &end);
+  if (*end != '\0' || !(seconds >= 0.0) || seconds > 3600.0) return kCheckpointInterval;
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
 
 // Keeps what a result row needs in memory (perceptron weights), and what the checkpoint
 // needs on disk (every parameter only with --save-params).
@@ -66,7 +78,7 @@ class ResultCollector {
       steps += replica_steps(sweep_.config_of(spec));
     }
     progress_.add(results.size(), steps);
-    if (pending_.size() >= kCheckpointMaxRecords || Clock::now() - last_write_ >= kCheckpointInterval) flush_locked();
+    if (pending_.size() >= kCheckpointMaxRecords || Clock::now() - last_write_ >= interval_) flush_locked();
   }
   void flush() {
     std::lock_guard lock(mutex_);
@@ -88,11 +100,22 @@ class ResultCollector {
   bool save_params_;
   std::mutex mutex_;
   std::vector<ReplicaResult> pending_;
+  Clock::duration interval_ = checkpoint_interval();
   Clock::time_point last_write_ = Clock::now();
 };
 
+// `text` as one shell word: as is when it is plainly safe, else in single quotes.
+std::string shell_word(const std::string& text) {
+  constexpr const char* kSafe = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_./+:=@%,";
+  const bool safe = !text.empty() && text.find_first_not_of(kSafe) == std::string::npos;
+  if (safe) return text;
+  std::string quoted = "'";
+  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
 std::string resume_command(const RunOptions& options, const std::filesystem::path& dir) {
-  std::string cmd = "underspec run --resume " + dir.string();
+  std::string cmd = "underspec run --resume " + shell_word(dir.string());
   if (options.shard)
     cmd += " --shard " + std::to_string(options.shard->index) + "/" + std::to_string(options.shard->count);
   if (options.save_params) cmd += " --save-params";
@@ -128,13 +151,19 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   // The config: as given, or (resume without CONFIG/--set) the one the directory was started with.
   RunDirectory run_dir = inspect_run_dir(dir, options.resume);
   ExperimentConfig config = options.config;
-  if (run_dir.has_checkpoint && !options.config_given) config = run_dir.config;
+  if ((run_dir.has_checkpoint || run_dir.has_config) && !options.config_given) config = run_dir.config;
   const Sweep sweep = make_sweep(config);
   const ShardSpec shard = options.shard.value_or(ShardSpec{});
   const ShardRange range = shard_range(static_cast<std::uint32_t>(sweep.replicas.size()), shard.index, shard.count);
   CheckpointState state{config_hash(config), shard.index,           shard.count,        range.begin,
                         range.end,           sweep.replicas.size(), options.save_params};
   if (run_dir.has_checkpoint) require_same_run(run_dir, config, state);
+  if (run_dir.has_config && config_hash(run_dir.config) != state.config_hash) {
+    RunDirectory reserved = run_dir;  // interrupted before its checkpoint state: the same checks
+    reserved.state = state;
+    reserved.state.config_hash = config_hash(run_dir.config);
+    require_same_run(reserved, config, state);
+  }
 
   const RunPlan plan = plan_run(sweep, range, options.save_params, options.device);
   if (options.dry_run) {

@@ -9,6 +9,29 @@
 
 namespace underspec {
 namespace fs = std::filesystem;
+namespace {
+
+// A temporary file of write_file_atomic or of the checkpoint (config.toml.tmp-XXXXXX, *.tmp).
+bool is_temporary(const fs::path& p) {
+  const std::string name = p.filename().string();
+  return name.find(".tmp-") != std::string::npos || p.extension() == ".tmp";
+}
+
+// True when `dir` holds nothing but what reserve_run_dir writes before the checkpoint state
+// (kill -9 between its steps): config.toml, temporary files, an empty checkpoint/.
+bool only_reservation_leftovers(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name == "config.toml" || is_temporary(e.path())) continue;
+    if (name != "checkpoint" || !e.is_directory(ec)) return false;
+    for (const auto& c : fs::directory_iterator(e.path(), ec))
+      if (!is_temporary(c.path())) return false;
+  }
+  return !ec;
+}
+
+}  // namespace
 
 RunDirectory inspect_run_dir(const fs::path& dir, bool resume) {
   RunDirectory r;
@@ -24,6 +47,16 @@ RunDirectory inspect_run_dir(const fs::path& dir, bool resume) {
     throw UsageError(e.what());
   }
   if (!state) {
+    if (resume && only_reservation_leftovers(dir)) {
+      if (fs::exists(dir / "config.toml", ec)) {
+        try {
+          r.config = load_config(dir / "config.toml");
+          r.has_config = true;
+        } catch (const ConfigError&) {  // cut short: the reservation writes it again
+        }
+      }
+      return r;
+    }
     if (!fs::is_empty(dir, ec))
       throw UsageError("output directory " + dir.string() + " already exists and is not empty" +
                        (resume ? " (and holds no underspec checkpoint to resume)" : ""));
@@ -81,7 +114,10 @@ void reserve_run_dir(fs::path& dir, bool rename_if_taken, const ExperimentConfig
   for (int suffix = 2; !fs::create_directory(dir, ec); ++suffix) {
     if (ec) throw OutputError("cannot create the output directory " + dir.string() + ": " + ec.message());
     if (!rename_if_taken) {
-      if (!fs::is_empty(dir, ec)) throw UsageError("output directory " + dir.string() + " is not empty");
+      if (!fs::is_empty(dir, ec) && !only_reservation_leftovers(dir))
+        throw UsageError("output directory " + dir.string() + " is not empty");
+      for (const auto& e : fs::directory_iterator(dir, ec))  // a reservation cut short: start it again
+        if (is_temporary(e.path())) fs::remove(e.path(), ec);
       break;
     }
     dir = base.string() + "-" + std::to_string(suffix);

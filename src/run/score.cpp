@@ -65,11 +65,16 @@ int score_run(const fs::path& dir, const std::vector<std::string>& overrides, co
     throw UsageError("score: " + dir.string() + " is not a finished underspec run");
   ExperimentConfig config = run_dir.config;
   for (const std::string& o : overrides) {
-    const std::string key = o.substr(0, o.find('='));
+    std::string key = o.substr(0, o.find('='));  // trimmed, as --set reads it
+    key.erase(key.find_last_not_of(" \t") + 1);
+    key.erase(0, key.find_first_not_of(" \t"));
     if (std::find(std::begin(kScoreKeys), std::end(kScoreKeys), key) == std::end(kScoreKeys))
       throw UsageError("score: --set " + o +
                        ": only data.stress_factors, data.iid_factor, data.ood_factor and "
                        "data.n_test can change without retraining");
+    for (const GridAxis& axis : config.sweep.grid)  // the cells would keep their axis values
+      if (axis.key == key)
+        throw UsageError("score: --set " + o + ": " + key + " is a grid axis of this run; its cells keep their values");
     apply_override(config, o);
   }
   const Sweep sweep = make_sweep(config);

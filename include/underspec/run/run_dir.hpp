@@ -14,7 +14,10 @@ namespace underspec {
 struct RunDirectory {
   std::filesystem::path path;
   bool has_checkpoint = false;
-  ExperimentConfig config;  // its config.toml, with a checkpoint
+  // A resume found only what an interrupted reservation leaves (config.toml, temporary files,
+  // no checkpoint state yet): it is reserved again, with that config.toml when it was complete.
+  bool has_config = false;
+  ExperimentConfig config;  // its config.toml, with a checkpoint (or has_config)
   CheckpointState state;
 };
 

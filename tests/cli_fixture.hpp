@@ -1,0 +1,69 @@
+// Driving the `underspec` binary from tests: a fixture running it in a fresh temporary
+// working directory (captured output lives outside it), and small file helpers.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "temp_dir.hpp"
+
+namespace underspec {
+
+inline std::string read(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+inline std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+struct CliResult {
+  int status = -1;
+  std::string out, err;
+};
+
+class Cli : public TempDirTest {
+ protected:
+  void SetUp() override {
+    TempDirTest::SetUp();
+    std::filesystem::create_directory(dir_ / "cwd");
+  }
+
+  // Runs the binary in cwd() with `args` (shell syntax) and the environment changes `env` (`env`
+  // arguments, e.g. "-u VAR" or "VAR=1"); captured output lives outside cwd().
+  CliResult run(const std::string& args, const std::string& env = "") {
+    const std::string cmd = "cd '" + cwd().string() + "' && env " + env + " '" UNDERSPEC_BINARY "' " + args + " >'" +
+                            (dir_ / "stdout").string() + "' 2>'" + (dir_ / "stderr").string() + "'";
+    const int raw = std::system(cmd.c_str());
+    CliResult r;
+    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+    r.out = read(dir_ / "stdout");
+    r.err = read(dir_ / "stderr");
+    return r;
+  }
+  std::filesystem::path cwd() const { return dir_ / "cwd"; }
+  std::vector<std::string> entries(const std::filesystem::path& dir) const {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+  std::vector<std::string> cwd_entries() const { return entries(cwd()); }
+  void write(const std::string& name, const std::string& text) { std::ofstream(cwd() / name) << text; }
+};
+
+}  // namespace underspec

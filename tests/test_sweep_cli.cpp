@@ -1,0 +1,553 @@
+// Sweeps through the binary, as a demanding user runs them: kill -9 and signals at any
+// moment then --resume (byte-identical outputs), shards and merge, grids, plans, saved
+// parameters and re-scoring, progress lines.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <thread>
+
+#include "cli_fixture.hpp"
+
+namespace underspec {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// 2 models x 3 regimes x 3 seeds = 18 replicas, well under a second.
+const std::string kSmall =
+    "--set data.n_train=200 --set data.n_test=200 --set train.epochs=2 --set sweep.seeds=3 "
+    "--set 'data.stress_factors=[0.05, 0.5]' --device cpu --threads 2 ";
+// 3 regimes x 200 MLP seeds = 600 replicas, 1-3 s on 2 threads: long enough to interrupt between
+// checkpoint segments (the CPU backend reports finished replicas every 0.5 s).
+const std::string kMediumConfig =
+    "--set data.n_train=2000 --set data.n_test=500 --set train.epochs=8 --set 'sweep.models=[\"mlp\"]' "
+    "--set sweep.seeds=200 --set 'data.stress_factors=[0.05, 0.5]' ";
+const std::string kMedium = kMediumConfig + "--device cpu --threads 2 ";
+// A segment after every batch of results, so that kills land between and during writes.
+const std::string kFastCheckpoints = "UNDERSPEC_CHECKPOINT_SECONDS=0 ";
+
+const char* const kCompared[] = {"replicas.csv", "stress.csv", "summary.csv"};
+
+class SweepCli : public Cli {
+ protected:
+  // Starts `env_and_args` (shell syntax, e.g. "VAR=1 run ...") in the background; its output goes to
+  // dir_/bg.stdout and dir_/bg.stderr. The pid is the binary's own (the shell execs it).
+  pid_t start(const std::string& env_and_args) {
+    const std::string cmd = "cd '" + cwd().string() + "' && exec env " +
+                            env_and_args.substr(0, env_prefix(env_and_args)) + "'" UNDERSPEC_BINARY "' " +
+                            env_and_args.substr(env_prefix(env_and_args)) + " >'" + (dir_ / "bg.stdout").string() +
+                            "' 2>'" + (dir_ / "bg.stderr").string() + "'";
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    return pid;
+  }
+  // Waits for a started process: its exit status, or 128 + the signal that killed it.
+  static int wait_for(pid_t pid) {
+    int raw = 0;
+    while (::waitpid(pid, &raw, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
+  }
+  std::string bg_err() const { return read(dir_ / "bg.stderr"); }
+
+  std::size_t segments(const std::string& run) const {
+    std::size_t n = 0;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(cwd() / run / "checkpoint", ec))
+      n += e.path().filename().string().starts_with("part-") && e.path().extension() == ".bin";
+    return n;
+  }
+  // Polls until `run` has at least one checkpoint segment (or `limit` passes).
+  bool wait_for_segment(const std::string& run, std::chrono::milliseconds limit = 20s) const {
+    for (const auto end = std::chrono::steady_clock::now() + limit; std::chrono::steady_clock::now() < end;
+         std::this_thread::sleep_for(2ms))
+      if (segments(run) > 0) return true;
+    return false;
+  }
+
+  // replicas.csv, stress.csv and summary.csv of runs `a` and `b` are the same bytes; on a
+  // difference, reports the first differing line only.
+  void expect_same_outputs(const std::string& a, const std::string& b) const {
+    for (const char* file : kCompared) {
+      const std::string x = read(cwd() / a / file), y = read(cwd() / b / file);
+      EXPECT_FALSE(x.empty()) << a << "/" << file;
+      if (x == y) continue;
+      const auto lx = lines(x), ly = lines(y);
+      std::size_t i = 0;
+      while (i < lx.size() && i < ly.size() && lx[i] == ly[i]) ++i;
+      ADD_FAILURE() << a << "/" << file << " and " << b << "/" << file << " differ (" << lx.size() << " vs "
+                    << ly.size() << " lines), first at line " << i + 1 << ":\n  " << (i < lx.size() ? lx[i] : "<end>")
+                    << "\n  " << (i < ly.size() ? ly[i] : "<end>");
+    }
+  }
+
+ private:
+  // Length of the leading VAR=VALUE words of `s`.
+  static std::size_t env_prefix(const std::string& s) {
+    static const std::regex env(R"(^([A-Za-z_][A-Za-z0-9_]*=\S* )*)");
+    std::smatch m;
+    std::regex_search(s, m, env);
+    return static_cast<std::size_t>(m.length(0));
+  }
+};
+
+// ---------------------------------------------------------------- kill -9, signals, resume
+
+TEST_F(SweepCli, KillNineAtManyMomentsThenResumeIsByteIdentical) {
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(run("run " + kMedium + "--out ref").status, 0);
+  const double ref_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  // Very early (before the directory or any segment), then later and later through the run; with a
+  // segment after every batch of results the later kills land between and during segment writes.
+  const double fractions[] = {0.0, 0.005, 0.03, 0.2, 0.45, 0.7, 0.95};
+  int partial = 0;
+  for (double fraction : fractions) {
+    const int delay = static_cast<int>(fraction * ref_ms);
+    const std::string name = "k" + std::to_string(delay);
+    const pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--out " + name);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    ::kill(pid, SIGKILL);
+    const int status = wait_for(pid);
+    const bool finished = fs::exists(cwd() / name / "summary.json");
+    partial += status == 128 + SIGKILL && !finished && segments(name) > 0;
+    // A directory with its config.toml resumes with it; one the kill prevented (or left empty) needs
+    // the config again.
+    const std::string config = fs::exists(cwd() / name / "config.toml") ? "" : kMediumConfig;
+    const CliResult r =
+        run("run --resume " + name + " " + config + "--device cpu --threads 2", "UNDERSPEC_CHECKPOINT_SECONDS=0");
+    ASSERT_EQ(r.status, 0) << "killed after " << delay << " ms (status " << status << ")\n" << r.err;
+    expect_same_outputs("ref", name);
+  }
+  EXPECT_GE(partial, 2) << "too few kills landed mid-run (reference run: " << ref_ms << " ms)";
+}
+
+TEST_F(SweepCli, KillNineDuringTheResumeToo) {
+  ASSERT_EQ(run("run " + kMedium + "--out ref").status, 0);
+  pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--out twice");
+  ASSERT_TRUE(wait_for_segment("twice"));
+  ::kill(pid, SIGKILL);
+  wait_for(pid);
+  const std::size_t before = segments("twice");
+  pid = start(kFastCheckpoints + "run --resume twice --threads 2");
+  for (auto end = std::chrono::steady_clock::now() + 20s;
+       segments("twice") == before && std::chrono::steady_clock::now() < end;)
+    std::this_thread::sleep_for(2ms);
+  ::kill(pid, SIGKILL);
+  wait_for(pid);
+  const CliResult r = run("run --resume twice --threads 2");
+  ASSERT_EQ(r.status, 0) << r.err;
+  expect_same_outputs("ref", "twice");
+}
+
+TEST_F(SweepCli, KilledWhileReservingTheDirectoryIsResumable) {
+  // What kill -9 leaves when it lands inside the reservation, before the checkpoint state exists:
+  // config.toml, maybe temporary files, maybe an empty checkpoint/.
+  ASSERT_EQ(run("run " + kSmall + "--out ref").status, 0);
+  const std::string config = read(cwd() / "ref" / "config.toml");
+  const auto leave = [&](const std::string& name, std::vector<std::pair<std::string, std::string>> files) {
+    fs::create_directories(cwd() / name / "checkpoint");
+    for (const auto& [file, text] : files) write(name + "/" + file, text);
+  };
+  leave("a", {{"config.toml", config}});
+  leave("b", {{"config.toml", config}, {"config.toml.tmp-Ab12Cd", "x"}, {"checkpoint/state.json.tmp", "{"}});
+  leave("c", {{"config.toml.tmp-Ab12Cd", config.substr(0, 20)}});
+  for (const std::string name : {"a", "b"}) {
+    const CliResult r = run("run --resume " + name + " --threads 2");  // its own config.toml
+    ASSERT_EQ(r.status, 0) << name << "\n" << r.err;
+    expect_same_outputs("ref", name);
+    EXPECT_FALSE(fs::exists(cwd() / name / "config.toml.tmp-Ab12Cd"));
+  }
+  const CliResult c = run("run --resume c " + kSmall);  // no config.toml yet: the one given
+  ASSERT_EQ(c.status, 0) << c.err;
+  expect_same_outputs("ref", "c");
+
+  leave("d", {{"config.toml", config}});
+  const CliResult d = run("run --resume d " + kSmall + "--set train.lr=0.01");
+  EXPECT_EQ(d.status, 2) << d.err;
+  EXPECT_NE(d.err.find("train.lr"), std::string::npos) << d.err;
+  EXPECT_EQ(run("run " + kSmall + "--out d").status, 2);  // without --resume: refused
+  leave("e", {{"config.toml", config}, {"notes.txt", "mine"}});
+  EXPECT_EQ(run("run --resume e " + kSmall).status, 2);  // not only ours: refused
+  EXPECT_EQ(read(cwd() / "e" / "notes.txt"), "mine");
+}
+
+TEST_F(SweepCli, KilledDuringWritesLeavesTemporariesThatTheResumeIgnores) {
+  // What kill -9 leaves inside a segment write or the final outputs: temporary files beside them.
+  ASSERT_EQ(run("run " + kSmall + "--save-params --out ref").status, 0);
+  ASSERT_EQ(run("run " + kSmall + "--save-params --out k").status, 0);
+  for (const char* file : {"replicas.csv", "stress.csv", "summary.csv", "summary.json", "params.npy"})
+    fs::remove(cwd() / "k" / file);
+  write("k/checkpoint/part-00000007.bin.tmp", "USCKPT01 cut short");
+  write("k/params.npy.tmp", "\x93NUMPY cut short");
+  write("k/replicas.csv.tmp-Xy12Zw", "replica,cell");
+  const CliResult r = run("run --resume k --save-params --threads 2");
+  ASSERT_EQ(r.status, 0) << r.err;
+  expect_same_outputs("ref", "k");
+  EXPECT_TRUE(read(cwd() / "ref" / "params.npy") == read(cwd() / "k" / "params.npy"));
+  EXPECT_FALSE(fs::exists(cwd() / "k" / "checkpoint" / "part-00000007.bin.tmp"));
+  EXPECT_FALSE(fs::exists(cwd() / "k" / "params.npy.tmp"));
+  // A damaged segment (not something kill -9 makes) is an error naming it, not silent loss.
+  write("k/checkpoint/part-00000000.bin", "USCKPT01 damaged");
+  const CliResult damaged = run("run --resume k --save-params --threads 2");
+  EXPECT_NE(damaged.status, 0);
+  EXPECT_NE(damaged.err.find("part-00000000.bin"), std::string::npos) << damaged.err;
+}
+
+// SIGTERM or SIGINT once the first segment is saved: 128 + signal, the resume command, then
+// running that very command finishes the run with the uninterrupted bytes.
+TEST_F(SweepCli, SigtermSavesPrintsTheResumeCommandAndResumesByteIdentical) {
+  ASSERT_EQ(run("run " + kMedium + "--out ref").status, 0);
+  const pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--out term");
+  ASSERT_TRUE(wait_for_segment("term"));
+  ::kill(pid, SIGTERM);
+  EXPECT_EQ(wait_for(pid), 143) << bg_err();
+  const std::string err = bg_err();
+  EXPECT_NE(err.find("stopped by signal 15"), std::string::npos) << err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(err, m, std::regex(R"(to continue: underspec (run --resume [^\n]*))"))) << err;
+  EXPECT_FALSE(fs::exists(cwd() / "term" / "summary.json"));
+  const CliResult r = run(m[1].str() + " --threads 2");
+  ASSERT_EQ(r.status, 0) << m[1] << "\n" << r.err;
+  EXPECT_NE(r.err.find("resuming term: "), std::string::npos) << r.err;
+  expect_same_outputs("ref", "term");
+}
+
+TEST_F(SweepCli, TheResumeCommandQuotesItsDirectory) {
+  ASSERT_EQ(run("run " + kMedium + "--out ref").status, 0);
+  const pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--out \"my run's dir\"");
+  ASSERT_TRUE(wait_for_segment("my run's dir"));
+  ::kill(pid, SIGTERM);
+  EXPECT_EQ(wait_for(pid), 143) << bg_err();
+  std::smatch m;
+  const std::string err = bg_err();
+  ASSERT_TRUE(std::regex_search(err, m, std::regex(R"(to continue: underspec (run --resume [^\n]*))"))) << err;
+  const CliResult r = run(m[1].str() + " --threads 2");  // pasted into a shell as printed
+  ASSERT_EQ(r.status, 0) << m[1] << "\n" << r.err;
+  expect_same_outputs("ref", "my run's dir");
+}
+
+TEST_F(SweepCli, SigintExits130AndResumes) {
+  ASSERT_EQ(run("run " + kMedium + "--out ref").status, 0);
+  const pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--out int");
+  ASSERT_TRUE(wait_for_segment("int"));
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(wait_for(pid), 130) << bg_err();
+  EXPECT_NE(bg_err().find("underspec run --resume int"), std::string::npos) << bg_err();
+  ASSERT_EQ(run("run --resume int --threads 2").status, 0);
+  expect_same_outputs("ref", "int");
+}
+
+TEST_F(SweepCli, ASecondSignalExitsAtOnceAndTheRunStillResumes) {
+  ASSERT_EQ(run("run " + kMedium + "--out ref").status, 0);
+  const pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--out twice");
+  ASSERT_TRUE(wait_for_segment("twice"));
+  ::kill(pid, SIGINT);
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(wait_for(pid), 130) << bg_err();
+  ASSERT_EQ(run("run --resume twice --threads 2").status, 0);
+  expect_same_outputs("ref", "twice");
+}
+
+TEST_F(SweepCli, SavedParamsSurviveKillResumeAndMerge) {
+  ASSERT_EQ(run("run " + kMedium + "--save-params --out ref").status, 0);
+  const pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--save-params --out k");
+  ASSERT_TRUE(wait_for_segment("k"));
+  ::kill(pid, SIGKILL);
+  wait_for(pid);
+  const CliResult r = run("run --resume k --save-params --threads 2");
+  ASSERT_EQ(r.status, 0) << r.err;
+  expect_same_outputs("ref", "k");
+  EXPECT_TRUE(read(cwd() / "ref" / "params.npy") == read(cwd() / "k" / "params.npy"));
+
+  // Shards with --save-params merge into the same params.npy, and the merged run scores the same.
+  ASSERT_EQ(run("run " + kSmall + "--save-params --out small").status, 0);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(
+        run("run " + kSmall + "--save-params --shard " + std::to_string(i) + "/3 --out s" + std::to_string(i)).status,
+        0);
+  ASSERT_EQ(run("merge s2 s0 s1 --out m").status, 0);  // any order
+  expect_same_outputs("small", "m");
+  EXPECT_TRUE(read(cwd() / "small" / "params.npy") == read(cwd() / "m" / "params.npy"));
+  ASSERT_EQ(run("score small --set 'data.stress_factors=[0.1]' --out score_small").status, 0);
+  ASSERT_EQ(run("score m --set 'data.stress_factors=[0.1]' --out score_m").status, 0);
+  expect_same_outputs("score_small", "score_m");
+  // A shard scores its own replicas.
+  const CliResult shard = run("score s1 --set 'data.stress_factors=[0.1]' --out score_s1");
+  ASSERT_EQ(shard.status, 0) << shard.err;
+  const auto rows = lines(read(cwd() / "score_s1" / "replicas.csv"));
+  ASSERT_EQ(rows.size(), 1u + 6);
+  EXPECT_EQ(rows[1], lines(read(cwd() / "score_small" / "replicas.csv"))[7]);
+}
+
+// ---------------------------------------------------------------- resume and configs
+
+TEST_F(SweepCli, ResumeRefusesADifferentConfigNamingTheKey) {
+  ASSERT_EQ(run("run " + kSmall + "--out a").status, 0);
+  const std::string before = read(cwd() / "a" / "replicas.csv");
+  const CliResult r = run("run --resume a " + kSmall + "--set train.lr=0.01");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("train.lr"), std::string::npos) << r.err;
+  EXPECT_EQ(read(cwd() / "a" / "replicas.csv"), before);
+  // The same config again, as flags or as its own config.toml, is accepted; so is none at all.
+  EXPECT_EQ(run("run --resume a " + kSmall).status, 0);
+  EXPECT_EQ(run("run a/config.toml --resume a --device cpu").status, 0);
+  EXPECT_EQ(run("run --resume a").status, 0);
+  EXPECT_EQ(read(cwd() / "a" / "replicas.csv"), before);
+  // A different shard or --save-params is refused too.
+  EXPECT_EQ(run("run --resume a --shard 0/2").status, 2);
+  EXPECT_EQ(run("run --resume a --save-params").status, 2);
+  // Without --resume the run directory is refused.
+  const CliResult again = run("run " + kSmall + "--out a");
+  EXPECT_EQ(again.status, 2);
+  EXPECT_NE(again.err.find("--resume"), std::string::npos) << again.err;
+}
+
+TEST_F(SweepCli, ResumeOfAMissingDirectoryStartsIt) {
+  ASSERT_EQ(run("run " + kSmall + "--out ref").status, 0);
+  const CliResult r = run("run " + kSmall + "--resume fresh");
+  ASSERT_EQ(r.status, 0) << r.err;
+  expect_same_outputs("ref", "fresh");
+  EXPECT_EQ(run("run " + kSmall + "--resume x --out y").status, 2);
+  EXPECT_EQ(run("run --resume").status, 2);  // no directory at all
+}
+
+// ---------------------------------------------------------------- shards and merge
+
+TEST_F(SweepCli, MergedShardsAreByteIdenticalToOneRun) {
+  ASSERT_EQ(run("run " + kSmall + "--out ref").status, 0);
+  for (int n : {1, 3, 7}) {
+    std::string dirs;
+    for (int i = 0; i < n; ++i) {
+      const std::string d = "s" + std::to_string(n) + "_" + std::to_string(i);
+      const CliResult r =
+          run("run " + kSmall + "--shard " + std::to_string(i) + "/" + std::to_string(n) + " --out " + d);
+      ASSERT_EQ(r.status, 0) << d << "\n" << r.err;
+      dirs += d + " ";
+    }
+    const std::string merged = "m" + std::to_string(n);
+    const CliResult r = run("merge " + dirs + "--out " + merged);
+    ASSERT_EQ(r.status, 0) << r.err;
+    expect_same_outputs("ref", merged);
+  }
+}
+
+TEST_F(SweepCli, AShardKilledThenResumedMergesByteIdentical) {
+  ASSERT_EQ(run("run " + kMedium + "--out ref").status, 0);
+  ASSERT_EQ(run("run " + kMedium + "--shard 0/3 --out p0").status, 0);
+  ASSERT_EQ(run("run " + kMedium + "--shard 2/3 --out p2").status, 0);
+  const pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--shard 1/3 --out p1");
+  ASSERT_TRUE(wait_for_segment("p1"));
+  ::kill(pid, SIGKILL);
+  wait_for(pid);
+  // Unless its checkpoint happens to hold every replica already, merge says which are missing, and
+  // creates nothing.
+  const CliResult early = run("merge p0 p1 p2 --out m");
+  if (early.status != 0) {
+    EXPECT_EQ(early.status, 2);
+    EXPECT_NE(early.err.find("replicas missing"), std::string::npos) << early.err;
+    EXPECT_FALSE(fs::exists(cwd() / "m"));
+  }
+  fs::remove_all(cwd() / "m");
+  const CliResult wrong = run("run --resume p1");  // resuming it as the whole sweep
+  EXPECT_EQ(wrong.status, 2);
+  EXPECT_NE(wrong.err.find("shard 1/3"), std::string::npos) << wrong.err;
+  ASSERT_EQ(run("run --resume p1 --shard 1/3 --threads 2").status, 0);
+  ASSERT_EQ(run("merge p0 p1 p2 --out m").status, 0);
+  expect_same_outputs("ref", "m");
+}
+
+TEST_F(SweepCli, AutoShardTakesTheSlurmArrayTaskId) {
+  ASSERT_EQ(run("run " + kSmall + "--shard 1/3 --out explicit").status, 0);
+  const CliResult r = run("run " + kSmall + "--shard auto/3 --out auto", "SLURM_ARRAY_TASK_ID=1");
+  ASSERT_EQ(r.status, 0) << r.err;
+  expect_same_outputs("explicit", "auto");
+  const nlohmann::json state = nlohmann::json::parse(read(cwd() / "auto" / "checkpoint" / "state.json"));
+  EXPECT_EQ(state.at("shard").at("index"), 1);
+  EXPECT_EQ(state.at("shard").at("count"), 3);
+}
+
+TEST_F(SweepCli, BadShardSpecsExitTwoAndCreateNothing) {
+  for (const std::string spec : {"3/3", "-1/2", "a/b", "1", "0/0", "1/-2", "/3", "1/", "auto/2", "1.5/3", " 1/3"}) {
+    const CliResult r = run("run " + kSmall + "--shard '" + spec + "' --out out", "-u SLURM_ARRAY_TASK_ID");
+    EXPECT_EQ(r.status, 2) << spec << "\n" << r.err;
+    EXPECT_NE(r.err.find("--shard"), std::string::npos) << spec << "\n" << r.err;
+    EXPECT_TRUE(cwd_entries().empty()) << spec;
+  }
+  for (const std::string id : {"2", "-1", "x", ""}) {
+    const CliResult r = run("run " + kSmall + "--shard auto/2 --out out", "SLURM_ARRAY_TASK_ID='" + id + "'");
+    EXPECT_EQ(r.status, 2) << "SLURM_ARRAY_TASK_ID=" << id << "\n" << r.err;
+    EXPECT_TRUE(cwd_entries().empty()) << id;
+  }
+}
+
+TEST_F(SweepCli, MergeErrorsExitTwoAndCreateNothing) {
+  ASSERT_EQ(run("run " + kSmall + "--shard 0/3 --out a0").status, 0);
+  ASSERT_EQ(run("run " + kSmall + "--shard 1/3 --out a1").status, 0);
+  ASSERT_EQ(run("run " + kSmall + "--shard 2/3 --out a2").status, 0);
+  ASSERT_EQ(run("run " + kSmall + "--set train.lr=0.003 --shard 2/3 --out b2").status, 0);
+  ASSERT_EQ(run("run " + kSmall + "--shard 1/2 --out c1").status, 0);
+  struct Case {
+    std::string args, message;
+  };
+  const std::vector<Case> cases = {
+      {"a0 a1 b2", "train.lr"},   {"a0 a1", "replicas missing"}, {"a0 a2", "replicas missing"},
+      {"a0 a1 a1 a2", "overlap"}, {"a0 a1 a2 c1", "overlap"},    {"a0 a1 a2 nowhere", "nowhere"},
+  };
+  for (const Case& c : cases) {
+    const CliResult r = run("merge " + c.args + " --out m");
+    EXPECT_EQ(r.status, 2) << c.args << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\n" << r.err;
+    EXPECT_FALSE(fs::exists(cwd() / "m")) << c.args;
+  }
+  // A complete set merges; but not into a non-empty directory.
+  fs::create_directory(cwd() / "full");
+  write("full/keep", "x");
+  EXPECT_EQ(run("merge a0 a1 a2 --out full").status, 2);
+  EXPECT_EQ(entries(cwd() / "full"), std::vector<std::string>{"keep"});
+  EXPECT_EQ(run("merge a0 a1 a2 --out m").status, 0);
+}
+
+// ---------------------------------------------------------------- grids
+
+TEST_F(SweepCli, GridCellsAxesAndSeedsPerModel) {
+  const CliResult r = run("run " + kSmall +
+                          "--set 'sweep.grid.\"train.lr\"=[1e-3, 3e-3]' "
+                          "--set 'sweep.grid.\"data.train_factor\"=[0.1, 0.5]' --set sweep.seeds=2 "
+                          "--set sweep.seeds_per_model.mlp=3 --out g");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto rows = lines(read(cwd() / "g" / "replicas.csv"));
+  // 4 cells x (2 perceptron + 3 MLP seeds) x 3 regimes.
+  ASSERT_EQ(rows.size(), 1u + 4 * 5 * 3);
+  EXPECT_EQ(rows[0], "replica,cell,data.train_factor,train.lr,model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias");
+  const std::string tf[] = {"0.1", "0.5"}, lr[] = {"0.001", "0.003"};
+  std::map<std::string, int> per_model;
+  std::map<std::string, int> per_cell;
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    std::vector<std::string> f;
+    std::stringstream s(rows[i]);
+    for (std::string x; std::getline(s, x, ',');) f.push_back(x);
+    ASSERT_GE(f.size(), 9u) << rows[i];
+    EXPECT_EQ(f[0], std::to_string(i - 1));  // ids unique, 0..n-1, in order
+    const int cell = std::stoi(f[1]);
+    ASSERT_LT(cell, 4);
+    EXPECT_EQ(cell, static_cast<int>((i - 1) / 15));  // cells outermost
+    EXPECT_EQ(f[2], tf[cell / 2]) << rows[i];         // first axis (alphabetical) slowest
+    EXPECT_EQ(f[3], lr[cell % 2]) << rows[i];         // last axis fastest
+    ++per_model[f[4]];
+    ++per_cell[f[1]];
+  }
+  EXPECT_EQ(per_model["perceptron"], 4 * 3 * 2);
+  EXPECT_EQ(per_model["mlp"], 4 * 3 * 3);
+  for (const auto& [cell, n] : per_cell) EXPECT_EQ(n, 15) << cell;
+  // The learning-rate axis changes the results; its cells differ.
+  EXPECT_NE(rows[1].substr(rows[1].find("perceptron")), rows[16].substr(rows[16].find("perceptron")));
+
+  const auto stress = lines(read(cwd() / "g" / "stress.csv"));
+  ASSERT_EQ(stress.size(), 1u + 60 * 2);
+  EXPECT_EQ(stress[0], "replica,factor,rmse");
+  EXPECT_EQ(stress[1].rfind("0,0.05,", 0), 0u) << stress[1];
+  EXPECT_EQ(stress[2].rfind("0,0.5,", 0), 0u) << stress[2];
+  EXPECT_EQ(stress[120].rfind("59,0.5,", 0), 0u) << stress[120];
+
+  const auto summary = lines(read(cwd() / "g" / "summary.csv"));
+  ASSERT_EQ(summary.size(), 1u + 4 * 2 * 3);
+  EXPECT_EQ(summary[0].rfind("cell,data.train_factor,train.lr,model,regime,replicas,", 0), 0u) << summary[0];
+  const nlohmann::json j = nlohmann::json::parse(read(cwd() / "g" / "summary.json"));
+  EXPECT_EQ(j.at("replicas"), 60);
+}
+
+// ---------------------------------------------------------------- plans
+
+TEST_F(SweepCli, DryRunAndPlanCreateNothing) {
+  const std::string grid = "--set 'sweep.grid.\"train.lr\"=[1e-3, 3e-3]' ";
+  for (const std::string cmd :
+       {"run --dry-run " + kSmall + grid + "--out out", "plan " + kSmall + grid + "--out out", "plan " + kSmall + grid,
+        "run --dry-run " + kSmall + grid, "plan " + kSmall + grid + "--shard 1/2 --save-params --out out"}) {
+    const CliResult r = run(cmd);
+    EXPECT_EQ(r.status, 0) << cmd << "\n" << r.err;
+    EXPECT_TRUE(cwd_entries().empty()) << cmd;
+    EXPECT_NE(r.out.find("cells        2 (train.lr: 2)"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("host memory  about"), std::string::npos) << r.out;
+    EXPECT_TRUE(r.out.find("replicas     36 of 36") != std::string::npos ||
+                r.out.find("replicas     18 of 36") != std::string::npos)
+        << r.out;
+  }
+  // A bad config is still refused by a plan.
+  EXPECT_EQ(run("plan --set sweep.seeds=0").status, 2);
+  EXPECT_TRUE(cwd_entries().empty());
+}
+
+// ---------------------------------------------------------------- parameters and scoring
+
+TEST_F(SweepCli, SaveParamsThenScoreReproducesTheTestErrors) {
+  ASSERT_EQ(run("run " + kSmall + "--save-params --out p").status, 0);
+  const std::string npy = read(cwd() / "p" / "params.npy");
+  ASSERT_GT(npy.size(), 10u);
+  ASSERT_EQ(npy.substr(0, 6), "\x93NUMPY");
+  const std::size_t header = static_cast<unsigned char>(npy[8]) | (static_cast<unsigned char>(npy[9]) << 8);
+  // 18 replicas; the widest is the default MLP 3-64-64-1: 3*64+64 + 64*64+64 + 64+1 = 4481 parameters.
+  EXPECT_NE(npy.substr(10, header).find("'shape': (18, 4481)"), std::string::npos) << npy.substr(10, header);
+  EXPECT_EQ(npy.size(), 10 + header + 18 * 4481 * 4);
+
+  const CliResult s = run("score p --set 'data.stress_factors=[0.05]' --out s");
+  ASSERT_EQ(s.status, 0) << s.err;
+  const auto stress = lines(read(cwd() / "s" / "stress.csv"));
+  ASSERT_EQ(stress.size(), 1u + 18);
+  for (std::size_t i = 1; i < stress.size(); ++i)
+    EXPECT_EQ(stress[i].rfind(std::to_string(i - 1) + ",0.05,", 0), 0u) << stress[i];
+  // Same test sets: the same IID and OOD errors as training measured, and the same 0.05 stress domain.
+  EXPECT_EQ(read(cwd() / "s" / "replicas.csv"), read(cwd() / "p" / "replicas.csv"));
+  const auto original = lines(read(cwd() / "p" / "stress.csv"));
+  for (std::size_t i = 1; i < stress.size(); ++i) EXPECT_EQ(stress[i], original[2 * i - 1]) << i;
+
+  // The key may be written as --set accepts it elsewhere, with spaces around '='.
+  const CliResult spaced = run("score p --set 'data.stress_factors = [0.05]' --out spaced");
+  EXPECT_EQ(spaced.status, 0) << spaced.err;
+  EXPECT_EQ(read(cwd() / "spaced" / "stress.csv"), read(cwd() / "s" / "stress.csv"));
+
+  for (const std::string bad : {"train.lr=0.01", "data.n_train=100", "sweep.seeds=2", "' train.lr = 0.01'"}) {
+    const CliResult r = run("score p --set " + bad + " --out bad");
+    EXPECT_EQ(r.status, 2) << bad << "\n" << r.err;
+    EXPECT_NE(r.err.find("can change without retraining"), std::string::npos) << bad << "\n" << r.err;
+    EXPECT_FALSE(fs::exists(cwd() / "bad"));
+  }
+  // A key that is a grid axis of the run cannot be changed for all its cells.
+  ASSERT_EQ(run("run " + kSmall + "--set 'sweep.grid.\"data.iid_factor\"=[0.1, 0.3]' --save-params --out g").status, 0);
+  const CliResult axis = run("score g --set data.iid_factor=0.5 --out bad");
+  EXPECT_EQ(axis.status, 2) << axis.err;
+  EXPECT_NE(axis.err.find("grid axis"), std::string::npos) << axis.err;
+  EXPECT_FALSE(fs::exists(cwd() / "bad"));
+  // Without params.npy: a clear refusal.
+  ASSERT_EQ(run("run " + kSmall + "--out nop").status, 0);
+  const CliResult r = run("score nop --set 'data.stress_factors=[0.05]' --out bad");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("--save-params"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(cwd() / "bad"));
+}
+
+// ---------------------------------------------------------------- progress
+
+TEST_F(SweepCli, ProgressLinesOnStderrOnlyWhenAsked) {
+  const CliResult lines_mode = run("run " + kSmall + "--progress lines --out a");
+  ASSERT_EQ(lines_mode.status, 0) << lines_mode.err;
+  EXPECT_NE(lines_mode.err.find("progress: "), std::string::npos) << lines_mode.err;
+  EXPECT_EQ(lines_mode.out.find("progress:"), std::string::npos);
+  const CliResult none = run("run " + kSmall + "--progress none --out b");
+  ASSERT_EQ(none.status, 0) << none.err;
+  EXPECT_EQ(none.err.find("progress:"), std::string::npos) << none.err;
+  EXPECT_EQ(run("run " + kSmall + "--progress sometimes --out c").status, 2);
+  EXPECT_FALSE(fs::exists(cwd() / "c"));
+}
+
+}  // namespace
+}  // namespace underspec
