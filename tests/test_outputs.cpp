@@ -97,7 +97,8 @@ RunRecord synthetic_run(const std::vector<double>& stress_factors = {}) {
     result.id = r.id;
     result.iid_rmse = 1.0 + 0.1 * r.id + 1.0 / 3.0;
     result.ood_rmse = 2.0 + r.id * r.id * 0.01;
-    for (std::size_t k = 0; k < stress_factors.size(); ++k) result.stress_rmse.push_back(3.0 + r.id + 0.5 * k);
+    for (std::size_t k = 0; k < stress_factors.size(); ++k)
+      result.stress_rmse.push_back(3.0 + r.id + 0.5 * static_cast<double>(k));
     if (r.model == ModelKind::perceptron)
       for (int p = 0; p < 4; ++p)
         result.params.push_back(0.1f * static_cast<float>(p + 1) + 0.01f * static_cast<float>(r.seed));

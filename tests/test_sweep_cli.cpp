@@ -470,7 +470,7 @@ TEST_F(SweepCli, GridCellsAxesAndSeedsPerModel) {
 
 TEST_F(SweepCli, DryRunAndPlanCreateNothing) {
   const std::string grid = "--set 'sweep.grid.\"train.lr\"=[1e-3, 3e-3]' ";
-  for (const std::string cmd :
+  for (const std::string& cmd :
        {"run --dry-run " + kSmall + grid + "--out out", "plan " + kSmall + grid + "--out out", "plan " + kSmall + grid,
         "run --dry-run " + kSmall + grid, "plan " + kSmall + grid + "--shard 1/2 --save-params --out out"}) {
     const CliResult r = run(cmd);

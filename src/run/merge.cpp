@@ -75,7 +75,7 @@ int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const 
   if (std::find(owner.begin(), owner.end(), 0) != owner.end()) {
     std::string incomplete;
     for (const RunDirectory& s : shards)
-      if (!fs::exists(s.path / "summary.json")) incomplete += " " + s.path.string();
+      if (!fs::exists(s.path / "summary.json")) incomplete.append(" ").append(s.path.string());
     throw UsageError("merge: replicas missing: " + id_ranges(owner, 0) +
                      (incomplete.empty() ? std::string(" (a shard not given?)")
                                          : " (unfinished shards:" + incomplete + "; resume them first)"));
