@@ -296,6 +296,23 @@ TEST_F(SweepCli, ASecondSignalExitsAtOnceAndTheRunStillResumes) {
   expect_same_outputs(ref, "twice");
 }
 
+TEST_F(SweepCli, ASecondProcessOnTheSameRunIsRefused) {
+  const std::string ref = medium_reference();
+  ASSERT_FALSE(ref.empty());
+  const pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--out busy");
+  ASSERT_TRUE(wait_for_segment("busy"));
+  const CliResult second = run("run --resume busy --threads 2");  // e.g. a resume submitted twice
+  const bool first_done = fs::exists(cwd() / "busy" / "summary.json");
+  if (!first_done) {
+    EXPECT_EQ(second.status, 2) << second.err;
+    EXPECT_NE(second.err.find("in use"), std::string::npos) << second.err;
+  }
+  ::kill(pid, SIGTERM);
+  wait_for(pid);
+  ASSERT_EQ(run("run --resume busy --threads 2").status, 0);
+  expect_same_outputs(ref, "busy");
+}
+
 TEST_F(SweepCli, SavedParamsSurviveKillResumeAndMerge) {
   ASSERT_EQ(run("run " + kMedium + "--save-params --out ref").status, 0);
   const pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--save-params --out k");
