@@ -361,6 +361,16 @@ TEST_F(SweepCli, ResumeRefusesADifferentConfigNamingTheKey) {
   // A different shard or --save-params is refused too.
   EXPECT_EQ(run("run --resume a --shard 0/2").status, 2);
   EXPECT_EQ(run("run --resume a --save-params").status, 2);
+  // A config.toml edited since the run started is named as the problem, with or without the flags.
+  const std::string original = read(cwd() / "a" / "config.toml");
+  write("a/config.toml", std::regex_replace(original, std::regex("\nlr = 0.001 "), "\nlr = 0.002 "));
+  ASSERT_NE(read(cwd() / "a" / "config.toml"), original);
+  for (const std::string flags : {std::string(), kSmall}) {
+    const CliResult edited = run("run --resume a " + flags);
+    EXPECT_EQ(edited.status, 2) << edited.err;
+    EXPECT_NE(edited.err.find("config.toml does not match its checkpoint"), std::string::npos) << edited.err;
+  }
+  write("a/config.toml", original);
   // Without --resume the run directory is refused.
   const CliResult again = run("run " + kSmall + "--out a");
   EXPECT_EQ(again.status, 2);
