@@ -91,8 +91,32 @@ class SweepCli : public Cli {
     }
   }
 
+  // The uninterrupted kMedium run "ref", made once for the whole suite: its absolute path (empty
+  // when it failed), and how long it took.
+  static std::string medium_reference() {
+    if (medium_dir_.empty()) {
+      std::string d = (fs::temp_directory_path() / "underspec-medium-XXXXXX").string();
+      if (!mkdtemp(d.data())) return "";
+      medium_dir_ = d;
+      const auto t0 = std::chrono::steady_clock::now();
+      const std::string cmd = "cd '" + d + "' && '" UNDERSPEC_BINARY "' run " + kMedium + "--out ref >/dev/null 2>&1";
+      medium_status_ = std::system(cmd.c_str());
+      medium_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    }
+    return medium_status_ == 0 ? (medium_dir_ / "ref").string() : "";
+  }
+  static double medium_reference_ms() { return medium_ms_; }
+  static void TearDownTestSuite() {
+    if (!medium_dir_.empty()) fs::remove_all(medium_dir_);
+    medium_dir_.clear();
+  }
+
  private:
   // Length of the leading VAR=VALUE words of `s`.
+  static inline fs::path medium_dir_;
+  static inline int medium_status_ = -1;
+  static inline double medium_ms_ = 0;
+
   static std::size_t env_prefix(const std::string& s) {
     static const std::regex env(R"(^([A-Za-z_][A-Za-z0-9_]*=\S* )*)");
     std::smatch m;
@@ -104,12 +128,12 @@ class SweepCli : public Cli {
 // ---------------------------------------------------------------- kill -9, signals, resume
 
 TEST_F(SweepCli, KillNineAtManyMomentsThenResumeIsByteIdentical) {
-  const auto t0 = std::chrono::steady_clock::now();
-  ASSERT_EQ(run("run " + kMedium + "--out ref").status, 0);
-  const double ref_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const std::string ref = medium_reference();
+  ASSERT_FALSE(ref.empty());
+  const double ref_ms = medium_reference_ms();
   // Very early (before the directory or any segment), then later and later through the run; with a
   // segment after every batch of results the later kills land between and during segment writes.
-  const double fractions[] = {0.0, 0.005, 0.03, 0.2, 0.45, 0.7, 0.95};
+  const double fractions[] = {0.0, 0.03, 0.2, 0.45, 0.7, 0.95};
   int partial = 0;
   for (double fraction : fractions) {
     const int delay = static_cast<int>(fraction * ref_ms);
@@ -126,13 +150,14 @@ TEST_F(SweepCli, KillNineAtManyMomentsThenResumeIsByteIdentical) {
     const CliResult r =
         run("run --resume " + name + " " + config + "--device cpu --threads 2", "UNDERSPEC_CHECKPOINT_SECONDS=0");
     ASSERT_EQ(r.status, 0) << "killed after " << delay << " ms (status " << status << ")\n" << r.err;
-    expect_same_outputs("ref", name);
+    expect_same_outputs(ref, name);
   }
   EXPECT_GE(partial, 2) << "too few kills landed mid-run (reference run: " << ref_ms << " ms)";
 }
 
 TEST_F(SweepCli, KillNineDuringTheResumeToo) {
-  ASSERT_EQ(run("run " + kMedium + "--out ref").status, 0);
+  const std::string ref = medium_reference();
+  ASSERT_FALSE(ref.empty());
   pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--out twice");
   ASSERT_TRUE(wait_for_segment("twice"));
   ::kill(pid, SIGKILL);
@@ -146,7 +171,7 @@ TEST_F(SweepCli, KillNineDuringTheResumeToo) {
   wait_for(pid);
   const CliResult r = run("run --resume twice --threads 2");
   ASSERT_EQ(r.status, 0) << r.err;
-  expect_same_outputs("ref", "twice");
+  expect_same_outputs(ref, "twice");
 }
 
 TEST_F(SweepCli, KilledWhileReservingTheDirectoryIsResumable) {
@@ -206,7 +231,8 @@ TEST_F(SweepCli, KilledDuringWritesLeavesTemporariesThatTheResumeIgnores) {
 // SIGTERM or SIGINT once the first segment is saved: 128 + signal, the resume command, then
 // running that very command finishes the run with the uninterrupted bytes.
 TEST_F(SweepCli, SigtermSavesPrintsTheResumeCommandAndResumesByteIdentical) {
-  ASSERT_EQ(run("run " + kMedium + "--out ref").status, 0);
+  const std::string ref = medium_reference();
+  ASSERT_FALSE(ref.empty());
   const pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--out term");
   ASSERT_TRUE(wait_for_segment("term"));
   ::kill(pid, SIGTERM);
@@ -219,11 +245,21 @@ TEST_F(SweepCli, SigtermSavesPrintsTheResumeCommandAndResumesByteIdentical) {
   const CliResult r = run(m[1].str() + " --threads 2");
   ASSERT_EQ(r.status, 0) << m[1] << "\n" << r.err;
   EXPECT_NE(r.err.find("resuming term: "), std::string::npos) << r.err;
-  expect_same_outputs("ref", "term");
+  expect_same_outputs(ref, "term");
+  // summary.json differs only in the run's own facts.
+  nlohmann::json a = nlohmann::json::parse(read(fs::path(ref) / "summary.json"));
+  nlohmann::json b = nlohmann::json::parse(read(cwd() / "term" / "summary.json"));
+  for (const char* key : {"version", "backend", "threads", "wall_seconds", "run"}) {
+    EXPECT_TRUE(a.contains(key) && b.contains(key)) << key;
+    a.erase(key);
+    b.erase(key);
+  }
+  EXPECT_EQ(a, b);
 }
 
 TEST_F(SweepCli, TheResumeCommandQuotesItsDirectory) {
-  ASSERT_EQ(run("run " + kMedium + "--out ref").status, 0);
+  const std::string ref = medium_reference();
+  ASSERT_FALSE(ref.empty());
   const pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--out \"my run's dir\"");
   ASSERT_TRUE(wait_for_segment("my run's dir"));
   ::kill(pid, SIGTERM);
@@ -233,29 +269,48 @@ TEST_F(SweepCli, TheResumeCommandQuotesItsDirectory) {
   ASSERT_TRUE(std::regex_search(err, m, std::regex(R"(to continue: underspec (run --resume [^\n]*))"))) << err;
   const CliResult r = run(m[1].str() + " --threads 2");  // pasted into a shell as printed
   ASSERT_EQ(r.status, 0) << m[1] << "\n" << r.err;
-  expect_same_outputs("ref", "my run's dir");
+  expect_same_outputs(ref, "my run's dir");
 }
 
 TEST_F(SweepCli, SigintExits130AndResumes) {
-  ASSERT_EQ(run("run " + kMedium + "--out ref").status, 0);
+  const std::string ref = medium_reference();
+  ASSERT_FALSE(ref.empty());
   const pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--out int");
   ASSERT_TRUE(wait_for_segment("int"));
   ::kill(pid, SIGINT);
   EXPECT_EQ(wait_for(pid), 130) << bg_err();
   EXPECT_NE(bg_err().find("underspec run --resume int"), std::string::npos) << bg_err();
-  ASSERT_EQ(run("run --resume int --threads 2").status, 0);
-  expect_same_outputs("ref", "int");
+  ASSERT_EQ(run("run --resume int --threads 1").status, 0);  // another thread count: the same bytes
+  expect_same_outputs(ref, "int");
 }
 
 TEST_F(SweepCli, ASecondSignalExitsAtOnceAndTheRunStillResumes) {
-  ASSERT_EQ(run("run " + kMedium + "--out ref").status, 0);
+  const std::string ref = medium_reference();
+  ASSERT_FALSE(ref.empty());
   const pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--out twice");
   ASSERT_TRUE(wait_for_segment("twice"));
   ::kill(pid, SIGINT);
   ::kill(pid, SIGINT);
   EXPECT_EQ(wait_for(pid), 130) << bg_err();
   ASSERT_EQ(run("run --resume twice --threads 2").status, 0);
-  expect_same_outputs("ref", "twice");
+  expect_same_outputs(ref, "twice");
+}
+
+TEST_F(SweepCli, ASecondProcessOnTheSameRunIsRefused) {
+  const std::string ref = medium_reference();
+  ASSERT_FALSE(ref.empty());
+  const pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--out busy");
+  ASSERT_TRUE(wait_for_segment("busy"));
+  const CliResult second = run("run --resume busy --threads 2");  // e.g. a resume submitted twice
+  const bool first_done = fs::exists(cwd() / "busy" / "summary.json");
+  if (!first_done) {
+    EXPECT_EQ(second.status, 2) << second.err;
+    EXPECT_NE(second.err.find("in use"), std::string::npos) << second.err;
+  }
+  ::kill(pid, SIGTERM);
+  wait_for(pid);
+  ASSERT_EQ(run("run --resume busy --threads 2").status, 0);
+  expect_same_outputs(ref, "busy");
 }
 
 TEST_F(SweepCli, SavedParamsSurviveKillResumeAndMerge) {
@@ -306,6 +361,16 @@ TEST_F(SweepCli, ResumeRefusesADifferentConfigNamingTheKey) {
   // A different shard or --save-params is refused too.
   EXPECT_EQ(run("run --resume a --shard 0/2").status, 2);
   EXPECT_EQ(run("run --resume a --save-params").status, 2);
+  // A config.toml edited since the run started is named as the problem, with or without the flags.
+  const std::string original = read(cwd() / "a" / "config.toml");
+  write("a/config.toml", std::regex_replace(original, std::regex("\nlr = 0.001 "), "\nlr = 0.002 "));
+  ASSERT_NE(read(cwd() / "a" / "config.toml"), original);
+  for (const std::string flags : {std::string(), kSmall}) {
+    const CliResult edited = run("run --resume a " + flags);
+    EXPECT_EQ(edited.status, 2) << edited.err;
+    EXPECT_NE(edited.err.find("config.toml does not match its checkpoint"), std::string::npos) << edited.err;
+  }
+  write("a/config.toml", original);
   // Without --resume the run directory is refused.
   const CliResult again = run("run " + kSmall + "--out a");
   EXPECT_EQ(again.status, 2);
@@ -342,7 +407,8 @@ TEST_F(SweepCli, MergedShardsAreByteIdenticalToOneRun) {
 }
 
 TEST_F(SweepCli, AShardKilledThenResumedMergesByteIdentical) {
-  ASSERT_EQ(run("run " + kMedium + "--out ref").status, 0);
+  const std::string ref = medium_reference();
+  ASSERT_FALSE(ref.empty());
   ASSERT_EQ(run("run " + kMedium + "--shard 0/3 --out p0").status, 0);
   ASSERT_EQ(run("run " + kMedium + "--shard 2/3 --out p2").status, 0);
   const pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--shard 1/3 --out p1");
@@ -363,7 +429,7 @@ TEST_F(SweepCli, AShardKilledThenResumedMergesByteIdentical) {
   EXPECT_NE(wrong.err.find("shard 1/3"), std::string::npos) << wrong.err;
   ASSERT_EQ(run("run --resume p1 --shard 1/3 --threads 2").status, 0);
   ASSERT_EQ(run("merge p0 p1 p2 --out m").status, 0);
-  expect_same_outputs("ref", "m");
+  expect_same_outputs(ref, "m");
 }
 
 TEST_F(SweepCli, AutoShardTakesTheSlurmArrayTaskId) {

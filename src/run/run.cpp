@@ -4,7 +4,12 @@
 // late error never loses them, and a resume produces the same bytes as an uninterrupted run.
 #include "underspec/run/run.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <ctime>
 #include <mutex>
@@ -104,6 +109,29 @@ class ResultCollector {
   Clock::time_point last_write_ = Clock::now();
 };
 
+// An exclusive lock on the run's checkpoint state for as long as the run goes on, so that a
+// second process (a resume submitted twice) cannot write segments beside it; the kernel drops
+// it when the process ends, kill -9 included.
+class RunLock {
+ public:
+  explicit RunLock(const std::filesystem::path& dir) {
+    fd_ = ::open((checkpoint_dir(dir) / "state.json").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ >= 0 && ::flock(fd_, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+      ::close(fd_);
+      fd_ = -1;
+      throw UsageError("output directory " + dir.string() + " is in use by another underspec run");
+    }
+  }
+  ~RunLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 // `text` as one shell word: as is when it is plainly safe, else in single quotes.
 std::string shell_word(const std::string& text) {
   constexpr const char* kSafe = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_./+:=@%,";
@@ -178,6 +206,7 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
 
   // From here on the directory is ours: reserved, then filled.
   if (!run_dir.has_checkpoint) reserve_run_dir(dir, options.out.empty(), config, state);
+  const RunLock lock(dir);
 
   std::vector<ReplicaResult> rows(range.end - range.begin);
   std::vector<bool> done(rows.size(), false);

@@ -77,11 +77,15 @@ RunDirectory inspect_run_dir(const fs::path& dir, bool resume) {
 
 void require_same_run(const RunDirectory& dir, const ExperimentConfig& config, const CheckpointState& state) {
   const std::string where = "cannot resume " + dir.path.string() + ": ";
-  if (dir.state.config_hash != state.config_hash || config_hash(dir.config) != dir.state.config_hash) {
+  if (config_hash(dir.config) != dir.state.config_hash)
+    throw UsageError(where +
+                     "its config.toml does not match its checkpoint (edited since the run started?); "
+                     "restore the config.toml the run was started with");
+  if (dir.state.config_hash != state.config_hash) {
     std::string keys;
     for (const std::string& k : differing_keys(dir.config, config)) keys += (keys.empty() ? "" : ", ") + k;
     throw UsageError(where + "it was started with a different config (differing keys: " +
-                     (keys.empty() ? std::string("its config.toml does not match its checkpoint") : keys) +
+                     (keys.empty() ? std::string("none by name; the config hash differs") : keys) +
                      "); resume without CONFIG/--set to use its own config.toml");
   }
   if (dir.state.shard_index != state.shard_index || dir.state.shard_count != state.shard_count)
