@@ -137,7 +137,7 @@ TEST_F(SweepCli, KillNineAtManyMomentsThenResumeIsByteIdentical) {
   int partial = 0;
   for (double fraction : fractions) {
     const int delay = static_cast<int>(fraction * ref_ms);
-    const std::string name = "k" + std::to_string(delay);
+    const std::string name = std::string("k").append(std::to_string(delay));
     const pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--out " + name);
     std::this_thread::sleep_for(std::chrono::milliseconds(delay));
     ::kill(pid, SIGKILL);
@@ -365,7 +365,7 @@ TEST_F(SweepCli, ResumeRefusesADifferentConfigNamingTheKey) {
   const std::string original = read(cwd() / "a" / "config.toml");
   write("a/config.toml", std::regex_replace(original, std::regex("\nlr = 0.001 "), "\nlr = 0.002 "));
   ASSERT_NE(read(cwd() / "a" / "config.toml"), original);
-  for (const std::string flags : {std::string(), kSmall}) {
+  for (const std::string& flags : {std::string(), kSmall}) {
     const CliResult edited = run("run --resume a " + flags);
     EXPECT_EQ(edited.status, 2) << edited.err;
     EXPECT_NE(edited.err.find("config.toml does not match its checkpoint"), std::string::npos) << edited.err;
@@ -399,7 +399,7 @@ TEST_F(SweepCli, MergedShardsAreByteIdenticalToOneRun) {
       ASSERT_EQ(r.status, 0) << d << "\n" << r.err;
       dirs += d + " ";
     }
-    const std::string merged = "m" + std::to_string(n);
+    const std::string merged = std::string("m").append(std::to_string(n));
     const CliResult r = run("merge " + dirs + "--out " + merged);
     ASSERT_EQ(r.status, 0) << r.err;
     expect_same_outputs("ref", merged);
