@@ -3,18 +3,18 @@
 // NOT YET RUN ON A GPU: it compiles and its host planning is CPU-tested, nothing more.
 //
 // A backend is bound to one device (cudaSetDevice at the start of train(), in the calling
-// thread). Per train() call, the requested replicas are grouped by (grid cell, model): a
-// launch shares one config (TrainRun, Adam table, datasets) and one shape. For each group,
-// the cell's test sets (IID, OOD, one per data.stress_factors) and, unless
-// data.per_replica, one training set per distinct training domain are generated on the
-// device, or reused from an earlier cell of the same call when every generation input is
-// the same (cells that differ only in training settings share their data). Each group is
-// trained in chunks that fit the device memory budget (or the configured maximum); after
-// each chunk its results go to the sink, and *stop is checked before the next chunk.
-// Evaluation scores two test domains per launch (the kernel's grid), so the stress domains
-// take (2 + stress + 1) / 2 - 1 extra launches. Nothing a replica computes depends on its
-// chunk, group or position. Known limitation: replicas of different cells are never put
-// in the same launch, so a grid of small cells runs many small launches.
+// thread). Per train() call, the requested replicas are grouped into launch groups
+// (cuda_plan::launch_groups): every replica of one network shape, whatever its grid cell, so
+// a 50-cell x 100-seed grid fills the GPU like one 5000-replica experiment. Each replica
+// reads its cell's training settings from a per-launch TrainRun table (ReplicaJob::run) and
+// is scored on its cell's test sets. (The cuBLAS variant steps its MLP replicas in lockstep,
+// so its groups also share the cell.) Test sets (IID, OOD, one per data.stress_factors) and
+// shared training sets are generated on the device once per distinct set of generation
+// inputs and reused across cells. Each group is trained in chunks that fit the device
+// memory budget (or the configured maximum); after each chunk its results go to the sink,
+// and *stop is checked before the next chunk. Evaluation scores two test domains per
+// launch; a cell with fewer domains than the group's largest repeats its last one. Nothing a
+// replica computes depends on its chunk, group or position.
 #include "underspec/backends/cuda_backend.hpp"
 
 #include <algorithm>
@@ -151,10 +151,15 @@ class DatasetCache {
   std::map<DataKey, DeviceDataset> sets_;
 };
 
-// The datasets of one (cell, model) group.
-struct GroupData {
-  std::vector<DatasetView> tests;       // IID, OOD, stress..., padded to an even count
+// What one grid cell brings to a launch group: its test sets, its shared training sets, and
+// its training settings (a TrainRun whose Adam table lives on the device).
+struct CellData {
+  std::vector<DatasetView> tests;       // IID, OOD, stress...
   std::map<Regime, DatasetView> train;  // shared training sets (empty with data.per_replica)
+  std::vector<AdamStep> adam_host;
+  DeviceBuffer<AdamStep> adam_device;
+  TrainRun run{};           // adam_steps: adam_device
+  std::uint32_t run_index;  // position in the group's TrainRun table
 };
 
 class CudaBackend final : public Backend {
@@ -179,41 +184,50 @@ class CudaBackend final : public Backend {
     DatasetCache cache;
     std::unique_ptr<CublasHandle> cublas;
 
-    for (const std::vector<std::size_t>& group : group_by_cell_and_model(replicas)) {
+    for (const std::vector<std::size_t>& group : launch_groups(sweep, replicas, options_.variant)) {
       if (stopped()) return;
       const ReplicaSpec& first = replicas[group.front()];
-      const ExperimentConfig& config = sweep.config_of(first);
-      const NetShape shape = net_shape(config, first.model);
-      const GroupData data = group_data(config, replicas, group, cache, stream.get());
-
-      const auto n_train = static_cast<std::uint32_t>(config.data.n_train);
-      const std::vector<AdamStep> adam_table = make_adam_table(config.train, n_train);
-      DeviceBuffer<AdamStep> adam_device = cuda::to_device(adam_table, stream.get());  // adam_table outlives it
+      const NetShape shape = net_shape(sweep.config_of(first), first.model);
+      // The cells of the group, their data and TrainRuns; sizes are planned for the largest.
+      std::map<std::uint32_t, CellData> cells;
+      std::vector<TrainRun> runs;
+      std::size_t per_replica = 0;
+      for (std::size_t k : group) {
+        const std::uint32_t c = replicas[k].cell;
+        if (cells.count(c)) continue;
+        const ExperimentConfig& config = sweep.cells[c].config;
+        CellData& cell = cells[c];
+        cell_data(config, replicas, group, c, cache, stream.get(), cell);
+        cell.run_index = static_cast<std::uint32_t>(runs.size());
+        runs.push_back(cell.run);
+        const std::size_t extra_sums_bytes = (cell.tests.size() + 1) / 2 * 2 * sizeof(double);  // stress sums
+        per_replica =
+            std::max(per_replica, bytes_per_replica(shape, config, options_.variant, shared_bytes) + extra_sums_bytes);
+      }
+      DeviceBuffer<TrainRun> runs_device = cuda::to_device(runs, stream.get());  // `runs` outlives the copy
       const bool use_cublas = shape.n_layers > 1 && options_.variant == TrainVariant::cublas;
       if (use_cublas && !cublas) cublas = std::make_unique<CublasHandle>();
 
       std::size_t free_bytes = 0, total_bytes = 0;
       US_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-      const std::size_t extra_sums_bytes = (data.tests.size() - 2) * sizeof(double);  // stress domains' sums
-      const std::size_t per_replica =
-          bytes_per_replica(shape, config, options_.variant, shared_bytes) + extra_sums_bytes;
       const std::size_t chunk = plan_chunk_replicas(group.size(), per_replica, free_bytes,
                                                     options_.device_memory_fraction, options_.max_chunk_replicas);
       for (const ChunkRange& range : split_chunks(group.size(), chunk)) {
         if (stopped()) return;
         const std::vector<std::size_t> members(group.begin() + static_cast<std::ptrdiff_t>(range.begin),
                                                group.begin() + static_cast<std::ptrdiff_t>(range.end));
-        const std::vector<ReplicaResult> results = train_chunk(config, replicas, members, shape, shared_bytes, data,
-                                                               adam_table, adam_device, cublas.get(), stream.get());
-        sink(results);
+        sink(
+            train_chunk(sweep, replicas, members, shape, shared_bytes, cells, runs_device, cublas.get(), stream.get()));
       }
     }
   }
 
  private:
-  // The group's test sets and shared training sets, from `cache` or generated now.
-  static GroupData group_data(const ExperimentConfig& config, std::span<const ReplicaSpec> replicas,
-                              const std::vector<std::size_t>& group, DatasetCache& cache, cudaStream_t stream) {
+  // Cell `c`'s test sets, the shared training sets its replicas in `group` need (from
+  // `cache` or generated now), and its TrainRun.
+  static void cell_data(const ExperimentConfig& config, std::span<const ReplicaSpec> replicas,
+                        const std::vector<std::size_t>& group, std::uint32_t c, DatasetCache& cache,
+                        cudaStream_t stream, CellData& cell) {
     const auto n_train = static_cast<std::uint32_t>(config.data.n_train);
     const auto n_test = static_cast<std::uint32_t>(config.data.n_test);
     std::vector<DataRequest> requests{{DatasetId::iid_test, test_domain(config.data.iid_factor), n_test},
@@ -225,95 +239,115 @@ class CudaBackend final : public Backend {
     std::vector<Regime> regimes;
     if (!config.data.per_replica)
       for (std::size_t k : group)
-        if (std::find(regimes.begin(), regimes.end(), replicas[k].regime) == regimes.end()) {
+        if (replicas[k].cell == c && std::find(regimes.begin(), regimes.end(), replicas[k].regime) == regimes.end()) {
           regimes.push_back(replicas[k].regime);
           requests.push_back({DatasetId::train, train_domain(config, replicas[k].regime), n_train});
         }
     const std::vector<DatasetView> views = cache.get(config, requests, stream);
-    GroupData data;
-    data.tests.assign(views.begin(), views.begin() + static_cast<std::ptrdiff_t>(n_tests));
-    if (data.tests.size() % 2) data.tests.push_back(data.tests.back());
-    for (std::size_t i = 0; i < regimes.size(); ++i) data.train.emplace(regimes[i], views[n_tests + i]);
-    return data;
+    cell.tests.assign(views.begin(), views.begin() + static_cast<std::ptrdiff_t>(n_tests));
+    for (std::size_t i = 0; i < regimes.size(); ++i) cell.train.emplace(regimes[i], views[n_tests + i]);
+    cell.adam_host = make_adam_table(config.train, n_train);
+    cell.adam_device = cuda::to_device(cell.adam_host, stream);
+    cell.run = TrainRun{config.train.epochs, config.train.batch_size, static_cast<float>(config.augmentation.noise_std),
+                        cell.adam_device.data()};
   }
 
-  std::vector<ReplicaResult> train_chunk(const ExperimentConfig& config, std::span<const ReplicaSpec> replicas,
+  std::vector<ReplicaResult> train_chunk(const Sweep& sweep, std::span<const ReplicaSpec> replicas,
                                          const std::vector<std::size_t>& members, const NetShape& shape,
-                                         std::size_t shared_bytes, const GroupData& data,
-                                         const std::vector<AdamStep>& adam_table,
-                                         const DeviceBuffer<AdamStep>& adam_device, CublasHandle* cublas,
+                                         std::size_t shared_bytes, const std::map<std::uint32_t, CellData>& cells,
+                                         const DeviceBuffer<TrainRun>& runs_device, CublasHandle* cublas,
                                          cudaStream_t stream) const {
     const auto n_replicas = static_cast<int>(members.size());
-    const auto n_train = static_cast<std::uint32_t>(config.data.n_train);
     const int n_params = param_count(shape);
 
-    // Training sets and jobs: shared sets by regime, or one generated set per replica.
+    // Training sets and jobs: shared sets by (cell, regime), or one generated set per
+    // replica (generated per cell: the generation kernel takes one cell's SCM and seed).
     std::vector<DatasetView> views;
-    std::vector<ReplicaJob> jobs;
-    std::map<Regime, std::uint32_t> view_of_regime;
-    DeviceBuffer<float> own_data;
-    if (config.data.per_replica) {
-      own_data = DeviceBuffer<float>(members.size() * 4 * std::size_t{n_train});
-      std::vector<cuda::GenerateJob> generate;
-      for (std::size_t k = 0; k < members.size(); ++k) {
-        const ReplicaSpec& r = replicas[members[k]];
-        float* base = own_data.data() + k * 4 * std::size_t{n_train};
-        generate.push_back(
-            generate_job(base, n_train, DatasetId::train, train_data_slot(config, r), train_domain(config, r.regime)));
-        views.push_back(DatasetView{base, base + n_train, base + 2 * std::size_t{n_train},
-                                    base + 3 * std::size_t{n_train}, n_train});
-      }
-      run_generate(config, generate, n_train, stream);
+    std::vector<ReplicaJob> jobs(members.size());
+    std::map<std::pair<std::uint32_t, Regime>, std::uint32_t> shared_view;
+    std::size_t own_floats = 0;
+    for (std::size_t k : members) {
+      const ExperimentConfig& config = sweep.config_of(replicas[k]);
+      if (config.data.per_replica) own_floats += 4 * static_cast<std::size_t>(config.data.n_train);
     }
+    DeviceBuffer<float> own_data(own_floats);
+    std::map<std::uint32_t, std::vector<cuda::GenerateJob>> generate;  // by cell
+    std::size_t own_used = 0;
     for (std::size_t k = 0; k < members.size(); ++k) {
       const ReplicaSpec& r = replicas[members[k]];
-      std::uint32_t dataset = static_cast<std::uint32_t>(k);
-      if (!config.data.per_replica) {
-        auto it = view_of_regime.find(r.regime);
-        if (it == view_of_regime.end()) {
-          it = view_of_regime.emplace(r.regime, static_cast<std::uint32_t>(views.size())).first;
-          views.push_back(data.train.at(r.regime));
-        }
+      const ExperimentConfig& config = sweep.config_of(r);
+      const CellData& cell = cells.at(r.cell);
+      std::uint32_t dataset = 0;
+      if (config.data.per_replica) {
+        const auto n_train = static_cast<std::uint32_t>(config.data.n_train);
+        float* base = own_data.data() + own_used;
+        own_used += 4 * std::size_t{n_train};
+        generate[r.cell].push_back(
+            generate_job(base, n_train, DatasetId::train, train_data_slot(config, r), train_domain(config, r.regime)));
+        dataset = static_cast<std::uint32_t>(views.size());
+        views.push_back(DatasetView{base, base + n_train, base + 2 * std::size_t{n_train},
+                                    base + 3 * std::size_t{n_train}, n_train});
+      } else {
+        const auto [it, added] = shared_view.emplace(std::make_pair(r.cell, r.regime), views.size());
+        if (added) views.push_back(cell.train.at(r.regime));
         dataset = it->second;
       }
-      jobs.push_back(ReplicaJob{r.seed, r.regime == Regime::augmentation ? 1u : 0u, dataset, 0u});
+      jobs[k] = ReplicaJob{r.seed, r.regime == Regime::augmentation ? 1u : 0u, dataset, cell.run_index};
+    }
+    for (const auto& [c, gen] : generate) {
+      std::uint32_t max_n = 0;
+      for (const cuda::GenerateJob& j : gen) max_n = std::max(max_n, j.n);
+      run_generate(sweep.cells[c].config, gen, max_n, stream);
     }
     DeviceBuffer<DatasetView> views_device = cuda::to_device(views, stream);
     DeviceBuffer<ReplicaJob> jobs_device = cuda::to_device(jobs, stream);
     DeviceBuffer<float> params(members.size() * static_cast<std::size_t>(n_params));
-    const TrainRun run{config.train.epochs, config.train.batch_size, static_cast<float>(config.augmentation.noise_std),
-                       adam_device.data()};
     const bool specialise = options_.variant == TrainVariant::fused;
 
     if (cublas && shape.n_layers > 1) {
-      TrainRun host_run = run;
-      host_run.adam_steps = adam_table.data();
+      // launch_groups keeps the cuBLAS variant's MLP groups within one cell.
+      const CellData& cell = cells.at(replicas[members.front()].cell);
+      TrainRun host_run = cell.run;
+      host_run.adam_steps = cell.adam_host.data();
+      const auto n_train = static_cast<std::uint32_t>(sweep.config_of(replicas[members.front()]).data.n_train);
       cuda::train_cublas(
           cublas->get(),
-          cuda::CublasTrainLaunch{shape, host_run, static_cast<int>(adam_table.size()), jobs_device.data(),
+          cuda::CublasTrainLaunch{shape, host_run, static_cast<int>(cell.adam_host.size()), jobs_device.data(),
                                   views_device.data(), n_train, n_replicas, params.data()},
           stream);
     } else {
-      const FusedLayout layout = cuda::fused_layout_for(shape, config.train.batch_size, shared_bytes);
+      int max_batch = 1;
+      for (const auto& [c, cell] : cells) max_batch = std::max(max_batch, cell.run.batch_size);
+      const FusedLayout layout = cuda::fused_layout_for(shape, max_batch, shared_bytes);
       DeviceBuffer<float> scratch(members.size() * layout.global_floats);
-      cuda::launch_fused_train(cuda::FusedTrainLaunch{shape, run, jobs_device.data(), views_device.data(), n_replicas,
-                                                      layout, scratch.data(), params.data()},
-                               specialise, stream);
+      cuda::launch_fused_train(
+          cuda::FusedTrainLaunch{shape, runs_device.data(), jobs_device.data(), views_device.data(), n_replicas, layout,
+                                 scratch.data(), params.data()},
+          specialise, stream);
       US_CUDA_CHECK(cudaStreamSynchronize(stream));  // before scratch is freed
     }
 
-    // Evaluation, two domains per launch: sums[pair][replica][domain of the pair]. The
-    // launches run in stream order, so they share one scratch buffer.
-    const std::size_t n_pairs = data.tests.size() / 2;
+    // Evaluation, two domains per launch: sums[pair][replica][domain of the pair]; a replica
+    // whose cell has fewer test sets repeats its last one. The launches run in stream order,
+    // so they share one scratch buffer.
+    std::size_t n_pairs = 1;
+    for (std::size_t k : members) n_pairs = std::max(n_pairs, (cells.at(replicas[k].cell).tests.size() + 1) / 2);
     const EvalLayout eval_layout = plan_eval_layout(shape, shared_bytes);
     DeviceBuffer<float> eval_scratch(members.size() * 2 * eval_layout.global_floats);
     DeviceBuffer<double> sums(n_pairs * members.size() * 2);
+    std::vector<DeviceBuffer<DatasetView>> pair_domains;
     for (std::size_t p = 0; p < n_pairs; ++p) {
+      std::vector<DatasetView> domains;
+      for (std::size_t k : members) {
+        const std::vector<DatasetView>& tests = cells.at(replicas[k].cell).tests;
+        for (std::size_t d = 0; d < 2; ++d) domains.push_back(tests[std::min(2 * p + d, tests.size() - 1)]);
+      }
+      pair_domains.push_back(cuda::to_device(domains, stream));  // kept until the launches are done
       cuda::EvaluateLaunch eval{shape,
                                 eval_layout,
                                 params.data(),
                                 n_replicas,
-                                {data.tests[2 * p], data.tests[2 * p + 1]},
+                                pair_domains.back().data(),
                                 eval_scratch.data(),
                                 sums.data() + p * members.size() * 2};
       cuda::launch_evaluate(eval, specialise || options_.variant == TrainVariant::cublas, stream);
@@ -324,18 +358,20 @@ class CudaBackend final : public Backend {
     params.download(host_params.data(), host_params.size(), stream);
     sums.download(host_sums.data(), host_sums.size(), stream);
     US_CUDA_CHECK(cudaStreamSynchronize(stream));
-    const double n_test = static_cast<double>(config.data.n_test);
-    const auto rmse = [&](std::size_t k, std::size_t domain) {
-      return std::sqrt(host_sums[(domain / 2 * members.size() + k) * 2 + domain % 2] / n_test);
-    };
     std::vector<ReplicaResult> results(members.size());
     for (std::size_t k = 0; k < members.size(); ++k) {
+      const ReplicaSpec& r = replicas[members[k]];
+      const ExperimentConfig& config = sweep.config_of(r);
+      const double n_test = static_cast<double>(config.data.n_test);
+      const auto rmse = [&](std::size_t domain) {
+        return std::sqrt(host_sums[(domain / 2 * members.size() + k) * 2 + domain % 2] / n_test);
+      };
       ReplicaResult& out = results[k];
-      out.id = replicas[members[k]].id;
-      out.iid_rmse = rmse(k, 0);
-      out.ood_rmse = rmse(k, 1);
+      out.id = r.id;
+      out.iid_rmse = rmse(0);
+      out.ood_rmse = rmse(1);
       out.stress_rmse.resize(config.data.stress_factors.size());
-      for (std::size_t s = 0; s < out.stress_rmse.size(); ++s) out.stress_rmse[s] = rmse(k, 2 + s);
+      for (std::size_t s = 0; s < out.stress_rmse.size(); ++s) out.stress_rmse[s] = rmse(2 + s);
       const auto first = host_params.begin() + static_cast<std::ptrdiff_t>(k * static_cast<std::size_t>(n_params));
       out.params.assign(first, first + n_params);
     }

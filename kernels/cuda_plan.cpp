@@ -155,26 +155,16 @@ std::vector<ChunkRange> split_chunks(std::size_t n, std::size_t chunk) {
   return chunks;
 }
 
-std::vector<std::vector<std::size_t>> group_by_model(std::span<const ReplicaSpec> replicas) {
+std::vector<std::vector<std::size_t>> launch_groups(const Sweep& sweep, std::span<const ReplicaSpec> replicas,
+                                                    TrainVariant variant) {
   std::vector<std::vector<std::size_t>> groups;
-  std::vector<ModelKind> kinds;
+  std::map<std::vector<std::int64_t>, std::size_t> group_of;  // key: shape widths (+ cell for cuBLAS MLPs)
   for (std::size_t k = 0; k < replicas.size(); ++k) {
-    const auto it = std::find(kinds.begin(), kinds.end(), replicas[k].model);
-    if (it == kinds.end()) {
-      kinds.push_back(replicas[k].model);
-      groups.push_back({k});
-    } else {
-      groups[static_cast<std::size_t>(it - kinds.begin())].push_back(k);
-    }
-  }
-  return groups;
-}
-
-std::vector<std::vector<std::size_t>> group_by_cell_and_model(std::span<const ReplicaSpec> replicas) {
-  std::vector<std::vector<std::size_t>> groups;
-  std::map<std::pair<std::uint32_t, ModelKind>, std::size_t> group_of;
-  for (std::size_t k = 0; k < replicas.size(); ++k) {
-    const auto [it, added] = group_of.emplace(std::make_pair(replicas[k].cell, replicas[k].model), groups.size());
+    const ReplicaSpec& r = replicas[k];
+    const NetShape shape = net_shape(sweep.config_of(r), r.model);
+    std::vector<std::int64_t> key(shape.width, shape.width + shape.n_layers + 1);
+    if (variant == TrainVariant::cublas && shape.n_layers > 1) key.push_back(-1 - static_cast<std::int64_t>(r.cell));
+    const auto [it, added] = group_of.emplace(std::move(key), groups.size());
     if (added) groups.emplace_back();
     groups[it->second].push_back(k);
   }

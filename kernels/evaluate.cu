@@ -32,7 +32,9 @@ __global__ void evaluate_kernel(EvaluateLaunch a) {
   }
   const EvalState st{params, act, act + layout.input_floats, act + layout.input_floats + layout.pingpong_floats,
                      partials};
-  const double sum = group_sum_squares<W, kTile, kTile>(group, a.shape, a.domains[domain], layout.rows, st);
+  const double sum = group_sum_squares<W, kTile, kTile>(
+      group, a.shape, a.domains[static_cast<std::size_t>(replica) * 2 + static_cast<std::size_t>(domain)], layout.rows,
+      st);
   if (group.rank == 0) a.sums[static_cast<std::size_t>(replica) * 2 + static_cast<std::size_t>(domain)] = sum;
 }
 

@@ -1,4 +1,5 @@
-// Evaluation: sum of squared errors (double) per replica and domain. One CTA per
+// Evaluation: sum of squared errors (double) per replica and domain; replicas of one launch
+// may be scored on different test sets (their grid cells'). One CTA per
 // (replica, domain); the CTA forwards tiles of test samples with the shared products and
 // reduces per-thread partial sums in a fixed tree, so the sums are deterministic. The
 // host takes sqrt(sum / n), as cpu_trainer's evaluate_rmse does.
@@ -18,9 +19,9 @@ struct EvaluateLaunch {
   cuda_plan::EvalLayout layout;
   const float* params;  // device, n_replicas * param_count(shape)
   int n_replicas;
-  DatasetView domains[2];  // IID, OOD test sets (device)
-  float* scratch;          // device, n_replicas * 2 * layout.global_floats (null when 0)
-  double* sums;            // device, n_replicas * 2: [replica][domain]
+  const DatasetView* domains;  // device, [n_replicas][2]: each replica's two test sets of this launch
+  float* scratch;              // device, n_replicas * 2 * layout.global_floats (null when 0)
+  double* sums;                // device, n_replicas * 2: [replica][domain]
 };
 
 void launch_evaluate(const EvaluateLaunch& launch, bool specialise, cudaStream_t stream);

@@ -1,4 +1,6 @@
-// Fused training: ONE launch trains a chunk of replicas for all epochs.
+// Fused training: ONE launch trains a chunk of replicas for all epochs. The replicas share a
+// network shape but may come from different grid cells: each reads its training settings
+// (epochs, batch size, augmentation, Adam/StepLR table) from runs[job.run].
 //   MLP:        a CTA per replica (cuda_plan::fused_threads threads); each thread computes
 //               4x4 output tiles of every product with gemm_tile (group_trainer.hpp).
 //               Hidden widths 16/32/64/128 (all equal) run kernels compiled for that
@@ -21,7 +23,7 @@ namespace underspec::cuda {
 
 struct FusedTrainLaunch {
   NetShape shape;
-  TrainRun run;                 // run.adam_steps: device table
+  const TrainRun* runs;         // device table indexed by job.run (one per grid cell); adam_steps on the device
   const ReplicaJob* jobs;       // device, n_replicas
   const DatasetView* datasets;  // device table indexed by job.dataset
   int n_replicas;

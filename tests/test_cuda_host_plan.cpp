@@ -157,33 +157,30 @@ TEST(CudaHostPlan, ChunkPlanning) {
   EXPECT_EQ(bytes_per_replica(mlp, c, TrainVariant::fused, 227 * 1024), shared + 5000u * 16 + sizeof(DatasetView));
 }
 
-TEST(CudaHostPlan, GroupByModelKeepsInputOrder) {
-  ExperimentConfig c;
-  c.sweep.seeds = 2;
-  const Sweep sweep = make_sweep(c);
-  std::vector<ReplicaSpec> mixed{sweep.replicas[7], sweep.replicas[0], sweep.replicas[8], sweep.replicas[1]};
-  const auto groups = group_by_model(mixed);
-  ASSERT_EQ(groups.size(), 2u);
-  EXPECT_EQ(groups[0], (std::vector<std::size_t>{0, 2}));  // MLPs, first seen
-  EXPECT_EQ(groups[1], (std::vector<std::size_t>{1, 3}));
-}
-
-TEST(CudaHostPlan, GroupByCellAndModelSplitsCellsAndKeepsInputOrder) {
+TEST(CudaHostPlan, LaunchGroupsShareAShapeAcrossCells) {
   ExperimentConfig c;
   c.sweep.seeds = 1;
   c.sweep.regimes = {Regime::baseline};
   c.sweep.grid = {GridAxis{"train.lr", {"0.001", "0.003"}}};
   const Sweep sweep = make_sweep(c);  // ids: cell 0 perceptron, mlp; cell 1 perceptron, mlp
   ASSERT_EQ(sweep.replicas.size(), 4u);
-  std::vector<ReplicaSpec> mixed{sweep.replicas[3], sweep.replicas[0], sweep.replicas[1], sweep.replicas[2],
-                                 sweep.replicas[3]};
-  const auto groups = group_by_cell_and_model(mixed);
-  ASSERT_EQ(groups.size(), 4u);
-  EXPECT_EQ(groups[0], (std::vector<std::size_t>{0, 4}));  // cell 1 MLP, first seen
-  EXPECT_EQ(groups[1], (std::vector<std::size_t>{1}));     // cell 0 perceptron
-  EXPECT_EQ(groups[2], (std::vector<std::size_t>{2}));     // cell 0 MLP
-  EXPECT_EQ(groups[3], (std::vector<std::size_t>{3}));     // cell 1 perceptron
-  EXPECT_TRUE(group_by_cell_and_model({}).empty());
+  const std::vector<ReplicaSpec> mixed{sweep.replicas[3], sweep.replicas[0], sweep.replicas[1], sweep.replicas[2]};
+  // Fused: one group per shape, cells mixed, input order kept.
+  const auto fused = launch_groups(sweep, mixed, TrainVariant::fused);
+  ASSERT_EQ(fused.size(), 2u);
+  EXPECT_EQ(fused[0], (std::vector<std::size_t>{0, 2}));  // MLPs of cells 1 and 0
+  EXPECT_EQ(fused[1], (std::vector<std::size_t>{1, 3}));  // perceptrons of cells 0 and 1
+  // cuBLAS: MLPs step in lockstep, so each cell is its own group; perceptrons still share.
+  const auto cublas = launch_groups(sweep, mixed, TrainVariant::cublas);
+  ASSERT_EQ(cublas.size(), 3u);
+  EXPECT_EQ(cublas[0], (std::vector<std::size_t>{0}));
+  EXPECT_EQ(cublas[1], (std::vector<std::size_t>{1, 3}));
+  EXPECT_EQ(cublas[2], (std::vector<std::size_t>{2}));
+  // Different hidden shapes never share a launch.
+  c.sweep.grid = {GridAxis{"model.mlp.hidden", {"[16]", "[16, 16]"}}};
+  const Sweep shapes = make_sweep(c);
+  EXPECT_EQ(launch_groups(shapes, shapes.replicas, TrainVariant::fused).size(), 3u);
+  EXPECT_TRUE(launch_groups(shapes, {}, TrainVariant::fused).empty());
 }
 
 TEST(CudaHostPlan, CudaErrorNamesCallLocationAndError) {

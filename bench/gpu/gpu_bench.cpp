@@ -89,8 +89,9 @@ Row time_training(const ExperimentConfig& config, ModelKind model, cuda_plan::Tr
                                                views_device.data(), n, replicas, params.data()},
                        nullptr);
   } else {
-    cuda::launch_fused_train(cuda::FusedTrainLaunch{shape, run, jobs_device.data(), views_device.data(), replicas,
-                                                    layout, scratch.data(), params.data()},
+    DeviceBuffer<TrainRun> runs_device = cuda::to_device(std::vector<TrainRun>{run}, nullptr);
+    cuda::launch_fused_train(cuda::FusedTrainLaunch{shape, runs_device.data(), jobs_device.data(), views_device.data(),
+                                                    replicas, layout, scratch.data(), params.data()},
                              variant == cuda_plan::TrainVariant::fused, nullptr);
   }
   US_CUDA_CHECK(cudaEventRecord(stop, nullptr));

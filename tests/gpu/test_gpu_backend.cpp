@@ -179,6 +179,19 @@ TEST(GpuBackend, CellsWithDifferentDataAndShapesMatchCpu) {
   }
 }
 
+// Cells that differ only in training settings (batch size, epochs, augmentation) share
+// fused launches: each replica reads its own cell's TrainRun; the results match the CPU.
+TEST(GpuBackend, CellsWithDifferentTrainingSettingsShareLaunchesAndMatchCpu) {
+  UNDERSPEC_REQUIRE_GPU();
+  ExperimentConfig c = quick_config();
+  c.sweep.grid = {GridAxis{"regime.augmentation.noise_std", {"1.0", "10.0"}},
+                  GridAxis{"train.batch_size", {"32", "64"}}, GridAxis{"train.epochs", {"2", "3"}}};
+  const Sweep sweep = make_sweep(c);
+  ASSERT_EQ(sweep.cells.size(), 8u);
+  EXPECT_EQ(cuda_plan::launch_groups(sweep, sweep.replicas, TrainVariant::fused).size(), 2u);
+  expect_close(run_cuda(sweep, sweep.replicas, TrainVariant::fused), run_cpu(sweep, sweep.replicas), 1e-3, 1e-3);
+}
+
 // The sink sees every replica once, chunk by chunk; once *stop is set, no new chunk starts.
 TEST(GpuBackend, SinkGetsChunksAndStopEndsEarly) {
   UNDERSPEC_REQUIRE_GPU();

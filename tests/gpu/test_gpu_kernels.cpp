@@ -148,15 +148,15 @@ TEST(GpuKernels, EvaluationSumsEqualCpuForEachWidth) {
     const cuda_plan::EvalLayout layout = cuda_plan::plan_eval_layout(shape, static_cast<std::size_t>(limit));
     DeviceBuffer<float> scratch(replicas * 2 * layout.global_floats);
     DeviceBuffer<double> sums(replicas * 2);
+    std::vector<DatasetView> domains;
+    for (int r = 0; r < replicas; ++r) {
+      domains.push_back({t, t + n, t + 2 * n, t + 3 * n, n});
+      domains.push_back({t + 4 * n, t + 5 * n, t + 6 * n, t + 7 * n, n});
+    }
+    DeviceBuffer<DatasetView> domains_device = cuda::to_device(domains, nullptr);
     for (bool specialise : {true, false}) {
-      cuda::EvaluateLaunch launch{
-          shape,
-          layout,
-          dp.data(),
-          replicas,
-          {{t, t + n, t + 2 * n, t + 3 * n, n}, {t + 4 * n, t + 5 * n, t + 6 * n, t + 7 * n, n}},
-          scratch.data(),
-          sums.data()};
+      cuda::EvaluateLaunch launch{shape,          layout,     dp.data(), replicas, domains_device.data(),
+                                  scratch.data(), sums.data()};
       cuda::launch_evaluate(launch, specialise, nullptr);
       std::vector<double> host(replicas * 2);
       sums.download(host.data(), host.size(), nullptr);

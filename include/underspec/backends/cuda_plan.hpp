@@ -141,12 +141,11 @@ struct ChunkRange {
 };
 std::vector<ChunkRange> split_chunks(std::size_t n, std::size_t chunk);
 
-// Positions of `replicas` grouped by model kind (a launch trains one shape), each group in
-// input order.
-std::vector<std::vector<std::size_t>> group_by_model(std::span<const ReplicaSpec> replicas);
-
-// Positions of `replicas` grouped by (cell, model kind): a launch shares one config and one
-// shape. Groups in order of first appearance, each in input order.
-std::vector<std::vector<std::size_t>> group_by_cell_and_model(std::span<const ReplicaSpec> replicas);
+// Positions of `replicas` grouped into what can share launches, each group in input order:
+// replicas of one network shape whatever their grid cell (a fused launch reads each
+// replica's settings from its cell's TrainRun), except MLPs of the cuBLAS variant, whose
+// replicas step in lockstep and so also share the cell.
+std::vector<std::vector<std::size_t>> launch_groups(const Sweep& sweep, std::span<const ReplicaSpec> replicas,
+                                                    TrainVariant variant);
 
 }  // namespace underspec::cuda_plan

@@ -38,10 +38,10 @@ struct ReplicaJob {
   std::uint32_t seed;     // keys init, shuffle and augmentation
   std::uint32_t augment;  // 1 for the augmentation regime
   std::uint32_t dataset;  // index into the launch's dataset table
-  std::uint32_t pad;
+  std::uint32_t run;      // index into the launch's TrainRun table (fused CUDA launches mix grid cells)
 };
 
-// What all replicas of one launch share.
+// The training settings of one grid cell: what the replicas of that cell share.
 struct TrainRun {
   int epochs;
   int batch_size;
