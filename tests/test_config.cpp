@@ -2,6 +2,7 @@
 // the resolved config written back parses to the same config, exactly.
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -578,6 +579,53 @@ TEST(SeedExample, IsTheDefaultConfigWithEveryKey) {
   std::stringstream text;
   text << in.rdbuf();
   EXPECT_EQ(text.str(), config_to_toml(ExperimentConfig{}));
+}
+
+}  // namespace
+}  // namespace underspec
+
+namespace underspec {
+namespace {
+
+std::string load_error(const std::filesystem::path& path) {
+  try {
+    load_config(path);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Paths that are not a config file are refused by name, never read as an empty config.
+TEST_F(ConfigFile, PathsThatAreNotAConfigFileAreNamed) {
+  EXPECT_NE(load_error(dir_).find("is a directory, not a config file"), std::string::npos);
+  EXPECT_NE(load_error(dir_ / "missing.toml").find("missing.toml: no such config file"), std::string::npos);
+  const fs::path fifo = dir_ / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_NE(load_error(fifo).find("is not a regular file (a FIFO"), std::string::npos);
+  fs::create_symlink(dir_ / "b", dir_ / "a");
+  fs::create_symlink(dir_ / "a", dir_ / "b");
+  EXPECT_NE(load_error(dir_ / "a").find("too many levels of symbolic links"), std::string::npos);
+}
+
+TEST(ConfigOverride, InlineTablesSetEachKeyOrSayHowToWriteThem) {
+  ExperimentConfig c;
+  apply_override(c, "data={n_train=10, seed=3}");
+  EXPECT_EQ(c.data.n_train, 10);
+  EXPECT_EQ(c.data.seed, 3u);
+  apply_override(c, "regime={augmentation={noise_std=2.5}}");
+  EXPECT_EQ(c.augmentation.noise_std, 2.5);
+  const auto error = [&](const char* set) {
+    try {
+      apply_override(c, set);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(error("data=3").find("is a table; set one of its keys (--set data.KEY=VALUE)"), std::string::npos);
+  EXPECT_NE(error("data={bogus=1}").find("unknown key 'data.bogus'"), std::string::npos);
+  EXPECT_NE(error("data={n_train=0}").find("data.n_train: must be in [1,"), std::string::npos);
 }
 
 }  // namespace

@@ -1,8 +1,12 @@
 // Strict TOML -> ExperimentConfig, through the setters of config_keys.cpp; anything not in
 // the key table is an error, so a typo never silently runs the defaults.
+#include <sys/stat.h>
 #include <toml++/toml.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "config_keys.hpp"
@@ -72,13 +76,30 @@ bool grid_axis_of(std::string_view key, std::string& axis) {
   return true;
 }
 
-// Applies `value` (TOML value text) to `key` (as --set spells keys); errors start with `origin`.
+// Applies a parsed value to `key` (as --set spells keys). A table key takes an inline table
+// (`data={n_train=10, seed=3}`), applied entry by entry as if each were its own --set.
+void apply_node(ExperimentConfig& config, const std::string& key, const toml::node& node, const std::string& origin) {
+  const auto fail = [&](const std::string& what) { throw ConfigError(origin + ": " + what); };
+  std::string axis;
+  if (grid_axis_of(key, axis)) return set_grid_axis(config, axis, Field(node, axis_name(axis), &origin));
+  if (const KeySpec* spec = find_key(key)) return spec->set(Field(node, key, &origin), config);
+  if (!is_table(key)) fail("unknown key '" + key + "'");
+  const toml::table* table = node.as_table();
+  if (!table)
+    fail(key + ": is a table; set one of its keys (--set " + key + ".KEY=VALUE) or give an inline table (--set '" +
+         key + "={KEY = VALUE, ...}')");
+  for (auto&& [k, child] : *table) {
+    const std::string name(k.str());
+    if (name.find('.') != std::string::npos) fail("unknown key '" + key + ".\"" + name + "\"'");
+    apply_node(config, key + "." + name, child, origin);
+  }
+}
+
+// Applies `value` (TOML value text) to `key`; errors start with `origin`.
 void apply_text(ExperimentConfig& config, const std::string& key, std::string_view value, const std::string& origin) {
   const auto fail = [&](const std::string& what) { throw ConfigError(origin + ": " + what); };
   std::string axis;
-  const bool is_axis = grid_axis_of(key, axis);
-  const KeySpec* spec = is_axis ? nullptr : find_key(key);
-  if (!is_axis && !spec) fail("unknown key '" + key + "'");
+  if (!grid_axis_of(key, axis) && !find_key(key) && !is_table(key)) fail("unknown key '" + key + "'");
   if (value.empty()) fail(key + ": missing value");
   toml::table parsed;
   try {
@@ -88,11 +109,7 @@ void apply_text(ExperimentConfig& config, const std::string& key, std::string_vi
     fail(key + ": not a TOML value (" + std::string(e.description()) + ")");
   }
   if (parsed.size() != 1 || !parsed.contains("v")) fail(key + ": expected a single TOML value");
-  const toml::node& node = *parsed.get("v");
-  if (is_axis)
-    set_grid_axis(config, axis, Field(node, axis_name(axis), &origin));
-  else
-    spec->set(Field(node, key, &origin), config);
+  apply_node(config, key, *parsed.get("v"), origin);
 }
 
 }  // namespace
@@ -104,10 +121,31 @@ ExperimentConfig parse_config(std::string_view text, std::string_view source) {
 }
 
 ExperimentConfig load_config(const std::filesystem::path& path) {
+  if (path == "-") {  // the config on standard input
+    std::ostringstream text;
+    text << std::cin.rdbuf();
+    return parse_config(text.str(), "<stdin>");
+  }
+  // Refuse what is not a readable regular file before opening it: a directory would read as
+  // an empty (all-defaults) config and a FIFO would block.
+  const std::string where = path.string() + ": ";
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    if (err == ENOENT) throw ConfigError(where + "no such config file");
+    if (err == ELOOP) throw ConfigError(where + "cannot read the config file: too many levels of symbolic links");
+    throw ConfigError(where + "cannot read the config file: " + std::strerror(err));
+  }
+  if (S_ISDIR(st.st_mode)) throw ConfigError(where + "is a directory, not a config file");
+  if (!S_ISREG(st.st_mode))
+    throw ConfigError(
+        where + "is not a regular file (" +
+        (S_ISFIFO(st.st_mode) ? "a FIFO; use `-` to read the config from standard input" : "a device or socket") + ")");
   std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(where + "cannot open the config file: " + std::strerror(errno));
   std::ostringstream text;
-  if (!in) throw ConfigError(path.string() + ": cannot open the config file");
   text << in.rdbuf();  // sets failbit on an empty file, which is a valid (all-defaults) config
+  if (in.bad()) throw ConfigError(where + "cannot read the config file");
   return parse_config(text.str(), path.string());
 }
 
