@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "underspec/config/config_io.hpp"
 #include "underspec/outputs/outputs.hpp"
 
 namespace underspec {
@@ -36,6 +37,28 @@ std::string format_bytes(double bytes) {
     ++u;
   }
   return fmt(u == 0 ? "%.0f" : "%.1f", bytes) + " " + units[u];
+}
+
+MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::vector<Cell>& cells, int threads) {
+  if (threads <= 0) threads = omp_get_max_threads();
+  // The replica list, result rows and pending checkpoint records: ~240 bytes a replica.
+  const double replicas = static_cast<double>(replica_count(config)) * 240.0;
+  double datasets = 0, per_thread = 0;
+  for (const Cell& cell : cells) {
+    const ExperimentConfig& c = cell.config;
+    const double k = static_cast<double>(c.data.stress_factors.size());
+    const double train_sets = c.data.per_replica ? 0.0 : static_cast<double>(c.sweep.regimes.size());
+    datasets += 16.0 * (static_cast<double>(c.data.n_test) * (2 + k) + static_cast<double>(c.data.n_train) * train_sets);
+    // Per thread: a per-replica training set and the Adam/StepLR table of one training.
+    const double adam = 16.0 * static_cast<double>(replica_steps(c));
+    per_thread = std::max(per_thread, (c.data.per_replica ? 16.0 * static_cast<double>(c.data.n_train) : 0.0) + adam);
+  }
+  const double threads_bytes = per_thread * threads;
+  MemoryEstimate e{replicas + datasets + threads_bytes + 64.0 * (1 << 20), "sweep.seeds or sweep.grid"};
+  if (datasets > replicas && datasets >= threads_bytes) e.dominant_key = "data.n_train or data.n_test";
+  if (threads_bytes > replicas && threads_bytes > datasets)
+    e.dominant_key = config.data.per_replica ? "data.n_train or data.per_replica" : "train.epochs or train.batch_size";
+  return e;
 }
 
 RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, const std::string& device) {

@@ -180,6 +180,7 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   RunDirectory run_dir = inspect_run_dir(dir, options.resume);
   ExperimentConfig config = options.config;
   if ((run_dir.has_checkpoint || run_dir.has_config) && !options.config_given) config = run_dir.config;
+  require_host_memory(estimate_host_memory(config, make_cells(config), options.threads));
   const Sweep sweep = make_sweep(config);
   const ShardSpec shard = options.shard.value_or(ShardSpec{});
   const ShardRange range = shard_range(static_cast<std::uint32_t>(sweep.replicas.size()), shard.index, shard.count);

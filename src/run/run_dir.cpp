@@ -3,6 +3,8 @@
 
 #include <sys/statvfs.h>
 
+#include <fstream>
+
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/atomic_file.hpp"
 #include "underspec/run/run.hpp"
@@ -95,6 +97,29 @@ void require_same_run(const RunDirectory& dir, const ExperimentConfig& config, c
   if (dir.state.save_params != state.save_params)
     throw UsageError(where + std::string("it was started ") + (dir.state.save_params ? "with" : "without") +
                      " --save-params; resume it the same way");
+}
+
+namespace {
+
+// MemAvailable of /proc/meminfo in bytes, or 0 when unknown.
+double available_memory() {
+  std::ifstream in("/proc/meminfo");
+  std::string name;
+  double kib = 0;
+  std::string unit;
+  while (in >> name >> kib >> unit)
+    if (name == "MemAvailable:") return kib * 1024.0;
+  return 0;
+}
+
+}  // namespace
+
+void require_host_memory(const MemoryEstimate& estimate) {
+  const double available = available_memory();
+  if (available > 0 && estimate.bytes > available)
+    throw UsageError("the sweep needs about " + format_bytes(estimate.bytes) + " of host memory but " +
+                     format_bytes(available) + " is available; reduce " + estimate.dominant_key +
+                     " (or split it with --shard)");
 }
 
 void require_resources(const RunPlan& plan, const fs::path& dir) {

@@ -6,9 +6,7 @@
 #include "underspec/config/config_io.hpp"
 
 namespace underspec {
-namespace {
 
-// The cells of the grid, the last axis varying fastest.
 std::vector<Cell> make_cells(const ExperimentConfig& config) {
   std::vector<Cell> cells{Cell{config, {}}};
   for (const GridAxis& axis : config.sweep.grid) {
@@ -25,8 +23,6 @@ std::vector<Cell> make_cells(const ExperimentConfig& config) {
   }
   return cells;
 }
-
-}  // namespace
 
 Sweep make_sweep(const ExperimentConfig& config) {
   Sweep sweep{config, make_cells(config), {}};

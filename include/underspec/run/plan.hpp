@@ -21,6 +21,14 @@ struct RunPlan {
   std::string device;
 };
 
+// Host memory a sweep needs, from the config and its cells alone (before the replica list
+// is allocated), with the key that dominates it: what to change when it does not fit.
+struct MemoryEstimate {
+  double bytes = 0;
+  std::string dominant_key;
+};
+MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::vector<Cell>& cells, int threads);
+
 RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, const std::string& device);
 // For people: cells, replicas, work, memory, the files and their columns.
 std::string describe_plan(const RunPlan& plan, const Sweep& sweep, const std::filesystem::path& dir);

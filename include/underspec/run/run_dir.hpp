@@ -28,6 +28,10 @@ RunDirectory inspect_run_dir(const std::filesystem::path& dir, bool resume);
 // Throws UsageError naming what differs (config keys, shard, --save-params).
 void require_same_run(const RunDirectory& dir, const ExperimentConfig& config, const CheckpointState& state);
 
+// Checks that the sweep fits in the host memory available now (MemAvailable), before its
+// replica list is allocated: UsageError with the estimate, the limit and the key to change.
+void require_host_memory(const MemoryEstimate& estimate);
+
 // Checks that the outputs fit on the file system of `dir` (UsageError with both numbers).
 void require_resources(const RunPlan& plan, const std::filesystem::path& dir);
 

@@ -38,6 +38,9 @@ struct Sweep {
   const ExperimentConfig& config_of(const ReplicaSpec& replica) const { return cells[replica.cell].config; }
 };
 
+// The cells of the grid (one without a grid), the last axis varying fastest.
+std::vector<Cell> make_cells(const ExperimentConfig& config);
+
 // Cells in row-major order of the axes (the last axis varies fastest), then models, regimes
 // and seeds as listed in the config.
 Sweep make_sweep(const ExperimentConfig& config);
