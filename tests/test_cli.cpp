@@ -101,11 +101,12 @@ TEST_F(Cli, TinyRunWritesItsOutputsAndCheckpoint) {
   for (const auto& e : fs::directory_iterator(cwd() / "out")) files.push_back(e.path().filename().string());
   std::sort(files.begin(), files.end());
   EXPECT_EQ(files, (std::vector<std::string>{"checkpoint", "config.toml", "replicas.csv", "stress.csv", "summary.csv",
-                                             "summary.json"}));
+                                             "summary.json", "comparisons.csv"}));
 
   const auto rows = lines(read(cwd() / "out" / "replicas.csv"));
   ASSERT_EQ(rows.size(), 13u);  // header + 2 models x 3 regimes x 2 seeds
-  EXPECT_EQ(rows[0], "replica,cell,model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias");
+  EXPECT_EQ(rows[0],
+            "replica,cell,model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias,iid_rmse_expected,ood_rmse_expected");
   EXPECT_EQ(rows[1].rfind("0,0,perceptron,baseline,0,", 0), 0u);
   EXPECT_EQ(rows[12].rfind("11,0,mlp,augmentation,1,", 0), 0u);
   EXPECT_EQ(rows[12].substr(rows[12].size() - 4), ",,,,");

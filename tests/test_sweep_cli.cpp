@@ -494,7 +494,9 @@ TEST_F(SweepCli, GridCellsAxesAndSeedsPerModel) {
   const auto rows = lines(read(cwd() / "g" / "replicas.csv"));
   // 4 cells x (2 perceptron + 3 MLP seeds) x 3 regimes.
   ASSERT_EQ(rows.size(), 1u + 4 * 5 * 3);
-  EXPECT_EQ(rows[0], "replica,cell,data.train_factor,train.lr,model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias");
+  EXPECT_EQ(rows[0],
+            "replica,cell,data.train_factor,train.lr,model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias,iid_rmse_"
+            "expected,ood_rmse_expected");
   const std::string tf[] = {"0.1", "0.5"}, lr[] = {"0.001", "0.003"};
   std::map<std::string, int> per_model;
   std::map<std::string, int> per_cell;
@@ -520,7 +522,7 @@ TEST_F(SweepCli, GridCellsAxesAndSeedsPerModel) {
 
   const auto stress = lines(read(cwd() / "g" / "stress.csv"));
   ASSERT_EQ(stress.size(), 1u + 60 * 2);
-  EXPECT_EQ(stress[0], "replica,factor,rmse");
+  EXPECT_EQ(stress[0], "replica,factor,rmse,rmse_expected");
   EXPECT_EQ(stress[1].rfind("0,0.05,", 0), 0u) << stress[1];
   EXPECT_EQ(stress[2].rfind("0,0.5,", 0), 0u) << stress[2];
   EXPECT_EQ(stress[120].rfind("59,0.5,", 0), 0u) << stress[120];
