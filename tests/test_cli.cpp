@@ -100,8 +100,8 @@ TEST_F(Cli, TinyRunWritesItsOutputsAndCheckpoint) {
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(cwd() / "out")) files.push_back(e.path().filename().string());
   std::sort(files.begin(), files.end());
-  EXPECT_EQ(files, (std::vector<std::string>{"checkpoint", "config.toml", "replicas.csv", "stress.csv", "summary.csv",
-                                             "summary.json", "comparisons.csv"}));
+  EXPECT_EQ(files, (std::vector<std::string>{"checkpoint", "comparisons.csv", "config.toml", "replicas.csv",
+                                             "stress.csv", "summary.csv", "summary.json"}));
 
   const auto rows = lines(read(cwd() / "out" / "replicas.csv"));
   ASSERT_EQ(rows.size(), 13u);  // header + 2 models x 3 regimes x 2 seeds
@@ -136,7 +136,10 @@ TEST_F(Cli, TinyRunWritesItsOutputsAndCheckpoint) {
   expected.sweep.seeds = 2;
   EXPECT_EQ(read(cwd() / "out" / "config.toml"), config_to_toml(expected));
 
-  EXPECT_EQ(lines(r.out).size(), 8u) << r.out;  // header, 6 groups, the run line
+  // header and 6 groups; blank, header and 3 perceptron weight rows; blank, header and 4
+  // remedy comparisons; the run line.
+  EXPECT_EQ(lines(r.out).size(), 19u) << r.out;
+  EXPECT_NE(r.out.find("remedy vs baseline"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("perceptron  domain_randomization"), std::string::npos) << r.out;
 }
 

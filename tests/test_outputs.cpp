@@ -261,14 +261,6 @@ TEST(Outputs, StressCsvIsLongFormAndSummariesHoldEachFactor) {
   EXPECT_NE(summary.find(",0.01,4.5,"), std::string::npos);
 }
 
-std::vector<double> split(const std::string& line) {
-  std::vector<double> v;
-  std::stringstream row(line);
-  for (std::string cell; std::getline(row, cell, ',');)
-    v.push_back(cell.empty() ? NAN : std::strtod(cell.c_str(), nullptr));
-  return v;
-}
-
 TEST(Outputs, InferenceFieldsAreTheStatisticsOfTheReplicas) {
   const RunRecord run = synthetic_run({}, 12);
   const auto groups = summarize_groups(run);
@@ -366,10 +358,12 @@ TEST(Outputs, OneReplicaHasNoSpread) {
   ASSERT_EQ(names.size(), cells.size());
   for (std::size_t k = 0; k < names.size(); ++k) {
     if (names[k] == "ood_rmse_std" || names[k] == "ood_rmse_std_ci_low" || names[k] == "spearman" ||
-        names[k] == "w_x3_std")
+        names[k] == "w_x3_std") {
       EXPECT_EQ(cells[k], "") << names[k];
-    if (names[k] == "ood_rmse_mean" || names[k] == "ood_rmse_n" || names[k] == "w_x3_optimum")
+    }
+    if (names[k] == "ood_rmse_mean" || names[k] == "ood_rmse_n" || names[k] == "w_x3_optimum") {
       EXPECT_NE(cells[k], "") << names[k];
+    }
   }
   // The table: an em dash where the std goes, and the columns stay aligned.
   const std::string table = summary_table(run, groups, "runs/x");

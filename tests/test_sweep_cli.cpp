@@ -33,7 +33,7 @@ const std::string kMedium = kMediumConfig + "--device cpu --threads 2 ";
 // A segment after every batch of results, so that kills land between and during writes.
 const std::string kFastCheckpoints = "UNDERSPEC_CHECKPOINT_SECONDS=0 ";
 
-const char* const kCompared[] = {"replicas.csv", "stress.csv", "summary.csv"};
+const char* const kCompared[] = {"replicas.csv", "stress.csv", "summary.csv", "comparisons.csv"};
 
 class SweepCli : public Cli {
  protected:
@@ -75,7 +75,7 @@ class SweepCli : public Cli {
     return false;
   }
 
-  // replicas.csv, stress.csv and summary.csv of runs `a` and `b` are the same bytes; on a
+  // replicas.csv, stress.csv, summary.csv and comparisons.csv of runs `a` and `b` are the same bytes; on a
   // difference, reports the first differing line only.
   void expect_same_outputs(const std::string& a, const std::string& b) const {
     for (const char* file : kCompared) {

@@ -329,12 +329,10 @@ std::string summary_csv(const RunRecord& run, const std::vector<GroupSummary>& g
     for (const char* stat :
          {"n", "mean_ci_low", "mean_ci_high", "std_ci_low", "std_ci_high", "worst_seed", "best_seed"})
       csv += std::string(",") + metric + "_" + stat;
-  for (const char* estimate : {"ood_minus_iid", "spread_ratio", "spearman"})
-    for (const char* stat : {"", "_ci_low", "_ci_high"})
-      csv += std::string(",") + estimate +
-             (*stat                                           ? stat
-              : std::string_view(estimate) == "ood_minus_iid" ? "_mean"
-                                                              : "");
+  for (const char* column :
+       {"ood_minus_iid_mean", "ood_minus_iid_ci_low", "ood_minus_iid_ci_high", "spread_ratio", "spread_ratio_ci_low",
+        "spread_ratio_ci_high", "spearman", "spearman_ci_low", "spearman_ci_high"})
+    csv += std::string(",") + column;
   for (int p = 0; p < kPerceptronParams; ++p)
     for (const char* stat : {"_mean", "_std", "_true", "_optimum"}) csv += ',' + weight_column(p) + stat;
   csv += '\n';
