@@ -5,7 +5,9 @@
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
-          libgtest-dev libgmock-dev googletest librandom123-dev libbenchmark-dev)
+          libgtest-dev libgmock-dev googletest librandom123-dev libbenchmark-dev
+          # the SciPy check of summary.json (tests/python)
+          python3-scipy python3-numpy python3-pandas python3-pytest)
 
 missing=()
 for p in "${packages[@]}"; do

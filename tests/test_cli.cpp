@@ -100,12 +100,13 @@ TEST_F(Cli, TinyRunWritesItsOutputsAndCheckpoint) {
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(cwd() / "out")) files.push_back(e.path().filename().string());
   std::sort(files.begin(), files.end());
-  EXPECT_EQ(files, (std::vector<std::string>{"checkpoint", "config.toml", "replicas.csv", "stress.csv", "summary.csv",
-                                             "summary.json"}));
+  EXPECT_EQ(files, (std::vector<std::string>{"checkpoint", "comparisons.csv", "config.toml", "replicas.csv",
+                                             "stress.csv", "summary.csv", "summary.json"}));
 
   const auto rows = lines(read(cwd() / "out" / "replicas.csv"));
   ASSERT_EQ(rows.size(), 13u);  // header + 2 models x 3 regimes x 2 seeds
-  EXPECT_EQ(rows[0], "replica,cell,model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias");
+  EXPECT_EQ(rows[0],
+            "replica,cell,model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias,iid_rmse_expected,ood_rmse_expected");
   EXPECT_EQ(rows[1].rfind("0,0,perceptron,baseline,0,", 0), 0u);
   EXPECT_EQ(rows[12].rfind("11,0,mlp,augmentation,1,", 0), 0u);
   EXPECT_EQ(rows[12].substr(rows[12].size() - 4), ",,,,");
@@ -135,7 +136,10 @@ TEST_F(Cli, TinyRunWritesItsOutputsAndCheckpoint) {
   expected.sweep.seeds = 2;
   EXPECT_EQ(read(cwd() / "out" / "config.toml"), config_to_toml(expected));
 
-  EXPECT_EQ(lines(r.out).size(), 8u) << r.out;  // header, 6 groups, the run line
+  // header and 6 groups; blank, header and 3 perceptron weight rows; blank, header and 4
+  // remedy comparisons; the run line.
+  EXPECT_EQ(lines(r.out).size(), 19u) << r.out;
+  EXPECT_NE(r.out.find("remedy vs baseline"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("perceptron  domain_randomization"), std::string::npos) << r.out;
 }
 

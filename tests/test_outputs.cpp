@@ -12,6 +12,7 @@
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/atomic_file.hpp"
 #include "underspec/outputs/outputs.hpp"
+#include "underspec/stats/linear_theory.hpp"
 
 namespace underspec {
 namespace {
@@ -81,9 +82,9 @@ TEST_F(OutputDir, FreeOutputDir) {
 
 // A small synthetic run: 2 models x 2 regimes x 3 seeds with known values. The sweep
 // lives as long as the test program (RunRecord points to it).
-RunRecord synthetic_run(const std::vector<double>& stress_factors = {}) {
+RunRecord synthetic_run(const std::vector<double>& stress_factors = {}, int seeds = 3) {
   ExperimentConfig config;
-  config.sweep.seeds = 3;
+  config.sweep.seeds = seeds;
   config.sweep.regimes = {Regime::baseline, Regime::augmentation};
   config.data.coefficients = {1.5, -2.0};
   config.data.intercept = 0.25;
@@ -96,7 +97,7 @@ RunRecord synthetic_run(const std::vector<double>& stress_factors = {}) {
     ReplicaResult result;
     result.id = r.id;
     result.iid_rmse = 1.0 + 0.1 * r.id + 1.0 / 3.0;
-    result.ood_rmse = 2.0 + r.id * r.id * 0.01;
+    result.ood_rmse = 2.0 + r.id * r.id * 0.01 + 0.05 * std::sin(7.0 * r.id);
     for (std::size_t k = 0; k < stress_factors.size(); ++k)
       result.stress_rmse.push_back(3.0 + r.id + 0.5 * static_cast<double>(k));
     if (r.model == ModelKind::perceptron)
@@ -167,7 +168,8 @@ TEST(Outputs, ReplicasCsvIsExactAndInIdOrder) {
   std::istringstream csv(replicas_csv(run));
   std::string line;
   std::getline(csv, line);
-  EXPECT_EQ(line, "replica,cell,model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias");
+  EXPECT_EQ(line,
+            "replica,cell,model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias,iid_rmse_expected,ood_rmse_expected");
   const std::vector<ReplicaSpec>& replicas = run.sweep->replicas;
   for (std::size_t i = 0; i < replicas.size(); ++i) {
     ASSERT_TRUE(std::getline(csv, line));
@@ -175,7 +177,7 @@ TEST(Outputs, ReplicasCsvIsExactAndInIdOrder) {
     std::stringstream row(line);
     for (std::string cell; std::getline(row, cell, ',');) cells.push_back(cell);
     if (line.back() == ',') cells.push_back("");
-    ASSERT_EQ(cells.size(), 11u) << line;
+    ASSERT_EQ(cells.size(), 13u) << line;
     EXPECT_EQ(cells[0], std::to_string(i));
     EXPECT_EQ(cells[1], "0");
     EXPECT_EQ(cells[2], to_string(replicas[i].model));
@@ -188,6 +190,16 @@ TEST(Outputs, ReplicasCsvIsExactAndInIdOrder) {
         EXPECT_EQ(std::strtof(cells[7 + p].c_str(), nullptr), run.results[i].params[p]);
       else
         EXPECT_EQ(cells[7 + p], "");
+    }
+    if (replicas[i].model == ModelKind::perceptron) {
+      const DataConfig& data = run.sweep->config_of(replicas[i]).data;
+      const auto& w = run.results[i].params;
+      const LinearWeights lw{w[0], w[1], w[2], w[3]};
+      EXPECT_EQ(std::strtod(cells[11].c_str(), nullptr), expected_rmse(data, lw, x3_noise_variance(data.iid_factor)));
+      EXPECT_EQ(std::strtod(cells[12].c_str(), nullptr), expected_rmse(data, lw, x3_noise_variance(data.ood_factor)));
+    } else {
+      EXPECT_EQ(cells[11], "");
+      EXPECT_EQ(cells[12], "");
     }
   }
   EXPECT_FALSE(std::getline(csv, line));
@@ -210,27 +222,33 @@ TEST(Outputs, SummaryCsvHasOneRowPerGroup) {
 TEST(Outputs, TableHasARowPerGroupAndTheRunLine) {
   const RunRecord run = synthetic_run();
   const std::string table = summary_table(run, summarize_groups(run), "runs/x");
-  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 6);
+  // groups table (header, 4 groups), blank + weights block (header, 2 perceptron groups),
+  // blank + comparisons block (header, 2 comparisons), the run line.
+  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 1 + 4 + 1 + 3 + 1 + 3 + 1) << table;
+  EXPECT_NE(table.find("remedy vs baseline"), std::string::npos);
   EXPECT_NE(table.find("perceptron  augmentation"), std::string::npos);
   EXPECT_NE(table.find("backend cpu, 2 threads"), std::string::npos);
   EXPECT_NE(table.find("runs/x"), std::string::npos);
 }
 
-TEST_F(OutputDir, WriteOutputsCreatesExactlyTheFiveFiles) {
+TEST_F(OutputDir, WriteOutputsCreatesExactlyTheSixFiles) {
   const RunRecord run = synthetic_run();
   fs::create_directory(dir_ / "run");
   write_outputs(dir_ / "run", run, summarize_groups(run));
-  EXPECT_EQ(entries(dir_ / "run"),
-            (std::vector<std::string>{"config.toml", "replicas.csv", "stress.csv", "summary.csv", "summary.json"}));
+  EXPECT_EQ(entries(dir_ / "run"), (std::vector<std::string>{"comparisons.csv", "config.toml", "replicas.csv",
+                                                             "stress.csv", "summary.csv", "summary.json"}));
   EXPECT_EQ(read(dir_ / "run" / "replicas.csv"), replicas_csv(run));
-  EXPECT_EQ(read(dir_ / "run" / "stress.csv"), "replica,factor,rmse\n");
+  EXPECT_EQ(read(dir_ / "run" / "comparisons.csv"), comparisons_csv(run, summarize_groups(run)));
+  EXPECT_EQ(read(dir_ / "run" / "stress.csv"), "replica,factor,rmse,rmse_expected\n");
   EXPECT_EQ(config_to_toml(load_config(dir_ / "run" / "config.toml")), config_to_toml(run.sweep->config));
 }
 
 TEST(Outputs, StressCsvIsLongFormAndSummariesHoldEachFactor) {
   const RunRecord run = synthetic_run({0.05, 0.01});
   const std::string csv = stress_csv(run);
-  EXPECT_EQ(csv.rfind("replica,factor,rmse\n0,0.05,3\n0,0.01,3.5\n1,0.05,4\n", 0), 0u) << csv;
+  EXPECT_EQ(csv.rfind("replica,factor,rmse,rmse_expected\n0,0.05,3,", 0), 0u) << csv;
+  EXPECT_NE(csv.find("\n0,0.01,3.5,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\n6,0.05,9,\n"), std::string::npos) << csv;  // MLP: no expected RMSE
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 12 * 2);
   const auto groups = summarize_groups(run);
   ASSERT_EQ(groups[0].stress_rmse.size(), 2u);
@@ -241,6 +259,150 @@ TEST(Outputs, StressCsvIsLongFormAndSummariesHoldEachFactor) {
   const std::string summary = summary_csv(run, groups);
   EXPECT_NE(summary.find(",stress2_factor,stress2_rmse_mean,"), std::string::npos);
   EXPECT_NE(summary.find(",0.01,4.5,"), std::string::npos);
+}
+
+TEST(Outputs, InferenceFieldsAreTheStatisticsOfTheReplicas) {
+  const RunRecord run = synthetic_run({}, 12);
+  const auto groups = summarize_groups(run);
+  const nlohmann::json j = nlohmann::json::parse(summary_json(run, groups).dump(2));
+  const nlohmann::json& g = j.at("groups")[1];  // perceptron, augmentation: ids 12..23
+  const std::vector<double> iid = column(run, ModelKind::perceptron, Regime::augmentation, &ReplicaResult::iid_rmse);
+  const std::vector<double> ood = column(run, ModelKind::perceptron, Regime::augmentation, &ReplicaResult::ood_rmse);
+  const auto& o = g.at("ood_rmse");
+  EXPECT_EQ(o.at("n"), 12);
+  EXPECT_EQ(o.at("mean_ci")[0].get<double>(), mean_t_interval(ood).low);
+  EXPECT_EQ(o.at("mean_ci")[1].get<double>(), mean_t_interval(ood).high);
+  const Interval std_ci{o.at("std_ci")[0].get<double>(), o.at("std_ci")[1].get<double>()};
+  EXPECT_LT(std_ci.low, summarize(ood).std);
+  EXPECT_GT(std_ci.high, summarize(ood).std);
+  // Seeds 0..11; the OOD values are id^2-dominated: max at the last seed, min at the first.
+  EXPECT_EQ(o.at("worst_seed"), 11);
+  EXPECT_EQ(o.at("best_seed"), 0);
+  std::vector<double> gap;
+  for (std::size_t i = 0; i < ood.size(); ++i) gap.push_back(ood[i] - iid[i]);
+  EXPECT_EQ(g.at("ood_minus_iid").at("mean").get<double>(), summarize(gap).mean);
+  EXPECT_EQ(g.at("ood_minus_iid").at("ci")[1].get<double>(), mean_t_interval(gap).high);
+  EXPECT_EQ(g.at("spread_ratio").at("value").get<double>(), summarize(ood).std / summarize(iid).std);
+  EXPECT_EQ(g.at("spearman").at("value").get<double>(), spearman(iid, ood));
+  EXPECT_EQ(g.at("spearman").at("ci").size(), 2u);
+  // The optimum of augmentation's training distribution.
+  const ExperimentConfig& config = run.sweep->cells[0].config;
+  const LinearWeights opt = ls_optimum(config.data, train_x3_noise_variance(config, Regime::augmentation));
+  for (int p = 0; p < 4; ++p) EXPECT_EQ(g.at("weights").at("optimum")[p].get<double>(), opt[p]);
+  // One comparison per (model, remedy): augmentation against baseline.
+  const auto& comparisons = j.at("comparisons");
+  ASSERT_EQ(comparisons.size(), 2u);
+  const auto& c = comparisons[0];
+  EXPECT_EQ(c.at("model"), "perceptron");
+  EXPECT_EQ(c.at("remedy"), "augmentation");
+  EXPECT_EQ(c.at("baseline"), "baseline");
+  const std::vector<double> base = column(run, ModelKind::perceptron, Regime::baseline, &ReplicaResult::ood_rmse);
+  const WelchResult w = welch(base, ood);
+  EXPECT_EQ(c.at("ood_mean_diff").at("value").get<double>(), w.difference);
+  EXPECT_EQ(c.at("ood_mean_diff").at("df").get<double>(), w.df);
+  EXPECT_EQ(c.at("ood_mean_diff").at("ci")[0].get<double>(), w.ci.low);
+  EXPECT_EQ(c.at("brown_forsythe").at("p_value").get<double>(), brown_forsythe(base, ood).p_value);
+  EXPECT_EQ(c.at("ood_std_ratio").at("value").get<double>(), summarize(ood).std / summarize(base).std);
+  // comparisons.csv: one row each, same numbers.
+  std::istringstream csv(comparisons_csv(run, groups));
+  std::string header, row;
+  std::getline(csv, header);
+  EXPECT_EQ(header.rfind("cell,model,remedy,baseline,baseline_n,remedy_n,ood_mean_diff,ood_mean_diff_ci_low,", 0), 0u);
+  std::getline(csv, row);
+  EXPECT_EQ(row.rfind("0,perceptron,augmentation,baseline,12,12,", 0), 0u);
+  EXPECT_EQ(std::count(header.begin(), header.end(), ','), std::count(row.begin(), row.end(), ','));
+}
+
+TEST(Outputs, BootstrapDependsOnlyOnTheGroup) {
+  // A shard holding only the later groups gives them the same intervals as the whole run.
+  const RunRecord whole = synthetic_run({}, 6);
+  RunRecord shard = whole;
+  shard.results.erase(shard.results.begin(), shard.results.begin() + 9);  // group 0 and half of 1
+  const auto a = summarize_groups(whole), b = summarize_groups(shard);
+  ASSERT_EQ(b.size(), 3u);
+  for (std::size_t k = 1; k < 3; ++k) {
+    const GroupSummary &x = a[a.size() - 3 + k], &y = b[k];
+    EXPECT_EQ(x.regime, y.regime);
+    EXPECT_EQ(x.ood_inference.std_ci.low, y.ood_inference.std_ci.low);
+    EXPECT_EQ(x.ood_inference.std_ci.high, y.ood_inference.std_ci.high);
+    EXPECT_EQ(x.spearman.ci.low, y.spearman.ci.low);
+    EXPECT_EQ(x.spread_ratio.ci.high, y.spread_ratio.ci.high);
+  }
+  EXPECT_EQ(summary_csv(whole, a), summary_csv(whole, summarize_groups(whole)));  // same bytes again
+}
+
+TEST(Outputs, OneReplicaHasNoSpread) {
+  const RunRecord run = synthetic_run({}, 1);
+  const auto groups = summarize_groups(run);
+  const nlohmann::json j = nlohmann::json::parse(summary_json(run, groups).dump(2));
+  const auto& g = j.at("groups")[0];
+  EXPECT_TRUE(g.at("ood_rmse").at("std").is_null());  // never 0
+  EXPECT_TRUE(g.at("iid_rmse").at("std").is_null());
+  EXPECT_TRUE(g.at("ood_rmse").at("std_ci")[0].is_null());
+  EXPECT_TRUE(g.at("ood_rmse").at("mean_ci")[1].is_null());
+  EXPECT_EQ(g.at("ood_rmse").at("mean").get<double>(), run.results[0].ood_rmse);
+  EXPECT_TRUE(g.at("spread_ratio").at("value").is_null());
+  EXPECT_TRUE(g.at("spearman").at("value").is_null());
+  EXPECT_TRUE(g.at("weights").at("std")[0].is_null());
+  EXPECT_TRUE(j.at("comparisons")[0].at("ood_mean_diff").at("ci")[0].is_null());
+  EXPECT_TRUE(j.at("comparisons")[0].at("brown_forsythe").at("p_value").is_null());
+  // summary.csv: the std column is empty, not 0.
+  std::istringstream csv(summary_csv(run, groups));
+  std::string header, row;
+  std::getline(csv, header);
+  std::getline(csv, row);
+  std::vector<std::string> names, cells;
+  std::stringstream hs(header), rs(row + ",");
+  for (std::string c; std::getline(hs, c, ',');) names.push_back(c);
+  for (std::string c; std::getline(rs, c, ',');) cells.push_back(c);
+  ASSERT_EQ(names.size(), cells.size());
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    if (names[k] == "ood_rmse_std" || names[k] == "ood_rmse_std_ci_low" || names[k] == "spearman" ||
+        names[k] == "w_x3_std") {
+      EXPECT_EQ(cells[k], "") << names[k];
+    }
+    if (names[k] == "ood_rmse_mean" || names[k] == "ood_rmse_n" || names[k] == "w_x3_optimum") {
+      EXPECT_NE(cells[k], "") << names[k];
+    }
+  }
+  // The table: an em dash where the std goes, and the columns stay aligned.
+  const std::string table = summary_table(run, groups, "runs/x");
+  EXPECT_NE(table.find("± —"), std::string::npos) << table;
+  const auto columns = [](const std::string& line) {  // display width: UTF-8 continuation bytes take none
+    std::size_t n = 0;
+    for (unsigned char ch : line) n += (ch & 0xC0) != 0x80;
+    return n;
+  };
+  std::istringstream lines(table);
+  std::string header_line, first, second;
+  std::getline(lines, header_line);
+  std::getline(lines, first);
+  const RunRecord three = synthetic_run({}, 3);
+  std::istringstream other(summary_table(three, summarize_groups(three), "runs/x"));
+  std::getline(other, second);
+  std::getline(other, second);
+  EXPECT_EQ(columns(first), columns(second)) << first << "\n" << second;
+}
+
+TEST(Outputs, SummaryCsvAppendsTheNewColumns) {
+  const RunRecord run = synthetic_run({0.05});
+  std::istringstream in(summary_csv(run, summarize_groups(run)));
+  std::string header, row;
+  std::getline(in, header);
+  // The old columns first, unchanged; the new ones after the stress columns.
+  EXPECT_NE(header.find(",stress1_rmse_max,iid_rmse_n,iid_rmse_mean_ci_low,iid_rmse_mean_ci_high,iid_rmse_std_ci_low,"
+                        "iid_rmse_std_ci_high,iid_rmse_worst_seed,iid_rmse_best_seed,ood_rmse_n,"),
+            std::string::npos)
+      << header;
+  EXPECT_NE(
+      header.find(",ood_minus_iid_mean,ood_minus_iid_ci_low,ood_minus_iid_ci_high,spread_ratio,spread_ratio_ci_low,"
+                  "spread_ratio_ci_high,spearman,spearman_ci_low,spearman_ci_high,w_x1_mean,w_x1_std,w_x1_true,"
+                  "w_x1_optimum,"),
+      std::string::npos)
+      << header;
+  EXPECT_TRUE(header.ends_with(",bias_mean,bias_std,bias_true,bias_optimum")) << header;
+  while (std::getline(in, row))
+    EXPECT_EQ(std::count(header.begin(), header.end(), ','), std::count(row.begin(), row.end(), ','));
 }
 
 }  // namespace

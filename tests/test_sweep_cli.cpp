@@ -33,7 +33,7 @@ const std::string kMedium = kMediumConfig + "--device cpu --threads 2 ";
 // A segment after every batch of results, so that kills land between and during writes.
 const std::string kFastCheckpoints = "UNDERSPEC_CHECKPOINT_SECONDS=0 ";
 
-const char* const kCompared[] = {"replicas.csv", "stress.csv", "summary.csv"};
+const char* const kCompared[] = {"replicas.csv", "stress.csv", "summary.csv", "comparisons.csv"};
 
 class SweepCli : public Cli {
  protected:
@@ -75,7 +75,7 @@ class SweepCli : public Cli {
     return false;
   }
 
-  // replicas.csv, stress.csv and summary.csv of runs `a` and `b` are the same bytes; on a
+  // replicas.csv, stress.csv, summary.csv and comparisons.csv of runs `a` and `b` are the same bytes; on a
   // difference, reports the first differing line only.
   void expect_same_outputs(const std::string& a, const std::string& b) const {
     for (const char* file : kCompared) {
@@ -494,7 +494,9 @@ TEST_F(SweepCli, GridCellsAxesAndSeedsPerModel) {
   const auto rows = lines(read(cwd() / "g" / "replicas.csv"));
   // 4 cells x (2 perceptron + 3 MLP seeds) x 3 regimes.
   ASSERT_EQ(rows.size(), 1u + 4 * 5 * 3);
-  EXPECT_EQ(rows[0], "replica,cell,data.train_factor,train.lr,model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias");
+  EXPECT_EQ(rows[0],
+            "replica,cell,data.train_factor,train.lr,model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias,iid_rmse_"
+            "expected,ood_rmse_expected");
   const std::string tf[] = {"0.1", "0.5"}, lr[] = {"0.001", "0.003"};
   std::map<std::string, int> per_model;
   std::map<std::string, int> per_cell;
@@ -520,7 +522,7 @@ TEST_F(SweepCli, GridCellsAxesAndSeedsPerModel) {
 
   const auto stress = lines(read(cwd() / "g" / "stress.csv"));
   ASSERT_EQ(stress.size(), 1u + 60 * 2);
-  EXPECT_EQ(stress[0], "replica,factor,rmse");
+  EXPECT_EQ(stress[0], "replica,factor,rmse,rmse_expected");
   EXPECT_EQ(stress[1].rfind("0,0.05,", 0), 0u) << stress[1];
   EXPECT_EQ(stress[2].rfind("0,0.5,", 0), 0u) << stress[2];
   EXPECT_EQ(stress[120].rfind("59,0.5,", 0), 0u) << stress[120];

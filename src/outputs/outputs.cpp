@@ -2,12 +2,14 @@
 #include "underspec/outputs/outputs.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/atomic_file.hpp"
+#include "underspec/stats/bootstrap.hpp"
 
 namespace underspec {
 namespace {
@@ -23,6 +25,8 @@ std::string format(const char* fmt, Args... args) {
 // max_digits10: the text parses back to the same value, and is the same on every run.
 std::string exact(double x) { return format("%.17g", x); }
 std::string exact(float x) { return format("%.9g", static_cast<double>(x)); }
+// A statistic that may be undefined (n = 1, no spread): empty when not finite.
+std::string maybe(double x) { return std::isfinite(x) ? exact(x) : std::string(); }
 // A config value as written in the config (shortest round-trip form): stress factors.
 std::string shortest(double x) {
   char buf[64];
@@ -40,11 +44,60 @@ std::string csv_field(const std::string& s) {
 constexpr const char* kStatNames[] = {"mean", "std", "min", "q1", "median", "q3", "max"};
 std::vector<double> stats_values(const Summary& s) { return {s.mean, s.std, s.min, s.q1, s.median, s.q3, s.max}; }
 
+// JSON has no NaN or infinity: an undefined statistic is null (never 0).
+nlohmann::json number(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
+nlohmann::json interval_json(const Interval& i) { return nlohmann::json::array({number(i.low), number(i.high)}); }
+
 nlohmann::json stats_json(const Summary& s) {
   nlohmann::json j = nlohmann::json::object();
   const std::vector<double> v = stats_values(s);
-  for (std::size_t i = 0; i < v.size(); ++i) j[kStatNames[i]] = v[i];
+  for (std::size_t i = 0; i < v.size(); ++i) j[kStatNames[i]] = number(v[i]);
   return j;
+}
+
+nlohmann::json metric_json(const Summary& s, const MetricInference& m) {
+  nlohmann::json j = stats_json(s);
+  j["n"] = s.count;
+  j["mean_ci"] = interval_json(m.mean_ci);
+  j["std_ci"] = interval_json(m.std_ci);
+  j["worst_seed"] = m.worst_seed;
+  j["best_seed"] = m.best_seed;
+  return j;
+}
+
+nlohmann::json estimate_json(const Estimate& e, const char* name = "value") {
+  return {{name, number(e.value)}, {"ci", interval_json(e.ci)}};
+}
+
+nlohmann::json grid_json(const Sweep& sweep, std::uint32_t cell) {
+  nlohmann::json axes = nlohmann::json::object();
+  for (std::size_t a = 0; a < sweep.config.sweep.grid.size(); ++a)
+    axes[sweep.config.sweep.grid[a].key] = sweep.cells[cell].values[a];
+  return axes;
+}
+
+// The column prefix of a perceptron parameter, as in replicas.csv: w_x1, w_x2, w_x3, bias.
+std::string weight_column(int p) {
+  const std::string name = kWeightNames[p];
+  return name == "bias" ? name : "w_" + name;
+}
+
+LinearWeights weights_of(const ReplicaResult& r) {
+  return {r.params.at(0), r.params.at(1), r.params.at(2), r.params.at(3)};
+}
+
+MetricInference infer(const std::vector<double>& values, const std::vector<std::uint32_t>& seeds, PhiloxKey key) {
+  MetricInference m;
+  m.mean_ci = mean_t_interval(values);
+  m.std_ci = bootstrap_interval(BootstrapStatistic::std_dev, values, {}, key);
+  std::size_t worst = 0, best = 0;  // first of equal values in id order
+  for (std::size_t i = 1; i < values.size(); ++i) {
+    if (values[i] > values[worst]) worst = i;
+    if (values[i] < values[best]) best = i;
+  }
+  m.worst_seed = seeds.at(worst);
+  m.best_seed = seeds.at(best);
+  return m;
 }
 
 // `cell,<axis>...` prefix of a CSV header and of a row.
@@ -80,26 +133,75 @@ std::vector<GroupSummary> summarize_groups(const RunRecord& run) {
     }
     const std::size_t n_stress = run.sweep->cells[first.cell].config.data.stress_factors.size();
     const bool weights = first.model == ModelKind::perceptron;
-    std::vector<double> iid, ood;
+    std::vector<double> iid, ood, gap;
+    std::vector<std::uint32_t> seeds;
     std::vector<std::vector<double>> stress(n_stress), w(weights ? kPerceptronParams : 0);
     for (std::size_t i = begin; i < end; ++i) {
+      seeds.push_back(run.spec(results[i]).seed);
+      gap.push_back(results[i].ood_rmse - results[i].iid_rmse);
       iid.push_back(results[i].iid_rmse);
       ood.push_back(results[i].ood_rmse);
       for (std::size_t k = 0; k < n_stress; ++k) stress[k].push_back(results[i].stress_rmse.at(k));
       for (std::size_t p = 0; p < w.size(); ++p) w[p].push_back(results[i].params.at(p));
     }
-    GroupSummary g{first.cell, first.model, first.regime, summarize(iid), summarize(ood), {}, {}};
+    GroupSummary g{};
+    g.cell = first.cell;
+    g.model = first.model;
+    g.regime = first.regime;
+    g.iid_rmse = summarize(iid);
+    g.ood_rmse = summarize(ood);
     for (const auto& s : stress) g.stress_rmse.push_back(summarize(s));
     for (const auto& x : w) g.weights.push_back(summarize(x));
+    // The bootstrap's key is the group's identity, never its position in this run.
+    const auto key = [&](BootstrapStatistic statistic, std::uint32_t variant) {
+      return bootstrap_key(first.cell, static_cast<std::uint32_t>(first.model),
+                           static_cast<std::uint32_t>(first.regime), statistic, variant);
+    };
+    g.iid_inference = infer(iid, seeds, key(BootstrapStatistic::std_dev, 0));
+    g.ood_inference = infer(ood, seeds, key(BootstrapStatistic::std_dev, 1));
+    g.gap = {summarize(gap).mean, mean_t_interval(gap)};
+    g.spread_ratio = {g.ood_rmse.std / g.iid_rmse.std,
+                      bootstrap_interval(BootstrapStatistic::paired_std_ratio, iid, ood,
+                                         key(BootstrapStatistic::paired_std_ratio, 0))};
+    g.spearman = {spearman(iid, ood),
+                  bootstrap_interval(BootstrapStatistic::spearman, iid, ood, key(BootstrapStatistic::spearman, 0))};
+    if (weights) {
+      const ExperimentConfig& config = run.sweep->cells[first.cell].config;
+      g.train_x3_noise_var = train_x3_noise_variance(config, first.regime);
+      g.optimum = ls_optimum(config.data, g.train_x3_noise_var);
+    }
+    g.iid_values = std::move(iid);
+    g.ood_values = std::move(ood);
     groups.push_back(std::move(g));
     begin = end;
   }
   return groups;
 }
 
+std::vector<Comparison> compare_groups(const std::vector<GroupSummary>& groups) {
+  std::vector<Comparison> out;
+  for (const GroupSummary& g : groups) {
+    if (g.regime == Regime::baseline) continue;
+    const auto base = std::find_if(groups.begin(), groups.end(), [&](const GroupSummary& b) {
+      return b.cell == g.cell && b.model == g.model && b.regime == Regime::baseline;
+    });
+    if (base == groups.end()) continue;
+    Comparison c{g.cell, g.model, g.regime, base->ood_rmse.count, g.ood_rmse.count, {}, {}, {}};
+    c.mean_difference = welch(base->ood_values, g.ood_values);
+    const PhiloxKey key = bootstrap_key(g.cell, static_cast<std::uint32_t>(g.model),
+                                        static_cast<std::uint32_t>(g.regime), BootstrapStatistic::two_sample_std_ratio);
+    c.std_ratio = {g.ood_rmse.std / base->ood_rmse.std,
+                   bootstrap_interval(BootstrapStatistic::two_sample_std_ratio, base->ood_values, g.ood_values, key)};
+    c.equal_spread = brown_forsythe(base->ood_values, g.ood_values);
+    out.push_back(c);
+  }
+  return out;
+}
+
 std::string replicas_csv(const RunRecord& run) {
   const Sweep& sweep = *run.sweep;
-  std::string csv = "replica," + axes_header(sweep) + ",model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias\n";
+  std::string csv = "replica," + axes_header(sweep) +
+                    ",model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias,iid_rmse_expected,ood_rmse_expected\n";
   for (const ReplicaResult& result : run.results) {
     const ReplicaSpec& spec = run.spec(result);
     csv += std::to_string(spec.id) + ',' + axes_row(sweep, spec.cell) + ',' + to_string(spec.model) + ',' +
@@ -107,17 +209,31 @@ std::string replicas_csv(const RunRecord& run) {
            exact(result.ood_rmse);
     for (int p = 0; p < kPerceptronParams; ++p)
       csv += ',' + (spec.model == ModelKind::perceptron ? exact(result.params.at(p)) : std::string());
+    if (spec.model == ModelKind::perceptron) {
+      const DataConfig& data = sweep.config_of(spec).data;
+      const LinearWeights w = weights_of(result);
+      csv += ',' + exact(expected_rmse(data, w, x3_noise_variance(data.iid_factor))) + ',' +
+             exact(expected_rmse(data, w, x3_noise_variance(data.ood_factor)));
+    } else {
+      csv += ",,";
+    }
     csv += '\n';
   }
   return csv;
 }
 
 std::string stress_csv(const RunRecord& run) {
-  std::string csv = "replica,factor,rmse\n";
+  std::string csv = "replica,factor,rmse,rmse_expected\n";
   for (const ReplicaResult& result : run.results) {
-    const std::vector<double>& factors = run.sweep->config_of(run.spec(result)).data.stress_factors;
-    for (std::size_t k = 0; k < factors.size(); ++k)
-      csv += std::to_string(result.id) + ',' + shortest(factors[k]) + ',' + exact(result.stress_rmse.at(k)) + '\n';
+    const ReplicaSpec& spec = run.spec(result);
+    const DataConfig& data = run.sweep->config_of(spec).data;
+    const std::vector<double>& factors = data.stress_factors;
+    for (std::size_t k = 0; k < factors.size(); ++k) {
+      csv += std::to_string(result.id) + ',' + shortest(factors[k]) + ',' + exact(result.stress_rmse.at(k)) + ',';
+      if (spec.model == ModelKind::perceptron)
+        csv += exact(expected_rmse(data, weights_of(result), x3_noise_variance(factors[k])));
+      csv += '\n';
+    }
   }
   return csv;
 }
@@ -127,16 +243,16 @@ nlohmann::json summary_json(const RunRecord& run, const std::vector<GroupSummary
   nlohmann::json out_groups = nlohmann::json::array();
   for (const GroupSummary& g : groups) {
     const ExperimentConfig& config = sweep.cells[g.cell].config;
-    nlohmann::json axes = nlohmann::json::object();
-    for (std::size_t a = 0; a < sweep.config.sweep.grid.size(); ++a)
-      axes[sweep.config.sweep.grid[a].key] = sweep.cells[g.cell].values[a];
     nlohmann::json j = {{"cell", g.cell},
-                        {"grid", axes},
+                        {"grid", grid_json(sweep, g.cell)},
                         {"model", to_string(g.model)},
                         {"regime", to_string(g.regime)},
                         {"replicas", g.iid_rmse.count},
-                        {"iid_rmse", stats_json(g.iid_rmse)},
-                        {"ood_rmse", stats_json(g.ood_rmse)}};
+                        {"iid_rmse", metric_json(g.iid_rmse, g.iid_inference)},
+                        {"ood_rmse", metric_json(g.ood_rmse, g.ood_inference)},
+                        {"ood_minus_iid", estimate_json(g.gap, "mean")},
+                        {"spread_ratio", estimate_json(g.spread_ratio)},
+                        {"spearman", estimate_json(g.spearman)}};
     nlohmann::json stress = nlohmann::json::array();
     for (std::size_t k = 0; k < g.stress_rmse.size(); ++k)
       stress.push_back({{"factor", config.data.stress_factors[k]}, {"rmse", stats_json(g.stress_rmse[k])}});
@@ -144,17 +260,40 @@ nlohmann::json summary_json(const RunRecord& run, const std::vector<GroupSummary
     if (!g.weights.empty()) {
       nlohmann::json mean = nlohmann::json::array(), std = nlohmann::json::array();
       for (const Summary& w : g.weights) {
-        mean.push_back(w.mean);
-        std.push_back(w.std);
+        mean.push_back(number(w.mean));
+        std.push_back(number(w.std));
       }
       // x3 is not a cause of y: the true model puts no weight on it.
       const DataConfig& data = config.data;
-      j["weights"] = {{"names", kWeightNames},
-                      {"true", {data.coefficients[0], data.coefficients[1], 0.0, data.intercept}},
-                      {"mean", mean},
-                      {"std", std}};
+      j["weights"] = {
+          {"names", kWeightNames}, {"true", {data.coefficients[0], data.coefficients[1], 0.0, data.intercept}},
+          {"mean", mean},          {"std", std},
+          {"optimum", g.optimum},  {"train_x3_noise_var", g.train_x3_noise_var}};
     }
     out_groups.push_back(std::move(j));
+  }
+  nlohmann::json comparisons = nlohmann::json::array();
+  for (const Comparison& c : compare_groups(groups)) {
+    const WelchResult& d = c.mean_difference;
+    comparisons.push_back({{"cell", c.cell},
+                           {"grid", grid_json(sweep, c.cell)},
+                           {"model", to_string(c.model)},
+                           {"remedy", to_string(c.remedy)},
+                           {"baseline", to_string(Regime::baseline)},
+                           {"baseline_n", c.baseline_n},
+                           {"remedy_n", c.remedy_n},
+                           {"ood_mean_diff",
+                            {{"value", number(d.difference)},
+                             {"ci", interval_json(d.ci)},
+                             {"df", number(d.df)},
+                             {"t", number(d.t)},
+                             {"p_value", number(d.p_value)}}},
+                           {"ood_std_ratio", estimate_json(c.std_ratio)},
+                           {"brown_forsythe",
+                            {{"statistic", number(c.equal_spread.statistic)},
+                             {"df1", number(c.equal_spread.df1)},
+                             {"df2", number(c.equal_spread.df2)},
+                             {"p_value", number(c.equal_spread.p_value)}}}});
   }
   const RunInfo& info = run.info;
   return {{"version", info.version},
@@ -171,6 +310,8 @@ nlohmann::json summary_json(const RunRecord& run, const std::vector<GroupSummary
           {"replicas", run.results.size()},
           {"cells", sweep.cells.size()},
           {"groups", out_groups},
+          {"comparisons", comparisons},
+          {"bootstrap", {{"resamples", kBootstrapResamples}, {"method", "percentile"}, {"level", 0.95}}},
           {"config", config_to_json(sweep.config)}};
 }
 
@@ -184,21 +325,65 @@ std::string summary_csv(const RunRecord& run, const std::vector<GroupSummary>& g
     csv += ",stress" + std::to_string(k) + "_factor";
     for (const char* stat : kStatNames) csv += ",stress" + std::to_string(k) + "_rmse_" + stat;
   }
+  for (const char* metric : {"iid_rmse", "ood_rmse"})
+    for (const char* stat :
+         {"n", "mean_ci_low", "mean_ci_high", "std_ci_low", "std_ci_high", "worst_seed", "best_seed"})
+      csv += std::string(",") + metric + "_" + stat;
+  for (const char* column :
+       {"ood_minus_iid_mean", "ood_minus_iid_ci_low", "ood_minus_iid_ci_high", "spread_ratio", "spread_ratio_ci_low",
+        "spread_ratio_ci_high", "spearman", "spearman_ci_low", "spearman_ci_high"})
+    csv += std::string(",") + column;
+  for (int p = 0; p < kPerceptronParams; ++p)
+    for (const char* stat : {"_mean", "_std", "_true", "_optimum"}) csv += ',' + weight_column(p) + stat;
   csv += '\n';
   for (const GroupSummary& g : groups) {
     csv += axes_row(sweep, g.cell) + ',' + to_string(g.model) + ',' + to_string(g.regime) + ',' +
            std::to_string(g.iid_rmse.count);
     for (const Summary* s : {&g.iid_rmse, &g.ood_rmse})
-      for (double x : stats_values(*s)) csv += ',' + exact(x);
+      for (double x : stats_values(*s)) csv += ',' + maybe(x);
     const std::vector<double>& factors = sweep.cells[g.cell].config.data.stress_factors;
     for (std::size_t k = 0; k < n_stress; ++k) {
       if (k < factors.size()) {
         csv += ',' + shortest(factors[k]);
-        for (double x : stats_values(g.stress_rmse[k])) csv += ',' + exact(x);
+        for (double x : stats_values(g.stress_rmse[k])) csv += ',' + maybe(x);
       } else {
         csv += std::string(1 + std::size(kStatNames), ',');
       }
     }
+    for (const auto& [s, m] : {std::pair{&g.iid_rmse, &g.iid_inference}, std::pair{&g.ood_rmse, &g.ood_inference}})
+      csv += ',' + std::to_string(s->count) + ',' + maybe(m->mean_ci.low) + ',' + maybe(m->mean_ci.high) + ',' +
+             maybe(m->std_ci.low) + ',' + maybe(m->std_ci.high) + ',' + std::to_string(m->worst_seed) + ',' +
+             std::to_string(m->best_seed);
+    for (const Estimate* e : {&g.gap, &g.spread_ratio, &g.spearman})
+      csv += ',' + maybe(e->value) + ',' + maybe(e->ci.low) + ',' + maybe(e->ci.high);
+    const DataConfig& data = sweep.cells[g.cell].config.data;
+    const double truth[kPerceptronParams] = {data.coefficients[0], data.coefficients[1], 0.0, data.intercept};
+    for (int p = 0; p < kPerceptronParams; ++p) {
+      if (g.weights.empty())
+        csv += ",,,,";
+      else
+        csv += ',' + maybe(g.weights[p].mean) + ',' + maybe(g.weights[p].std) + ',' + exact(truth[p]) + ',' +
+               exact(g.optimum[p]);
+    }
+    csv += '\n';
+  }
+  return csv;
+}
+
+std::string comparisons_csv(const RunRecord& run, const std::vector<GroupSummary>& groups) {
+  const Sweep& sweep = *run.sweep;
+  std::string csv = axes_header(sweep) +
+                    ",model,remedy,baseline,baseline_n,remedy_n,ood_mean_diff,ood_mean_diff_ci_low,"
+                    "ood_mean_diff_ci_high,welch_df,welch_t,welch_p,ood_std_ratio,ood_std_ratio_ci_low,"
+                    "ood_std_ratio_ci_high,brown_forsythe_f,brown_forsythe_df1,brown_forsythe_df2,brown_forsythe_p\n";
+  for (const Comparison& c : compare_groups(groups)) {
+    const WelchResult& d = c.mean_difference;
+    const BrownForsytheResult& bf = c.equal_spread;
+    csv += axes_row(sweep, c.cell) + ',' + to_string(c.model) + ',' + to_string(c.remedy) + ',' +
+           to_string(Regime::baseline) + ',' + std::to_string(c.baseline_n) + ',' + std::to_string(c.remedy_n);
+    for (double x : {d.difference, d.ci.low, d.ci.high, d.df, d.t, d.p_value, c.std_ratio.value, c.std_ratio.ci.low,
+                     c.std_ratio.ci.high, bf.statistic, bf.df1, bf.df2, bf.p_value})
+      csv += ',' + maybe(x);
     csv += '\n';
   }
   return csv;
@@ -219,14 +404,55 @@ std::string summary_table(const RunRecord& run, const std::vector<GroupSummary>&
   const auto cell_column = [&](const std::string& text) {
     return grid ? text + std::string(width - std::min(width, text.size()) + 2, ' ') : std::string();
   };
-  std::string t = cell_column("cell") + format("%-10s  %-20s  %4s  %-17s  %-17s  %-26s  %s\n", "model", "regime", "n",
-                                               "IID RMSE", "OOD RMSE", "OOD min / median / max", "w_x3");
+  // An undefined statistic (n = 1) prints as an em dash padded to the number's width (the
+  // dash is one column but three bytes, so printf's byte-counted widths cannot pad it).
+  const auto num = [](double x, int w) {
+    return std::isfinite(x) ? format("%*.4f", w, x) : std::string(static_cast<std::size_t>(w - 1), ' ') + "—";
+  };
+  const auto left = [](double x, int w) {
+    return std::isfinite(x) ? format("%-*.4f", w, x) : "—" + std::string(static_cast<std::size_t>(w - 1), ' ');
+  };
+  const auto range = [&](const Interval& i) { return "[" + num(i.low, 7) + ", " + num(i.high, 7) + "]"; };
+  std::string t =
+      cell_column("cell") + format("%-10s  %-20s  %4s  %-17s  %-17s  %-26s  %-18s  %-7s  %s\n", "model", "regime", "n",
+                                   "IID RMSE", "OOD RMSE", "OOD min / median / max", "OOD std 95% CI", "rho", "w_x3");
   for (const GroupSummary& g : groups) {
     const Summary &iid = g.iid_rmse, &ood = g.ood_rmse;
     t += cell_column(labels[g.cell]) +
-         format("%-10s  %-20s  %4d  %7.4f ± %-7.4f  %7.4f ± %-7.4f  %7.4f / %7.4f / %7.4f", to_string(g.model),
-                to_string(g.regime), iid.count, iid.mean, iid.std, ood.mean, ood.std, ood.min, ood.median, ood.max);
-    t += g.weights.empty() ? "       -\n" : format("  %7.4f\n", g.weights[2].mean);
+         format("%-10s  %-20s  %4d  %7.4f ± ", to_string(g.model), to_string(g.regime), iid.count, iid.mean) +
+         left(iid.std, 7) + format("  %7.4f ± ", ood.mean) + left(ood.std, 7) +
+         format("  %7.4f / %7.4f / %7.4f  ", ood.min, ood.median, ood.max) + range(g.ood_inference.std_ci) + "  " +
+         num(g.spearman.value, 7);
+    t += g.weights.empty() ? "        -\n" : "  " + num(g.weights[2].mean, 7) + "\n";
+  }
+  // Perceptrons: learned weights next to the truth and the least-squares optimum.
+  bool any_weights = false;
+  for (const GroupSummary& g : groups) any_weights = any_weights || !g.weights.empty();
+  if (any_weights) {
+    t += "\n" + cell_column("cell") +
+         format("%-20s  %s\n", "regime", "perceptron weights: learned mean ± std (true, LS optimum)");
+    for (const GroupSummary& g : groups) {
+      if (g.weights.empty()) continue;
+      const DataConfig& data = sweep.cells[g.cell].config.data;
+      const double truth[kPerceptronParams] = {data.coefficients[0], data.coefficients[1], 0.0, data.intercept};
+      t += cell_column(labels[g.cell]) + format("%-20s ", to_string(g.regime));
+      for (int p = 0; p < kPerceptronParams; ++p)
+        t += format(" %s %.4f ± ", kWeightNames[p], g.weights[p].mean) + left(g.weights[p].std, 6) +
+             format(" (%.4g, %.4f)", truth[p], g.optimum[p]);
+      t += '\n';
+    }
+  }
+  // Remedies against the baseline of their cell and model (OOD RMSE).
+  const std::vector<Comparison> comparisons = compare_groups(groups);
+  if (!comparisons.empty()) {
+    t += "\n" + cell_column("cell") +
+         format("%-10s  %-20s  %-30s  %-30s  %s\n", "model", "remedy vs baseline", "OOD mean diff [95% Welch CI]",
+                "OOD std ratio [95% bootstrap]", "Brown-Forsythe p");
+    for (const Comparison& c : comparisons)
+      t += cell_column(labels[c.cell]) + format("%-10s  %-20s  ", to_string(c.model), to_string(c.remedy)) +
+           num(c.mean_difference.difference, 11) + " " + range(c.mean_difference.ci) + "  " +
+           num(c.std_ratio.value, 11) + " " + range(c.std_ratio.ci) + "  " +
+           (std::isfinite(c.equal_spread.p_value) ? format("%.3g", c.equal_spread.p_value) : std::string("—")) + "\n";
   }
   // The stress curve: mean RMSE per stress factor, one line per group.
   if (max_stress_factors(sweep) > 0) {
@@ -252,6 +478,7 @@ void write_outputs(const std::filesystem::path& dir, const RunRecord& run, const
   write_file_atomic(dir / "replicas.csv", replicas_csv(run));
   write_file_atomic(dir / "stress.csv", stress_csv(run));
   write_file_atomic(dir / "summary.csv", summary_csv(run, groups));
+  write_file_atomic(dir / "comparisons.csv", comparisons_csv(run, groups));
   write_file_atomic(dir / "summary.json", summary_json(run, groups).dump(2) + "\n");  // last: marks completion
 }
 

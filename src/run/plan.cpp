@@ -119,9 +119,12 @@ std::string describe_plan(const RunPlan& plan, const Sweep& sweep, const std::fi
   std::string axes;
   for (const GridAxis& a : sweep.config.sweep.grid) axes += "," + a.key;
   s += "    config.toml   the resolved config\n";
-  s += "    replicas.csv  replica,cell" + axes + ",model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias\n";
-  s += "    stress.csv    replica,factor,rmse\n";
-  s += "    summary.csv   cell" + axes + ",model,regime,replicas,iid_rmse_<stat>,ood_rmse_<stat>[,stress<k>_...]\n";
+  s += "    replicas.csv  replica,cell" + axes +
+       ",model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias,iid_rmse_expected,ood_rmse_expected\n";
+  s += "    stress.csv    replica,factor,rmse,rmse_expected\n";
+  s += "    summary.csv   cell" + axes +
+       ",model,regime,replicas,iid_rmse_<stat>,ood_rmse_<stat>[,stress<k>_...],<intervals, spread, weights>\n";
+  s += "    comparisons.csv  cell" + axes + ",model,remedy,baseline,... (each remedy against its baseline)\n";
   s += "    summary.json  per (cell, model, regime) group statistics and run metadata\n";
   if (plan.save_params) s += "    params.npy    float32 [replicas, max parameters], NaN-padded rows\n";
   s += "    checkpoint/   finished replicas while the run goes on (for --resume and merge)\n";

@@ -1,6 +1,7 @@
 // What a run leaves behind: replicas.csv (one tidy row per replica), stress.csv (one row
 // per replica x stress factor), summary.json and summary.csv (statistics per
-// (cell, model, regime) group), config.toml, and a table for people. All text is produced
+// (cell, model, regime) group), comparisons.csv (each remedy against the baseline of its
+// cell and model), config.toml, and a table for people. All text is produced
 // deterministically (max_digits10), so equal results give equal bytes whatever the shard
 // layout, thread count or resume point; only RunInfo differs between runs.
 #pragma once
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "underspec/backends/backend.hpp"
+#include "underspec/stats/linear_theory.hpp"
 #include "underspec/stats/stats.hpp"
 #include "underspec/sweep/sweep.hpp"
 
@@ -38,6 +40,20 @@ struct RunRecord {
 inline constexpr const char* kWeightNames[] = {"x1", "x2", "x3", "bias"};
 inline constexpr int kPerceptronParams = 4;
 
+// Inference about one metric (IID or OOD RMSE) of a group. Intervals are 95%; their ends
+// are NaN where undefined (n = 1).
+struct MetricInference {
+  Interval mean_ci;                             // Student t
+  Interval std_ci;                              // bootstrap percentile
+  std::uint32_t worst_seed = 0, best_seed = 0;  // seed of the replica with the max / min value
+};
+
+// A statistic with its 95% interval.
+struct Estimate {
+  double value;
+  Interval ci;
+};
+
 struct GroupSummary {
   std::uint32_t cell;
   ModelKind model;
@@ -45,19 +61,44 @@ struct GroupSummary {
   Summary iid_rmse, ood_rmse;
   std::vector<Summary> stress_rmse;  // one per data.stress_factors of the cell
   std::vector<Summary> weights;      // perceptrons: one per kWeightNames; empty for MLPs
+  // The values themselves, in id order (the comparisons between groups resample them).
+  std::vector<double> iid_values, ood_values;
+  MetricInference iid_inference, ood_inference;
+  Estimate gap;           // mean of per-replica OOD - IID, t interval
+  Estimate spread_ratio;  // std(OOD) / std(IID), paired bootstrap
+  Estimate spearman;      // Spearman's rho of (IID, OOD) across seeds, paired bootstrap
+  // Perceptrons: the population least-squares weights of the regime's training
+  // distribution (linear_theory.hpp) and the variance of x3's noise there.
+  LinearWeights optimum{};
+  double train_x3_noise_var = 0;
+};
+
+// A remedy regime against the baseline of the same cell and model (OOD RMSE).
+struct Comparison {
+  std::uint32_t cell;
+  ModelKind model;
+  Regime remedy;
+  int baseline_n, remedy_n;
+  WelchResult mean_difference;  // mean(remedy) - mean(baseline), Welch interval
+  Estimate std_ratio;           // std(remedy) / std(baseline), independent bootstrap
+  BrownForsytheResult equal_spread;
 };
 
 // One group per (cell, model, regime) present, in sweep order.
 std::vector<GroupSummary> summarize_groups(const RunRecord& run);
+// One comparison per group with a baseline group of the same cell and model, in group order.
+std::vector<Comparison> compare_groups(const std::vector<GroupSummary>& groups);
 
 std::string replicas_csv(const RunRecord& run);
 std::string stress_csv(const RunRecord& run);
 nlohmann::json summary_json(const RunRecord& run, const std::vector<GroupSummary>& groups);
 std::string summary_csv(const RunRecord& run, const std::vector<GroupSummary>& groups);
+std::string comparisons_csv(const RunRecord& run, const std::vector<GroupSummary>& groups);
 std::string summary_table(const RunRecord& run, const std::vector<GroupSummary>& groups,
                           const std::filesystem::path& dir);
 
-// Writes config.toml, replicas.csv, stress.csv, summary.csv and summary.json (last) into
+// Writes config.toml, replicas.csv, stress.csv, summary.csv, comparisons.csv and
+// summary.json (last) into
 // the existing directory `dir`, each file atomically.
 void write_outputs(const std::filesystem::path& dir, const RunRecord& run, const std::vector<GroupSummary>& groups);
 

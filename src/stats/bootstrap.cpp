@@ -1,0 +1,39 @@
+// Host driver of the bootstrap (see bootstrap.hpp).
+#include "underspec/stats/bootstrap.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+namespace underspec {
+
+Interval bootstrap_interval(BootstrapStatistic statistic, std::span<const double> x, std::span<const double> y,
+                            PhiloxKey key, double level) {
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  const bool paired = statistic == BootstrapStatistic::paired_std_ratio || statistic == BootstrapStatistic::spearman;
+  if (x.size() < 2 || (statistic != BootstrapStatistic::std_dev && y.size() < 2) || (paired && y.size() != x.size()))
+    return {kNaN, kNaN};
+  const auto order_of = [](std::span<const double> v) {
+    std::vector<int> order(v.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int i, int j) { return v[i] < v[j]; });
+    return order;
+  };
+  const std::vector<int> x_order = order_of(x), y_order = order_of(y);
+  const BootstrapData data{
+      x.data(), static_cast<int>(x.size()), y.data(), static_cast<int>(y.size()), x_order.data(), y_order.data()};
+  std::vector<int> counts(x.size() + y.size());
+  std::vector<double> ranks(x.size() + y.size());
+  std::vector<double> values;
+  values.reserve(kBootstrapResamples);
+  for (int b = 0; b < kBootstrapResamples; ++b) {
+    const double v = resample_statistic(statistic, data, key, static_cast<std::uint32_t>(b),
+                                        BootstrapScratch{counts.data(), ranks.data()});
+    if (!std::isnan(v)) values.push_back(v);
+  }
+  std::sort(values.begin(), values.end());
+  return {quantile_sorted(values, 0.5 - 0.5 * level), quantile_sorted(values, 0.5 + 0.5 * level)};
+}
+
+}  // namespace underspec
