@@ -5,7 +5,10 @@
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
-          libgtest-dev libgmock-dev googletest librandom123-dev libbenchmark-dev)
+          libgtest-dev libgmock-dev googletest librandom123-dev libbenchmark-dev
+          python3-pandas python3-matplotlib python3-pytest python3-pil chromium)
+# The report (python/underspec) needs python3-pandas and python3-matplotlib; the Python tests
+# python3-pytest and python3-pil, the browser test chromium (ctest labels python, browser).
 
 missing=()
 for p in "${packages[@]}"; do
