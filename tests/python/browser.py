@@ -75,5 +75,6 @@ if __name__ == "__main__":
     if a.colors:
         from PIL import Image
 
-        Image.open(a.png).convert("RGB").quantize(colors=a.colors).save(a.png, optimize=True)
+        img = Image.open(a.png).convert("RGB")
+        img.quantize(colors=a.colors, method=Image.Quantize.FASTOCTREE).save(a.png, optimize=True)
     print(a.png, os.path.getsize(a.png), "bytes", file=sys.stderr)
