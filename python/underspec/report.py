@@ -345,10 +345,15 @@ def _fmt(x, digits=4) -> str:
     return f"{float(x):.{digits}f}"
 
 
+CI_BOUNDS = [("lo", "hi"), ("low", "high"), ("lower", "upper")]
+
+
 def _interval(row, metric: str, stat: str) -> str:
-    lo, hi = row.get(f"{metric}_{stat}_ci_lo"), row.get(f"{metric}_{stat}_ci_hi")
-    if finite(lo) and finite(hi):
-        return f' <span class="ci">[{_fmt(lo)}, {_fmt(hi)}]</span>'
+    """`[lo, hi]` from summary.json's `<stat>_ci` (a pair, or an object with lo/hi-like keys)."""
+    for a, b in CI_BOUNDS:
+        lo, hi = row.get(f"{metric}_{stat}_ci_{a}"), row.get(f"{metric}_{stat}_ci_{b}")
+        if finite(lo) and finite(hi):
+            return f' <span class="ci">[{_fmt(lo)}, {_fmt(hi)}]</span>'
     return ""
 
 
@@ -356,7 +361,7 @@ def _summary_table(run: Run) -> str:
     s = run.summary
     if s.empty:
         return "<p>No groups.</p>"
-    has_ci = any(c.endswith("_ci_lo") for c in s.columns)
+    has_ci = any(c.endswith(tuple(f"_ci_{a}" for a, _ in CI_BOUNDS)) for c in s.columns)
     w3 = {}
     if not run.weights.empty and {"column", "mean"} <= set(run.weights.columns):
         for _, w in run.weights[run.weights["column"] == "w_x3"].iterrows():
