@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   CLI::App* run = app.add_subcommand(
       "run",
       "Train the sweep (or one shard of it), checkpointing as it goes, and write config.toml, replicas.csv, "
-      "stress.csv, summary.json and summary.csv into the output directory");
+      "stress.csv, summary.json, summary.csv and report.html into the output directory");
   add_config_options(run, config_path, overrides);
   run->add_option("--out", out, "Output directory (default: runs/<UTC timestamp>); must not exist or be empty");
   run->add_option("--device", options.device, "Backend: auto, cpu or cuda")
