@@ -31,6 +31,11 @@ inline std::vector<std::string> lines(const std::string& text) {
   return out;
 }
 
+// Every `underspec` these tests start runs without the HTML report (as with --no-report): fast,
+// and run directories hold only the run's outputs. tests/python covers the report; a test that
+// wants one passes env "-u UNDERSPEC_NO_REPORT".
+inline const bool kCliTestsWithoutReport = ::setenv("UNDERSPEC_NO_REPORT", "1", 1) == 0;
+
 struct CliResult {
   int status = -1;
   std::string out, err;

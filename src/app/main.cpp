@@ -4,10 +4,13 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include "underspec/config/config_io.hpp"
 #include "underspec/run/merge.hpp"
+#include "underspec/run/report.hpp"
 #include "underspec/run/run.hpp"
 #include "underspec/run/score.hpp"
 
@@ -57,7 +60,7 @@ int main(int argc, char** argv) {
   CLI::App* run = app.add_subcommand(
       "run",
       "Train the sweep (or one shard of it), checkpointing as it goes, and write config.toml, replicas.csv, "
-      "stress.csv, summary.json, summary.csv and comparisons.csv into the output directory");
+      "stress.csv, summary.json, summary.csv, comparisons.csv and report.html into the output directory");
   add_config_options(run, config_path, overrides);
   run->add_option("--out", out, "Output directory (default: runs/<UTC timestamp>); must not exist or be empty");
   run->add_option("--device", options.device, "Backend: auto, cpu or cuda")
@@ -74,6 +77,8 @@ int main(int argc, char** argv) {
   run->add_option("--shard", shard, "Train shard I of N (0 <= I < N), or auto/N for I = SLURM_ARRAY_TASK_ID")
       ->type_name("I/N");
   run->add_flag("--save-params", options.save_params, "Also write every replica's final parameters to params.npy");
+  bool no_report = false;
+  run->add_flag("--no-report", no_report, "Do not write report.html at the end (shards never do)");
   run->add_flag("--dry-run", options.dry_run, "Print the plan (cells, replicas, work, memory, outputs) and stop");
   run->add_option("--progress", progress,
                   "Progress on stderr: auto (bar on a terminal, else a line every 10 s), bar, lines, none")
@@ -95,6 +100,7 @@ int main(int argc, char** argv) {
       "merge", "Merge the output directories of the shards of one sweep into the outputs a single run writes");
   merge->add_option("dirs", merge_inputs, "Shard output directories")->required();
   merge->add_option("--out", out, "Output directory of the merged run (must not exist or be empty)")->required();
+  merge->add_flag("--no-report", no_report, "Do not write report.html at the end");
 
   std::string score_dir;
   CLI::App* score = app.add_subcommand(
@@ -105,6 +111,12 @@ int main(int argc, char** argv) {
   score->add_option("--out", out, "Output directory (default: runs/<UTC timestamp>)");
   score->add_option("--threads", options.threads, "CPU threads (0: all hardware threads)")
       ->check(CLI::NonNegativeNumber);
+  score->add_flag("--no-report", no_report, "Do not write report.html at the end");
+
+  std::string report_dir;
+  CLI::App* report = app.add_subcommand(
+      "report", "Write DIR/report.html (summary, figures; self-contained) and DIR/plots/*.svg for a finished run");
+  report->add_option("dir", report_dir, "A finished run directory")->required();
 
   try {
     app.parse(argc, argv);
@@ -115,6 +127,20 @@ int main(int argc, char** argv) {
   try {
     options.out = out;
     options.stderr_is_terminal = ::isatty(STDERR_FILENO) == 1;
+    const char* no_report_env = std::getenv("UNDERSPEC_NO_REPORT");  // tests: as --no-report
+    options.report = !no_report && !(no_report_env && *no_report_env && std::string(no_report_env) != "0");
+    if (*report) {
+      if (!std::filesystem::is_regular_file(std::filesystem::path(report_dir) / "replicas.csv"))
+        return fail(kExitRuntime, report_dir + " holds no replicas.csv (not a finished run directory)");
+      switch (underspec::write_report(report_dir, false)) {
+        case underspec::ReportStatus::written:
+          return 0;
+        case underspec::ReportStatus::unavailable:
+          return fail(kExitRuntime, underspec::report_unavailable_message(report_dir));
+        case underspec::ReportStatus::failed:
+          return fail(kExitRuntime, "the report generator failed (see above)");
+      }
+    }
     if (*merge) return underspec::merge_runs(merge_inputs, out, options, std::cout, std::cerr);
     if (*score) return underspec::score_run(score_dir, overrides, options, std::cout, std::cerr);
     options.config = underspec::resolve_config(config_path, overrides);

@@ -6,6 +6,7 @@
 #include "underspec/config/config_io.hpp"
 #include "underspec/run/checkpoint.hpp"
 #include "underspec/run/finalize.hpp"
+#include "underspec/run/report.hpp"
 #include "underspec/run/run_dir.hpp"
 #include "underspec/run/run_info.hpp"
 
@@ -108,6 +109,7 @@ int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const 
                0.0,
                ""};
   finalize_run(dir, sweep, std::move(rows), info, param_sources, stdout_stream);
+  if (options.report) report_after_run(dir, err);
   return 0;
 }
 

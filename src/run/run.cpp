@@ -21,6 +21,7 @@
 #include "underspec/outputs/outputs.hpp"
 #include "underspec/run/checkpoint.hpp"
 #include "underspec/run/finalize.hpp"
+#include "underspec/run/report.hpp"
 #include "underspec/run/plan.hpp"
 #include "underspec/run/run_dir.hpp"
 #include "underspec/run/run_info.hpp"
@@ -274,6 +275,7 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   std::vector<std::filesystem::path> param_sources;
   if (options.save_params) param_sources.push_back(dir);
   finalize_run(dir, sweep, std::move(rows), info, param_sources, out);
+  if (options.report && !options.shard) report_after_run(dir, err);  // a shard's report is the merge's
   return status;
 }
 

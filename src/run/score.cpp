@@ -1,4 +1,5 @@
 // Re-scoring saved parameters on new test domains (see score.hpp).
+#include "underspec/run/report.hpp"
 #include "underspec/run/score.hpp"
 
 #include <omp.h>
@@ -138,6 +139,7 @@ int score_run(const fs::path& dir, const std::vector<std::string>& overrides, co
                seconds,
                ""};
   finalize_run(target, sweep, std::move(rows), info, {}, out);
+  if (options.report) report_after_run(target, err);
   return 0;
 }
 

@@ -40,6 +40,7 @@ struct RunOptions {
   std::optional<ShardSpec> shard;
   bool save_params = false;
   bool dry_run = false;
+  bool report = false;  // write DIR/report.html at the end (run, merge, score; never for a shard)
   ProgressMode progress = ProgressMode::automatic;
   bool stderr_is_terminal = false;
   std::string version;

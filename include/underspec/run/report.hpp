@@ -1,0 +1,34 @@
+// The HTML report of a run directory: `python3 -m underspec.report DIR` (python/underspec),
+// run with PYTHONPATH pointing at the package when it is not installed. See README "Report".
+#pragma once
+
+#include <filesystem>
+#include <iosfwd>
+#include <string>
+
+namespace underspec {
+
+enum class ReportStatus {
+  written,      // DIR/report.html and DIR/plots/*.svg are written
+  unavailable,  // no python3 with pandas and matplotlib (or the package) was found
+  failed,       // the generator ran and failed (its message went to stderr)
+};
+
+// The folder holding the `underspec` Python package to put on PYTHONPATH: beside the binary
+// (`<bin>/../share/underspec/python`, `<bin>/../python`) or the source tree the binary was
+// built from; empty when none is found (the package may then be installed).
+std::filesystem::path report_python_path();
+
+// Runs the generator on `dir`. `quiet`: it prints nothing on success (else the report's path
+// on stdout). The interpreter is $UNDERSPEC_PYTHON, else `python3` on PATH, then
+// /usr/bin/python3 when the first lacks pandas or matplotlib.
+ReportStatus write_report(const std::filesystem::path& dir, bool quiet);
+
+// One line (no newline): how to get the report when write_report said `unavailable`.
+std::string report_unavailable_message(const std::filesystem::path& dir);
+
+// The end of `run` / `merge`: writes the report, and on stderr either where it is, or one
+// line on how to get it. Never throws and never changes the command's exit status.
+void report_after_run(const std::filesystem::path& dir, std::ostream& err);
+
+}  // namespace underspec

@@ -1,0 +1,239 @@
+"""Reading a run directory (replicas.csv, stress.csv, summary.json, config.toml) into pandas.
+
+Only replicas.csv is required. Everything else is optional, and fields of summary.json that
+this module does not know (new statistics, intervals, comparisons) are kept: scalars become
+columns of ``Run.summary``, two-element lists become ``<name>_lo`` / ``<name>_hi`` columns,
+nested objects are flattened with ``_``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+# Columns of replicas.csv that are not grid axes (the axes sit between `cell` and `model`).
+_FIXED_AFTER_AXES = ["model", "regime", "seed", "iid_rmse", "ood_rmse", "w_x1", "w_x2", "w_x3", "bias"]
+WEIGHT_COLUMNS = ["w_x1", "w_x2", "w_x3", "bias"]
+
+
+@dataclass
+class Run:
+    """The outputs of one run directory as pandas objects.
+
+    replicas: one row per replica (replicas.csv), grid axis values as strings.
+    stress:   one row per (replica, stress factor), with the replica's cell, axes, model,
+              regime and seed joined in; empty without stress factors.
+    summary:  one row per group (cell, model, regime), summary.json's groups flattened;
+              computed from ``replicas`` when summary.json is missing.
+    stress_summary: one row per (group, factor) from the groups' ``stress`` lists.
+    weights:  one row per (group, weight name) from the groups' ``weights`` objects
+              (perceptrons only): name (x1, x2, x3, bias), column (its replicas.csv column:
+              w_x1, ..., bias), true, mean, std and any further lists (e.g. optimum).
+    config:   config.toml as a dict (summary.json's ``config`` when config.toml is unreadable).
+    meta:     the run metadata: summary.json's top-level scalars plus its ``run`` object.
+    axes:     the grid axis keys, in column order (empty without a grid).
+    raw:      summary.json as parsed ({} when missing).
+    """
+
+    path: Path
+    replicas: pd.DataFrame
+    stress: pd.DataFrame
+    summary: pd.DataFrame
+    stress_summary: pd.DataFrame
+    weights: pd.DataFrame
+    config: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+    axes: list = field(default_factory=list)
+    raw: dict = field(default_factory=dict)
+
+    # Dict-style access for notebooks: run["replicas"], run.keys().
+    def __getitem__(self, key: str) -> Any:
+        if key == "run":
+            return self.meta
+        if key in self.keys():
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def keys(self) -> list:
+        return ["replicas", "stress", "summary", "stress_summary", "weights", "config", "meta", "axes", "raw"]
+
+    @property
+    def group_keys(self) -> list:
+        """Columns identifying a group: cell, the axes, model, regime."""
+        return ["cell", *self.axes, "model", "regime"]
+
+    def cell_label(self, cell: int) -> str:
+        """`train.lr=1e-3 data.seed=2` for a grid cell, `` without a grid."""
+        if not self.axes:
+            return ""
+        rows = self.replicas[self.replicas.cell == cell]
+        if rows.empty:
+            return f"cell {cell}"
+        first = rows.iloc[0]
+        return " ".join(f"{a}={first[a]}" for a in self.axes)
+
+
+def _axes_from_header(path: Path) -> list:
+    with open(path, newline="") as f:
+        header = next(csv.reader(f))
+    if "cell" not in header or "model" not in header:
+        raise ValueError(f"{path}: not an underspec replicas.csv (header {header})")
+    return header[header.index("cell") + 1 : header.index("model")]
+
+
+def _flatten(prefix: str, value: Any, out: dict) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}_{k}" if prefix else str(k), v, out)
+    elif isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+        out[f"{prefix}_lo"], out[f"{prefix}_hi"] = value
+    elif isinstance(value, list):
+        out[prefix] = value  # kept whole (e.g. comparisons): an object column
+    else:
+        out[prefix] = value
+
+
+def _group_rows(groups: list, axes: list) -> tuple[list, list, list]:
+    summary, stress, weights = [], [], []
+    for g in groups:
+        key = {"cell": g.get("cell", 0)}
+        grid = g.get("grid") or {}
+        for a in axes:
+            key[a] = None if grid.get(a) is None else str(grid.get(a))
+        key["model"] = g.get("model")
+        key["regime"] = g.get("regime")
+        row = dict(key)
+        for k, v in g.items():
+            if k in ("cell", "grid", "model", "regime", "stress", "weights"):
+                continue
+            _flatten(k, v, row)
+        summary.append(row)
+        for s in g.get("stress") or []:
+            srow = dict(key)
+            srow["factor"] = s.get("factor")
+            for k, v in s.items():
+                if k != "factor":
+                    _flatten(k, v, srow)
+            stress.append(srow)
+        w = g.get("weights")
+        if isinstance(w, dict) and isinstance(w.get("names"), list):
+            names = w["names"]
+            for i, name in enumerate(names):
+                wrow = dict(key)
+                wrow["name"] = name
+                wrow["column"] = name if name in WEIGHT_COLUMNS else f"w_{name}"  # its replicas.csv column
+                for k, v in w.items():
+                    if k == "names":
+                        continue
+                    if isinstance(v, list) and len(v) == len(names):
+                        item = v[i]
+                        if isinstance(item, list) and len(item) == 2:
+                            wrow[f"{k}_lo"], wrow[f"{k}_hi"] = item
+                        elif isinstance(item, dict):
+                            _flatten(k, item, wrow)
+                        else:
+                            wrow[k] = item
+                    elif isinstance(v, dict):  # e.g. {"lo": [...], "hi": [...]} per name
+                        for kk, vv in v.items():
+                            if isinstance(vv, list) and len(vv) == len(names):
+                                wrow[f"{k}_{kk}"] = vv[i]
+                weights.append(wrow)
+    return summary, stress, weights
+
+
+def _quantile(q: float):
+    def f(x):
+        return x.quantile(q)
+
+    f.__name__ = {0.25: "q1", 0.5: "median", 0.75: "q3"}[q]
+    return f
+
+
+def summarize(replicas: pd.DataFrame, axes: list) -> pd.DataFrame:
+    """Per-group statistics computed from replicas.csv (used when summary.json is missing)."""
+    keys = ["cell", *axes, "model", "regime"]
+    stats = ["mean", "std", "min", _quantile(0.25), _quantile(0.5), _quantile(0.75), "max"]
+    g = replicas.groupby(keys, sort=False, dropna=False)
+    out = g.size().rename("replicas").to_frame()
+    for metric in ("iid_rmse", "ood_rmse"):
+        s = g[metric].agg(stats)
+        s.columns = [f"{metric}_{c}" for c in s.columns]
+        out = out.join(s)
+    return out.reset_index()
+
+
+def _read_toml(path: Path) -> dict | None:
+    try:
+        import tomllib  # Python >= 3.11
+    except ImportError:  # pragma: no cover - older Pythons
+        try:
+            import tomli as tomllib  # type: ignore
+        except ImportError:
+            return None
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def load_run(directory) -> Run:
+    """Reads the run directory `directory` (a finished run, a merged run or a shard)."""
+    path = Path(directory)
+    replicas_path = path / "replicas.csv"
+    if not replicas_path.is_file():
+        raise FileNotFoundError(f"{replicas_path}: no such file (not a finished underspec run directory?)")
+    axes = _axes_from_header(replicas_path)
+    replicas = pd.read_csv(replicas_path, dtype={a: str for a in axes}, keep_default_na=False,
+                           na_values={c: ["", "nan", "NaN"] for c in _FIXED_AFTER_AXES if c not in ("model", "regime")})
+    for c in ["iid_rmse", "ood_rmse", *WEIGHT_COLUMNS]:
+        if c in replicas:
+            replicas[c] = pd.to_numeric(replicas[c], errors="coerce")
+
+    stress_path = path / "stress.csv"
+    stress = pd.DataFrame(columns=["replica", "factor", "rmse"])
+    if stress_path.is_file():
+        stress = pd.read_csv(stress_path)
+    if not stress.empty:
+        stress = stress.merge(replicas[["replica", "cell", *axes, "model", "regime", "seed"]], on="replica", how="left")
+
+    raw: dict = {}
+    summary_path = path / "summary.json"
+    if summary_path.is_file():
+        try:
+            raw = json.loads(summary_path.read_text())
+        except (OSError, ValueError):
+            raw = {}
+    groups = raw.get("groups") if isinstance(raw.get("groups"), list) else []
+    if groups:
+        rows, srows, wrows = _group_rows(groups, axes)
+        summary = pd.DataFrame(rows)
+    else:
+        summary, srows, wrows = summarize(replicas, axes), [], []
+    stress_summary = pd.DataFrame(srows)
+    weights = pd.DataFrame(wrows)
+
+    config = _read_toml(path / "config.toml")
+    if config is None:
+        config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
+
+    meta = {k: v for k, v in raw.items() if k not in ("groups", "config", "run") and not isinstance(v, (dict, list))}
+    if isinstance(raw.get("run"), dict):
+        meta.update(raw["run"])
+    meta.setdefault("replicas", len(replicas))
+    meta.setdefault("cells", int(replicas["cell"].nunique()) if len(replicas) else 0)
+    return Run(path=path, replicas=replicas, stress=stress, summary=summary, stress_summary=stress_summary,
+               weights=weights, config=config, meta=meta, axes=axes, raw=raw)
+
+
+def finite(x) -> bool:
+    try:
+        return x is not None and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False

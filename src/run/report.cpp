@@ -1,0 +1,136 @@
+// Running the Python report generator (see report.hpp).
+#include "underspec/run/report.hpp"
+
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <ostream>
+#include <vector>
+
+extern char** environ;
+
+#ifndef UNDERSPEC_PYTHON_SOURCE_DIR
+#define UNDERSPEC_PYTHON_SOURCE_DIR ""
+#endif
+
+namespace underspec {
+namespace fs = std::filesystem;
+namespace {
+
+// python/underspec/report.py: exit status when pandas, matplotlib or numpy is missing.
+constexpr int kExitMissingPackage = 3;
+constexpr int kExitNotFound = 127;
+
+bool holds_package(const fs::path& dir) {
+  std::error_code ec;
+  return !dir.empty() && fs::is_regular_file(dir / "underspec" / "report.py", ec);
+}
+
+fs::path executable_dir() {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::path() : exe.parent_path();
+}
+
+// Runs `argv` with `env` and waits; 127 when it cannot be started.
+int spawn_and_wait(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+  std::vector<char*> argv, envp;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const std::string& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  pid_t pid = 0;
+  if (::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), envp.data()) != 0) return kExitNotFound;
+  int raw = 0;
+  while (::waitpid(pid, &raw, 0) < 0)
+    if (errno != EINTR) return kExitNotFound;
+  return WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + (WIFSIGNALED(raw) ? WTERMSIG(raw) : 0);
+}
+
+// The environment with `path` prepended to PYTHONPATH and the generator told to leave the
+// missing-package message to us.
+std::vector<std::string> child_environment(const fs::path& path) {
+  std::vector<std::string> env;
+  std::string pythonpath = path.string();
+  for (char** e = environ; e && *e; ++e) {
+    const std::string entry = *e;
+    if (entry.rfind("PYTHONPATH=", 0) == 0) {
+      const std::string old = entry.substr(std::strlen("PYTHONPATH="));
+      if (!old.empty()) pythonpath = pythonpath.empty() ? old : pythonpath + ":" + old;
+      continue;
+    }
+    if (entry.rfind("UNDERSPEC_REPORT_QUIET_MISSING=", 0) == 0) continue;
+    env.push_back(entry);
+  }
+  if (!pythonpath.empty()) env.push_back("PYTHONPATH=" + pythonpath);
+  env.push_back("UNDERSPEC_REPORT_QUIET_MISSING=1");
+  return env;
+}
+
+}  // namespace
+
+fs::path report_python_path() {
+  const fs::path bin = executable_dir();
+  std::vector<fs::path> candidates;
+  if (!bin.empty()) {
+    candidates.push_back(bin.parent_path() / "share" / "underspec" / "python");
+    candidates.push_back(bin.parent_path() / "python");
+  }
+  candidates.push_back(fs::path(UNDERSPEC_PYTHON_SOURCE_DIR));
+  for (const fs::path& c : candidates)
+    if (holds_package(c)) return c;
+  return {};
+}
+
+ReportStatus write_report(const fs::path& dir, bool quiet) {
+  std::vector<std::string> interpreters;
+  if (const char* chosen = std::getenv("UNDERSPEC_PYTHON"); chosen && *chosen) {
+    interpreters.push_back(chosen);
+  } else {
+    interpreters.push_back("python3");
+    std::error_code ec;
+    if (fs::exists("/usr/bin/python3", ec)) interpreters.push_back("/usr/bin/python3");
+  }
+  const std::vector<std::string> env = child_environment(report_python_path());
+  for (const std::string& python : interpreters) {
+    std::vector<std::string> args{python, "-m", "underspec.report", dir.string()};
+    if (quiet) args.push_back("--quiet");
+    const int status = spawn_and_wait(args, env);
+    if (status == 0) return ReportStatus::written;
+    if (status != kExitMissingPackage && status != kExitNotFound) return ReportStatus::failed;
+  }
+  return ReportStatus::unavailable;
+}
+
+std::string report_unavailable_message(const fs::path& dir) {
+  return "no report: it needs python3 with pandas and matplotlib (apt-get install python3-matplotlib "
+         "python3-pandas), then: underspec report " +
+         dir.string();
+}
+
+void report_after_run(const fs::path& dir, std::ostream& err) {
+  try {
+    switch (write_report(dir, true)) {
+      case ReportStatus::written:
+        err << "underspec: report " << (dir / "report.html").string() << '\n';
+        break;
+      case ReportStatus::unavailable:
+        err << "underspec: " << report_unavailable_message(dir) << '\n';
+        break;
+      case ReportStatus::failed:
+        err << "underspec: warning: the report failed (see above); the run's outputs are complete; retry with: "
+               "underspec report "
+            << dir.string() << '\n';
+        break;
+    }
+  } catch (const std::exception& e) {
+    err << "underspec: warning: no report: " << e.what() << '\n';
+  }
+  err << std::flush;
+}
+
+}  // namespace underspec

@@ -1,0 +1,75 @@
+"""The C++ side: `underspec report`, and the report at the end of run / merge (not shards)."""
+
+import os
+from pathlib import Path
+
+from conftest import SMALL_RUN, underspec
+
+TINY = ["--set", "data.n_train=200", "--set", "data.n_test=200", "--set", "train.epochs=1", "--set", "sweep.seeds=2",
+        "--device", "cpu", "--threads", "2", "--progress", "none"]
+
+
+def fake_matplotlib(tmp_path):
+    """A PYTHONPATH under which `import matplotlib` fails, for every interpreter."""
+    fake = tmp_path / "fake"
+    (fake / "matplotlib").mkdir(parents=True)
+    (fake / "matplotlib" / "__init__.py").write_text("raise ImportError('no matplotlib here')\n")
+    return str(fake)
+
+
+def test_report_command(run_copy):
+    proc = underspec("report", str(run_copy))
+    assert proc.stdout.strip() == str(run_copy / "report.html")
+    assert (run_copy / "report.html").is_file() and (run_copy / "plots" / "seeds.svg").is_file()
+
+
+def test_report_command_outside_the_repository(run_copy, tmp_path):
+    # The package is found from the binary's build, whatever the working directory.
+    env = {"PYTHONPATH": ""}
+    proc = underspec("report", str(run_copy), cwd=tmp_path, env=env)
+    assert (run_copy / "report.html").is_file(), proc.stderr
+
+
+def test_report_command_errors(tmp_path, run_copy):
+    proc = underspec("report", str(tmp_path), check=False)
+    assert proc.returncode == 1 and "not a finished run directory" in proc.stderr
+    proc = underspec("report", str(run_copy), env={"PYTHONPATH": fake_matplotlib(tmp_path)}, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert "apt-get install python3-matplotlib python3-pandas" in proc.stderr
+    assert f"underspec report {run_copy}" in proc.stderr
+
+
+def test_run_writes_the_report(tmp_path):
+    out = tmp_path / "r"
+    proc = underspec("run", *TINY, "--out", str(out))
+    assert (out / "report.html").is_file() and (out / "plots" / "iid_vs_ood.svg").is_file()
+    assert f"underspec: report {out / 'report.html'}" in proc.stderr
+    assert "report.html" not in proc.stdout  # stdout stays the summary table
+
+
+def test_no_report_flag_and_environment(tmp_path):
+    underspec("run", *TINY, "--no-report", "--out", str(tmp_path / "a"))
+    assert not (tmp_path / "a" / "report.html").exists()
+    underspec("run", *TINY, "--out", str(tmp_path / "b"), env={"UNDERSPEC_NO_REPORT": "1"})
+    assert sorted(p.name for p in (tmp_path / "b").iterdir() if p.name.startswith(("report", "plots"))) == []
+
+
+def test_run_without_matplotlib_succeeds_with_one_line(tmp_path):
+    out = tmp_path / "r"
+    proc = underspec("run", *TINY, "--out", str(out), env={"PYTHONPATH": fake_matplotlib(tmp_path)})
+    assert proc.returncode == 0 and (out / "summary.json").is_file() and not (out / "report.html").exists()
+    lines = [l for l in proc.stderr.splitlines() if "report" in l]
+    assert len(lines) == 1, proc.stderr
+    assert "apt-get install python3-matplotlib python3-pandas" in lines[0] and f"underspec report {out}" in lines[0]
+    # No python3 at all: the same line.
+    proc = underspec("run", *TINY, "--out", str(tmp_path / "r2"), env={"UNDERSPEC_PYTHON": "/nonexistent/python3"})
+    assert proc.returncode == 0 and "apt-get install python3-matplotlib" in proc.stderr
+
+
+def test_shards_do_not_report_and_merge_does(tmp_path):
+    for i in range(2):
+        underspec("run", *TINY, "--shard", f"{i}/2", "--out", str(tmp_path / f"s{i}"))
+        assert not (tmp_path / f"s{i}" / "report.html").exists()
+    proc = underspec("merge", str(tmp_path / "s0"), str(tmp_path / "s1"), "--out", str(tmp_path / "m"))
+    assert (tmp_path / "m" / "report.html").is_file(), proc.stderr

@@ -1,0 +1,80 @@
+"""python3 -m underspec.report on a real run: files, figures, self-containment, optional fields."""
+
+import json
+import re
+import subprocess
+import sys
+
+import underspec
+from underspec import report
+
+ALL_FIGURES = ["seeds", "iid_vs_ood", "weights", "stress", "grid_spread"]
+
+
+def external_refs(text):
+    """src=/href= values that are not in-page anchors or data: URIs."""
+    refs = re.findall(r'(?:src|href)\s*=\s*["\']([^"\']*)["\']', text)
+    return [r for r in refs if not r.startswith("#") and not r.startswith("data:")]
+
+
+def test_report_files_and_figures(run_copy):
+    proc = subprocess.run([sys.executable, "-m", "underspec.report", str(run_copy)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(run_copy / "report.html")
+    text = (run_copy / "report.html").read_text()
+    for name in ALL_FIGURES:
+        assert f'id="fig-{name}"' in text, name
+        svg = (run_copy / "plots" / f"{name}.svg").read_text()
+        assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    assert text.count("<svg") == len(ALL_FIGURES)
+    assert external_refs(text) == []
+    assert "<script" not in text and "<link" not in text and "@import" not in text
+    # Ids are unique across the inlined figures.
+    ids = re.findall(r'\bid="([^"]+)"', text)
+    assert len(ids) == len(set(ids))
+    # Metadata, summary table, config.
+    assert "command_line" in text and 'class="summary"' in text and "[sweep]" in text
+    assert text.count("<tr>") >= 12
+
+
+def test_report_without_stress_grid_or_perceptrons(run_copy):
+    run = underspec.load_run(run_copy)
+    assert report.expected_figures(run) == ALL_FIGURES
+    (run_copy / "stress.csv").write_text("replica,factor,rmse\n")
+    run = underspec.load_run(run_copy)
+    assert "stress" not in report.expected_figures(run)
+    r = run.replicas
+    r[r.model == "mlp"].to_csv(run_copy / "replicas.csv", index=False)
+    (run_copy / "summary.json").unlink()
+    run = underspec.load_run(run_copy)
+    assert report.expected_figures(run) == ["seeds", "iid_vs_ood", "grid_spread"]
+    out = report.write_report(run_copy)
+    text = out.read_text()
+    assert 'id="fig-weights"' not in text and 'id="fig-seeds"' in text
+
+
+def test_report_uses_intervals_optimum_and_comparisons(run_copy):
+    path = run_copy / "summary.json"
+    doc = json.loads(path.read_text())
+    for g in doc["groups"]:
+        g["ood_rmse"]["mean_ci"] = [0.123456, 9.87654]
+        if "weights" in g:
+            g["weights"]["optimum"] = [1.0, 2.0, 0.0, 3.0]
+    doc["comparisons"] = [{"metric": "ood_rmse_std", "a": "baseline", "b": "augmentation", "ratio_ci": [1.5, 3.0]}]
+    path.write_text(json.dumps(doc))
+    text = report.write_report(run_copy).read_text()
+    assert "[0.1235, 9.8765]" in text
+    assert "population optimum" in (run_copy / "plots" / "weights.svg").read_text()
+    assert 'class="comparisons"' in text and "ratio_ci" in text
+
+
+def test_missing_package_exit_status(run_copy, tmp_path):
+    fake = tmp_path / "fake"
+    (fake / "matplotlib").mkdir(parents=True)
+    (fake / "matplotlib" / "__init__.py").write_text("raise ImportError('no matplotlib here')\n")
+    env = {"PYTHONPATH": f"{fake}:{underspec.__path__[0]}/.."}
+    proc = subprocess.run([sys.executable, "-m", "underspec.report", str(run_copy)], capture_output=True, text=True,
+                          env=env)
+    assert proc.returncode == 3
+    assert "missing Python package(s): matplotlib" in proc.stderr
+    assert not (run_copy / "report.html").exists()
