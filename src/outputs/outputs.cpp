@@ -412,7 +412,10 @@ std::string summary_table(const RunRecord& run, const std::vector<GroupSummary>&
   const auto left = [](double x, int w) {
     return std::isfinite(x) ? format("%-*.4f", w, x) : "—" + std::string(static_cast<std::size_t>(w - 1), ' ');
   };
-  const auto range = [&](const Interval& i) { return "[" + num(i.low, 7) + ", " + num(i.high, 7) + "]"; };
+  const auto range = [&](const Interval& i) {
+    std::string r("[");
+    return r.append(num(i.low, 7)).append(", ").append(num(i.high, 7)).append("]");
+  };
   std::string t =
       cell_column("cell") + format("%-10s  %-20s  %4s  %-17s  %-17s  %-26s  %-18s  %-7s  %s\n", "model", "regime", "n",
                                    "IID RMSE", "OOD RMSE", "OOD min / median / max", "OOD std 95% CI", "rho", "w_x3");
