@@ -392,8 +392,9 @@ def _summary_table(run: Run) -> str:
     return "\n".join(out)
 
 
-def _generic_table(records: list, css: str) -> str:
-    """A list of flat-ish dicts (e.g. summary.json's comparisons) as a table."""
+def _generic_table(records: list, css: str, lead: tuple = ()) -> str:
+    """A list of flat-ish dicts (e.g. summary.json's comparisons) as a table; the columns
+    whose names start with a `lead` entry come first, in that order (JSON keys are sorted)."""
     rows = []
     for rec in records:
         flat = {}
@@ -406,6 +407,8 @@ def _generic_table(records: list, css: str) -> str:
                     flat[k] = v
         rows.append(flat)
     cols = _ordered([k for r in rows for k in r])
+    rank = {c: next((i for i, p in enumerate(lead) if c == p or c.startswith(p + ".")), len(lead)) for c in cols}
+    cols.sort(key=lambda c: rank[c])  # stable: the rest keep their order
     if not cols:
         return ""
 
@@ -488,7 +491,10 @@ def render(run: Run, plots_dir: Path) -> str:
     ]
     comparisons = run.raw.get("comparisons")
     if isinstance(comparisons, list) and comparisons:
-        parts += ['<h3>Comparisons</h3>', _generic_table(comparisons, "comparisons")]
+        parts += ['<h3>Comparisons</h3>', _generic_table(comparisons, "comparisons",
+                                                                 ("cell", "grid", "model", "remedy", "baseline",
+                                                                  "remedy_n", "baseline_n", "ood_mean_diff",
+                                                                  "ood_std_ratio", "brown_forsythe"))]
     parts.append("</section>")
     parts += ['<section id="figures"><h2>Figures</h2>', *figures, "</section>"]
     config_text = ""
