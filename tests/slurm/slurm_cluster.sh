@@ -4,6 +4,7 @@
 #   slurm_cluster.sh start STATEDIR   install Slurm and munge if missing (apt-get), start munged
 #                                     (unless one already answers), slurmctld and slurmd with a
 #                                     slurm.conf in STATEDIR, wait until the node is idle
+#   slurm_cluster.sh install          only install the packages (as root; what .ci/run does)
 #   slurm_cluster.sh stop STATEDIR    scancel every job of this cluster, kill only the daemons
 #                                     `start` started (their PIDs are in STATEDIR), remove STATEDIR
 #
@@ -14,7 +15,7 @@ set -euo pipefail
 
 cmd=${1:-}
 state=${2:-}
-[[ -n $cmd && -n $state ]] || { echo "usage: $0 start|stop STATEDIR" >&2; exit 2; }
+[[ -n $cmd && ( -n $state || $cmd == install ) ]] || { echo "usage: $0 start|stop STATEDIR | install" >&2; exit 2; }
 log() { echo "slurm_cluster: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
@@ -28,21 +29,26 @@ stop() {
       sleep 0.1
     done
   fi
+  # Only the daemons `start` started; all at once (each takes 1-2 s to exit on SIGTERM).
+  local pids=() pid name
   for name in slurmd slurmctld munged; do
-    local pidfile=$state/$name.started-pid
-    [[ -f $pidfile ]] || continue
-    local pid
-    pid=$(cat "$pidfile")
-    if kill "$pid" 2>/dev/null; then
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$pid" 2>/dev/null || true
-    fi
+    [[ -f $state/$name.started-pid ]] || continue
+    pid=$(cat "$state/$name.started-pid")
+    # Still that daemon (a stale file from a crashed run may name a reused PID)?
+    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$name" ]] || continue
+    kill "$pid" 2>/dev/null && pids+=("$pid")
   done
+  for _ in $(seq 100); do
+    local alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    ((alive)) || break
+    sleep 0.05
+  done
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
   rm -rf "$state"
 }
 
-start() {
-  [[ $(id -u) == 0 ]] || die "must run as root (slurmd runs jobs as their users)"
+install() {
   if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v sbatch >/dev/null ||
      ! command -v munged >/dev/null; then
     log "installing slurmctld slurmd slurm-client munge (apt-get)"
@@ -51,6 +57,12 @@ start() {
       >"${TMPDIR:-/tmp}/underspec-slurm-apt.log" 2>&1 ||
       die "apt-get could not install Slurm (see ${TMPDIR:-/tmp}/underspec-slurm-apt.log); no network? Set UNDERSPEC_SKIP_SLURM_TESTS=1 to skip the slurm tests"
   fi
+}
+
+start() {
+  [[ $(id -u) == 0 ]] || die "must run as root (slurmd runs jobs as their users)"
+  install
+  stop  # leftovers of an earlier run in the same STATEDIR
   mkdir -p "$state"
   chmod 755 "$state"
 
@@ -125,6 +137,7 @@ CONF
 }
 
 case $cmd in
+  install) install ;;
   start) start ;;
   stop) stop ;;
   *) echo "usage: $0 start|stop STATEDIR" >&2; exit 2 ;;
