@@ -24,8 +24,8 @@ elapsed() { printf '%.1f s' "$(echo "$(date +%s.%N) - $t0" | bc)"; }
 # Small sweeps. kTiny: 2 models x 3 regimes x 3 seeds = 18 replicas, a fraction of a second.
 tiny=(--set data.n_train=200 --set data.n_test=200 --set train.epochs=2 --set sweep.seeds=3
       --set 'data.stress_factors=[0.05, 0.5]')
-# 3 regimes x 400 MLP seeds = 1200 replicas, a few seconds per shard of 600 on one CPU.
-medium=(--set data.n_train=2000 --set data.n_test=500 --set train.epochs=8 --set 'sweep.models=["mlp"]'
+# 3 regimes x 400 MLP seeds = 1200 replicas, 2-4 s per shard of 600 on one CPU.
+medium=(--set data.n_train=1000 --set data.n_test=500 --set train.epochs=6 --set 'sweep.models=["mlp"]'
         --set sweep.seeds=400 --set 'data.stress_factors=[0.05, 0.5]')
 
 # Waits until none of the jobs is pending or running (at most $2 s).
