@@ -60,7 +60,7 @@ install() {
 }
 
 start() {
-  [[ $(id -u) == 0 ]] || die "must run as root (slurmd runs jobs as their users)"
+  [[ $(id -u) == 0 ]] || die "must run as root (slurmd runs jobs as their users); set UNDERSPEC_SKIP_SLURM_TESTS=1 to skip the slurm tests"
   install
   stop  # leftovers of an earlier run in the same STATEDIR
   mkdir -p "$state"
