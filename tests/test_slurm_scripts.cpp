@@ -1,6 +1,10 @@
 // `underspec slurm` and `underspec status` without a Slurm cluster: the script texts, the
 // sweep directory it writes, and status on plain run directories and unsubmitted sweeps.
 // (The tests on a real one-node Slurm are tests/slurm/, label `slurm`.)
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "cli_fixture.hpp"
@@ -180,6 +184,14 @@ TEST_F(SlurmCli, StatusOfPlainRunDirectories) {
   EXPECT_EQ(
       s.out,
       "run s0 (shard 0/2): stopped (resume it with: underspec run --resume s0 --shard 0/2), 0 of 3 replicas done\n");
+  {  // a process holding the run lock, as a running `underspec run` does
+    const int fd = ::open((cwd() / "s0" / "checkpoint" / "state.json").c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+    s = run("status s0");
+    ::close(fd);
+    EXPECT_EQ(s.out, "run s0 (shard 0/2): running, 0 of 3 replicas done\n");
+  }
   s = run("status nowhere");
   EXPECT_EQ(s.status, 2);
   fs::create_directory(cwd() / "empty");

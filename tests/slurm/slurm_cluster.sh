@@ -53,7 +53,8 @@ install() {
      ! command -v munged >/dev/null; then
     log "installing slurmctld slurmd slurm-client munge (apt-get)"
     export DEBIAN_FRONTEND=noninteractive
-    { apt-get update -qq && apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client munge; } \
+    { apt-get update -qq && apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends \
+        slurmctld slurmd slurm-client munge; } \
       >"${TMPDIR:-/tmp}/underspec-slurm-apt.log" 2>&1 ||
       die "apt-get could not install Slurm (see ${TMPDIR:-/tmp}/underspec-slurm-apt.log); no network? Set UNDERSPEC_SKIP_SLURM_TESTS=1 to skip the slurm tests"
   fi
