@@ -114,6 +114,39 @@ case $case_name in
     rm -rf "$d"
     echo "ok in $(elapsed)"
     ;;
+  preempt)
+    # 2b. `scontrol requeue` of a running task (what preemption with --requeue does): SIGTERM, the
+    # task goes back to pending, the merge job keeps waiting, and the rerun resumes its checkpoint.
+    d=$work/preempt && rm -rf "$d" && mkdir -p "$d"
+    UNDERSPEC_CHECKPOINT_SECONDS=0 "$bin" slurm "${medium[@]}" --shards 2 --cpus-per-task 1 --out "$d/s" --submit \
+      >"$d/submit.out"
+    read -r array merge < <(submitted_ids "$d/submit.out")
+    ck=$d/s/shards/1/checkpoint
+    end=$((SECONDS + 60))
+    until compgen -G "$ck/part-*.bin" >/dev/null; do
+      ((SECONDS < end)) || fail "shard 1 wrote no checkpoint segment in 60 s"
+      sleep 0.02
+    done
+    scontrol requeue "${array}_1"
+    end=$((SECONDS + 60))
+    until grep -q "stopped by signal 15" "$d/s/logs/shard-1.err"; do
+      ((SECONDS < end)) || { cat "$d/s/logs/shard-1.err" >&2; fail "shard 1 did not stop on SIGTERM"; }
+      sleep 0.05
+    done
+    [[ $(job_state "$merge") == PENDING ]] || fail "merge job $merge: $(job_state "$merge"), expected PENDING"
+    # Slurm holds a requeued job for about two minutes (BeginTime); release it now.
+    until [[ $(job_state "${array}_1") == PENDING ]]; do sleep 0.05; done
+    scontrol update jobid="${array}_1" StartTime=now
+    wait_jobs "$array,$merge" 120
+    grep -q "restart 1" "$d/s/logs/shard-1.err" || fail "shard 1 did not restart"
+    grep -E "resuming $d/s/shards/1: [1-9][0-9]* of 600 replicas already done" "$d/s/logs/shard-1.err" ||
+      { cat "$d/s/logs/shard-1.err" >&2; fail "shard 1 did not resume from its checkpoint"; }
+    [[ -f $d/s/merged/summary.json ]] || { cat "$d"/s/logs/merge.* >&2; fail "the merge wrote no outputs"; }
+    "$bin" run "${medium[@]}" --device cpu --threads 2 --progress none --out "$d/single" >/dev/null
+    same_outputs "$d/s" "$d/single"
+    rm -rf "$d"
+    echo "ok in $(elapsed)"
+    ;;
   failure)
     # 3. a failing shard: the merge job never runs (kill_invalid_depend), status shows the failure.
     d=$work/failure && rm -rf "$d" && mkdir -p "$d"
