@@ -162,6 +162,12 @@ TEST_F(SlurmCli, WritesTheSweepDirectoryAndPrintsTheSubmitCommands) {
       << s.out;
   EXPECT_TRUE(contains(s.out, "sbatch --array=1 " + dir.string() + "/run.sbatch\n")) << s.out;
   EXPECT_TRUE(contains(s.out, "--shard 1/2 --resume --out " + dir.string() + "/shards/1\n")) << s.out;
+  write("sweep/logs/merge.err", "underspec: error: merge: replicas 3-5 are missing\n");
+  s = run("status sweep");
+  EXPECT_TRUE(contains(s.out, "the merge failed; the end of " + dir.string() +
+                                  "/logs/merge.err:\n"
+                                  "    underspec: error: merge: replicas 3-5 are missing\n"))
+      << s.out;
 }
 
 TEST_F(SlurmCli, StatusOfPlainRunDirectories) {

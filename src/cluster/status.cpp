@@ -63,7 +63,8 @@ std::map<std::string, std::string> slurm_states(const std::string& job_id) {
   std::map<std::string, std::string> states;
   if (job_id.empty()) return states;
   std::string output;
-  if (run_capture({"scontrol", "-o", "show", "job", job_id}, output) != 0) return states;
+  // At most 10 s: an unreachable controller makes scontrol retry for much longer.
+  if (run_capture({"timeout", "10", "scontrol", "-o", "show", "job", job_id}, output) != 0) return states;
   static const std::regex task(R"((?:^|\s)ArrayTaskId=(\S+))"), state(R"((?:^|\s)JobState=(\S+))");
   std::istringstream in(output);
   for (std::string line; std::getline(in, line);) {
@@ -200,16 +201,21 @@ int print_status(const fs::path& dir, std::ostream& out) {
   out << "; " << done_total << " of " << replicas << " replicas done\n";
 
   const bool merged = present(o.dir / "merged" / "summary.json");
+  const auto m = merge.find("");
   out << "merged: ";
   if (merged) {
     out << "yes, " << o.dir.string() << "/merged\n";
   } else {
-    const auto m = merge.find("");
     out << "no";
     if (!merge_job.empty())
       out << " (merge job " << merge_job << ": " << (m == merge.end() ? "unknown to Slurm" : m->second) << ")";
     out << '\n';
   }
+  const std::string merge_log = read_text(o.dir / "logs" / "merge.err");
+  if (!merged &&
+      ((m != merge.end() && is_failed_state(m->second)) || merge_log.find("underspec: error:") != std::string::npos))
+    out << "\nthe merge failed; the end of " << (o.dir / "logs" / "merge.err").string() << ":\n"
+        << tail_lines(merge_log, 10);
   for (const auto& [i, state] : troubled) {
     const fs::path log = o.dir / "logs" / ("shard-" + std::to_string(i) + ".err");
     out << "\nshard " << i << " " << state << "; the end of " << log.string() << ":\n"
