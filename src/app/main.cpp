@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "underspec/cluster/slurm.hpp"
 #include "underspec/config/config_io.hpp"
 #include "underspec/run/merge.hpp"
 #include "underspec/run/report.hpp"
@@ -118,6 +119,37 @@ int main(int argc, char** argv) {
       "report", "Write DIR/report.html (summary, figures; self-contained) and DIR/plots/*.svg for a finished run");
   report->add_option("dir", report_dir, "A finished run directory")->required();
 
+  underspec::SlurmOptions slurm_options;
+  bool submit = false;
+  CLI::App* slurm = app.add_subcommand(
+      "slurm",
+      "Write a Slurm array job (one task per shard, each resuming its shard) and a merge job that runs after "
+      "it into the output directory; with --submit, submit both");
+  add_config_options(slurm, config_path, overrides);
+  slurm->add_option("--shards", slurm_options.shards, "Number of shards = array tasks")->required();
+  slurm->add_option("--out", out, "Sweep directory (default: runs/<UTC timestamp>); must not exist or be empty");
+  slurm->add_option("--partition", slurm_options.partition, "sbatch --partition");
+  slurm->add_option("--time", slurm_options.time, "sbatch --time of each task, e.g. 2:00:00");
+  slurm->add_option("--account", slurm_options.account, "sbatch --account");
+  slurm->add_option("--qos", slurm_options.qos, "sbatch --qos");
+  slurm->add_option("--gpus-per-task", slurm_options.gpus_per_task, "GPUs per task (then the CUDA backend)")
+      ->check(CLI::NonNegativeNumber);
+  slurm->add_option("--cpus-per-task", slurm_options.cpus_per_task, "CPUs per task (CPU backend threads)")
+      ->check(CLI::NonNegativeNumber);
+  slurm->add_option("--mem", slurm_options.mem, "sbatch --mem of each task, e.g. 4G");
+  slurm->add_option("--array-limit", slurm_options.array_limit, "At most K tasks at once (--array=0-(N-1)%K)")
+      ->check(CLI::NonNegativeNumber);
+  slurm
+      ->add_option("--sbatch-arg", slurm_options.sbatch_args,
+                   "Extra #SBATCH line for the array job, e.g. --sbatch-arg=--constraint=a100 (repeatable)")
+      ->allow_extra_args(false);
+  slurm->add_flag("--submit", submit, "Submit both jobs with sbatch and print their ids");
+
+  std::string status_dir;
+  CLI::App* status =
+      app.add_subcommand("status", "How far a Slurm sweep (shards done, running, failed) or a run directory has come");
+  status->add_option("dir", status_dir, "A directory written by `underspec slurm` or `underspec run`")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -143,7 +175,12 @@ int main(int argc, char** argv) {
     }
     if (*merge) return underspec::merge_runs(merge_inputs, out, options, std::cout, std::cerr);
     if (*score) return underspec::score_run(score_dir, overrides, options, std::cout, std::cerr);
+    if (*status) return underspec::print_status(status_dir, std::cout);
     options.config = underspec::resolve_config(config_path, overrides);
+    if (*slurm) {
+      slurm_options.dir = out;
+      return underspec::slurm_prepare(slurm_options, options.config, submit, std::cout, std::cerr);
+    }
     options.config_given = !config_path.empty() || !overrides.empty();
     if (!shard.empty()) options.shard = underspec::parse_shard(shard, std::getenv("SLURM_ARRAY_TASK_ID"));
     if (*plan) options.dry_run = true;

@@ -206,4 +206,21 @@ void for_each_checkpoint_record(const fs::path& run_dir, const std::function<voi
   }
 }
 
+std::uint64_t count_checkpoint_records(const fs::path& run_dir) {
+  const fs::path dir = checkpoint_dir(run_dir);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return 0;
+  std::uint64_t total = 0;
+  for (const fs::path& path : segments(dir)) {
+    char header[sizeof kMagic + 8];
+    std::ifstream in(path, std::ios::binary);
+    if (!in.read(header, sizeof header) || std::memcmp(header, kMagic, sizeof kMagic) != 0)
+      throw CheckpointError("checkpoint segment " + path.string() + " is not a segment (bad header)");
+    std::uint64_t count = 0;
+    std::memcpy(&count, header + sizeof kMagic, sizeof count);
+    total += count;
+  }
+  return total;
+}
+
 }  // namespace underspec

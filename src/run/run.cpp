@@ -14,6 +14,7 @@
 #include <ctime>
 #include <mutex>
 #include <ostream>
+#include <thread>
 
 #include "underspec/backends/backend.hpp"
 #include "underspec/config/config_io.hpp"
@@ -112,12 +113,18 @@ class ResultCollector {
 
 // An exclusive lock on the run's checkpoint state for as long as the run goes on, so that a
 // second process (a resume submitted twice) cannot write segments beside it; the kernel drops
-// it when the process ends, kill -9 included.
+// it when the process ends, kill -9 included. `underspec status` probes it with a shared lock
+// held for an instant: a lock found taken is tried again for a moment before giving up.
 class RunLock {
  public:
   explicit RunLock(const std::filesystem::path& dir) {
     fd_ = ::open((checkpoint_dir(dir) / "state.json").c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ >= 0 && ::flock(fd_, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+    bool taken = fd_ >= 0 && ::flock(fd_, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    for (int attempt = 0; taken && attempt < 50; ++attempt) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      taken = ::flock(fd_, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    }
+    if (taken) {
       ::close(fd_);
       fd_ = -1;
       throw UsageError("output directory " + dir.string() + " is in use by another underspec run");

@@ -56,4 +56,8 @@ class CheckpointWriter {
 void for_each_checkpoint_record(const std::filesystem::path& run_dir,
                                 const std::function<void(ReplicaResult&&)>& visit);
 
+// The number of records in the checkpoint's segments, from their headers only (cheap; a replica
+// saved twice counts twice). 0 without a checkpoint; throws CheckpointError on a bad header.
+std::uint64_t count_checkpoint_records(const std::filesystem::path& run_dir);
+
 }  // namespace underspec

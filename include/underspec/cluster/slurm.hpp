@@ -1,0 +1,62 @@
+// Running a sweep on a Slurm cluster: `underspec slurm` writes an array job (one task per
+// shard, each resuming its shard's directory) and a merge job that depends on it, and can
+// submit both; `underspec status` reports how far a sweep (or a plain run) has come.
+//
+// Layout of a Slurm sweep directory DIR:
+//   config.toml        the resolved config every task runs
+//   slurm.json         shard count, the binary, the job ids once submitted
+//   run.sbatch         the array job; merge.sbatch the merge job
+//   shards/<i>/        shard i's run directory (`underspec run --shard i/N --resume`)
+//   logs/shard-<i>.out, .err, merge.out, .err   the tasks' logs
+//   merged/            the merged outputs (`underspec merge DIR/shards/* --out DIR/merged`)
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "underspec/config/config.hpp"
+
+namespace underspec {
+
+struct SlurmOptions {
+  std::filesystem::path dir;     // absolute
+  std::filesystem::path binary;  // absolute path of the underspec binary the tasks run
+  std::uint32_t shards = 1;
+  std::string partition, time, account, qos, mem;
+  int gpus_per_task = 0;  // > 0: CUDA backend; else CPU with SLURM_CPUS_PER_TASK threads
+  int cpus_per_task = 0;
+  int array_limit = 0;  // > 0: at most this many tasks at once (`%K`)
+  std::vector<std::string> sbatch_args;
+  int signal_grace_seconds = 120;  // SIGTERM this long before the time limit
+};
+
+// `text` as one POSIX shell word.
+std::string shell_quote(const std::string& text);
+
+// The texts of DIR/run.sbatch and DIR/merge.sbatch (pure functions of the options).
+std::string slurm_array_script(const SlurmOptions& options);
+std::string slurm_merge_script(const SlurmOptions& options);
+// The command that runs shard `index` by hand, outside Slurm.
+std::string slurm_shard_command(const SlurmOptions& options, std::uint32_t index);
+
+// `underspec slurm`: checks the options (UsageError), reserves options.dir, writes the config
+// and the scripts, and with `submit` submits them (sbatch --parsable). Returns the exit status.
+int slurm_prepare(SlurmOptions options, const ExperimentConfig& config, bool submit, std::ostream& out,
+                  std::ostream& err);
+
+// Runs `sbatch --parsable ARGS...`; returns the job id. Throws std::runtime_error with
+// sbatch's message when it fails.
+std::string sbatch_submit(const std::vector<std::string>& args);
+
+// Runs a command (argv), capturing stdout and stderr together; returns the exit status
+// (127 when it cannot be started).
+int run_capture(const std::vector<std::string>& argv, std::string& output);
+
+// `underspec status DIR`: prints the state of a Slurm sweep or of a run directory. Throws
+// UsageError when DIR is neither.
+int print_status(const std::filesystem::path& dir, std::ostream& out);
+
+}  // namespace underspec

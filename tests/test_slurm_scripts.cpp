@@ -1,0 +1,210 @@
+// `underspec slurm` and `underspec status` without a Slurm cluster: the script texts, the
+// sweep directory it writes, and status on plain run directories and unsubmitted sweeps.
+// (The tests on a real one-node Slurm are tests/slurm/, label `slurm`.)
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_fixture.hpp"
+#include "underspec/cluster/slurm.hpp"
+
+namespace underspec {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+SlurmOptions sample_options() {
+  SlurmOptions o;
+  o.dir = "/shared/runs/sweep";
+  o.binary = "/opt/underspec/bin/underspec";
+  o.shards = 4;
+  return o;
+}
+
+TEST(SlurmScripts, ArrayJobRunsOneResumingShardPerTaskOnTheCpu) {
+  SlurmOptions o = sample_options();
+  o.cpus_per_task = 8;
+  o.partition = "short";
+  o.time = "1:00:00";
+  const std::string s = slurm_array_script(o);
+  EXPECT_TRUE(s.starts_with("#!/bin/bash\n"));
+  EXPECT_TRUE(contains(s, "#SBATCH --array=0-3\n")) << s;
+  EXPECT_TRUE(contains(s, "#SBATCH --output=/shared/runs/sweep/logs/shard-%a.out\n")) << s;
+  EXPECT_TRUE(contains(s, "#SBATCH --error=/shared/runs/sweep/logs/shard-%a.err\n")) << s;
+  EXPECT_TRUE(contains(s, "#SBATCH --requeue\n")) << s;
+  EXPECT_TRUE(contains(s, "#SBATCH --signal=B:TERM@120\n")) << s;
+  EXPECT_TRUE(contains(s, "#SBATCH --partition=short\n")) << s;
+  EXPECT_TRUE(contains(s, "#SBATCH --time=1:00:00\n")) << s;
+  EXPECT_TRUE(contains(s, "#SBATCH --cpus-per-task=8\n")) << s;
+  EXPECT_FALSE(contains(s, "--gpus-per-task")) << s;
+  // exec: the batch shell becomes underspec, so Slurm's SIGTERM reaches it.
+  EXPECT_TRUE(contains(s,
+                       "\nexec /opt/underspec/bin/underspec run /shared/runs/sweep/config.toml --shard "
+                       "\"${SLURM_ARRAY_TASK_ID}/4\" --resume --out /shared/runs/sweep/shards/"
+                       "\"${SLURM_ARRAY_TASK_ID}\" --progress lines --device cpu --threads "
+                       "\"${SLURM_CPUS_PER_TASK:-${SLURM_CPUS_ON_NODE:-0}}\"\n"))
+      << s;
+  // Every #SBATCH line comes before the first command (sbatch stops reading them there).
+  EXPECT_LT(s.rfind("#SBATCH"), s.find("\nset -eu"));
+}
+
+TEST(SlurmScripts, GpusArrayLimitAndExtraArguments) {
+  SlurmOptions o = sample_options();
+  o.gpus_per_task = 1;
+  o.array_limit = 2;
+  o.account = "lab";
+  o.qos = "low";
+  o.mem = "4G";
+  o.sbatch_args = {"--constraint=a100", "--exclusive"};
+  const std::string s = slurm_array_script(o);
+  EXPECT_TRUE(contains(s, "#SBATCH --array=0-3%2\n")) << s;
+  EXPECT_TRUE(contains(s, "#SBATCH --gpus-per-task=1\n")) << s;
+  EXPECT_TRUE(contains(s, "#SBATCH --account=lab\n#SBATCH --qos=low\n")) << s;
+  EXPECT_TRUE(contains(s, "#SBATCH --mem=4G\n")) << s;
+  EXPECT_TRUE(contains(s, "#SBATCH --constraint=a100\n#SBATCH --exclusive\n")) << s;
+  EXPECT_TRUE(contains(s, "--progress lines --device cuda\n")) << s;
+  EXPECT_FALSE(contains(s, "--threads")) << s;
+}
+
+TEST(SlurmScripts, MergeJobMergesEveryShardIntoMerged) {
+  SlurmOptions o = sample_options();
+  o.partition = "short";
+  o.gpus_per_task = 2;
+  const std::string s = slurm_merge_script(o);
+  EXPECT_TRUE(contains(s, "#SBATCH --kill-on-invalid-dep=yes\n")) << s;
+  EXPECT_TRUE(contains(s, "#SBATCH --output=/shared/runs/sweep/logs/merge.out\n")) << s;
+  EXPECT_TRUE(contains(s, "#SBATCH --partition=short\n")) << s;
+  EXPECT_FALSE(contains(s, "gpus")) << s;
+  EXPECT_TRUE(contains(s,
+                       "\nexec /opt/underspec/bin/underspec merge /shared/runs/sweep/shards/0 "
+                       "/shared/runs/sweep/shards/1 /shared/runs/sweep/shards/2 /shared/runs/sweep/shards/3 "
+                       "--out /shared/runs/sweep/merged\n"))
+      << s;
+  EXPECT_EQ(slurm_shard_command(o, 2),
+            "/opt/underspec/bin/underspec run /shared/runs/sweep/config.toml --shard 2/4 --resume --out "
+            "/shared/runs/sweep/shards/2");
+}
+
+TEST(SlurmScripts, ShellQuote) {
+  EXPECT_EQ(shell_quote("/a/b-c_d.e"), "/a/b-c_d.e");
+  EXPECT_EQ(shell_quote("a b"), "'a b'");
+  EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
+  EXPECT_EQ(shell_quote(""), "''");
+}
+
+const std::string kTiny =
+    "--set data.n_train=200 --set data.n_test=200 --set train.epochs=2 --set sweep.seeds=2 "
+    "--set 'sweep.models=[\"perceptron\"]' ";
+
+using SlurmCli = Cli;
+
+TEST_F(SlurmCli, BadConfigOrUsageWritesNothing) {
+  CliResult r = run("slurm --shards 2 --set sweep.seeds=0 --out sweep");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_TRUE(contains(r.err, "sweep.seeds")) << r.err;
+  r = run("slurm " + kTiny + "--shards 7 --out sweep");  // 6 replicas
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_TRUE(contains(r.err, "--shards")) << r.err;
+  r = run("slurm " + kTiny + "--out sweep");  // --shards is required
+  EXPECT_EQ(r.status, 2) << r.err;
+  r = run("slurm " + kTiny + "--shards 2 --out 'with space'");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_TRUE(cwd_entries().empty());
+  write("taken", "");
+  fs::create_directory(cwd() / "full");
+  write("full/x", "");
+  r = run("slurm " + kTiny + "--shards 2 --out full");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_TRUE(contains(r.err, "not empty")) << r.err;
+  EXPECT_EQ(entries(cwd() / "full"), std::vector<std::string>{"x"});
+}
+
+TEST_F(SlurmCli, WritesTheSweepDirectoryAndPrintsTheSubmitCommands) {
+  const CliResult r = run("slurm " + kTiny + "--shards 2 --cpus-per-task 1 --out sweep");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const fs::path dir = fs::canonical(cwd() / "sweep");
+  EXPECT_EQ(entries(dir),
+            (std::vector<std::string>{"config.toml", "logs", "merge.sbatch", "run.sbatch", "shards", "slurm.json"}));
+  EXPECT_TRUE(contains(r.out, "jid=$(sbatch --parsable " + dir.string() +
+                                  "/run.sbatch) && sbatch "
+                                  "--dependency=afterok:${jid%%;*} --kill-on-invalid-dep=yes " +
+                                  dir.string() + "/merge.sbatch"))
+      << r.out;
+  // The scripts pin this binary's absolute path.
+  EXPECT_TRUE(contains(read(dir / "run.sbatch"),
+                       "exec " + fs::canonical(UNDERSPEC_BINARY).string() + " run " + dir.string() + "/config.toml"));
+  const auto meta = nlohmann::json::parse(read(dir / "slurm.json"));
+  EXPECT_EQ(meta["shards"], 2);
+  EXPECT_EQ(meta["array_job"], "");
+
+  // Status before anything ran; then after shard 0 ran by hand, as the task would run it.
+  CliResult s = run("status sweep");
+  ASSERT_EQ(s.status, 0) << s.err;
+  EXPECT_TRUE(contains(s.out, "2 shards, 6 replicas")) << s.out;
+  EXPECT_TRUE(contains(s.out, "0      not started  0/3\n1      not started  0/3\n")) << s.out;
+  EXPECT_TRUE(contains(s.out, "total: 2 not started; 0 of 6 replicas done\nmerged: no\n")) << s.out;
+  ASSERT_EQ(run("run sweep/config.toml --shard 0/2 --resume --out sweep/shards/0 --device cpu --threads 2").status, 0);
+  s = run("status sweep");
+  EXPECT_TRUE(contains(s.out, "0      done         3/3\n1      not started  0/3\n")) << s.out;
+  EXPECT_TRUE(contains(s.out, "total: 1 done, 1 not started; 3 of 6 replicas done\n")) << s.out;
+  // A shard whose log holds an error, and that is not running, has failed: its log tail and
+  // the commands that resume it.
+  write("sweep/logs/shard-1.err", "underspec: shard 1/2 on node\nunderspec: error: disk on fire\n");
+  s = run("status sweep");
+  EXPECT_TRUE(contains(s.out, "1      failed       0/3\n")) << s.out;
+  EXPECT_TRUE(contains(s.out, "shard 1 failed; the end of " + dir.string() +
+                                  "/logs/shard-1.err:\n"
+                                  "    underspec: shard 1/2 on node\n    underspec: error: disk on fire\n"))
+      << s.out;
+  EXPECT_TRUE(contains(s.out, "sbatch --array=1 " + dir.string() + "/run.sbatch\n")) << s.out;
+  EXPECT_TRUE(contains(s.out, "--shard 1/2 --resume --out " + dir.string() + "/shards/1\n")) << s.out;
+  write("sweep/logs/merge.err", "underspec: error: merge: replicas 3-5 are missing\n");
+  s = run("status sweep");
+  EXPECT_TRUE(contains(s.out, "the merge failed; the end of " + dir.string() +
+                                  "/logs/merge.err:\n"
+                                  "    underspec: error: merge: replicas 3-5 are missing\n"))
+      << s.out;
+}
+
+TEST_F(SlurmCli, StatusOfPlainRunDirectories) {
+  ASSERT_EQ(run("run " + kTiny + "--device cpu --threads 2 --out whole").status, 0);
+  CliResult s = run("status whole");
+  ASSERT_EQ(s.status, 0) << s.err;
+  EXPECT_EQ(s.out, "run whole: finished, 6 of 6 replicas done\n");
+  ASSERT_EQ(run("run " + kTiny + "--device cpu --threads 2 --shard 1/2 --out s1").status, 0);
+  s = run("status s1");
+  EXPECT_EQ(s.out, "run s1 (shard 1/2): finished, 3 of 3 replicas done\n");
+  ASSERT_EQ(run("run " + kTiny + "--device cpu --threads 2 --shard 0/2 --out s0").status, 0);
+  ASSERT_EQ(run("merge s0 s1 --out merged").status, 0);
+  s = run("status merged");
+  EXPECT_EQ(s.out, "run merged: finished, 6 of 6 replicas done\n");
+  // An interrupted run: state and no outputs (as after a kill before the first segment).
+  fs::remove(cwd() / "s0" / "summary.json");
+  for (const auto& e : fs::directory_iterator(cwd() / "s0" / "checkpoint"))
+    if (e.path().extension() == ".bin") fs::remove(e.path());
+  s = run("status s0");
+  EXPECT_EQ(
+      s.out,
+      "run s0 (shard 0/2): stopped (resume it with: underspec run --resume s0 --shard 0/2), 0 of 3 replicas done\n");
+  {  // a process holding the run lock, as a running `underspec run` does
+    const int fd = ::open((cwd() / "s0" / "checkpoint" / "state.json").c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+    s = run("status s0");
+    ::close(fd);
+    EXPECT_EQ(s.out, "run s0 (shard 0/2): running, 0 of 3 replicas done\n");
+  }
+  s = run("status nowhere");
+  EXPECT_EQ(s.status, 2);
+  fs::create_directory(cwd() / "empty");
+  s = run("status empty");
+  EXPECT_EQ(s.status, 2);
+  EXPECT_TRUE(contains(s.err, "neither an underspec run directory nor a Slurm sweep")) << s.err;
+}
+
+}  // namespace
+}  // namespace underspec
