@@ -496,7 +496,7 @@ TEST_F(SweepCli, GridCellsAxesAndSeedsPerModel) {
   ASSERT_EQ(rows.size(), 1u + 4 * 5 * 3);
   EXPECT_EQ(rows[0],
             "replica,cell,data.train_factor,train.lr,model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias,iid_rmse_"
-            "expected,ood_rmse_expected");
+            "expected,ood_rmse_expected,diverged");
   const std::string tf[] = {"0.1", "0.5"}, lr[] = {"0.001", "0.003"};
   std::map<std::string, int> per_model;
   std::map<std::string, int> per_cell;

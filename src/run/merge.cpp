@@ -108,9 +108,9 @@ int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const 
                0,
                0.0,
                ""};
-  finalize_run(dir, sweep, std::move(rows), info, param_sources, stdout_stream);
+  const int status = finalize_run(dir, sweep, std::move(rows), info, param_sources, stdout_stream, err);
   if (options.report) report_after_run(dir, err);
-  return 0;
+  return status;
 }
 
 }  // namespace underspec
