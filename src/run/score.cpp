@@ -61,6 +61,8 @@ class NpyRows {
 
 int score_run(const fs::path& dir, const std::vector<std::string>& overrides, const RunOptions& options,
               std::ostream& out, std::ostream& err) {
+  if (const std::string problem = path_problem(dir, true); !problem.empty())
+    throw UsageError("score: run directory " + dir.string() + " " + problem);
   const RunDirectory run_dir = inspect_run_dir(dir, true);
   if (!run_dir.has_checkpoint || !fs::exists(dir / "summary.json"))
     throw UsageError("score: " + dir.string() + " is not a finished underspec run");
