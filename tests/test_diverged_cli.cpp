@@ -48,7 +48,8 @@ TEST_F(Cli, HugeLearningRateDivergesTheMlps) {
   for (std::size_t i = 0; i < models.size(); ++i) EXPECT_EQ(diverged[i].empty(), models[i] == "perceptron") << i;
   const std::string json = read(cwd() / "out" / "summary.json");
   expect_no_non_finite_text(json, "summary.json");
-  for (const auto& g : nlohmann::json::parse(json).at("groups")) {
+  const nlohmann::json summary = nlohmann::json::parse(json);  // alive for the loop
+  for (const auto& g : summary.at("groups")) {
     EXPECT_EQ(g.at("diverged"), g.at("model") == "mlp" ? 2 : 0);
     EXPECT_EQ(g.at("replicas"), 2);
     EXPECT_EQ(g.at("ood_rmse").at("n"), g.at("model") == "mlp" ? 0 : 2);
@@ -91,12 +92,12 @@ TEST_F(Cli, HugeAugmentationNoiseDivergesOnlyTheAugmentedGroups) {
     EXPECT_EQ(diverged[i].empty(), regimes[i] != "augmentation") << i << " " << regimes[i] << " " << diverged[i];
   const std::string json = read(cwd() / "out" / "summary.json");
   expect_no_non_finite_text(json, "summary.json");
-  for (const auto& g : nlohmann::json::parse(json).at("groups"))
-    EXPECT_EQ(g.at("diverged"), g.at("regime") == "augmentation" ? 2 : 0);
+  const nlohmann::json summary = nlohmann::json::parse(json);  // alive for the loop
+  for (const auto& g : summary.at("groups")) EXPECT_EQ(g.at("diverged"), g.at("regime") == "augmentation" ? 2 : 0);
   expect_no_non_finite_text(r.out, "table");
   EXPECT_NE(r.out.find("2/2 diverged"), std::string::npos) << r.out;
-  const auto summary = column(read(cwd() / "out" / "summary.csv"), "diverged");
-  EXPECT_EQ(std::count(summary.begin(), summary.end(), "2"), 2);
+  const auto counts = column(read(cwd() / "out" / "summary.csv"), "diverged");
+  EXPECT_EQ(std::count(counts.begin(), counts.end(), "2"), 2);
 }
 
 TEST_F(Cli, AnInfiniteRmseIsDiverged) {
