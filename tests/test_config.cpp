@@ -224,6 +224,12 @@ TEST(ConfigFuzzRegressions, ToleratedAsConfigErrors) {
   ExperimentConfig c;
   EXPECT_THROW(apply_override(c, "train.lr=[\n"), ConfigError);
   EXPECT_THROW(apply_override(c, std::string("train.lr=1\x01", 11)), ConfigError);
+  // U+0393 in a string after a malformed value (toml++ reached an unreachable point).
+  EXPECT_THROW(apply_override(c, "sweep.grid.\"train.lr\"=[1d-\"train\xce\x93r\"=[1d-3, 3e-3]"), ConfigError);
+  EXPECT_THROW(apply_override(c,
+                              "train.lr=\xa5"
+                              "1e30"),
+               ConfigError);
 }
 
 TEST(ConfigFuzzRegressions, ValidTomlStillParses) {

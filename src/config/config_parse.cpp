@@ -37,8 +37,9 @@ void apply_table(const toml::table& table, const std::string& prefix, Experiment
 // Text toml++ (3.3) asserts on instead of reporting, kept out of its reach (found by
 // tests/fuzz; in a release build the assertion is an assumption, i.e. undefined behaviour):
 // control characters (TOML allows none but tab and line ends), non-ASCII text outside
-// strings and comments (TOML 1.0 keys are ASCII; U+0497 in a key reached an unreachable
-// point in toml++'s Unicode tables), and a table header whose
+// comments (toml++'s is_non_ascii_horizontal_whitespace reaches an unreachable point for
+// U+00A1..U+0499, e.g. U+0497 in a key or U+0393 after a malformed value; every string a
+// config holds is ASCII anyway), and a table header whose
 // '[' or '[[' is followed by something that cannot start a key (`[` then a line end).
 // Returns "" or what is wrong, with `line:col: `.
 std::string unparsable_by_tomlpp(std::string_view text) {
@@ -71,6 +72,7 @@ std::string unparsable_by_tomlpp(std::string_view text) {
     }
     if (comment) continue;
     if (!quote.empty()) {
+      if (u >= 0x80) return at("non-ASCII character (a config's strings are ASCII)");
       if (quote[0] == '"' && c == '\\') {
         ++i, ++column;
         if (i < text.size() && text[i] == '\n') --i, --column;  // a line-ending backslash
