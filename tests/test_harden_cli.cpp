@@ -81,5 +81,18 @@ TEST_F(Cli, AFullFilesystemIsACleanFailure) {
   }
 }
 
+TEST_F(Cli, OutOfMemoryIsOneLineAndExitOne) {
+#ifdef __SANITIZE_ADDRESS__
+  GTEST_SKIP() << "AddressSanitizer's shadow memory does not fit an address-space limit";
+#endif
+  if (std::system("command -v prlimit >/dev/null 2>&1") != 0) GTEST_SKIP() << "no prlimit";
+  // 400 MB of address space for a sweep of 3 million replicas: std::bad_alloc, caught in main.
+  const CliResult r =
+      run("run " + kTiny + "--set sweep.seeds=3000000 --device cpu --out out", "prlimit --as=400000000 --");
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_EQ(lines(r.err).size(), 1u) << r.err;
+  EXPECT_EQ(r.err.rfind("underspec: error: out of memory", 0), 0u) << r.err;
+}
+
 }  // namespace
 }  // namespace underspec
