@@ -106,7 +106,8 @@ TEST_F(Cli, TinyRunWritesItsOutputsAndCheckpoint) {
   const auto rows = lines(read(cwd() / "out" / "replicas.csv"));
   ASSERT_EQ(rows.size(), 13u);  // header + 2 models x 3 regimes x 2 seeds
   EXPECT_EQ(rows[0],
-            "replica,cell,model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias,iid_rmse_expected,ood_rmse_expected");
+            "replica,cell,model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias,iid_rmse_expected,ood_rmse_expected,"
+            "diverged");
   EXPECT_EQ(rows[1].rfind("0,0,perceptron,baseline,0,", 0), 0u);
   EXPECT_EQ(rows[12].rfind("11,0,mlp,augmentation,1,", 0), 0u);
   EXPECT_EQ(rows[12].substr(rows[12].size() - 4), ",,,,");
@@ -128,7 +129,7 @@ TEST_F(Cli, TinyRunWritesItsOutputsAndCheckpoint) {
 
   const auto summary = lines(read(cwd() / "out" / "summary.csv"));
   ASSERT_EQ(summary.size(), 7u);
-  EXPECT_EQ(summary[0].rfind("cell,model,regime,replicas,iid_rmse_mean,iid_rmse_std,", 0), 0u);
+  EXPECT_EQ(summary[0].rfind("cell,model,regime,replicas,diverged,iid_rmse_mean,iid_rmse_std,", 0), 0u);
 
   ExperimentConfig expected;
   expected.data.n_train = expected.data.n_test = 200;

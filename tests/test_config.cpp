@@ -203,6 +203,46 @@ TEST_F(ConfigFile, SyntaxErrorsHaveALocation) {
   expect_error("[train]\nlr = 1e-3.5\n", "TOML syntax error", 2, 10);
 }
 
+// Inputs the fuzzer (tests/fuzz) found that made toml++ assert (or, in a release build,
+// assume something false): each is a ConfigError with a location, never a crash.
+TEST(ConfigFuzzRegressions, ToleratedAsConfigErrors) {
+  const std::vector<std::string> inputs = {
+      std::string("[\b", 2),                                                 // control character in a table header
+      "[\n",                                                                 // a header bracket, then the line ends
+      "[[ \n",                                                               // the same for an array of tables
+      "train\xd2\x97ammaactor=1e-45\nregime.augmentation.noise_std=1e38\n",  // U+0497 in a key
+      std::string("[data]\nn_train = 1\x7f\n"),                              // DEL
+  };
+  for (const std::string& text : inputs) {
+    try {
+      parse_config(text, "fuzz.toml");
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("fuzz.toml:"), std::string::npos) << e.what();
+    }
+  }
+  ExperimentConfig c;
+  EXPECT_THROW(apply_override(c, "train.lr=[\n"), ConfigError);
+  EXPECT_THROW(apply_override(c, std::string("train.lr=1\x01", 11)), ConfigError);
+  // U+0393 in a string after a malformed value (toml++ reached an unreachable point).
+  EXPECT_THROW(apply_override(c, "sweep.grid.\"train.lr\"=[1d-\"train\xce\x93r\"=[1d-3, 3e-3]"), ConfigError);
+  EXPECT_THROW(apply_override(c,
+                              "train.lr=\xa5"
+                              "1e30"),
+               ConfigError);
+}
+
+TEST(ConfigFuzzRegressions, ValidTomlStillParses) {
+  // Nested arrays on their own lines, brackets and non-ASCII text in strings and comments.
+  const ExperimentConfig c = parse_config(
+      "# comment with [ brackets and \xc3\xa9\n"
+      "[model.mlp]\nhidden = [\n  64,\n  32, # [\n]\n"
+      "[ sweep ]\nmodels = [\"mlp\"]  # \xe2\x80\x94\n"
+      "[sweep.grid]\n\"model.mlp.hidden\" = [\n  [64, 64],\n  [\n    32\n  ],\n]\n",
+      "ok.toml");
+  EXPECT_EQ(c.sweep.grid.size(), 1u);
+}
+
 TEST_F(ConfigFile, MissingFileIsAConfigError) { EXPECT_THROW(load_config(dir_ / "absent.toml"), ConfigError); }
 
 // --set: same keys and checks; errors name the --set argument.

@@ -169,7 +169,8 @@ TEST(Outputs, ReplicasCsvIsExactAndInIdOrder) {
   std::string line;
   std::getline(csv, line);
   EXPECT_EQ(line,
-            "replica,cell,model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias,iid_rmse_expected,ood_rmse_expected");
+            "replica,cell,model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias,iid_rmse_expected,ood_rmse_expected,"
+            "diverged");
   const std::vector<ReplicaSpec>& replicas = run.sweep->replicas;
   for (std::size_t i = 0; i < replicas.size(); ++i) {
     ASSERT_TRUE(std::getline(csv, line));
@@ -177,7 +178,7 @@ TEST(Outputs, ReplicasCsvIsExactAndInIdOrder) {
     std::stringstream row(line);
     for (std::string cell; std::getline(row, cell, ',');) cells.push_back(cell);
     if (line.back() == ',') cells.push_back("");
-    ASSERT_EQ(cells.size(), 13u) << line;
+    ASSERT_EQ(cells.size(), 14u) << line;
     EXPECT_EQ(cells[0], std::to_string(i));
     EXPECT_EQ(cells[1], "0");
     EXPECT_EQ(cells[2], to_string(replicas[i].model));
@@ -211,7 +212,8 @@ TEST(Outputs, SummaryCsvHasOneRowPerGroup) {
   std::istringstream in(csv);
   std::string header, row;
   std::getline(in, header);
-  EXPECT_EQ(header.rfind("cell,model,regime,replicas,iid_rmse_mean,iid_rmse_std,iid_rmse_min,iid_rmse_q1,", 0), 0u);
+  EXPECT_EQ(header.rfind("cell,model,regime,replicas,diverged,iid_rmse_mean,iid_rmse_std,iid_rmse_min,iid_rmse_q1,", 0),
+            0u);
   EXPECT_NE(header.find(",ood_rmse_median,ood_rmse_q3,ood_rmse_max"), std::string::npos);
   std::getline(in, row);
   EXPECT_EQ(row.rfind("0,perceptron,baseline,3,", 0), 0u);
@@ -403,6 +405,17 @@ TEST(Outputs, SummaryCsvAppendsTheNewColumns) {
   EXPECT_TRUE(header.ends_with(",bias_mean,bias_std,bias_true,bias_optimum")) << header;
   while (std::getline(in, row))
     EXPECT_EQ(std::count(header.begin(), header.end(), ','), std::count(row.begin(), row.end(), ','));
+}
+
+TEST(Outputs, TableNumbersFitTheirColumns) {
+  for (double x : {0.0, 1.5, -1.5, 12.3456, 123.456789, -99999.5, 1e5, -1e5, 1.234e30, -1.234e300, 5e-320}) {
+    const std::string s = table_number(x, 7);
+    EXPECT_LE(s.size(), 7u) << x << " " << s;
+    EXPECT_NEAR(std::strtod(s.c_str(), nullptr), x, std::fabs(x) * 0.2 + 1e-4) << x << " " << s;
+  }
+  EXPECT_EQ(table_number(1.5, 7), "1.5000");
+  EXPECT_EQ(table_number(123456.0, 9), "1.235e+05");  // wide numbers: scientific
+  EXPECT_EQ(table_number(std::nan(""), 7), "—");
 }
 
 }  // namespace

@@ -257,6 +257,25 @@ TEST_F(SweepCli, SigtermSavesPrintsTheResumeCommandAndResumesByteIdentical) {
   EXPECT_EQ(a, b);
 }
 
+TEST_F(SweepCli, DivergedMarkersSurviveSigtermAndResume) {
+  // Augmentation noise of 1e38 diverges the augmentation regime; the markers travel in the
+  // checkpoint, so the resumed run's outputs equal an uninterrupted run's.
+  const std::string diverging = "--set regime.augmentation.noise_std=1e38 ";
+  ASSERT_EQ(run("run " + kMedium + diverging + "--out ref").status, 0);
+  const pid_t pid = start(kFastCheckpoints + "run " + kMedium + diverging + "--out term");
+  ASSERT_TRUE(wait_for_segment("term"));
+  ::kill(pid, SIGTERM);
+  const int status = wait_for(pid);
+  ASSERT_TRUE(status == 143 || status == 0) << bg_err();
+  if (status == 143) {
+    const CliResult r = run("run --resume term --threads 1");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.err.find("diverged"), std::string::npos) << r.err;
+  }
+  expect_same_outputs("ref", "term");
+  EXPECT_NE(read(cwd() / "term" / "replicas.csv").find(",at end: "), std::string::npos);
+}
+
 TEST_F(SweepCli, TheResumeCommandQuotesItsDirectory) {
   const std::string ref = medium_reference();
   ASSERT_FALSE(ref.empty());
@@ -496,7 +515,7 @@ TEST_F(SweepCli, GridCellsAxesAndSeedsPerModel) {
   ASSERT_EQ(rows.size(), 1u + 4 * 5 * 3);
   EXPECT_EQ(rows[0],
             "replica,cell,data.train_factor,train.lr,model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias,iid_rmse_"
-            "expected,ood_rmse_expected");
+            "expected,ood_rmse_expected,diverged");
   const std::string tf[] = {"0.1", "0.5"}, lr[] = {"0.001", "0.003"};
   std::map<std::string, int> per_model;
   std::map<std::string, int> per_cell;

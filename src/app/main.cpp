@@ -4,15 +4,20 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <new>
+#include <system_error>
+#include <thread>
 
 #include "underspec/cluster/slurm.hpp"
 #include "underspec/config/config_io.hpp"
 #include "underspec/run/merge.hpp"
 #include "underspec/run/report.hpp"
 #include "underspec/run/run.hpp"
+#include "underspec/run/run_dir.hpp"
 #include "underspec/run/score.hpp"
 
 #ifndef UNDERSPEC_VERSION
@@ -43,6 +48,23 @@ void add_config_options(CLI::App* cmd, std::string& config_path, std::vector<std
       ->allow_extra_args(false);  // `--set k=v config.toml`: the config is not a second override
 }
 
+// --threads: 0 (all hardware threads) up to kMaxThreadsFactor times the hardware threads, so
+// that a typo cannot ask the OS for 70000 threads.
+constexpr int kMaxThreadsFactor = 4;
+
+int parse_threads(const std::string& text) {
+  const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int max = kMaxThreadsFactor * hardware;
+  errno = 0;
+  char* end = nullptr;
+  const long value = text.empty() ? -1 : std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno == ERANGE || value < 0 || value > max)
+    throw underspec::UsageError("--threads: must be in [0, " + std::to_string(max) + "] (0 = all " +
+                                std::to_string(hardware) + " hardware thread" + (hardware == 1 ? "" : "s") +
+                                ", at most " + std::to_string(kMaxThreadsFactor) + "x), got '" + text + "'");
+  return static_cast<int>(value);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -68,9 +90,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
   run->add_option("--gpus", gpus, "CUDA devices to use, e.g. 0,2 (default: every visible device)");
-  run->add_option("--threads", options.threads, "CPU threads (0: all hardware threads)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  std::string threads;
+  const std::string threads_help = "CPU threads: 0 (all hardware threads, the default) to " +
+                                   std::to_string(kMaxThreadsFactor) + "x the hardware threads";
+  run->add_option("--threads", threads, threads_help)->type_name("N");
   run->add_option("--resume", resume_dir,
                   "Continue the interrupted run in DIR (or in --out); starts it when it does not exist yet")
       ->expected(0, 1)
@@ -94,7 +117,7 @@ int main(int argc, char** argv) {
   plan->add_option("--device", options.device, "Backend the run would use: auto, cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
-  plan->add_option("--threads", options.threads, "CPU threads the run would use")->check(CLI::NonNegativeNumber);
+  plan->add_option("--threads", threads, threads_help)->type_name("N");
 
   std::vector<std::string> merge_inputs;
   CLI::App* merge = app.add_subcommand(
@@ -110,8 +133,7 @@ int main(int argc, char** argv) {
   score->add_option("--set", overrides, "Change data.stress_factors, data.iid_factor, data.ood_factor or data.n_test")
       ->type_name("KEY=VALUE");
   score->add_option("--out", out, "Output directory (default: runs/<UTC timestamp>)");
-  score->add_option("--threads", options.threads, "CPU threads (0: all hardware threads)")
-      ->check(CLI::NonNegativeNumber);
+  score->add_option("--threads", threads, threads_help)->type_name("N");
   score->add_flag("--no-report", no_report, "Do not write report.html at the end");
 
   std::string report_dir;
@@ -157,11 +179,14 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (!threads.empty()) options.threads = parse_threads(threads);
     options.out = out;
     options.stderr_is_terminal = ::isatty(STDERR_FILENO) == 1;
     const char* no_report_env = std::getenv("UNDERSPEC_NO_REPORT");  // tests: as --no-report
     options.report = !no_report && !(no_report_env && *no_report_env && std::string(no_report_env) != "0");
     if (*report) {
+      if (const std::string problem = underspec::path_problem(report_dir, true); !problem.empty())
+        return fail(kExitUsage, "report: run directory " + report_dir + " " + problem);
       if (!std::filesystem::is_regular_file(std::filesystem::path(report_dir) / "replicas.csv"))
         return fail(kExitRuntime, report_dir + " holds no replicas.csv (not a finished run directory)");
       switch (underspec::write_report(report_dir, false)) {
@@ -201,6 +226,10 @@ int main(int argc, char** argv) {
     return fail(kExitUsage, e.what());
   } catch (const underspec::UsageError& e) {
     return fail(kExitUsage, e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(kExitRuntime, "out of memory (reduce sweep.seeds, data.n_train or --threads, or split with --shard)");
+  } catch (const std::system_error& e) {
+    return fail(kExitRuntime, std::string("system error: ") + e.what());
   } catch (const std::exception& e) {
     return fail(kExitRuntime, e.what());
   }

@@ -1,6 +1,8 @@
 // What every backend shares: collecting results in order, and choosing a backend by name.
 #include "underspec/backends/backend.hpp"
 
+#include <cfloat>
+#include <cmath>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -41,6 +43,21 @@ std::unique_ptr<Backend> make_backend(const std::string& device, int threads, st
     return make_cpu_backend(threads);
   }
   throw std::invalid_argument("unknown device '" + device + "' (expected auto, cpu or cuda)");
+}
+
+std::string divergence_of(std::span<const float> params, const ReplicaResult& scores) {
+  for (float p : params)
+    if (!std::isfinite(p)) return "at end: parameters not finite";
+  const auto bad = [](double x) -> const char* {
+    if (std::isnan(x)) return "nan";
+    if (std::isinf(x)) return "inf";
+    return std::fabs(x) > static_cast<double>(FLT_MAX) ? "beyond float range" : nullptr;
+  };
+  if (const char* why = bad(scores.iid_rmse)) return std::string("at end: iid_rmse ") + why;
+  if (const char* why = bad(scores.ood_rmse)) return std::string("at end: ood_rmse ") + why;
+  for (std::size_t k = 0; k < scores.stress_rmse.size(); ++k)
+    if (const char* why = bad(scores.stress_rmse[k])) return "at end: stress_rmse[" + std::to_string(k) + "] " + why;
+  return {};
 }
 
 }  // namespace underspec

@@ -92,7 +92,8 @@ std::vector<Field> Field::elements(std::size_t min, std::size_t max) const {
     const std::string n = min == max        ? std::to_string(min)
                           : max == SIZE_MAX ? "at least " + std::to_string(min)
                                             : std::to_string(min) + " to " + std::to_string(max);
-    fail("expected " + n + " entries, got " + std::to_string(a->size()));
+    const bool one = min == max ? min == 1 : (max == SIZE_MAX && min == 1);
+    fail("expected " + n + (one ? " entry" : " entries") + ", got " + std::to_string(a->size()));
   }
   std::vector<Field> out;
   for (std::size_t i = 0; i < a->size(); ++i) out.push_back(child((*a)[i], key_ + "[" + std::to_string(i) + "]"));

@@ -27,6 +27,7 @@ std::string exact(double x) { return format("%.17g", x); }
 std::string exact(float x) { return format("%.9g", static_cast<double>(x)); }
 // A statistic that may be undefined (n = 1, no spread): empty when not finite.
 std::string maybe(double x) { return std::isfinite(x) ? exact(x) : std::string(); }
+std::string maybe(float x) { return std::isfinite(x) ? exact(x) : std::string(); }
 // A config value as written in the config (shortest round-trip form): stress factors.
 std::string shortest(double x) {
   char buf[64];
@@ -88,6 +89,10 @@ LinearWeights weights_of(const ReplicaResult& r) {
 
 MetricInference infer(const std::vector<double>& values, const std::vector<std::uint32_t>& seeds, PhiloxKey key) {
   MetricInference m;
+  if (values.empty()) {  // every replica of the group diverged
+    m.mean_ci = m.std_ci = {std::nan(""), std::nan("")};
+    return m;
+  }
   m.mean_ci = mean_t_interval(values);
   m.std_ci = bootstrap_interval(BootstrapStatistic::std_dev, values, {}, key);
   std::size_t worst = 0, best = 0;  // first of equal values in id order
@@ -136,7 +141,12 @@ std::vector<GroupSummary> summarize_groups(const RunRecord& run) {
     std::vector<double> iid, ood, gap;
     std::vector<std::uint32_t> seeds;
     std::vector<std::vector<double>> stress(n_stress), w(weights ? kPerceptronParams : 0);
+    int diverged = 0;
     for (std::size_t i = begin; i < end; ++i) {
+      if (!results[i].diverged.empty()) {
+        ++diverged;
+        continue;
+      }
       seeds.push_back(run.spec(results[i]).seed);
       gap.push_back(results[i].ood_rmse - results[i].iid_rmse);
       iid.push_back(results[i].iid_rmse);
@@ -148,6 +158,7 @@ std::vector<GroupSummary> summarize_groups(const RunRecord& run) {
     g.cell = first.cell;
     g.model = first.model;
     g.regime = first.regime;
+    g.diverged = diverged;
     g.iid_rmse = summarize(iid);
     g.ood_rmse = summarize(ood);
     for (const auto& s : stress) g.stress_rmse.push_back(summarize(s));
@@ -178,6 +189,26 @@ std::vector<GroupSummary> summarize_groups(const RunRecord& run) {
   return groups;
 }
 
+std::string group_label(const Sweep& sweep, const GroupSummary& g) {
+  std::string label = std::string(to_string(g.model)) + " " + to_string(g.regime);
+  const auto& grid = sweep.config.sweep.grid;
+  for (std::size_t a = 0; a < grid.size(); ++a)
+    label += (a ? " " : " [") + grid[a].key + "=" + sweep.cells[g.cell].values[a] + (a + 1 == grid.size() ? "]" : "");
+  return label;
+}
+
+std::string table_number(double x, int width) {
+  if (!std::isfinite(x)) return "—";
+  const auto w = static_cast<std::size_t>(std::max(width, 1));
+  std::string s;
+  if (std::fabs(x) < 1e5)
+    for (int d = 4; d >= 0; --d)
+      if ((s = format("%.*f", d, x)).size() <= w) return s;
+  for (int d = 3; d >= 0; --d)
+    if ((s = format("%.*e", d, x)).size() <= w) return s;
+  return s;
+}
+
 std::vector<Comparison> compare_groups(const std::vector<GroupSummary>& groups) {
   std::vector<Comparison> out;
   for (const GroupSummary& g : groups) {
@@ -201,23 +232,24 @@ std::vector<Comparison> compare_groups(const std::vector<GroupSummary>& groups) 
 std::string replicas_csv(const RunRecord& run) {
   const Sweep& sweep = *run.sweep;
   std::string csv = "replica," + axes_header(sweep) +
-                    ",model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias,iid_rmse_expected,ood_rmse_expected\n";
+                    ",model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias,iid_rmse_expected,ood_rmse_expected,"
+                    "diverged\n";
   for (const ReplicaResult& result : run.results) {
     const ReplicaSpec& spec = run.spec(result);
     csv += std::to_string(spec.id) + ',' + axes_row(sweep, spec.cell) + ',' + to_string(spec.model) + ',' +
-           to_string(spec.regime) + ',' + std::to_string(spec.seed) + ',' + exact(result.iid_rmse) + ',' +
-           exact(result.ood_rmse);
+           to_string(spec.regime) + ',' + std::to_string(spec.seed) + ',' + maybe(result.iid_rmse) + ',' +
+           maybe(result.ood_rmse);
     for (int p = 0; p < kPerceptronParams; ++p)
-      csv += ',' + (spec.model == ModelKind::perceptron ? exact(result.params.at(p)) : std::string());
+      csv += ',' + (spec.model == ModelKind::perceptron ? maybe(result.params.at(p)) : std::string());
     if (spec.model == ModelKind::perceptron) {
       const DataConfig& data = sweep.config_of(spec).data;
       const LinearWeights w = weights_of(result);
-      csv += ',' + exact(expected_rmse(data, w, x3_noise_variance(data.iid_factor))) + ',' +
-             exact(expected_rmse(data, w, x3_noise_variance(data.ood_factor)));
+      csv += ',' + maybe(expected_rmse(data, w, x3_noise_variance(data.iid_factor))) + ',' +
+             maybe(expected_rmse(data, w, x3_noise_variance(data.ood_factor)));
     } else {
       csv += ",,";
     }
-    csv += '\n';
+    csv += ',' + csv_field(result.diverged) + '\n';
   }
   return csv;
 }
@@ -229,9 +261,9 @@ std::string stress_csv(const RunRecord& run) {
     const DataConfig& data = run.sweep->config_of(spec).data;
     const std::vector<double>& factors = data.stress_factors;
     for (std::size_t k = 0; k < factors.size(); ++k) {
-      csv += std::to_string(result.id) + ',' + shortest(factors[k]) + ',' + exact(result.stress_rmse.at(k)) + ',';
+      csv += std::to_string(result.id) + ',' + shortest(factors[k]) + ',' + maybe(result.stress_rmse.at(k)) + ',';
       if (spec.model == ModelKind::perceptron)
-        csv += exact(expected_rmse(data, weights_of(result), x3_noise_variance(factors[k])));
+        csv += maybe(expected_rmse(data, weights_of(result), x3_noise_variance(factors[k])));
       csv += '\n';
     }
   }
@@ -247,7 +279,8 @@ nlohmann::json summary_json(const RunRecord& run, const std::vector<GroupSummary
                         {"grid", grid_json(sweep, g.cell)},
                         {"model", to_string(g.model)},
                         {"regime", to_string(g.regime)},
-                        {"replicas", g.iid_rmse.count},
+                        {"replicas", g.iid_rmse.count + g.diverged},
+                        {"diverged", g.diverged},
                         {"iid_rmse", metric_json(g.iid_rmse, g.iid_inference)},
                         {"ood_rmse", metric_json(g.ood_rmse, g.ood_inference)},
                         {"ood_minus_iid", estimate_json(g.gap, "mean")},
@@ -318,7 +351,7 @@ nlohmann::json summary_json(const RunRecord& run, const std::vector<GroupSummary
 std::string summary_csv(const RunRecord& run, const std::vector<GroupSummary>& groups) {
   const Sweep& sweep = *run.sweep;
   const std::size_t n_stress = max_stress_factors(sweep);
-  std::string csv = axes_header(sweep) + ",model,regime,replicas";
+  std::string csv = axes_header(sweep) + ",model,regime,replicas,diverged";
   for (const char* metric : {"iid_rmse", "ood_rmse"})
     for (const char* stat : kStatNames) csv += std::string(",") + metric + "_" + stat;
   for (std::size_t k = 1; k <= n_stress; ++k) {
@@ -338,7 +371,7 @@ std::string summary_csv(const RunRecord& run, const std::vector<GroupSummary>& g
   csv += '\n';
   for (const GroupSummary& g : groups) {
     csv += axes_row(sweep, g.cell) + ',' + to_string(g.model) + ',' + to_string(g.regime) + ',' +
-           std::to_string(g.iid_rmse.count);
+           std::to_string(g.iid_rmse.count + g.diverged) + ',' + std::to_string(g.diverged);
     for (const Summary* s : {&g.iid_rmse, &g.ood_rmse})
       for (double x : stats_values(*s)) csv += ',' + maybe(x);
     const std::vector<double>& factors = sweep.cells[g.cell].config.data.stress_factors;
@@ -406,11 +439,18 @@ std::string summary_table(const RunRecord& run, const std::vector<GroupSummary>&
   };
   // An undefined statistic (n = 1) prints as an em dash padded to the number's width (the
   // dash is one column but three bytes, so printf's byte-counted widths cannot pad it).
-  const auto num = [](double x, int w) {
-    return std::isfinite(x) ? format("%*.4f", w, x) : std::string(static_cast<std::size_t>(w - 1), ' ') + "—";
+  // Every number fits its column (table_number), so the table stays aligned for any value.
+  const auto columns = [](const std::string& s) { return s == "—" ? std::size_t{1} : s.size(); };
+  const auto num = [&](double x, int w) {
+    const std::string s = table_number(x, w);
+    return std::string(static_cast<std::size_t>(w) - std::min<std::size_t>(static_cast<std::size_t>(w), columns(s)),
+                       ' ') +
+           s;
   };
-  const auto left = [](double x, int w) {
-    return std::isfinite(x) ? format("%-*.4f", w, x) : "—" + std::string(static_cast<std::size_t>(w - 1), ' ');
+  const auto left = [&](double x, int w) {
+    const std::string s = table_number(x, w);
+    return s + std::string(static_cast<std::size_t>(w) - std::min<std::size_t>(static_cast<std::size_t>(w), columns(s)),
+                           ' ');
   };
   const auto range = [&](const Interval& i) {
     std::string r("[");
@@ -422,11 +462,13 @@ std::string summary_table(const RunRecord& run, const std::vector<GroupSummary>&
   for (const GroupSummary& g : groups) {
     const Summary &iid = g.iid_rmse, &ood = g.ood_rmse;
     t += cell_column(labels[g.cell]) +
-         format("%-10s  %-20s  %4d  %7.4f ± ", to_string(g.model), to_string(g.regime), iid.count, iid.mean) +
-         left(iid.std, 7) + format("  %7.4f ± ", ood.mean) + left(ood.std, 7) +
-         format("  %7.4f / %7.4f / %7.4f  ", ood.min, ood.median, ood.max) + range(g.ood_inference.std_ci) + "  " +
+         format("%-10s  %-20s  %4d  ", to_string(g.model), to_string(g.regime), iid.count) + num(iid.mean, 7) + " ± " +
+         left(iid.std, 7) + "  " + num(ood.mean, 7) + " ± " + left(ood.std, 7) + "  " + num(ood.min, 7) + " / " +
+         num(ood.median, 7) + " / " + num(ood.max, 7) + "  " + range(g.ood_inference.std_ci) + "  " +
          num(g.spearman.value, 7);
-    t += g.weights.empty() ? "        -\n" : "  " + num(g.weights[2].mean, 7) + "\n";
+    t += g.weights.empty() ? "        -" : "  " + num(g.weights[2].mean, 7);
+    if (g.diverged > 0) t += format("  %d/%d diverged", g.diverged, g.diverged + iid.count);
+    t += '\n';
   }
   // Perceptrons: learned weights next to the truth and the least-squares optimum.
   bool any_weights = false;
@@ -440,8 +482,8 @@ std::string summary_table(const RunRecord& run, const std::vector<GroupSummary>&
       const double truth[kPerceptronParams] = {data.coefficients[0], data.coefficients[1], 0.0, data.intercept};
       t += cell_column(labels[g.cell]) + format("%-20s ", to_string(g.regime));
       for (int p = 0; p < kPerceptronParams; ++p)
-        t += format(" %s %.4f ± ", kWeightNames[p], g.weights[p].mean) + left(g.weights[p].std, 6) +
-             format(" (%.4g, %.4f)", truth[p], g.optimum[p]);
+        t += format(" %s ", kWeightNames[p]) + num(g.weights[p].mean, 7) + " ± " + left(g.weights[p].std, 7) +
+             format(" (%.4g, ", truth[p]) + table_number(g.optimum[p], 9) + ")";
       t += '\n';
     }
   }
@@ -464,13 +506,13 @@ std::string summary_table(const RunRecord& run, const std::vector<GroupSummary>&
       t += cell_column(labels[g.cell]) + format("%-10s  %-20s ", to_string(g.model), to_string(g.regime));
       const std::vector<double>& factors = sweep.cells[g.cell].config.data.stress_factors;
       for (std::size_t k = 0; k < g.stress_rmse.size(); ++k)
-        t += format(" %s: %.4f", shortest(factors[k]).c_str(), g.stress_rmse[k].mean);
+        t += format(" %s: ", shortest(factors[k]).c_str()) + table_number(g.stress_rmse[k].mean, 9);
       t += '\n';
     }
   }
   const RunInfo& info = run.info;
-  t += format("backend %s, %d threads, %.3f s training, %zu replicas", info.backend.c_str(), info.threads,
-              info.wall_seconds, run.results.size());
+  t += format("backend %s, %d %s, %.3f s training, %zu replicas", info.backend.c_str(), info.threads,
+              info.threads == 1 ? "thread" : "threads", info.wall_seconds, run.results.size());
   if (grid) t += format(" in %zu cells", sweep.cells.size());
   t += " -> " + dir.string() + "\n";
   return t;

@@ -17,7 +17,11 @@ namespace underspec {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr char kMagic[8] = {'U', 'S', 'C', 'K', 'P', 'T', '0', '1'};
+// Version 02 adds, after each record's parameters, its divergence marker (u32 length,
+// bytes). Version 01 segments (written before it) are still read: their marker is
+// recomputed from the stored RMSEs and parameters.
+constexpr char kMagic[8] = {'U', 'S', 'C', 'K', 'P', 'T', '0', '2'};
+constexpr char kMagicV1[8] = {'U', 'S', 'C', 'K', 'P', 'T', '0', '1'};
 constexpr const char* kStateFile = "state.json";
 
 std::uint64_t fnv1a(std::string_view bytes) {
@@ -170,6 +174,8 @@ void CheckpointWriter::write_segment(std::span<const ReplicaResult> results) {
     for (double x : r.stress_rmse) put(bytes, x);
     put(bytes, static_cast<std::uint32_t>(r.params.size()));
     bytes.append(reinterpret_cast<const char*>(r.params.data()), r.params.size() * sizeof(float));
+    put(bytes, static_cast<std::uint32_t>(r.diverged.size()));
+    bytes.append(r.diverged);
   }
   put(bytes, fnv1a(bytes));
   char name[32];
@@ -181,7 +187,8 @@ void for_each_checkpoint_record(const fs::path& run_dir, const std::function<voi
   const fs::path dir = checkpoint_dir(run_dir);
   for (const fs::path& path : segments(dir)) {
     const std::string bytes = read_all(path);
-    if (bytes.size() < sizeof kMagic + 16 || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
+    const bool v1 = bytes.size() >= sizeof kMagicV1 && std::memcmp(bytes.data(), kMagicV1, sizeof kMagicV1) == 0;
+    if (bytes.size() < sizeof kMagic + 16 || (!v1 && std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0))
       throw CheckpointError("checkpoint segment " + path.string() + " is not a segment (bad header)");
     const std::string_view body(bytes.data(), bytes.size() - 8);
     std::uint64_t stored = 0;
@@ -200,6 +207,13 @@ void for_each_checkpoint_record(const fs::path& run_dir, const std::function<voi
       r.params.resize(in.get<std::uint32_t>());
       in.need(r.params.size() * sizeof(float));
       for (float& x : r.params) x = in.get<float>();
+      if (v1) {
+        r.diverged = divergence_of(r.params, r);
+      } else {
+        r.diverged.resize(in.get<std::uint32_t>());
+        in.need(r.diverged.size());
+        for (char& c : r.diverged) c = in.get<char>();
+      }
       visit(std::move(r));
     }
     if (in.at() != body.size()) throw CheckpointError("checkpoint segment " + path.string() + " has trailing bytes");

@@ -44,13 +44,29 @@ void write_params(const fs::path& dir, const Sweep& sweep, const std::vector<Rep
 
 }  // namespace
 
-void finalize_run(const fs::path& dir, const Sweep& sweep, std::vector<ReplicaResult> rows, const RunInfo& info,
-                  const std::vector<fs::path>& param_sources, std::ostream& out) {
+int finalize_run(const fs::path& dir, const Sweep& sweep, std::vector<ReplicaResult> rows, const RunInfo& info,
+                 const std::vector<fs::path>& param_sources, std::ostream& out, std::ostream& err) {
   if (!param_sources.empty()) write_params(dir, sweep, rows, param_sources);
   RunRecord run{&sweep, std::move(rows), info};
   const std::vector<GroupSummary> groups = summarize_groups(run);
   write_outputs(dir, run, groups);
   out << summary_table(run, groups, dir) << std::flush;
+  std::size_t diverged = 0;
+  std::string names;
+  for (const GroupSummary& g : groups) {
+    if (g.diverged == 0) continue;
+    diverged += static_cast<std::size_t>(g.diverged);
+    names += (names.empty() ? "" : ", ") + group_label(sweep, g) + " (" + std::to_string(g.diverged) + "/" +
+             std::to_string(g.diverged + g.iid_rmse.count) + ")";
+  }
+  if (diverged == 0) return 0;
+  err << "underspec: warning: " << diverged << " of " << run.results.size()
+      << " replicas diverged (non-finite parameters or RMSE; excluded from the statistics, see the diverged column "
+         "of replicas.csv): "
+      << names << '\n';
+  if (diverged < run.results.size()) return 0;
+  err << "underspec: error: every replica diverged; no statistic is defined (lower train.lr?)\n";
+  return 1;
 }
 
 }  // namespace underspec

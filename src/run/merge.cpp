@@ -35,6 +35,8 @@ int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const 
                std::ostream& stdout_stream, std::ostream& err) {
   std::vector<RunDirectory> shards;
   for (const std::string& d : dirs) {
+    if (const std::string problem = path_problem(d, true); !problem.empty())
+      throw UsageError("merge: shard directory " + d + " " + problem);
     RunDirectory r = inspect_run_dir(d, true);
     if (!r.has_checkpoint) throw UsageError("merge: " + d + " is not an underspec run directory (no checkpoint)");
     if (!shards.empty() && r.state.config_hash != shards.front().state.config_hash) {
@@ -108,9 +110,9 @@ int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const 
                0,
                0.0,
                ""};
-  finalize_run(dir, sweep, std::move(rows), info, param_sources, stdout_stream);
+  const int status = finalize_run(dir, sweep, std::move(rows), info, param_sources, stdout_stream, err);
   if (options.report) report_after_run(dir, err);
-  return 0;
+  return status;
 }
 
 }  // namespace underspec

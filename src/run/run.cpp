@@ -22,8 +22,8 @@
 #include "underspec/outputs/outputs.hpp"
 #include "underspec/run/checkpoint.hpp"
 #include "underspec/run/finalize.hpp"
-#include "underspec/run/report.hpp"
 #include "underspec/run/plan.hpp"
+#include "underspec/run/report.hpp"
 #include "underspec/run/run_dir.hpp"
 #include "underspec/run/run_info.hpp"
 #include "underspec/run/stop_signals.hpp"
@@ -76,6 +76,7 @@ class ResultCollector {
         throw std::logic_error("backend reported replica " + std::to_string(r.id) + " twice or unasked");
       const ReplicaSpec& spec = sweep_.replicas[r.id];
       ReplicaResult stored = r;
+      stored.diverged = divergence_of(r.params, r);
       stored.params = kept_params(spec, std::vector<float>(r.params), save_params_);
       ReplicaResult& row = rows_[slot];
       row = stored;
@@ -281,7 +282,7 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
 
   std::vector<std::filesystem::path> param_sources;
   if (options.save_params) param_sources.push_back(dir);
-  finalize_run(dir, sweep, std::move(rows), info, param_sources, out);
+  status = finalize_run(dir, sweep, std::move(rows), info, param_sources, out, err);
   if (options.report && !options.shard) report_after_run(dir, err);  // a shard's report is the merge's
   return status;
 }

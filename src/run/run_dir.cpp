@@ -1,8 +1,12 @@
 // Output directories: inspection, resume checks, reservation (see run_dir.hpp).
 #include "underspec/run/run_dir.hpp"
 
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 
 #include "underspec/config/config_io.hpp"
@@ -33,15 +37,75 @@ bool only_reservation_leftovers(const fs::path& dir) {
   return !ec;
 }
 
+std::string file_kind(const fs::file_status& s) {
+  switch (s.type()) {
+    case fs::file_type::regular:
+      return "a regular file";
+    case fs::file_type::fifo:
+      return "a FIFO";
+    case fs::file_type::socket:
+      return "a socket";
+    case fs::file_type::block:
+    case fs::file_type::character:
+      return "a device";
+    default:
+      return "not a directory";
+  }
+}
+
+// An output directory that does not exist yet must be creatable: its nearest existing
+// ancestor is a directory we can create entries in (probed with a directory made and
+// removed at once, which also catches read-only file systems and /proc or /sys).
+void require_creatable(const fs::path& dir) {
+  fs::path probe = fs::absolute(dir).lexically_normal();
+  std::error_code ec;
+  while (probe.has_parent_path() && probe != probe.parent_path()) {
+    probe = probe.parent_path();
+    const fs::file_status s = fs::status(probe, ec);
+    if (ec && ec != std::errc::no_such_file_or_directory)
+      throw UsageError("output path " + dir.string() + ": cannot use " + probe.string() + ": " + ec.message());
+    if (!fs::exists(s)) continue;
+    if (!fs::is_directory(s))
+      throw UsageError("output path " + dir.string() + " lies under " + probe.string() + ", which is " + file_kind(s) +
+                       ", not a directory");
+    std::string tmpl = (probe / ".underspec-probe-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr)
+      throw UsageError("output path " + dir.string() + " cannot be created in " + probe.string() + ": " +
+                       std::strerror(errno));
+    ::rmdir(tmpl.c_str());
+    return;
+  }
+}
+
 }  // namespace
+
+std::string path_problem(const fs::path& path, bool want_directory) {
+  std::error_code ec;
+  const fs::file_status s = fs::status(path, ec);
+  if (ec == std::errc::no_such_file_or_directory || (!ec && !fs::exists(s))) return "does not exist";
+  if (ec) return "cannot be used: " + ec.message();
+  if (want_directory && !fs::is_directory(s)) return "is " + file_kind(s) + ", not a directory";
+  if (!want_directory && fs::is_directory(s)) return "is a directory, not a file";
+  if (!want_directory && !fs::is_regular_file(s)) return "is " + file_kind(s) + ", not a regular file";
+  if (::access(path.c_str(), want_directory ? (R_OK | X_OK) : R_OK) != 0) return "is not readable";
+  return {};
+}
 
 RunDirectory inspect_run_dir(const fs::path& dir, bool resume) {
   RunDirectory r;
   r.path = dir;
   std::error_code ec;
   const fs::file_status status = fs::status(dir, ec);
-  if (!fs::exists(status)) return r;
-  if (!fs::is_directory(status)) throw UsageError("output path " + dir.string() + " exists and is not a directory");
+  if (ec && ec != std::errc::no_such_file_or_directory)
+    throw UsageError("output path " + dir.string() + ": " + ec.message());
+  if (!fs::exists(status)) {
+    require_creatable(dir);
+    return r;
+  }
+  if (!fs::is_directory(status))
+    throw UsageError("output path " + dir.string() + " exists and is " + file_kind(status) + ", not a directory");
+  if (::access(dir.c_str(), R_OK | X_OK) != 0)
+    throw UsageError("directory " + dir.string() + " is not readable: " + std::strerror(errno));
   std::optional<CheckpointState> state;
   try {
     state = read_checkpoint_state(dir);

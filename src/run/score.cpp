@@ -1,5 +1,4 @@
 // Re-scoring saved parameters on new test domains (see score.hpp).
-#include "underspec/run/report.hpp"
 #include "underspec/run/score.hpp"
 
 #include <omp.h>
@@ -14,6 +13,7 @@
 #include "underspec/config/config_io.hpp"
 #include "underspec/run/checkpoint.hpp"
 #include "underspec/run/finalize.hpp"
+#include "underspec/run/report.hpp"
 #include "underspec/run/run_dir.hpp"
 #include "underspec/run/run_info.hpp"
 
@@ -61,6 +61,8 @@ class NpyRows {
 
 int score_run(const fs::path& dir, const std::vector<std::string>& overrides, const RunOptions& options,
               std::ostream& out, std::ostream& err) {
+  if (const std::string problem = path_problem(dir, true); !problem.empty())
+    throw UsageError("score: run directory " + dir.string() + " " + problem);
   const RunDirectory run_dir = inspect_run_dir(dir, true);
   if (!run_dir.has_checkpoint || !fs::exists(dir / "summary.json"))
     throw UsageError("score: " + dir.string() + " is not a finished underspec run");
@@ -112,6 +114,7 @@ int score_run(const fs::path& dir, const std::vector<std::string>& overrides, co
     r.iid_rmse = evaluate_rmse(shape, p, sets[0], workspace);
     r.ood_rmse = evaluate_rmse(shape, p, sets[1], workspace);
     for (std::size_t s = 2; s < sets.size(); ++s) r.stress_rmse.push_back(evaluate_rmse(shape, p, sets[s], workspace));
+    r.diverged = divergence_of(std::span<const float>(p, static_cast<std::size_t>(param_count(shape))), r);
     if (spec.model == ModelKind::perceptron) r.params.assign(p, p + kPerceptronParams);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -138,9 +141,9 @@ int score_run(const fs::path& dir, const std::vector<std::string>& overrides, co
                threads,
                seconds,
                ""};
-  finalize_run(target, sweep, std::move(rows), info, {}, out);
+  const int status = finalize_run(target, sweep, std::move(rows), info, {}, out, err);
   if (options.report) report_after_run(target, err);
-  return 0;
+  return status;
 }
 
 }  // namespace underspec

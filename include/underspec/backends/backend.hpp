@@ -20,7 +20,14 @@ struct ReplicaResult {
   double ood_rmse = 0.0;
   std::vector<double> stress_rmse;  // one per data.stress_factors of the replica's cell
   std::vector<float> params;        // final parameters, layout of model.hpp
+  std::string diverged;             // "" when its numbers are real, else where they stopped being (divergence_of)
 };
+
+// Divergence is detected at the end of training, on what every backend returns: a replica
+// whose final parameters hold a NaN or infinity, or one of whose RMSEs is not finite or
+// beyond float's range, diverged. Returns "" when it did not, else where it was seen, e.g.
+// "at end: parameters not finite" or "at end: ood_rmse inf". `params`: all its parameters.
+std::string divergence_of(std::span<const float> params, const ReplicaResult& scores);
 
 // Receives finished replicas (any order, any batch size), from one thread at a time.
 using ResultSink = std::function<void(std::span<const ReplicaResult>)>;

@@ -58,6 +58,7 @@ struct GroupSummary {
   std::uint32_t cell;
   ModelKind model;
   Regime regime;
+  int diverged = 0;  // replicas of the group left out of every statistic (ReplicaResult::diverged)
   Summary iid_rmse, ood_rmse;
   std::vector<Summary> stress_rmse;  // one per data.stress_factors of the cell
   std::vector<Summary> weights;      // perceptrons: one per kWeightNames; empty for MLPs
@@ -86,6 +87,11 @@ struct Comparison {
 
 // One group per (cell, model, regime) present, in sweep order.
 std::vector<GroupSummary> summarize_groups(const RunRecord& run);
+// "mlp baseline" (with its cell's grid values when the sweep has a grid): warnings.
+std::string group_label(const Sweep& sweep, const GroupSummary& g);
+// `x` in at most `width` columns: %.4f (fewer decimals when needed) below 1e5 in magnitude,
+// else scientific (%.3e, fewer digits when needed); "—" when not finite.
+std::string table_number(double x, int width);
 // One comparison per group with a baseline group of the same cell and model, in group order.
 std::vector<Comparison> compare_groups(const std::vector<GroupSummary>& groups);
 

@@ -7,8 +7,9 @@
 //   checkpoint/part-NNNNNNNN.bin  segments of finished replicas, each written to a temporary
 //                               name, fsync'd and renamed (then the directory fsync'd): a
 //                               segment is whole or absent, never torn.
-// A segment holds records (id, IID/OOD/stress RMSE in double, parameters in float) and
-// ends with a 64-bit FNV-1a checksum of everything before it; readers verify it.
+// A segment (format 02) holds records (id, IID/OOD/stress RMSE in double, parameters in
+// float, the divergence marker) and ends with a 64-bit FNV-1a checksum of everything
+// before it; readers verify it (and still read format 01, without markers).
 #pragma once
 
 #include <cstdint>

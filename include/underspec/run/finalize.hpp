@@ -14,7 +14,10 @@ namespace underspec {
 // `rows` are the replicas [rows.front().id, rows.back().id] in id order. With
 // `param_sources`, params.npy is assembled from those directories' checkpoints: one row per
 // replica (row k = replica rows[k].id), max parameter count columns, NaN-padded.
-void finalize_run(const std::filesystem::path& dir, const Sweep& sweep, std::vector<ReplicaResult> rows,
-                  const RunInfo& info, const std::vector<std::filesystem::path>& param_sources, std::ostream& out);
+// Diverged replicas are warned about on `err` (naming their groups). Returns the exit
+// status: 0, or 1 when every replica diverged (the outputs are written all the same).
+int finalize_run(const std::filesystem::path& dir, const Sweep& sweep, std::vector<ReplicaResult> rows,
+                 const RunInfo& info, const std::vector<std::filesystem::path>& param_sources, std::ostream& out,
+                 std::ostream& err);
 
 }  // namespace underspec

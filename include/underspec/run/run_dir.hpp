@@ -23,7 +23,13 @@ struct RunDirectory {
 
 // Throws UsageError when `dir` cannot be used: not a directory, not empty and not a run
 // (or a run but `resume` is false), unreadable config or state.
+// A missing directory must be creatable (its nearest existing ancestor a writable directory).
 RunDirectory inspect_run_dir(const std::filesystem::path& dir, bool resume);
+
+// What is wrong with an input path that should be a directory (or a regular file): "" when
+// nothing, else e.g. "does not exist", "is a FIFO, not a directory", "Too many levels of
+// symbolic links", "is not readable" (to follow the path's name in a message).
+std::string path_problem(const std::filesystem::path& path, bool want_directory);
 
 // Throws UsageError naming what differs (config keys, shard, --save-params).
 void require_same_run(const RunDirectory& dir, const ExperimentConfig& config, const CheckpointState& state);

@@ -1,0 +1,130 @@
+// Diverged replicas: non-finite numbers never reach the statistics, summary.json, the CSVs
+// or the table; they are counted per group and the run exits 1 only when all diverged.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_fixture.hpp"
+
+namespace underspec {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kTiny = "--set data.n_train=200 --set data.n_test=200 --set train.epochs=2 --set sweep.seeds=2 ";
+
+// Every number in summary.json is finite (JSON has no NaN; nlohmann writes null for them,
+// but a number that is not a real one must never appear as text either).
+void expect_no_non_finite_text(const std::string& text, const std::string& what) {
+  for (const char* bad : {"nan", "NaN", "inf", "Inf"})
+    EXPECT_EQ(text.find(bad), std::string::npos) << what << ": " << bad;
+}
+
+std::vector<std::string> column(const std::string& csv, const std::string& name) {
+  const auto rows = lines(csv);
+  std::vector<std::string> header;
+  std::stringstream h(rows.at(0));
+  for (std::string f; std::getline(h, f, ',');) header.push_back(f);
+  const auto at = std::find(header.begin(), header.end(), name) - header.begin();
+  std::vector<std::string> out;
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    std::vector<std::string> fields;
+    std::stringstream r(rows[i]);
+    for (std::string f; std::getline(r, f, ',');) fields.push_back(f);
+    if (!rows[i].empty() && rows[i].back() == ',') fields.push_back("");
+    out.push_back(static_cast<std::size_t>(at) < fields.size() ? fields[static_cast<std::size_t>(at)] : "?");
+  }
+  return out;
+}
+
+TEST_F(Cli, HugeLearningRateDivergesTheMlps) {
+  // Adam's steps are about lr: perceptron weights grow to ~1e30 (finite, kept), MLPs overflow.
+  const CliResult r = run("run " + kTiny + "--device cpu --set train.lr=1e30 --out out");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("6 of 12 replicas diverged"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("mlp baseline (2/2)"), std::string::npos) << r.err;
+  const std::string csv = read(cwd() / "out" / "replicas.csv");
+  const auto models = column(csv, "model"), diverged = column(csv, "diverged");
+  for (std::size_t i = 0; i < models.size(); ++i) EXPECT_EQ(diverged[i].empty(), models[i] == "perceptron") << i;
+  const std::string json = read(cwd() / "out" / "summary.json");
+  expect_no_non_finite_text(json, "summary.json");
+  const nlohmann::json summary = nlohmann::json::parse(json);  // alive for the loop
+  for (const auto& g : summary.at("groups")) {
+    EXPECT_EQ(g.at("diverged"), g.at("model") == "mlp" ? 2 : 0);
+    EXPECT_EQ(g.at("replicas"), 2);
+    EXPECT_EQ(g.at("ood_rmse").at("n"), g.at("model") == "mlp" ? 0 : 2);
+    if (g.at("model") == "mlp") EXPECT_TRUE(g.at("ood_rmse").at("mean").is_null());
+  }
+  expect_no_non_finite_text(r.out, "table");
+  EXPECT_NE(r.out.find("2/2 diverged"), std::string::npos) << r.out;
+  for (const char* f : {"replicas.csv", "summary.csv", "stress.csv", "comparisons.csv"})
+    expect_no_non_finite_text(read(cwd() / "out" / f), f);
+  // The table stays aligned: every group row as wide as the first (1e30 in scientific form).
+  const auto table = lines(r.out);
+  const auto columns = [](std::string s) {
+    if (const auto at = s.find("  2/2 diverged"); at != std::string::npos) s.erase(at);
+    std::size_t n = 0;
+    for (unsigned char c : s) n += (c & 0xC0) != 0x80;  // UTF-8: count code points
+    return n;
+  };
+  for (std::size_t i = 2; i <= 6; ++i) EXPECT_EQ(columns(table.at(i)), columns(table.at(1))) << r.out;
+  EXPECT_NE(r.out.find("e+30"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, EveryReplicaDivergedExitsOneAfterWritingTheOutputs) {
+  const CliResult r = run("run " + kTiny + "--device cpu --set train.lr=1e30 --set 'sweep.models=[\"mlp\"]' --out out");
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("every replica diverged"), std::string::npos) << r.err;
+  ASSERT_TRUE(fs::exists(cwd() / "out" / "summary.json"));  // written all the same
+  for (const std::string& d : column(read(cwd() / "out" / "replicas.csv"), "diverged")) EXPECT_FALSE(d.empty());
+  expect_no_non_finite_text(read(cwd() / "out" / "summary.json"), "summary.json");
+  expect_no_non_finite_text(r.out, "table");
+}
+
+TEST_F(Cli, HugeAugmentationNoiseDivergesOnlyTheAugmentedGroups) {
+  const CliResult r = run("run " + kTiny + "--device cpu --set regime.augmentation.noise_std=1e38 --out out");
+  ASSERT_EQ(r.status, 0) << r.err;  // not every replica diverged
+  EXPECT_NE(r.err.find("warning"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("augmentation"), std::string::npos) << r.err;
+  const std::string csv = read(cwd() / "out" / "replicas.csv");
+  const auto regimes = column(csv, "regime"), diverged = column(csv, "diverged");
+  for (std::size_t i = 0; i < regimes.size(); ++i)
+    EXPECT_EQ(diverged[i].empty(), regimes[i] != "augmentation") << i << " " << regimes[i] << " " << diverged[i];
+  const std::string json = read(cwd() / "out" / "summary.json");
+  expect_no_non_finite_text(json, "summary.json");
+  const nlohmann::json summary = nlohmann::json::parse(json);  // alive for the loop
+  for (const auto& g : summary.at("groups")) EXPECT_EQ(g.at("diverged"), g.at("regime") == "augmentation" ? 2 : 0);
+  expect_no_non_finite_text(r.out, "table");
+  EXPECT_NE(r.out.find("2/2 diverged"), std::string::npos) << r.out;
+  const auto counts = column(read(cwd() / "out" / "summary.csv"), "diverged");
+  EXPECT_EQ(std::count(counts.begin(), counts.end(), "2"), 2);
+}
+
+TEST_F(Cli, AnInfiniteRmseIsDiverged) {
+  // A tiny OOD factor makes the OOD test set's x3 overflow: the perceptrons' OOD RMSE is inf.
+  const CliResult r = run("run " + kTiny + "--device cpu --set data.ood_factor=1e-45 --out out");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("perceptron baseline (2/2)"), std::string::npos) << r.err;
+  const std::string csv = read(cwd() / "out" / "replicas.csv");
+  const auto models = column(csv, "model"), diverged = column(csv, "diverged");
+  for (std::size_t i = 0; i < models.size(); ++i)
+    if (models[i] == "perceptron") EXPECT_EQ(diverged[i], "at end: ood_rmse inf");
+  expect_no_non_finite_text(read(cwd() / "out" / "summary.json"), "summary.json");
+  expect_no_non_finite_text(r.out, "table");
+}
+
+TEST_F(Cli, DivergedMarkersSurviveShardsAndMerge) {
+  // The marker travels in the checkpoint segments (format 02): merged shards equal one run.
+  const std::string args = "run " + kTiny + "--device cpu --set regime.augmentation.noise_std=1e38 ";
+  ASSERT_EQ(run(args + "--threads 1 --out whole").status, 0);
+  ASSERT_EQ(run(args + "--threads 1 --shard 0/2 --out a").status, 0);
+  ASSERT_EQ(run(args + "--threads 1 --shard 1/2 --out b").status, 0);
+  const CliResult merged = run("merge a b --out merged");
+  ASSERT_EQ(merged.status, 0) << merged.err;
+  EXPECT_NE(merged.err.find("diverged"), std::string::npos) << merged.err;
+  for (const char* f : {"replicas.csv", "summary.csv", "stress.csv", "comparisons.csv"})
+    EXPECT_EQ(read(cwd() / "whole" / f), read(cwd() / "merged" / f)) << f;
+}
+
+}  // namespace
+}  // namespace underspec

@@ -1,0 +1,98 @@
+// Hardening of the `underspec` binary: readable ranges for numeric options, path arguments
+// that are not what they should be, and clean failures instead of signals.
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "cli_fixture.hpp"
+
+namespace underspec {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kTiny = "--set data.n_train=200 --set data.n_test=200 --set train.epochs=2 --set sweep.seeds=2 ";
+
+TEST_F(Cli, ThreadsOutOfRangeExitTwoWithTheRange) {
+  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  for (const std::string& bad : {std::string("-1"), std::string("70000"), std::to_string(4 * hw + 1),
+                                 std::string("99999999999999999999"), std::string("x")}) {
+    for (const char* cmd : {"run", "plan"}) {
+      const CliResult r = run(std::string(cmd) + " --threads " + bad + " --out out");
+      EXPECT_EQ(r.status, 2) << cmd << " " << bad << "\n" << r.err;
+      EXPECT_NE(r.err.find("--threads"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find("must be in [0, " + std::to_string(4 * hw) + "]"), std::string::npos) << r.err;
+      EXPECT_LT(r.err.size(), 200u) << r.err;
+    }
+  }
+  EXPECT_TRUE(cwd_entries().empty());
+  EXPECT_EQ(run("plan --threads " + std::to_string(4 * hw) + " --out out").status, 0);
+}
+
+TEST_F(Cli, BadOutputPathsExitTwoNamingThePath) {
+  write("file", "x");
+  ASSERT_EQ(::mkfifo((cwd() / "fifo").c_str(), 0600), 0);
+  fs::create_symlink("loop1", cwd() / "loop2");
+  fs::create_symlink("loop2", cwd() / "loop1");
+  for (const std::string out : {"file", "file/sub", "fifo", "loop1", "loop1/sub", "/proc/underspec-out"}) {
+    const CliResult r = run("run " + kTiny + "--device cpu --out " + out);
+    EXPECT_EQ(r.status, 2) << out << "\n" << r.err;
+    EXPECT_NE(r.err.find(out), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.rfind("underspec: error: ", 0), 0u) << r.err;
+  }
+}
+
+TEST_F(Cli, BadMergeScoreAndReportPathsExitCleanly) {
+  write("file", "x");
+  ASSERT_EQ(::mkfifo((cwd() / "fifo").c_str(), 0600), 0);
+  fs::create_symlink("loop1", cwd() / "loop2");
+  fs::create_symlink("loop2", cwd() / "loop1");
+  for (const std::string in : {"file", "absent", "fifo", "loop1"}) {
+    for (const std::string& cmd : {"merge " + in + " --out m", "score " + in + " --out s", "report " + in}) {
+      const CliResult r = run(cmd);
+      EXPECT_TRUE(r.status == 2 || r.status == 1) << cmd << "\n" << r.err;
+      EXPECT_NE(r.err.find(in), std::string::npos) << cmd << "\n" << r.err;
+      EXPECT_EQ(lines(r.err).size(), 1u) << cmd << "\n" << r.err;
+    }
+  }
+  EXPECT_FALSE(fs::exists(cwd() / "m"));
+  EXPECT_FALSE(fs::exists(cwd() / "s"));
+}
+
+TEST_F(Cli, AFullFilesystemIsACleanFailure) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
+  const fs::path mnt = cwd() / "tiny";
+  fs::create_directory(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=64k") != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
+  // Too big for the plan: refused before anything is created (exit 2).
+  const CliResult refused = run("run " + kTiny + "--set sweep.seeds=3000 --device cpu --out " + (mnt / "a").string());
+  // Fits the plan's estimate, but a filler leaves too little room: the writes fail (exit 1).
+  std::ofstream(mnt / "fill") << std::string(20 * 1024, 'x');
+  const CliResult full = run("run " + kTiny + "--set sweep.seeds=40 --device cpu --out " + (mnt / "b").string());
+  ::umount2(mnt.c_str(), MNT_DETACH);
+  EXPECT_EQ(refused.status, 2) << refused.err;
+  EXPECT_FALSE(fs::exists(mnt / "a"));
+  EXPECT_NE(refused.err.find("free"), std::string::npos) << refused.err;
+  for (const CliResult* r : {&refused, &full}) {
+    EXPECT_TRUE(r->status == 1 || r->status == 2) << r->status << "\n" << r->err;
+    EXPECT_EQ(lines(r->err).back().rfind("underspec: error: ", 0), 0u) << r->err;
+  }
+}
+
+TEST_F(Cli, OutOfMemoryIsOneLineAndExitOne) {
+#ifdef __SANITIZE_ADDRESS__
+  GTEST_SKIP() << "AddressSanitizer's shadow memory does not fit an address-space limit";
+#endif
+  if (std::system("command -v prlimit >/dev/null 2>&1") != 0) GTEST_SKIP() << "no prlimit";
+  // 400 MB of address space for a sweep of 3 million replicas: std::bad_alloc, caught in main.
+  const CliResult r =
+      run("run " + kTiny + "--set sweep.seeds=3000000 --device cpu --out out", "prlimit --as=400000000 --");
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_EQ(lines(r.err).size(), 1u) << r.err;
+  EXPECT_EQ(r.err.rfind("underspec: error: out of memory", 0), 0u) << r.err;
+}
+
+}  // namespace
+}  // namespace underspec
