@@ -207,11 +207,12 @@ TEST_F(ConfigFile, SyntaxErrorsHaveALocation) {
 // assume something false): each is a ConfigError with a location, never a crash.
 TEST(ConfigFuzzRegressions, ToleratedAsConfigErrors) {
   const std::vector<std::string> inputs = {
-      std::string("[\b", 2),                                                 // control character in a table header
-      "[\n",                                                                 // a header bracket, then the line ends
-      "[[ \n",                                                               // the same for an array of tables
-      "train\xd2\x97ammaactor=1e-45\nregime.augmentation.noise_std=1e38\n",  // U+0497 in a key
-      std::string("[data]\nn_train = 1\x7f\n"),                              // DEL
+      std::string("[\b", 2),  // control character in a table header
+      "[\n",                  // a header bracket, then the line ends
+      "[[ \n",                // the same for an array of tables
+      "train\xd2\x97"
+      "ammaactor=1e-45\nregime.augmentation.noise_std=1e38\n",  // U+0497 in a key
+      std::string("[data]\nn_train = 1\x7f\n"),                 // DEL
   };
   for (const std::string& text : inputs) {
     try {

@@ -53,7 +53,9 @@ TEST_F(Cli, HugeLearningRateDivergesTheMlps) {
     EXPECT_EQ(g.at("diverged"), g.at("model") == "mlp" ? 2 : 0);
     EXPECT_EQ(g.at("replicas"), 2);
     EXPECT_EQ(g.at("ood_rmse").at("n"), g.at("model") == "mlp" ? 0 : 2);
-    if (g.at("model") == "mlp") EXPECT_TRUE(g.at("ood_rmse").at("mean").is_null());
+    if (g.at("model") == "mlp") {
+      EXPECT_TRUE(g.at("ood_rmse").at("mean").is_null());
+    }
   }
   expect_no_non_finite_text(r.out, "table");
   EXPECT_NE(r.out.find("2/2 diverged"), std::string::npos) << r.out;
@@ -108,7 +110,9 @@ TEST_F(Cli, AnInfiniteRmseIsDiverged) {
   const std::string csv = read(cwd() / "out" / "replicas.csv");
   const auto models = column(csv, "model"), diverged = column(csv, "diverged");
   for (std::size_t i = 0; i < models.size(); ++i)
-    if (models[i] == "perceptron") EXPECT_EQ(diverged[i], "at end: ood_rmse inf");
+    if (models[i] == "perceptron") {
+      EXPECT_EQ(diverged[i], "at end: ood_rmse inf");
+    }
   expect_no_non_finite_text(read(cwd() / "out" / "summary.json"), "summary.json");
   expect_no_non_finite_text(r.out, "table");
 }
