@@ -412,7 +412,7 @@ TEST_F(SweepCli, MergedShardsAreByteIdenticalToOneRun) {
   for (int n : {1, 3, 7}) {
     std::string dirs;
     for (int i = 0; i < n; ++i) {
-      const std::string d = "s" + std::to_string(n) + "_" + std::to_string(i);
+      const std::string d = std::string("s").append(std::to_string(n)).append("_").append(std::to_string(i));
       const CliResult r =
           run("run " + kSmall + "--shard " + std::to_string(i) + "/" + std::to_string(n) + " --out " + d);
       ASSERT_EQ(r.status, 0) << d << "\n" << r.err;
