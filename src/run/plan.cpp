@@ -48,7 +48,8 @@ MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::v
     const ExperimentConfig& c = cell.config;
     const double k = static_cast<double>(c.data.stress_factors.size());
     const double train_sets = c.data.per_replica ? 0.0 : static_cast<double>(c.sweep.regimes.size());
-    datasets += 16.0 * (static_cast<double>(c.data.n_test) * (2 + k) + static_cast<double>(c.data.n_train) * train_sets);
+    datasets +=
+        16.0 * (static_cast<double>(c.data.n_test) * (2 + k) + static_cast<double>(c.data.n_train) * train_sets);
     // Per thread: a per-replica training set and the Adam/StepLR table of one training.
     const double adam = 16.0 * static_cast<double>(replica_steps(c));
     per_thread = std::max(per_thread, (c.data.per_replica ? 16.0 * static_cast<double>(c.data.n_train) : 0.0) + adam);

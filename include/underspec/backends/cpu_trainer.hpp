@@ -5,8 +5,8 @@
 #include <memory>
 #include <vector>
 
-#include "underspec/sweep/dataset.hpp"
 #include "underspec/core/group_trainer.hpp"
+#include "underspec/sweep/dataset.hpp"
 #include "underspec/sweep/sweep.hpp"
 
 namespace underspec {

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "underspec/core/adam.hpp"
 #include "underspec/config/config.hpp"
+#include "underspec/core/adam.hpp"
 
 namespace underspec {
 
