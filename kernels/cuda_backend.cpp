@@ -109,8 +109,6 @@ struct DataRequest {
   std::uint32_t n;
 };
 
-TrainDomain test_domain(double factor) { return TrainDomain{static_cast<float>(factor), false, 0.0f, 0.0f}; }
-
 // The device datasets of one train() call, keyed by their generation inputs.
 class DatasetCache {
  public:
@@ -230,11 +228,9 @@ class CudaBackend final : public Backend {
                         cudaStream_t stream, CellData& cell) {
     const auto n_train = static_cast<std::uint32_t>(config.data.n_train);
     const auto n_test = static_cast<std::uint32_t>(config.data.n_test);
-    std::vector<DataRequest> requests{{DatasetId::iid_test, test_domain(config.data.iid_factor), n_test},
-                                      {DatasetId::ood_test, test_domain(config.data.ood_factor), n_test}};
-    // The CPU's make_domain_set(config, ood_test, factor, n_test): same set id, slot 0.
-    for (double factor : config.data.stress_factors)
-      requests.push_back({DatasetId::ood_test, test_domain(factor), n_test});
+    std::vector<DataRequest> requests;  // the CPU's make_domain_set of each test domain: same set id, slot 0
+    for (const TestDomain d : test_domains(config))
+      requests.push_back({d.set, TrainDomain{d.factor, false, 0.0f, 0.0f}, n_test});
     const std::size_t n_tests = requests.size();
     std::vector<Regime> regimes;
     if (!config.data.per_replica)

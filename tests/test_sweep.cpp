@@ -1,6 +1,7 @@
 // The replica grid: order, ids, seeds, shapes and shards.
 #include <gtest/gtest.h>
 
+#include "underspec/sweep/dataset.hpp"
 #include "underspec/sweep/sweep.hpp"
 
 namespace underspec {
@@ -45,6 +46,21 @@ TEST(Sweep, NetShapes) {
   EXPECT_EQ(param_count(m), 3 * 64 + 64 + 64 * 64 + 64 + 64 + 1);
   EXPECT_EQ(bias_offset(m, 1), 3 * 64);
   EXPECT_EQ(weight_offset(m, 2), 4 * 64);
+}
+
+// The order of a replica's scores: IID, OOD, then the stress factors on the OOD samples.
+TEST(Sweep, TestDomainsAreIidOodThenStress) {
+  ExperimentConfig config;
+  config.data.stress_factors = {0.05, 0.5};
+  const std::vector<TestDomain> d = test_domains(config);
+  ASSERT_EQ(d.size(), 4u);
+  EXPECT_EQ(d[0].set, DatasetId::iid_test);
+  EXPECT_EQ(d[0].factor, 0.2f);
+  EXPECT_EQ(d[1].set, DatasetId::ood_test);
+  EXPECT_EQ(d[1].factor, 0.1f);
+  EXPECT_EQ(d[2].set, DatasetId::ood_test);
+  EXPECT_EQ(d[2].factor, 0.05f);
+  EXPECT_EQ(d[3].factor, 0.5f);
 }
 
 }  // namespace

@@ -91,10 +91,8 @@ int score_run(const fs::path& dir, const std::vector<std::string>& overrides, co
   std::vector<std::vector<Dataset>> tests(sweep.cells.size());
   for (std::size_t c = 0; c < sweep.cells.size(); ++c) {
     const ExperimentConfig& cc = sweep.cells[c].config;
-    tests[c].push_back(make_test_set(cc, DatasetId::iid_test));
-    tests[c].push_back(make_test_set(cc, DatasetId::ood_test));
-    for (double f : cc.data.stress_factors)
-      tests[c].push_back(make_domain_set(cc, DatasetId::ood_test, static_cast<float>(f), cc.data.n_test));
+    for (const TestDomain d : test_domains(cc))
+      tests[c].push_back(make_domain_set(cc, d.set, d.factor, cc.data.n_test));
   }
   std::vector<std::vector<float>> all_params(range.end - range.begin);
   for (std::uint32_t k = 0; k < all_params.size(); ++k) all_params[k] = params.row(k);

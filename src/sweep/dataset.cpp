@@ -15,6 +15,13 @@ TrainDomain train_domain(const ExperimentConfig& config, Regime regime) {
   return d;
 }
 
+std::vector<TestDomain> test_domains(const ExperimentConfig& config) {
+  std::vector<TestDomain> domains{{DatasetId::iid_test, static_cast<float>(config.data.iid_factor)},
+                                  {DatasetId::ood_test, static_cast<float>(config.data.ood_factor)}};
+  for (double factor : config.data.stress_factors) domains.push_back({DatasetId::ood_test, static_cast<float>(factor)});
+  return domains;
+}
+
 static void store(Dataset& d, std::size_t i, const Sample& s) {
   d.x1[i] = s.x1;
   d.x2[i] = s.x2;

@@ -22,6 +22,16 @@ struct Dataset {
 
 TrainDomain train_domain(const ExperimentConfig& config, Regime regime);
 
+// A test set a replica is scored on: which samples, and the factor of x3 on them.
+struct TestDomain {
+  DatasetId set;
+  float factor;
+};
+// In the order of a replica's scores: IID, OOD, then one per data.stress_factors (the OOD
+// samples at that factor, so a stress curve is paired across factors). Every backend and
+// `score` build their test sets from this list.
+std::vector<TestDomain> test_domains(const ExperimentConfig& config);
+
 Dataset make_training_set(const ExperimentConfig& config, Regime regime, std::uint32_t slot);
 Dataset make_test_set(const ExperimentConfig& config, DatasetId set);  // iid_test or ood_test
 // Any domain (a factor) and set id; used for test sets and for stress tests.

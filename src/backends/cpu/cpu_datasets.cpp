@@ -33,14 +33,9 @@ CpuDatasets::CpuDatasets(const Sweep& sweep, std::span<const ReplicaSpec> replic
     const auto n_test = c.data.n_test;
     if (!tests_.count(r.cell)) {
       TestSets t;
-      const auto domain = [&](DatasetId set, double factor) {
-        const float f = static_cast<float>(factor);
-        return share(key_of(scm, c.data.seed, set, f, n_test),
-                     [&c, set, f] { return make_domain_set(c, set, f, c.data.n_test); });
-      };
-      t.sets.push_back(domain(DatasetId::iid_test, c.data.iid_factor));
-      t.sets.push_back(domain(DatasetId::ood_test, c.data.ood_factor));
-      for (double factor : c.data.stress_factors) t.sets.push_back(domain(DatasetId::ood_test, factor));
+      for (const TestDomain d : test_domains(c))
+        t.sets.push_back(share(key_of(scm, c.data.seed, d.set, d.factor, n_test),
+                               [&c, d] { return make_domain_set(c, d.set, d.factor, c.data.n_test); }));
       tests_.emplace(r.cell, std::move(t));
     }
     if (!c.data.per_replica && !train_.count({r.cell, r.regime})) {
