@@ -135,5 +135,27 @@ TEST_F(NpyFile, NumpyLoadsIt) {
   EXPECT_EQ(std::system(command.c_str()), 0) << command;
 }
 
+// The reader reads back what the writer wrote, row by row, and names a file it cannot read.
+TEST_F(NpyFile, ReaderReadsWhatTheWriterWrote) {
+  const auto path = dir_ / "r.npy";
+  {
+    NpyFloatMatrixFile f(path, 2, 3);
+    f.write_row(1, std::vector<float>{4, 5, 6});
+    f.write_row(0, std::vector<float>{1, 2});
+    f.close();
+  }
+  NpyFloatMatrixReader r(path);
+  EXPECT_EQ(r.rows(), 2u);
+  EXPECT_EQ(r.cols(), 3u);
+  EXPECT_EQ(r.row(1), (std::vector<float>{4, 5, 6}));
+  const std::vector<float> first = r.row(0);
+  EXPECT_EQ(first[1], 2.0f);
+  EXPECT_TRUE(std::isnan(first[2]));
+  EXPECT_THROW(r.row(2), std::out_of_range);
+  std::ofstream(dir_ / "bad.npy") << "not numpy";
+  EXPECT_THROW(NpyFloatMatrixReader(dir_ / "bad.npy"), std::runtime_error);
+  EXPECT_THROW(NpyFloatMatrixReader(dir_ / "missing.npy"), std::runtime_error);
+}
+
 }  // namespace
 }  // namespace underspec

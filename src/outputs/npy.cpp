@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <regex>
 #include <stdexcept>
 #include <vector>
 
@@ -110,6 +111,35 @@ void NpyFloatMatrixFile::close() {
     fail("cannot sync", path_, err);
   }
   if (::close(fd) != 0) fail("cannot close", path_, errno);
+}
+
+NpyFloatMatrixReader::NpyFloatMatrixReader(const std::filesystem::path& path)
+    : in_(path, std::ios::binary), path_(path) {
+  if (!in_) throw std::runtime_error("cannot open " + path.string());
+  char head[10];
+  in_.read(head, 10);
+  if (!in_ || std::memcmp(head, "\x93NUMPY\x01\x00", 8) != 0)
+    throw std::runtime_error(path.string() + ": not a .npy v1 file");
+  const std::size_t len = static_cast<unsigned char>(head[8]) | (static_cast<unsigned char>(head[9]) << 8);
+  std::string dict(len, '\0');
+  in_.read(dict.data(), static_cast<std::streamsize>(len));
+  std::smatch m;
+  if (!in_ ||
+      !std::regex_search(dict, m, std::regex(R"('descr': '<f4', 'fortran_order': False, 'shape': \((\d+), (\d+)\))")))
+    throw std::runtime_error(path.string() + ": expected a 2-D little-endian float32 C-order array");
+  rows_ = std::stoull(m[1]);
+  cols_ = std::stoull(m[2]);
+  data_offset_ = 10 + len;
+}
+
+std::vector<float> NpyFloatMatrixReader::row(std::uint64_t r) {
+  if (r >= rows_)
+    throw std::out_of_range(path_.string() + ": row " + std::to_string(r) + " of " + std::to_string(rows_));
+  std::vector<float> v(cols_);
+  in_.seekg(static_cast<std::streamoff>(data_offset_ + r * cols_ * sizeof(float)));
+  in_.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(cols_ * sizeof(float)));
+  if (!in_) throw std::runtime_error(path_.string() + ": truncated");
+  return v;
 }
 
 }  // namespace underspec

@@ -3,14 +3,14 @@
 
 #include <omp.h>
 
-#include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <ostream>
-#include <regex>
 
 #include "underspec/backends/cpu_trainer.hpp"
 #include "underspec/config/config_io.hpp"
+#include "underspec/outputs/npy.hpp"
 #include "underspec/run/checkpoint.hpp"
 #include "underspec/run/finalize.hpp"
 #include "underspec/run/report.hpp"
@@ -22,40 +22,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kScoreKeys[] = {"data.stress_factors", "data.iid_factor", "data.ood_factor", "data.n_test"};
-
-// The rows of params.npy (float32, C order), as written by finalize_run.
-class NpyRows {
- public:
-  explicit NpyRows(const fs::path& path) : in_(path, std::ios::binary), path_(path) {
-    if (!in_) throw UsageError("cannot open " + path.string() + " (was the run made with --save-params?)");
-    char head[10];
-    in_.read(head, 10);
-    if (!in_ || std::memcmp(head, "\x93NUMPY\x01\x00", 8) != 0)
-      throw UsageError(path.string() + ": not a .npy v1 file");
-    const std::size_t len = static_cast<unsigned char>(head[8]) | (static_cast<unsigned char>(head[9]) << 8);
-    std::string dict(len, '\0');
-    in_.read(dict.data(), static_cast<std::streamsize>(len));
-    std::smatch m;
-    if (!std::regex_search(dict, m, std::regex(R"('descr': '<f4'.*'shape': \((\d+), (\d+)\))")))
-      throw UsageError(path.string() + ": expected a 2-D float32 array");
-    rows_ = std::stoull(m[1]);
-    cols_ = std::stoull(m[2]);
-    data_ = 10 + len;
-  }
-  std::uint64_t rows() const { return rows_; }
-  std::vector<float> row(std::uint64_t r) {
-    std::vector<float> v(cols_);
-    in_.seekg(static_cast<std::streamoff>(data_ + r * cols_ * 4));
-    in_.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(cols_ * 4));
-    if (!in_) throw UsageError(path_.string() + ": truncated");
-    return v;
-  }
-
- private:
-  std::ifstream in_;
-  fs::path path_;
-  std::uint64_t rows_ = 0, cols_ = 0, data_ = 0;
-};
 
 }  // namespace
 
@@ -82,7 +48,13 @@ int score_run(const fs::path& dir, const std::vector<std::string>& overrides, co
   }
   const Sweep sweep = make_sweep(config);
   const ShardRange range{run_dir.state.begin, run_dir.state.end};
-  NpyRows params(dir / "params.npy");
+  std::optional<NpyFloatMatrixReader> npy;
+  try {
+    npy.emplace(dir / "params.npy");
+  } catch (const std::runtime_error& e) {
+    throw UsageError(std::string("score: ") + e.what() + " (was the run made with --save-params?)");
+  }
+  NpyFloatMatrixReader& params = *npy;
   if (params.rows() != range.end - range.begin)
     throw UsageError("score: " + (dir / "params.npy").string() + " has " + std::to_string(params.rows()) +
                      " rows for " + std::to_string(range.end - range.begin) + " replicas");

@@ -6,8 +6,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace underspec {
 
@@ -41,6 +43,22 @@ class NpyFloatMatrixFile {
   std::filesystem::path path_;
   std::uint64_t rows_, cols_, data_offset_;
   int fd_ = -1;
+};
+
+// Reads the rows of a 2-D float32 C-order .npy file (as NpyFloatMatrixFile writes it), one at
+// a time. Errors (missing file, another format, truncated data): std::runtime_error naming
+// the path.
+class NpyFloatMatrixReader {
+ public:
+  explicit NpyFloatMatrixReader(const std::filesystem::path& path);
+  std::uint64_t rows() const { return rows_; }
+  std::uint64_t cols() const { return cols_; }
+  std::vector<float> row(std::uint64_t r);
+
+ private:
+  std::ifstream in_;
+  std::filesystem::path path_;
+  std::uint64_t rows_ = 0, cols_ = 0, data_offset_ = 0;
 };
 
 }  // namespace underspec
