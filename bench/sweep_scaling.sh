@@ -37,7 +37,7 @@ measure() {
   local sets=("$@")
   local planned
   planned=$("$underspec" plan "${sets[@]}" | sed -n 's/^  host memory  about //p')
-  /usr/bin/time -f "%e %M" -o "$work/time" "$underspec" run "${sets[@]}" --device cpu --progress none \
+  /usr/bin/time -f "%e %M" -o "$work/time" "$underspec" run "${sets[@]}" --device cpu --progress none --no-report \
     --out "$work/run-$label-$replicas" >/dev/null
   read -r seconds max_kb <"$work/time"
   local train

@@ -6,8 +6,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <map>
-#include <set>
 
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/outputs.hpp"
@@ -50,9 +48,17 @@ MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::v
     const double train_sets = c.data.per_replica ? 0.0 : static_cast<double>(c.sweep.regimes.size());
     datasets +=
         16.0 * (static_cast<double>(c.data.n_test) * (2 + k) + static_cast<double>(c.data.n_train) * train_sets);
-    // Per thread: a per-replica training set and the Adam/StepLR table of one training.
+    // Per thread: a per-replica training set, the Adam/StepLR table of one training and the
+    // trainer's workspace (parameters, gradients, moments, activations of a batch).
     const double adam = 16.0 * static_cast<double>(replica_steps(c));
-    per_thread = std::max(per_thread, (c.data.per_replica ? 16.0 * static_cast<double>(c.data.n_train) : 0.0) + adam);
+    double workspace = 0;
+    for (ModelKind model : c.sweep.models) {
+      const NetShape shape = net_shape(c, model);
+      workspace =
+          std::max(workspace, 4.0 * (4.0 * param_count(shape) + 4.0 * c.train.batch_size * (max_width(shape) + 1.0)));
+    }
+    per_thread = std::max(per_thread,
+                          (c.data.per_replica ? 16.0 * static_cast<double>(c.data.n_train) : 0.0) + adam + workspace);
   }
   const double threads_bytes = per_thread * threads;
   MemoryEstimate e{replicas + datasets + threads_bytes + 64.0 * (1 << 20), "sweep.seeds or sweep.grid"};
@@ -62,15 +68,13 @@ MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::v
   return e;
 }
 
-RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, const std::string& device) {
+RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, const std::string& device, int threads) {
   RunPlan p;
   p.cells = sweep.cells.size();
   p.replicas = range.end - range.begin;
   p.save_params = save_params;
   p.device = device;
-  std::set<std::uint32_t> cells;
-  std::set<std::pair<std::uint32_t, Regime>> train_sets;
-  double row_bytes = 0, max_params = 0, dataset_bytes = 0, max_workspace = 0;
+  double max_params = 0;
   for (std::uint32_t id = range.begin; id < range.end; ++id) {
     const ReplicaSpec& r = sweep.replicas[id];
     const ExperimentConfig& c = sweep.config_of(r);
@@ -83,18 +87,12 @@ RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, const s
     p.flops += 6 * weights * static_cast<double>(c.data.n_train) * c.train.epochs +
                10 * params * static_cast<double>(steps) + 2 * weights * static_cast<double>(c.data.n_test) * (2 + k);
     const bool kept = save_params || r.model == ModelKind::perceptron;
-    row_bytes += 120 + 8 * k + (r.model == ModelKind::perceptron ? 4 * kPerceptronParams : 0);
     p.disk_bytes += 160 + 48 * k + (kept ? 4 * params : 0) + (save_params ? 4 * params : 0);
     max_params = std::max(max_params, params);
-    max_workspace = std::max(max_workspace, 4.0 * (4 * params + 4 * c.train.batch_size * (max_width(shape) + 1.0)));
-    if (cells.insert(r.cell).second) dataset_bytes += 16.0 * static_cast<double>(c.data.n_test) * (2 + k);
-    if (!c.data.per_replica && train_sets.insert({r.cell, r.regime}).second)
-      dataset_bytes += 16.0 * static_cast<double>(c.data.n_train);
-    if (c.data.per_replica) max_workspace += 16.0 * static_cast<double>(c.data.n_train);
   }
   if (save_params) p.disk_bytes += 4 * max_params * static_cast<double>(p.replicas);  // params.npy (padded rows)
-  // Rows in memory, the text of the largest output, datasets, one workspace per thread.
-  p.host_bytes = 2 * row_bytes + dataset_bytes + max_workspace * omp_get_max_threads() + 64.0 * (1 << 20);
+  // The same estimate the driver checks against the memory available (one formula).
+  p.host_bytes = estimate_host_memory(sweep.config, sweep.cells, threads).bytes;
   return p;
 }
 

@@ -203,7 +203,7 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
     require_same_run(reserved, config, state);
   }
 
-  const RunPlan plan = plan_run(sweep, range, options.save_params, options.device);
+  const RunPlan plan = plan_run(sweep, range, options.save_params, options.device, options.threads);
   if (options.dry_run) {
     out << describe_plan(plan, sweep, dir) << std::flush;
     return 0;

@@ -29,7 +29,7 @@ struct MemoryEstimate {
 };
 MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::vector<Cell>& cells, int threads);
 
-RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, const std::string& device);
+RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, const std::string& device, int threads);
 // For people: cells, replicas, work, memory, the files and their columns.
 std::string describe_plan(const RunPlan& plan, const Sweep& sweep, const std::filesystem::path& dir);
 
