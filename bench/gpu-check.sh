@@ -1,75 +1,171 @@
 #!/usr/bin/env bash
-# One-shot check on a bare GPU machine (CUDA toolkit, cmake, ninja; no Debian dev
-# packages, no network): configure against the carried .deps/ (scripts/carry-deps.sh),
-# build for sm_90, run the `gpu` tests, the GPU benchmark (which also compares the seed
-# experiment on CPU and GPU), and print a short table last. Results go to $OUT (or
-# ./gpu-check-out).
-#   bench/gpu-check.sh             # on the GPU machine
-#   bench/gpu-check.sh --dry-run   # elsewhere: configure with /usr ignored, build, run
-#                                  # the gpu tests (they skip); no benchmark
+# The first run on a GPU machine, staged so that every minute is informative: each step runs
+# under its own `timeout` and appends one line to $OUT/summary.txt as it ends, and the logs
+# are re-packed into $OUT/logs.tar.gz after every step, so a killed run still reports what
+# it reached. Only three files come back: summary.txt, logs.tar.gz, gpu_bench.json.
+#
+#   bench/gpu-check.sh --prebuild   # here (no GPU): build sm_90 binaries into .gpu-prebuilt/
+#   bench/gpu-check.sh --dry-run    # here: every step runs or skips cleanly (no GPU)
+#   bench/gpu-check.sh              # on the GPU machine (carry .gpu-prebuilt and .deps)
+#
+# Steps: environment -> binaries (the carried prebuilt ones if they start there, else a
+# build of the GPU targets against .deps/) -> kernel tests and backend tests with
+# CUDA_LAUNCH_BLOCKING=1 -> the seed experiment through the CLI on both backends, compared
+# -> compute-sanitizer memcheck/racecheck/synccheck on tiny runs (one with width 128) ->
+# the GPU benchmark. UNDERSPEC_GPU_CHECK_STEPS="env binaries tests" runs a subset.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-out="${OUT:-$root/gpu-check-out}"
-mkdir -p "$out"
-build="${UNDERSPEC_GPU_BUILD:-$root/build-gpu-check}"
+mode="${1:-run}"
 arch="${UNDERSPEC_CUDA_ARCH:-90}"
+prebuilt="$root/.gpu-prebuilt"
+gpu_targets=(underspec underspec_gpu_tests underspec_gpu_bench)
+
+if [[ "$mode" == "--prebuild" ]]; then
+  # Portable host code (no -march=native: the GPU machine's CPU differs), line info for
+  # compute-sanitizer's reports. cudart is static and cuBLAS is opened at run time.
+  build="$root/build-gpu-prebuilt"
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" \
+    -DUNDERSPEC_NATIVE=OFF -DCMAKE_CUDA_FLAGS=-lineinfo > /dev/null || exit 1
+  cmake --build "$build" --target "${gpu_targets[@]}" || exit 1
+  rm -rf "$prebuilt" && mkdir -p "$prebuilt"
+  cp "$build/underspec" "$build/tests/gpu/underspec_gpu_tests" "$build/bench/gpu/underspec_gpu_bench" "$prebuilt/"
+  strip --strip-debug "$prebuilt"/* 2> /dev/null || true
+  { git rev-parse HEAD; git status --porcelain --untracked-files=no; } > "$prebuilt/REVISION"
+  du -sh "$prebuilt"
+  exit 0
+fi
+
 dry=0
-[[ "${1:-}" == "--dry-run" ]] && dry=1
-log() { echo "[gpu-check] $*" | tee -a "$out/summary.txt"; }
-: > "$out/summary.txt"
+[[ "$mode" == "--dry-run" ]] && dry=1
+out="${OUT:-$root/gpu-check-out}"
+work="${UNDERSPEC_GPU_CHECK_WORK:-/tmp/underspec-gpu-check}"
+rm -rf "$work" && mkdir -p "$out" "$work/logs"
+summary="$out/summary.txt"
+: > "$summary"
+steps="${UNDERSPEC_GPU_CHECK_STEPS:-env binaries tests seed sanitizer bench}"
+failures=0
+t_start=$(date +%s)
 
-if [[ ! -d "$root/.deps/usr/include" ]]; then
-  log "missing .deps/: run scripts/carry-deps.sh on a Debian 12 machine and carry .deps along"
-  exit 1
-fi
+log() { echo "[gpu-check +$(( $(date +%s) - t_start ))s] $*" | tee -a "$summary"; }
+pack() { tar -C "$work" -czf "$out/logs.tar.gz.tmp" logs 2> /dev/null && mv "$out/logs.tar.gz.tmp" "$out/logs.tar.gz"; }
+wanted() { [[ " $steps " == *" $1 "* ]]; }
+# step NAME SECONDS CMD...: run CMD under timeout, log to logs/NAME.log, one summary line.
+step() {
+  local name="$1" limit="$2"
+  shift 2
+  local t0=$(date +%s) rc=0
+  timeout --kill-after=5 "$limit" "$@" > "$work/logs/$name.log" 2>&1 || rc=$?
+  local took=$(( $(date +%s) - t0 ))
+  if (( rc == 0 )); then
+    log "$name: ok (${took}s)"
+  elif (( rc == 124 || rc == 137 )); then
+    log "$name: TIMED OUT after ${limit}s"
+    failures=$((failures + 1))
+  else
+    log "$name: FAILED rc=$rc (${took}s); last lines:"
+    tail -n 8 "$work/logs/$name.log" | sed 's/^/    /' | tee -a "$summary"
+    failures=$((failures + 1))
+  fi
+  pack
+  return $rc
+}
+
 command -v nvcc > /dev/null || export PATH="/usr/local/cuda/bin:$PATH"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$out/device.txt" 2>&1 || true
+export LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+have_gpu=0
+nvidia-smi -L > /dev/null 2>&1 && have_gpu=1
 
-# Ignoring /usr proves the dependencies resolve from .deps alone (as on a bare machine).
-if ! cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" \
-    -DUNDERSPEC_DEPS_ROOT="$root/.deps" -DCMAKE_IGNORE_PREFIX_PATH=/usr > "$out/configure.log" 2>&1; then
-  tail -n 30 "$out/configure.log"
-  log "configure FAILED (see $out/configure.log)"
+if wanted env; then
+  {
+    echo "date: $(date -u +%FT%TZ)"
+    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv 2>&1
+    nvcc --version 2>&1 | tail -n 1
+    cmake --version 2>&1 | head -n 1
+    g++ --version 2>&1 | head -n 1
+    echo "cpu: $(grep -m1 'model name' /proc/cpuinfo) x $(nproc)"
+    for tool in compute-sanitizer ncu cuobjdump ninja python3; do echo "$tool: $(command -v $tool || echo missing)"; done
+  } > "$work/logs/env.log" 2>&1
+  sed 's/^/    /' "$work/logs/env.log" | tee -a "$summary" > /dev/null
+  log "env: gpu present=$have_gpu"
+  pack
+fi
+
+bin=""
+if wanted binaries; then
+  if [[ -x "$prebuilt/underspec" ]] && step prebuilt-starts 30 "$prebuilt/underspec_gpu_tests" --gtest_list_tests &&
+    step prebuilt-cli 30 "$prebuilt/underspec" --version; then
+    bin="$prebuilt"
+    log "binaries: carried prebuilt ($(head -n 1 "$prebuilt/REVISION" 2> /dev/null))"
+  else
+    [[ -d "$root/.deps/usr/include" ]] || log "no .deps/: the build relies on the machine's own packages"
+    build="${UNDERSPEC_GPU_BUILD:-$root/build-gpu-check}"
+    deps=()
+    [[ -d "$root/.deps/usr/include" ]] &&
+      deps=(-DUNDERSPEC_DEPS_ROOT="$root/.deps" -DCMAKE_IGNORE_PREFIX_PATH=/usr)
+    step configure 120 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_CUDA_ARCHITECTURES="$arch" -DCMAKE_CUDA_FLAGS=-lineinfo "${deps[@]}" &&
+      step build 420 cmake --build "$build" -j "$(nproc)" --target "${gpu_targets[@]}" &&
+      mkdir -p "$work/bin" &&
+      cp "$build/underspec" "$build/tests/gpu/underspec_gpu_tests" "$build/bench/gpu/underspec_gpu_bench" "$work/bin/" &&
+      bin="$work/bin"
+  fi
+fi
+if [[ -z "$bin" ]]; then
+  log "no binaries: stopping"
   exit 1
 fi
-grep -E '^(GTest_DIR|nlohmann_json_DIR|TOMLPP_INCLUDE_DIR|CLI11_INCLUDE_DIR)[:=]' "$build/CMakeCache.txt" \
-  | tee "$out/deps.txt"
-if grep -E '^(GTest_DIR|nlohmann_json_DIR|TOMLPP_INCLUDE_DIR|CLI11_INCLUDE_DIR)[:=]' "$build/CMakeCache.txt" \
-    | grep -v "$root/.deps" > /dev/null; then
-  log "WARNING: some dependencies did not resolve from .deps (see $out/deps.txt)"
+
+if wanted tests; then
+  # Kernels first (the smallest units), then the backend; each blocking so a fault names
+  # the launch that caused it.
+  CUDA_LAUNCH_BLOCKING=1 step gpu-kernel-tests 120 "$bin/underspec_gpu_tests" --gtest_filter='GpuKernels.*'
+  CUDA_LAUNCH_BLOCKING=1 step gpu-backend-tests 240 "$bin/underspec_gpu_tests" --gtest_filter='GpuBackend.*'
+  grep -hE '^\[ +(PASSED|FAILED|SKIPPED) +\] [0-9]+ test|^\[ +FAILED +\] Gpu.*\(' "$work/logs"/gpu-*-tests.log | sed 's/^/    /' | tee -a "$summary"
 fi
 
-start=$(date +%s)
-if ! cmake --build "$build" -j "$(nproc)" > "$out/build.log" 2>&1; then
-  grep -E 'error|FAILED' "$out/build.log" | head -n 30
-  log "build FAILED (see $out/build.log)"
-  exit 1
-fi
-log "build OK in $(( $(date +%s) - start )) s (sm_$arch)"
-
-ctest_status=0
-ctest --test-dir "$build" -L gpu --output-on-failure --timeout 900 > "$out/ctest-gpu.log" 2>&1 || ctest_status=$?
-gpu_summary="$(grep -E 'tests passed|No tests were found' "$out/ctest-gpu.log" | tail -n 1)"
-log "gpu tests: ${gpu_summary:-see ctest-gpu.log} (exit $ctest_status)"
-
-if (( dry )); then
-  log "dry run: no benchmark"
-  exit $ctest_status
+tiny=(--no-report --progress none --set sweep.seeds=2 --set data.n_train=200 --set data.n_test=100
+  --set train.epochs=2 --set train.batch_size=48)
+if wanted seed; then
+  if (( have_gpu )); then
+    step seed-cuda 120 "$bin/underspec" run --device cuda --no-report --out "$work/seed-cuda"
+  else
+    log "seed-cuda: skipped (no GPU)"
+  fi
+  step seed-cpu 120 "$bin/underspec" run --device cpu --no-report --out "$work/seed-cpu"
+  if [[ -f "$work/seed-cuda/replicas.csv" && -f "$work/seed-cpu/replicas.csv" ]]; then
+    step seed-compare 30 python3 "$root/bench/compare_replicas.py" "$work/seed-cuda/replicas.csv" "$work/seed-cpu/replicas.csv"
+    sed 's/^/    /' "$work/logs/seed-compare.log" | tee -a "$summary" > /dev/null
+  fi
+  grep -h 'wall\|seconds' "$work"/seed-*/summary.json 2> /dev/null | sed 's/^/    /' | tee -a "$summary" > /dev/null
 fi
 
-bench_status=0
-"$build/bench/gpu/underspec_gpu_bench" --json "$out/gpu_bench.json" > "$out/bench.txt" 2> "$out/bench.err" || bench_status=$?
-# The seed experiment through the CLI on both backends (wall time, replicas.csv).
-for device in cuda cpu; do
-  /usr/bin/time -f "%e s" -o "$out/seed-$device.time" "$build/underspec" run --device "$device" \
-    --out "$out/seed-$device" > "$out/seed-$device.txt" 2>&1 || log "underspec run --device $device failed"
-done
+if wanted sanitizer; then
+  if (( have_gpu )) && command -v compute-sanitizer > /dev/null; then
+    for variant in fused fused_generic cublas; do
+      UNDERSPEC_CUDA_VARIANT=$variant step "memcheck-$variant" 90 compute-sanitizer --tool memcheck \
+        --error-exitcode 9 "$bin/underspec" run --device cuda "${tiny[@]}" --out "$work/memcheck-$variant"
+    done
+    UNDERSPEC_CUDA_VARIANT=fused step memcheck-width128 90 compute-sanitizer --tool memcheck --error-exitcode 9 \
+      "$bin/underspec" run --device cuda "${tiny[@]}" --set 'model.mlp.hidden=[128,128]' --out "$work/memcheck-128"
+    for tool in racecheck synccheck; do
+      UNDERSPEC_CUDA_VARIANT=fused step "$tool" 90 compute-sanitizer --tool "$tool" --error-exitcode 9 \
+        "$bin/underspec" run --device cuda "${tiny[@]}" --set sweep.seeds=1 --out "$work/$tool"
+    done
+  else
+    log "sanitizer: skipped (no GPU or no compute-sanitizer)"
+  fi
+fi
 
-echo
-echo "==== gpu-check summary ($(cat "$out/device.txt" 2>/dev/null | head -n 1)) ===="
-cat "$out/summary.txt"
-echo "seed experiment wall: cuda $(cat "$out/seed-cuda.time" 2>/dev/null), cpu $(cat "$out/seed-cpu.time" 2>/dev/null)"
-cat "$out/bench.txt"
-[[ $bench_status -ne 0 ]] && { echo "benchmark FAILED:"; tail -n 5 "$out/bench.err"; }
-exit $(( ctest_status != 0 || bench_status != 0 ))
+if wanted bench; then
+  if (( have_gpu )); then
+    step bench 180 "$bin/underspec_gpu_bench" --epochs 5 --json "$out/gpu_bench.json"
+    sed 's/^/    /' "$work/logs/bench.log" | tee -a "$summary" > /dev/null
+  else
+    log "bench: skipped (no GPU)"
+  fi
+fi
+
+log "done: $failures step(s) failed"
+pack
+exit $(( failures != 0 ))
