@@ -12,7 +12,8 @@
 # build of the GPU targets against .deps/) -> kernel tests and backend tests with
 # CUDA_LAUNCH_BLOCKING=1 -> the seed experiment through the CLI on both backends, compared
 # -> compute-sanitizer memcheck/racecheck/synccheck on tiny runs (one with width 128) ->
-# the GPU benchmark. UNDERSPEC_GPU_CHECK_STEPS="env binaries tests" runs a subset.
+# sweeps of 3000 MLPs (one and two CTAs per SM) and 10^5 perceptrons through the CLI -> the
+# GPU benchmark. UNDERSPEC_GPU_CHECK_STEPS="env binaries tests" runs a subset.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -43,7 +44,7 @@ work="${UNDERSPEC_GPU_CHECK_WORK:-/tmp/underspec-gpu-check}"
 rm -rf "$work" && mkdir -p "$out" "$work/logs"
 summary="$out/summary.txt"
 : > "$summary"
-steps="${UNDERSPEC_GPU_CHECK_STEPS:-env binaries tests seed sanitizer bench}"
+steps="${UNDERSPEC_GPU_CHECK_STEPS:-env binaries tests seed sanitizer scale bench}"
 failures=0
 t_start=$(date +%s)
 
@@ -154,6 +155,22 @@ if wanted sanitizer; then
     done
   else
     log "sanitizer: skipped (no GPU or no compute-sanitizer)"
+  fi
+fi
+
+if wanted scale; then
+  # Sweeps of the sizes the issue targets, through the CLI: training seconds as printed.
+  if (( have_gpu )); then
+    for ctas in 2 1; do
+      UNDERSPEC_CUDA_CTAS_PER_SM=$ctas step "mlp3000-ctas$ctas" 180 "$bin/underspec" run --device cuda --no-report \
+        --progress none --set 'sweep.models=["mlp"]' --set sweep.seeds=1000 --out "$work/mlp3000-$ctas"
+    done
+    step perceptron-1e5 180 "$bin/underspec" run --device cuda --no-report --progress none \
+      --set 'sweep.models=["perceptron"]' --set sweep.seeds=33334 --out "$work/perceptron-1e5"
+    grep -H 's training' "$work"/logs/{seed-cuda,mlp3000-ctas2,mlp3000-ctas1,perceptron-1e5}.log 2> /dev/null |
+      sed "s|$work/logs/||; s/^/    /" | tee -a "$summary"
+  else
+    log "scale: skipped (no GPU)"
   fi
 fi
 

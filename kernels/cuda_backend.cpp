@@ -177,7 +177,11 @@ class CudaBackend final : public Backend {
     US_CUDA_CHECK(cudaSetDevice(device_));
     int shared_limit = 0;
     US_CUDA_CHECK(cudaDeviceGetAttribute(&shared_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device_));
+    int shared_per_sm = 0;
+    US_CUDA_CHECK(cudaDeviceGetAttribute(&shared_per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device_));
     const auto shared_bytes = static_cast<std::size_t>(shared_limit);
+    const std::size_t mlp_shared_bytes =
+        fused_shared_budget(shared_bytes, static_cast<std::size_t>(shared_per_sm), options_.fused_ctas_per_sm);
     Stream stream;
     DatasetCache cache;
     std::unique_ptr<CublasHandle> cublas;
@@ -199,8 +203,8 @@ class CudaBackend final : public Backend {
         cell.run_index = static_cast<std::uint32_t>(runs.size());
         runs.push_back(cell.run);
         const std::size_t extra_sums_bytes = (cell.tests.size() + 1) / 2 * 2 * sizeof(double);  // stress sums
-        per_replica =
-            std::max(per_replica, bytes_per_replica(shape, config, options_.variant, shared_bytes) + extra_sums_bytes);
+        per_replica = std::max(per_replica,
+                               bytes_per_replica(shape, config, options_.variant, mlp_shared_bytes) + extra_sums_bytes);
       }
       DeviceBuffer<TrainRun> runs_device = cuda::to_device(runs, stream.get());  // `runs` outlives the copy
       const bool use_cublas = shape.n_layers > 1 && options_.variant == TrainVariant::cublas;
@@ -214,8 +218,8 @@ class CudaBackend final : public Backend {
         if (stopped()) return;
         const std::vector<std::size_t> members(group.begin() + static_cast<std::ptrdiff_t>(range.begin),
                                                group.begin() + static_cast<std::ptrdiff_t>(range.end));
-        sink(
-            train_chunk(sweep, replicas, members, shape, shared_bytes, cells, runs_device, cublas.get(), stream.get()));
+        sink(train_chunk(sweep, replicas, members, shape, shared_bytes, mlp_shared_bytes, cells, runs_device,
+                         cublas.get(), stream.get()));
       }
     }
   }
@@ -250,7 +254,8 @@ class CudaBackend final : public Backend {
 
   std::vector<ReplicaResult> train_chunk(const Sweep& sweep, std::span<const ReplicaSpec> replicas,
                                          const std::vector<std::size_t>& members, const NetShape& shape,
-                                         std::size_t shared_bytes, const std::map<std::uint32_t, CellData>& cells,
+                                         std::size_t shared_bytes, std::size_t mlp_shared_bytes,
+                                         const std::map<std::uint32_t, CellData>& cells,
                                          const DeviceBuffer<TrainRun>& runs_device, CublasHandle* cublas,
                                          cudaStream_t stream) const {
     const auto n_replicas = static_cast<int>(members.size());
@@ -314,7 +319,7 @@ class CudaBackend final : public Backend {
     } else {
       int max_batch = 1;
       for (const auto& [c, cell] : cells) max_batch = std::max(max_batch, cell.run.batch_size);
-      const FusedLayout layout = cuda::fused_layout_for(shape, max_batch, shared_bytes);
+      const FusedLayout layout = cuda::fused_layout_for(shape, max_batch, mlp_shared_bytes);
       DeviceBuffer<float> scratch(members.size() * layout.global_floats);
       cuda::launch_fused_train(
           cuda::FusedTrainLaunch{shape, runs_device.data(), jobs_device.data(), views_device.data(), n_replicas, layout,
@@ -432,6 +437,7 @@ std::unique_ptr<Backend> make_cuda_backend(const std::vector<int>& gpus) {
   CudaBackendOptions options;
   try {
     options = options_from_env(std::getenv("UNDERSPEC_CUDA_VARIANT"), std::getenv("UNDERSPEC_CUDA_CHUNK"));
+    ctas_per_sm_from_env(std::getenv("UNDERSPEC_CUDA_CTAS_PER_SM"), options);
   } catch (const std::invalid_argument& e) {
     throw BackendUnavailable(e.what());
   }

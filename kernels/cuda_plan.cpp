@@ -48,6 +48,21 @@ CudaBackendOptions options_from_env(const char* variant_value, const char* chunk
   return options;
 }
 
+std::size_t fused_shared_budget(std::size_t per_block_optin, std::size_t per_sm, int ctas_per_sm) {
+  constexpr std::size_t kReservedPerCta = 1024;
+  if (ctas_per_sm <= 1 || per_sm == 0) return per_block_optin;
+  const std::size_t share = per_sm / static_cast<std::size_t>(ctas_per_sm);
+  return std::min(per_block_optin, share > kReservedPerCta ? share - kReservedPerCta : 0);
+}
+
+void ctas_per_sm_from_env(const char* value, CudaBackendOptions& options) {
+  if (value == nullptr || *value == 0) return;
+  const std::string text = value;
+  if (text != "1" && text != "2")
+    throw std::invalid_argument("UNDERSPEC_CUDA_CTAS_PER_SM: expected 1 or 2, got '" + text + "'");
+  options.fused_ctas_per_sm = text == "1" ? 1 : 2;
+}
+
 int compiled_hidden_width(const NetShape& shape) {
   if (shape.n_layers < 2) return 0;
   const int w = shape.width[1];
@@ -103,7 +118,7 @@ EvalLayout plan_eval_layout(const NetShape& shape, std::size_t shared_limit_byte
   e.params_floats = static_cast<std::size_t>(param_count(shape));
   e.input_floats = static_cast<std::size_t>(e.rows) * kFeatures;
   e.pingpong_floats = static_cast<std::size_t>(e.rows) * static_cast<std::size_t>(max_width(shape));
-  const std::size_t partial_bytes = static_cast<std::size_t>(e.threads) * sizeof(double);
+  const std::size_t partial_bytes = static_cast<std::size_t>(kEvalLanes) * sizeof(double);
   const std::size_t act_bytes = (e.input_floats + 2 * e.pingpong_floats) * sizeof(float);
   const std::size_t param_bytes = e.params_floats * sizeof(float);
   std::size_t used = partial_bytes;

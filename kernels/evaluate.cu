@@ -1,4 +1,4 @@
-// Evaluation kernel (see evaluate.hpp). NOT YET RUN ON A GPU.
+// Evaluation kernel (see evaluate.hpp).
 #include "cuda_check.hpp"
 #include "device_groups.cuh"
 #include "evaluate.hpp"
@@ -16,7 +16,7 @@ __global__ void evaluate_kernel(EvaluateLaunch a) {
   const cuda_plan::EvalLayout& layout = a.layout;
   const CtaGroup group{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
   double* partials = shared_doubles;
-  float* shared = reinterpret_cast<float*>(shared_doubles + layout.threads);
+  float* shared = reinterpret_cast<float*>(shared_doubles + kEvalLanes);
   float* global = a.scratch ? a.scratch + (static_cast<std::size_t>(replica) * 2 + static_cast<std::size_t>(domain)) *
                                               layout.global_floats
                             : nullptr;

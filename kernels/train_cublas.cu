@@ -1,4 +1,4 @@
-// cuBLAS strided-batched training (see train_cublas.hpp). NOT YET RUN ON A GPU.
+// cuBLAS strided-batched training (see train_cublas.hpp).
 //
 // Row-major [rows][cols] arrays are column-major [cols][rows] to cuBLAS, so with
 // W_l row-major [fan_in][fan_out], act_l row-major [batch][width_l], delta [batch][fan_out]:
@@ -17,6 +17,11 @@ namespace underspec::cuda {
 namespace {
 
 constexpr unsigned kThreads = 256;
+// Every batched product is issued in slices of exactly this many replicas (the last one
+// padded with zero replicas): cuBLAS picks its kernel (split-K or not, tile shape) from the
+// problem, batch count included, so a varying count would make a replica's bits depend on
+// how many replicas share its chunk (seen on an H200: chunks of 1 and 5 differed from 12).
+constexpr int kSliceReplicas = 1024;
 
 unsigned blocks_for(std::size_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
 
@@ -98,19 +103,29 @@ void train_cublas(cublasHandle_t handle, const CublasTrainLaunch& a, cudaStream_
   if (a.n_replicas <= 0) return;
   const NetShape& s = a.shape;
   const int L = s.n_layers, R = a.n_replicas, cap = a.run.batch_size;
+  const int padded = (R + kSliceReplicas - 1) / kSliceReplicas * kSliceReplicas;
   const int n_params = param_count(s), widest = max_width(s);
   const std::size_t total_params = static_cast<std::size_t>(R) * n_params;
   US_CUBLAS_CHECK(cublas().set_stream(handle, stream));
   US_CUBLAS_CHECK(cublas().set_math_mode(handle, CUBLAS_PEDANTIC_MATH));
 
-  DeviceBuffer<float> grads(total_params), m(total_params), v(total_params);
+  // Buffers the products read or write hold `padded` replicas; the padding is zeros, so the
+  // padded replicas compute zeros and are never read back.
+  const auto zeroed = [&](std::size_t floats) {
+    DeviceBuffer<float> buffer(floats);
+    US_CUDA_CHECK(cudaMemsetAsync(buffer.data(), 0, floats * sizeof(float), stream));
+    return buffer;
+  };
+  const std::size_t padded_params = static_cast<std::size_t>(padded) * n_params;
+  DeviceBuffer<float> params_buffer = zeroed(padded_params), grads = zeroed(padded_params);
+  DeviceBuffer<float> m(total_params), v(total_params);
   std::vector<DeviceBuffer<float>> act;
-  for (int l = 0; l <= L; ++l) act.emplace_back(static_cast<std::size_t>(R) * cap * s.width[l]);
+  for (int l = 0; l <= L; ++l) act.push_back(zeroed(static_cast<std::size_t>(padded) * cap * s.width[l]));
   const int delta_stride = cap * widest;
   DeviceBuffer<float> targets(static_cast<std::size_t>(R) * cap);
-  DeviceBuffer<float> delta_a(static_cast<std::size_t>(R) * delta_stride),
-      delta_b(static_cast<std::size_t>(R) * delta_stride);
-  float* params = a.params_out;
+  DeviceBuffer<float> delta_a = zeroed(static_cast<std::size_t>(padded) * delta_stride),
+                      delta_b = zeroed(static_cast<std::size_t>(padded) * delta_stride);
+  float* params = params_buffer.data();
 
   init_kernel<<<blocks_for(total_params), kThreads, 0, stream>>>(s, a.jobs, R, params, m.data(), v.data());
   US_CUDA_CHECK_LAUNCH("init_kernel");
@@ -118,6 +133,15 @@ void train_cublas(cublasHandle_t handle, const CublasTrainLaunch& a, cudaStream_
   const float one = 1.0f, zero = 0.0f;
   const long long stride_params = n_params, stride_delta = delta_stride;
   const auto stride_act = [&](int l) { return static_cast<long long>(cap) * s.width[l]; };
+  // C_r = A_r B_r for every replica r, in fixed-size slices (see kSliceReplicas).
+  const auto batched = [&](cublasOperation_t op_a, cublasOperation_t op_b, int rows, int cols, int inner,
+                           const float* a_ptr, int lda, long long stride_a, const float* b_ptr, int ldb,
+                           long long stride_b, float* c_ptr, int ldc, long long stride_c) {
+    for (long long r0 = 0; r0 < padded; r0 += kSliceReplicas)
+      US_CUBLAS_CHECK(cublas().sgemm_strided_batched(handle, op_a, op_b, rows, cols, inner, &one, a_ptr + r0 * stride_a,
+                                                     lda, stride_a, b_ptr + r0 * stride_b, ldb, stride_b, &zero,
+                                                     c_ptr + r0 * stride_c, ldc, stride_c, kSliceReplicas));
+  };
   const std::uint32_t n = a.n_train, batch_size = static_cast<std::uint32_t>(cap);
   int step = 0;
   for (int epoch = 0; epoch < a.run.epochs; ++epoch) {
@@ -130,10 +154,8 @@ void train_cublas(cublasHandle_t handle, const CublasTrainLaunch& a, cudaStream_
       US_CUDA_CHECK_LAUNCH("gather_kernel");
       for (int l = 1; l <= L; ++l) {
         const int fan_in = s.width[l - 1], fan_out = s.width[l];
-        US_CUBLAS_CHECK(cublas().sgemm_strided_batched(handle, CUBLAS_OP_N, CUBLAS_OP_N, fan_out, batch, fan_in, &one,
-                                                       params + weight_offset(s, l), fan_out, stride_params,
-                                                       act[l - 1].data(), fan_in, stride_act(l - 1), &zero,
-                                                       act[l].data(), fan_out, stride_act(l), R));
+        batched(CUBLAS_OP_N, CUBLAS_OP_N, fan_out, batch, fan_in, params + weight_offset(s, l), fan_out, stride_params,
+                act[l - 1].data(), fan_in, stride_act(l - 1), act[l].data(), fan_out, stride_act(l));
         bias_activation_kernel<<<blocks_for(rows * fan_out), kThreads, 0, stream>>>(
             act[l].data(), fan_out, batch, cap, params, n_params, bias_offset(s, l), R, l < L ? 1 : 0);
         US_CUDA_CHECK_LAUNCH("bias_activation_kernel");
@@ -145,17 +167,14 @@ void train_cublas(cublasHandle_t handle, const CublasTrainLaunch& a, cudaStream_
       float* delta_prev = delta_b.data();
       for (int l = L; l >= 1; --l) {
         const int fan_in = s.width[l - 1], fan_out = s.width[l];
-        US_CUBLAS_CHECK(cublas().sgemm_strided_batched(handle, CUBLAS_OP_N, CUBLAS_OP_T, fan_out, fan_in, batch, &one,
-                                                       delta, fan_out, stride_delta, act[l - 1].data(), fan_in,
-                                                       stride_act(l - 1), &zero, grads.data() + weight_offset(s, l),
-                                                       fan_out, stride_params, R));
+        batched(CUBLAS_OP_N, CUBLAS_OP_T, fan_out, fan_in, batch, delta, fan_out, stride_delta, act[l - 1].data(),
+                fan_in, stride_act(l - 1), grads.data() + weight_offset(s, l), fan_out, stride_params);
         bias_grad_kernel<<<blocks_for(static_cast<std::size_t>(R) * fan_out), kThreads, 0, stream>>>(
             delta, fan_out, batch, delta_stride, grads.data(), n_params, bias_offset(s, l), R);
         US_CUDA_CHECK_LAUNCH("bias_grad_kernel");
         if (l == 1) break;
-        US_CUBLAS_CHECK(cublas().sgemm_strided_batched(
-            handle, CUBLAS_OP_T, CUBLAS_OP_N, fan_in, batch, fan_out, &one, params + weight_offset(s, l), fan_out,
-            stride_params, delta, fan_out, stride_delta, &zero, delta_prev, fan_in, stride_delta, R));
+        batched(CUBLAS_OP_T, CUBLAS_OP_N, fan_in, batch, fan_out, params + weight_offset(s, l), fan_out, stride_params,
+                delta, fan_out, stride_delta, delta_prev, fan_in, stride_delta);
         relu_mask_kernel<<<blocks_for(rows * fan_in), kThreads, 0, stream>>>(delta_prev, act[l - 1].data(), fan_in,
                                                                              batch, cap, delta_stride, R);
         US_CUDA_CHECK_LAUNCH("relu_mask_kernel");
@@ -167,6 +186,7 @@ void train_cublas(cublasHandle_t handle, const CublasTrainLaunch& a, cudaStream_
       US_CUDA_CHECK_LAUNCH("adam_kernel");
     }
   }
+  US_CUDA_CHECK(cudaMemcpyAsync(a.params_out, params, total_params * sizeof(float), cudaMemcpyDeviceToDevice, stream));
   // The scratch buffers are freed on return: wait for the work that uses them.
   US_CUDA_CHECK(cudaStreamSynchronize(stream));
 }

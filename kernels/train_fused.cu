@@ -1,17 +1,23 @@
-// Fused training kernels (see train_fused.hpp). NOT YET RUN ON A GPU: written and compiled
-// on a machine without one; the phase structure is CPU-tested via HostGroup.
+// Fused training kernels (see train_fused.hpp). MLPs: one CTA per replica, the phase
+// structure CPU-tested via HostGroup. Perceptrons: one lane per replica
+// (perceptron_lane.hpp, CPU-tested against the CPU backend bit for bit).
 #include "cuda_check.hpp"
 #include "device_groups.cuh"
 #include "train_fused.hpp"
+#include "underspec/core/perceptron_lane.hpp"
 
 namespace underspec::cuda {
 namespace {
 
 constexpr int kTile = 4;           // 4x4 output tile per thread and product
-constexpr int kWarpsPerBlock = 4;  // perceptron: replicas per CTA
+constexpr int kWarpsPerBlock = 4;  // perceptron: replicas per CTA (the layout's unit)
+constexpr int kLaneThreads = 128;  // perceptron: replicas (lanes) per CTA
+
+constexpr int kMlpMaxThreads = 256;  // fused_threads' ceiling
+constexpr int kMlpCtasPerSm = 2;     // registers capped (<= 128) so two CTAs fit an SM
 
 template <int W>
-__global__ void fused_mlp_kernel(FusedTrainLaunch a) {
+__global__ void __launch_bounds__(kMlpMaxThreads, kMlpCtasPerSm) fused_mlp_kernel(FusedTrainLaunch a) {
   extern __shared__ float shared[];
   const int replica = static_cast<int>(blockIdx.x);
   if (replica >= a.n_replicas) return;
@@ -26,21 +32,13 @@ __global__ void fused_mlp_kernel(FusedTrainLaunch a) {
   for (int i = group.rank; i < n_params; i += group.size) out[i] = st.params[i];
 }
 
-__global__ void fused_perceptron_kernel(FusedTrainLaunch a) {
-  extern __shared__ float shared[];
-  const int warp = static_cast<int>(threadIdx.x) / 32;
-  const int replica = static_cast<int>(blockIdx.x) * kWarpsPerBlock + warp;
-  if (replica >= a.n_replicas) return;  // whole warps leave; groups never span warps
+// One lane per replica, everything in registers: no shared memory, no barriers.
+__global__ void __launch_bounds__(kLaneThreads) lane_perceptron_kernel(FusedTrainLaunch a) {
+  const int replica = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (replica >= a.n_replicas) return;
   const ReplicaJob job = a.jobs[replica];
-  const DatasetView data = a.datasets[job.dataset];
-  float* global = a.scratch ? a.scratch + static_cast<std::size_t>(replica) * a.layout.global_floats : nullptr;
-  const ReplicaState st = cuda_plan::replica_state(
-      a.layout, a.shape, shared + static_cast<std::size_t>(warp) * a.layout.shared_floats, global);
-  const WarpGroup group{static_cast<int>(threadIdx.x) % 32, 32};
-  group_train_replica<0, kTile, kTile>(group, a.shape, a.runs[job.run], job, data, st);
-  const int n_params = param_count(a.shape);
-  float* out = a.params_out + static_cast<std::size_t>(replica) * n_params;
-  for (int i = group.rank; i < n_params; i += group.size) out[i] = st.params[i];
+  lane_train_perceptron(a.shape, a.runs[job.run], job, a.datasets[job.dataset],
+                        a.params_out + static_cast<std::size_t>(replica) * 4);
 }
 
 template <class Kernel>
@@ -66,8 +64,8 @@ void launch_fused_train(const FusedTrainLaunch& a, bool specialise, cudaStream_t
   const auto n = static_cast<unsigned>(a.n_replicas);
   const std::size_t shared_bytes = a.layout.shared_floats * sizeof(float);
   if (a.shape.n_layers == 1) {
-    launch_with_shared(fused_perceptron_kernel, "fused_perceptron_kernel", (n + kWarpsPerBlock - 1) / kWarpsPerBlock,
-                       32 * kWarpsPerBlock, shared_bytes * kWarpsPerBlock, a, stream);
+    lane_perceptron_kernel<<<(n + kLaneThreads - 1) / kLaneThreads, kLaneThreads, 0, stream>>>(a);
+    US_CUDA_CHECK_LAUNCH("lane_perceptron_kernel");
     return;
   }
   const auto threads = static_cast<unsigned>(a.layout.threads);

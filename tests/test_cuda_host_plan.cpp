@@ -34,6 +34,26 @@ TEST(CudaHostPlan, VariantNamesRoundTrip) {
   EXPECT_FALSE(parse_train_variant("tensorcore", out));
 }
 
+// H100/H200: 227 KiB per block opt-in, 228 KiB per SM; two CTAs get 113 KiB each, which
+// pushes a 3-64-64-1 replica's gradients and Adam moments to global memory.
+TEST(CudaHostPlan, FusedSharedBudgetFitsTwoCtasPerSm) {
+  EXPECT_EQ(fused_shared_budget(232448, 233472, 1), 232448u);
+  EXPECT_EQ(fused_shared_budget(232448, 233472, 2), 233472u / 2 - 1024);
+  EXPECT_EQ(fused_shared_budget(48 * 1024, 233472, 2), 48u * 1024);  // never above the block limit
+  ExperimentConfig c;
+  const FusedLayout two =
+      plan_fused_layout(net_shape(c, ModelKind::mlp), 64, 256, fused_shared_budget(232448, 233472, 2));
+  EXPECT_LE(two.shared_floats * sizeof(float), 233472u / 2 - 1024);
+  EXPECT_GT(two.global_floats, 0u);
+  CudaBackendOptions options;
+  EXPECT_EQ(options.fused_ctas_per_sm, 2);
+  ctas_per_sm_from_env("1", options);
+  EXPECT_EQ(options.fused_ctas_per_sm, 1);
+  ctas_per_sm_from_env(nullptr, options);
+  EXPECT_EQ(options.fused_ctas_per_sm, 1);
+  EXPECT_THROW(ctas_per_sm_from_env("3", options), std::invalid_argument);
+}
+
 TEST(CudaHostPlan, OptionsFromEnvironment) {
   const CudaBackendOptions defaults = options_from_env(nullptr, nullptr);
   EXPECT_EQ(defaults.variant, TrainVariant::fused);  // default by design; bench/gpu must confirm
@@ -130,7 +150,7 @@ TEST(CudaHostPlan, FusedThreadsAndEvalLayout) {
   EXPECT_TRUE(e.params_in_shared);
   EXPECT_TRUE(e.activations_in_shared);
   EXPECT_EQ(e.global_floats, 0u);
-  EXPECT_EQ(e.shared_bytes, e.threads * 8 + (e.input_floats + 2 * e.pingpong_floats + e.params_floats) * 4);
+  EXPECT_EQ(e.shared_bytes, kEvalLanes * 8 + (e.input_floats + 2 * e.pingpong_floats + e.params_floats) * 4);
   const EvalLayout tight = plan_eval_layout(mlp_shape({64, 64}), 1024);
   EXPECT_FALSE(tight.activations_in_shared);
   EXPECT_FALSE(tight.params_in_shared);

@@ -5,11 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "underspec/backends/cpu_trainer.hpp"
 #include "underspec/backends/cuda_plan.hpp"
 #include "underspec/core/group_trainer.hpp"
+#include "underspec/core/perceptron_lane.hpp"
 #include "underspec/sweep/dataset.hpp"
 
 namespace underspec {
@@ -29,7 +32,7 @@ ExperimentConfig small_config(int n_train, int batch, int epochs) {
 // the "shared" array (placement must not matter).
 template <int W>
 std::vector<float> group_trained(const ExperimentConfig& config, const NetShape& shape, const ReplicaSpec& r,
-                                 const Dataset& train, int group_size, std::size_t shared_limit) {
+                                 const Dataset& train, int group_size, std::size_t shared_limit, unsigned order = 0) {
   const cuda_plan::FusedLayout layout =
       cuda_plan::plan_fused_layout(shape, config.train.batch_size, group_size, shared_limit);
   std::vector<float> shared(layout.shared_floats + 1), global(layout.global_floats + 1);
@@ -39,7 +42,7 @@ std::vector<float> group_trained(const ExperimentConfig& config, const NetShape&
   const TrainRun run{config.train.epochs, config.train.batch_size, static_cast<float>(config.augmentation.noise_std),
                      table.data()};
   const ReplicaJob job{r.seed, r.regime == Regime::augmentation ? 1u : 0u, 0u, 0u};
-  group_train_replica<W, 4, 4>(HostGroup{group_size}, shape, run, job, view_of(train), st);
+  group_train_replica<W, 4, 4>(HostGroup{group_size, order}, shape, run, job, view_of(train), st);
   return std::vector<float>(st.params, st.params + param_count(shape));
 }
 
@@ -87,6 +90,44 @@ TEST(GroupTrainer, CompiledWidthsMatchCpuBitwise) {
   check(std::integral_constant<int, 64>{}, 256);
 }
 
+// Each phase's ranks run ascending, descending and in three shuffled orders: a phase that
+// reads what another rank of the same phase writes (a race on the GPU) changes bits here.
+TEST(GroupTrainer, RankOrderWithinAPhaseDoesNotChangeBits) {
+  const ExperimentConfig config = small_config(101, 7, 2);
+  const Dataset train = make_training_set(config, Regime::augmentation, 0);
+  const ReplicaSpec r{3, 0, ModelKind::mlp, Regime::augmentation, 0, 6};
+  for (const NetShape& shape : {mlp_shape({16, 16}), mlp_shape({5, 9, 3}), net_shape(config, ModelKind::perceptron)}) {
+    const std::vector<float> cpu = cpu_trained(config, shape, r, train);
+    for (unsigned order : {0u, 1u, 2u, 7u, 12345u})
+      for (int group_size : {32, 37})
+        expect_bitwise_equal(group_trained<0>(config, shape, r, train, group_size, 600, order), cpu);
+  }
+}
+
+// The one-lane perceptron (the GPU's perceptron kernel) is the CPU backend, bit for bit: every
+// regime (augmentation draws noise mid-batch), ragged last batches, several epochs.
+TEST(GroupTrainer, LanePerceptronMatchesCpuBitwise) {
+  for (const auto& [n_train, batch, epochs] : {std::tuple{300, 64, 3}, {101, 7, 2}, {50, 64, 1}, {97, 1, 1}}) {
+    ExperimentConfig config = small_config(n_train, batch, epochs);
+    const NetShape shape = net_shape(config, ModelKind::perceptron);
+    const std::vector<AdamStep> table =
+        cuda_plan::make_adam_table(config.train, static_cast<std::uint32_t>(config.data.n_train));
+    const TrainRun run{config.train.epochs, config.train.batch_size, static_cast<float>(config.augmentation.noise_std),
+                       table.data()};
+    for (Regime regime : {Regime::baseline, Regime::domain_randomization, Regime::augmentation})
+      for (std::uint32_t seed : {0u, 5u}) {
+        const Dataset train = make_training_set(config, regime, 0);
+        const ReplicaSpec r{seed, 0, ModelKind::perceptron, regime, 0, seed};
+        const ReplicaJob job{seed, regime == Regime::augmentation ? 1u : 0u, 0u, 0u};
+        std::vector<float> lane(4);
+        lane_train_perceptron(shape, run, job, view_of(train), lane.data());
+        SCOPED_TRACE("n_train " + std::to_string(n_train) + ", batch " + std::to_string(batch) + ", seed " +
+                     std::to_string(seed));
+        expect_bitwise_equal(lane, cpu_trained(config, shape, r, train));
+      }
+  }
+}
+
 TEST(GroupTrainer, GenericShapeAndOddGroupSizeMatchCpuBitwise) {
   const ExperimentConfig config = small_config(101, 7, 2);  // 7 does not divide 101
   const Dataset train = make_training_set(config, Regime::domain_randomization, 0);
@@ -99,7 +140,9 @@ TEST(GroupTrainer, GenericShapeAndOddGroupSizeMatchCpuBitwise) {
       expect_bitwise_equal(group_trained<0>(config, shape, r, train, group_size, limit), cpu);
 }
 
-TEST(GroupTrainer, EvaluationMatchesCpuRmse) {
+// The RMSE is the same bits whatever the group size (the GPU's 64 or 256 threads, the
+// CPU's one) and the rows per tile: the lanes of the sum are fixed (kEvalLanes).
+TEST(GroupTrainer, EvaluationMatchesCpuRmseBitForBit) {
   const ExperimentConfig config = small_config(200, 64, 1);
   const Dataset test = make_test_set(config, DatasetId::ood_test);
   for (const NetShape& shape : {net_shape(config, ModelKind::perceptron), mlp_shape({16, 16}), mlp_shape({6, 4})}) {
@@ -107,12 +150,17 @@ TEST(GroupTrainer, EvaluationMatchesCpuRmse) {
     TrainWorkspace workspace(shape, 64);
     const double cpu = evaluate_rmse(shape, params.data(), test, workspace);
     const cuda_plan::EvalLayout layout = cuda_plan::plan_eval_layout(shape, 1 << 20);
-    std::vector<float> act(layout.input_floats + 2 * layout.pingpong_floats);
-    std::vector<double> partials(static_cast<std::size_t>(layout.threads));
-    const EvalState st{params.data(), act.data(), act.data() + layout.input_floats,
-                       act.data() + layout.input_floats + layout.pingpong_floats, partials.data()};
-    const double sum = group_sum_squares<0, 4, 4>(HostGroup{layout.threads}, shape, view_of(test), layout.rows, st);
-    EXPECT_NEAR(std::sqrt(sum / static_cast<double>(test.size())), cpu, 1e-12 * cpu);
+    for (int group_size : {1, 37, 64, 256})
+      for (int rows : {layout.rows, 48, 100}) {
+        std::vector<float> act(static_cast<std::size_t>(rows) * (kFeatures + 2 * max_width(shape)));
+        std::vector<double> partials(kEvalLanes);
+        const EvalState st{params.data(), act.data(), act.data() + static_cast<std::size_t>(rows) * kFeatures,
+                           act.data() + static_cast<std::size_t>(rows) * (kFeatures + max_width(shape)),
+                           partials.data()};
+        const double sum = group_sum_squares<0, 4, 4>(HostGroup{group_size}, shape, view_of(test), rows, st);
+        EXPECT_EQ(std::sqrt(sum / static_cast<double>(test.size())), cpu)
+            << "group size " << group_size << ", rows " << rows;
+      }
   }
 }
 

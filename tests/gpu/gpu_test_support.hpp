@@ -56,4 +56,43 @@ inline void expect_close(const std::vector<ReplicaResult>& gpu, const std::vecto
   }
 }
 
+// The fused variants (and every perceptron, which the cuBLAS variant also trains fused)
+// reproduce the CPU bit for bit: parameters and every RMSE. Mismatches are counted and the
+// largest difference printed. MLPs of the cuBLAS variant (its own summation order) are held
+// to 1e-3 relative.
+inline void expect_matches_cpu(std::span<const ReplicaSpec> replicas, const std::vector<ReplicaResult>& gpu,
+                               const std::vector<ReplicaResult>& cpu, cuda_plan::TrainVariant variant) {
+  ASSERT_EQ(gpu.size(), replicas.size());
+  ASSERT_EQ(cpu.size(), replicas.size());
+  std::size_t mismatches = 0, compared = 0;
+  double largest = 0.0;
+  std::string where;
+  const auto count = [&](double g, double c, std::uint32_t id, const char* what, std::size_t i) {
+    ++compared;
+    if (g == c || (std::isnan(g) && std::isnan(c))) return;
+    ++mismatches;
+    if (relative(g, c) > largest || where.empty()) {
+      largest = std::max(largest, relative(g, c));
+      where = "replica " + std::to_string(id) + " " + what + " " + std::to_string(i);
+    }
+  };
+  for (std::size_t k = 0; k < replicas.size(); ++k) {
+    ASSERT_EQ(gpu[k].id, cpu[k].id);
+    if (variant == cuda_plan::TrainVariant::cublas && replicas[k].model == ModelKind::mlp) {
+      expect_close({gpu[k]}, {cpu[k]}, 1e-3, 1e-3);
+      continue;
+    }
+    ASSERT_EQ(gpu[k].params.size(), cpu[k].params.size());
+    ASSERT_EQ(gpu[k].stress_rmse.size(), cpu[k].stress_rmse.size());
+    for (std::size_t i = 0; i < cpu[k].params.size(); ++i)
+      count(gpu[k].params[i], cpu[k].params[i], cpu[k].id, "parameter", i);
+    count(gpu[k].iid_rmse, cpu[k].iid_rmse, cpu[k].id, "iid_rmse", 0);
+    count(gpu[k].ood_rmse, cpu[k].ood_rmse, cpu[k].id, "ood_rmse", 0);
+    for (std::size_t s = 0; s < cpu[k].stress_rmse.size(); ++s)
+      count(gpu[k].stress_rmse[s], cpu[k].stress_rmse[s], cpu[k].id, "stress_rmse", s);
+  }
+  EXPECT_EQ(mismatches, 0u) << "of " << compared << " numbers (" << cuda_plan::to_string(variant)
+                            << "); largest relative difference " << largest << " at " << where;
+}
+
 }  // namespace underspec::gpu_test

@@ -16,7 +16,7 @@ namespace underspec {
 namespace {
 
 using cuda_plan::TrainVariant;
-using gpu_test::expect_close;
+using gpu_test::expect_matches_cpu;
 using gpu_test::run_cpu;
 using gpu_test::run_cuda;
 
@@ -51,11 +51,7 @@ TEST(GpuBackend, SeedGridMatchesCpuForEachVariant) {
   const auto cpu = run_cpu(sweep, sweep.replicas);
   for (TrainVariant v : kVariants) {
     SCOPED_TRACE(cuda_plan::to_string(v));
-    const auto gpu = run_cuda(sweep, sweep.replicas, v);
-    for (std::size_t k = 0; k < gpu.size(); ++k) {
-      const bool perceptron = sweep.replicas[k].model == ModelKind::perceptron;
-      expect_close({gpu[k]}, {cpu[k]}, perceptron ? 1e-4 : 1e-3, 1e-3);
-    }
+    expect_matches_cpu(sweep.replicas, run_cuda(sweep, sweep.replicas, v), cpu, v);
   }
 }
 
@@ -66,10 +62,12 @@ TEST(GpuBackend, PerReplicaDataAndFullSeedExperiment) {
   c.sweep.seeds = 3;
   c.train.epochs = 3;
   const Sweep sweep = make_sweep(c);
-  expect_close(run_cuda(sweep, sweep.replicas, TrainVariant::fused), run_cpu(sweep, sweep.replicas), 1e-3, 1e-3);
+  expect_matches_cpu(sweep.replicas, run_cuda(sweep, sweep.replicas, TrainVariant::fused),
+                     run_cpu(sweep, sweep.replicas), TrainVariant::fused);
   const ExperimentConfig seed;  // the 60-replica default, 30 epochs
   const Sweep full = make_sweep(seed);
-  expect_close(run_cuda(full, full.replicas, TrainVariant::fused), run_cpu(full, full.replicas), 1e-3, 1e-3);
+  expect_matches_cpu(full.replicas, run_cuda(full, full.replicas, TrainVariant::fused), run_cpu(full, full.replicas),
+                     TrainVariant::fused);
 }
 
 TEST(GpuBackend, ResultsDoNotDependOnChunkSizeOrOrder) {
@@ -91,6 +89,24 @@ TEST(GpuBackend, ResultsDoNotDependOnChunkSizeOrOrder) {
   }
 }
 
+// cuBLAS products run in fixed slices of replicas: chunks that split a slice, span several
+// or end inside one give the same bits.
+TEST(GpuBackend, CublasResultsDoNotDependOnChunksAcrossSlices) {
+  UNDERSPEC_REQUIRE_GPU();
+  ExperimentConfig c = quick_config();
+  c.sweep.models = {ModelKind::mlp};
+  c.sweep.regimes = {Regime::augmentation};
+  c.sweep.seeds = 600;
+  const Sweep sweep = make_sweep(c);
+  const auto whole = run_cuda(sweep, sweep.replicas, TrainVariant::cublas);
+  for (std::size_t chunk : {255, 257, 599}) {
+    const auto chunked = run_cuda(sweep, sweep.replicas, TrainVariant::cublas, chunk);
+    std::size_t differing = 0;
+    for (std::size_t k = 0; k < whole.size(); ++k) differing += chunked[k].params != whole[k].params;
+    EXPECT_EQ(differing, 0u) << "chunk " << chunk;
+  }
+}
+
 TEST(GpuBackend, EveryCompiledWidthAndAnOtherOneWithRaggedBatches) {
   UNDERSPEC_REQUIRE_GPU();
   ExperimentConfig c = quick_config();
@@ -104,7 +120,7 @@ TEST(GpuBackend, EveryCompiledWidthAndAnOtherOneWithRaggedBatches) {
     const auto cpu = run_cpu(sweep, sweep.replicas);
     for (TrainVariant v : kVariants) {
       SCOPED_TRACE(std::string(cuda_plan::to_string(v)) + " width " + std::to_string(hidden[0]));
-      expect_close(run_cuda(sweep, sweep.replicas, v), cpu, 1e-3, 1e-3);
+      expect_matches_cpu(sweep.replicas, run_cuda(sweep, sweep.replicas, v), cpu, v);
     }
   }
 }
@@ -119,7 +135,8 @@ TEST(GpuBackend, OneAndTenThousandReplicas) {
   c.sweep.regimes = {Regime::augmentation};
   c.sweep.seeds = 1;
   Sweep one = make_sweep(c);
-  expect_close(run_cuda(one, one.replicas, TrainVariant::fused), run_cpu(one, one.replicas), 1e-3, 1e-3);
+  expect_matches_cpu(one.replicas, run_cuda(one, one.replicas, TrainVariant::fused), run_cpu(one, one.replicas),
+                     TrainVariant::fused);
   c.sweep.seeds = 5000;  // x 2 models = 10,000 replicas
   const Sweep many = make_sweep(c);
   for (TrainVariant v : kVariants) {
@@ -131,7 +148,7 @@ TEST(GpuBackend, OneAndTenThousandReplicas) {
       sample.push_back(many.replicas[k]);
       gpu_sample.push_back(gpu[k]);
     }
-    expect_close(gpu_sample, run_cpu(many, sample), 1e-3, 1e-3);
+    expect_matches_cpu(sample, gpu_sample, run_cpu(many, sample), v);
   }
 }
 
@@ -152,9 +169,8 @@ TEST(GpuBackend, TwoCellGridWithStressFactorsMatchesCpu) {
     for (std::size_t k = 0; k < gpu.size(); ++k) {
       ASSERT_EQ(gpu[k].id, sweep.replicas[k].id);
       ASSERT_EQ(gpu[k].stress_rmse.size(), 3u);
-      const bool perceptron = sweep.replicas[k].model == ModelKind::perceptron;
-      expect_close({gpu[k]}, {cpu[k]}, perceptron ? 1e-4 : 1e-3, 1e-3);
     }
+    expect_matches_cpu(sweep.replicas, gpu, cpu, v);
     const std::size_t half = gpu.size() / 2;  // the same replica spec in the other cell
     EXPECT_NE(gpu[0].params, gpu[half].params);
   }
@@ -175,7 +191,8 @@ TEST(GpuBackend, CellsWithDifferentDataAndShapesMatchCpu) {
     const std::size_t quarter = sweep.replicas.size() / 4;
     for (std::size_t k = 0; k < quarter; ++k)
       for (std::size_t cell = 0; cell < 4; ++cell) interleaved.push_back(sweep.replicas[cell * quarter + k]);
-    expect_close(run_cuda(sweep, interleaved, TrainVariant::fused, 5), run_cpu(sweep, interleaved), 1e-3, 1e-3);
+    expect_matches_cpu(interleaved, run_cuda(sweep, interleaved, TrainVariant::fused, 5), run_cpu(sweep, interleaved),
+                       TrainVariant::fused);
   }
 }
 
@@ -189,7 +206,8 @@ TEST(GpuBackend, CellsWithDifferentTrainingSettingsShareLaunchesAndMatchCpu) {
   const Sweep sweep = make_sweep(c);
   ASSERT_EQ(sweep.cells.size(), 8u);
   EXPECT_EQ(cuda_plan::launch_groups(sweep, sweep.replicas, TrainVariant::fused).size(), 2u);
-  expect_close(run_cuda(sweep, sweep.replicas, TrainVariant::fused), run_cpu(sweep, sweep.replicas), 1e-3, 1e-3);
+  expect_matches_cpu(sweep.replicas, run_cuda(sweep, sweep.replicas, TrainVariant::fused),
+                     run_cpu(sweep, sweep.replicas), TrainVariant::fused);
 }
 
 // The sink sees every replica once, chunk by chunk; once *stop is set, no new chunk starts.

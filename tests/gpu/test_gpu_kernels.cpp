@@ -164,8 +164,8 @@ TEST(GpuKernels, EvaluationSumsEqualCpuForEachWidth) {
       TrainWorkspace workspace(shape, 64);
       for (int r = 0; r < replicas; ++r) {
         const float* pr = params.data() + static_cast<std::size_t>(r) * param_count(shape);
-        EXPECT_NEAR(std::sqrt(host[2 * r] / n), evaluate_rmse(shape, pr, iid, workspace), 1e-10);
-        EXPECT_NEAR(std::sqrt(host[2 * r + 1] / n), evaluate_rmse(shape, pr, ood, workspace), 1e-10);
+        EXPECT_EQ(std::sqrt(host[2 * r] / n), evaluate_rmse(shape, pr, iid, workspace));
+        EXPECT_EQ(std::sqrt(host[2 * r + 1] / n), evaluate_rmse(shape, pr, ood, workspace));
       }
     }
   }

@@ -37,7 +37,19 @@ struct CudaBackendOptions {
   TrainVariant variant = TrainVariant::fused;
   std::size_t max_chunk_replicas = 0;  // 0: as many as fit in device_memory_fraction
   double device_memory_fraction = 0.5;
+  // Fused MLP CTAs that should fit on one SM: the layout keeps each replica's shared memory
+  // within 1/this of the SM's (regions that do not fit go to global memory), and the kernel
+  // is compiled for two (__launch_bounds__), so 1 trades occupancy for shared memory.
+  int fused_ctas_per_sm = 2;
 };
+
+// The shared memory a fused MLP replica may use: the per-block opt-in limit, or less so that
+// ctas_per_sm CTAs fit on one SM (each CTA also reserves 1 KiB of the SM's shared memory).
+std::size_t fused_shared_budget(std::size_t per_block_optin, std::size_t per_sm, int ctas_per_sm);
+
+// UNDERSPEC_CUDA_CTAS_PER_SM (1 or 2) into options; a null or empty value keeps it; a bad
+// value throws std::invalid_argument naming the variable.
+void ctas_per_sm_from_env(const char* value, CudaBackendOptions& options);
 
 // Options from the environment: UNDERSPEC_CUDA_VARIANT (fused|fused_generic|cublas) and
 // UNDERSPEC_CUDA_CHUNK (a positive replica count). Null values keep the defaults; a bad
@@ -121,7 +133,7 @@ struct EvalLayout {
   bool params_in_shared = false;
   bool activations_in_shared = false;
   std::size_t params_floats = 0, input_floats = 0, pingpong_floats = 0;  // pingpong: each of two
-  std::size_t shared_bytes = 0;   // floats in shared memory + threads doubles (partials)
+  std::size_t shared_bytes = 0;   // floats in shared memory + kEvalLanes doubles (partials)
   std::size_t global_floats = 0;  // per (replica, domain)
 };
 

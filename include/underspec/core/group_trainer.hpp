@@ -86,13 +86,31 @@ struct SerialGroup {
 };
 
 // The ranks of a phase executed one after another on the host (tests of the GPU's split).
+// `order` runs them ascending (0), descending (1) or in a shuffled order (any other value
+// seeds it): a phase whose result depends on the order its ranks run in has a race on the
+// GPU, and changes bits here.
 struct HostGroup {
   static constexpr bool kSerial = false;
   int size;
+  unsigned order = 0;
   template <class Phase>
   void run(Phase&& phase) const {
-    for (int rank = 0; rank < size; ++rank) phase(rank);
+    if (order == 0) {
+      for (int rank = 0; rank < size; ++rank) phase(rank);
+    } else if (order == 1) {
+      for (int rank = size - 1; rank >= 0; --rank) phase(rank);
+    } else {
+      // A fixed permutation of the ranks: rank k runs at step (k * stride + offset) % size,
+      // with stride odd and coprime to size (found by trying), different per `order`.
+      int stride = static_cast<int>(order % 97u) * 2 + 1;
+      while (gcd(stride, size) != 1) stride += 2;
+      const int offset = static_cast<int>(order % static_cast<unsigned>(size > 0 ? size : 1));
+      for (int k = 0; k < size; ++k) phase(static_cast<int>((static_cast<long long>(k) * stride + offset) % size));
+    }
   }
+
+ private:
+  static int gcd(int a, int b) { return b == 0 ? a : gcd(b, a % b); }
 };
 
 // C = product for rows [0, M) x columns [0, N) with the epilogue of `a`. A serial group
@@ -259,8 +277,13 @@ US_HD_INLINE void group_train_replica(const Group& g, const NetShape& shape, con
   }
 }
 
+// Partial sums of an evaluation: sample i adds to lane i % kEvalLanes. A fixed number of
+// lanes, independent of how many threads a backend runs, is what makes the CPU's and the
+// GPU's RMSEs the same bits.
+constexpr int kEvalLanes = 64;
+
 // Evaluation buffers: input rows (rows x 3), two ping-pong activation buffers (rows x
-// max width) and one double partial sum per rank.
+// max width) and kEvalLanes double partial sums.
 struct EvalState {
   const float* params;
   float* input;
@@ -269,14 +292,16 @@ struct EvalState {
   double* partials;
 };
 
-// Sum over the dataset of (prediction - y)^2 in double. Rank r accumulates rows r, r +
-// size, ... of every tile, then a fixed-order tree adds the partials: the result depends
-// only on (rows, group size), never on timing. Returns the sum (valid on every rank after
-// the last phase; in partials[0]).
+// Sum over the dataset of (prediction - y)^2 in double. Lane l adds the squared errors of
+// samples l, l + kEvalLanes, ... in ascending order, then a fixed tree adds the lanes: the
+// result depends on the data alone, not on the tile rows, the group size or timing.
+// Returns the sum (valid on every rank after the last phase; in partials[0]).
 template <int W, int TM, int TN, class Group>
 US_HD_INLINE double group_sum_squares(const Group& g, const NetShape& shape, const DatasetView& data, int rows,
                                       const EvalState& st) {
-  g.run([&](int rank) { st.partials[rank] = 0.0; });
+  g.run([&](int rank) {
+    for (int lane = rank; lane < kEvalLanes; lane += g.size) st.partials[lane] = 0.0;
+  });
   const auto act = [&](int l) -> float* { return l == 0 ? st.input : ((l & 1) ? st.ping : st.pong); };
   for (std::uint32_t start = 0; start < data.n; start += static_cast<std::uint32_t>(rows)) {
     const int count = static_cast<int>(
@@ -292,17 +317,19 @@ US_HD_INLINE double group_sum_squares(const Group& g, const NetShape& shape, con
     group_forward<W, TM, TN>(g, shape, st.params, count, act);
     const float* predictions = act(shape.n_layers);
     g.run([&](int rank) {
-      for (int b = rank; b < count; b += g.size) {
-        const double error = static_cast<double>(predictions[b]) - data.y[start + static_cast<std::uint32_t>(b)];
-        st.partials[rank] += error * error;
+      for (int lane = rank; lane < kEvalLanes; lane += g.size) {
+        const int first = static_cast<int>((static_cast<std::uint32_t>(lane) + kEvalLanes - start % kEvalLanes) %
+                                           kEvalLanes);  // first b with (start + b) % kEvalLanes == lane
+        for (int b = first; b < count; b += kEvalLanes) {
+          const double error = static_cast<double>(predictions[b]) - data.y[start + static_cast<std::uint32_t>(b)];
+          st.partials[lane] += error * error;
+        }
       }
     });
   }
-  int half = 1;
-  while (half * 2 < g.size) half *= 2;
-  for (; half > 0; half /= 2)
+  for (int half = kEvalLanes / 2; half > 0; half /= 2)
     g.run([&](int rank) {
-      if (rank < half && rank + half < g.size) st.partials[rank] += st.partials[rank + half];
+      for (int lane = rank; lane < half; lane += g.size) st.partials[lane] += st.partials[lane + half];
     });
   return st.partials[0];
 }

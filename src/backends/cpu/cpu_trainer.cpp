@@ -72,8 +72,8 @@ std::vector<float> train_replica(const ExperimentConfig& config, const NetShape&
 
 double evaluate_rmse(const NetShape& shape, const float* params, const Dataset& test, TrainWorkspace& workspace) {
   const BatchBuffers& buf = workspace.buffers();
-  double partial = 0.0;
-  const EvalState state{params, buf.act[0], buf.delta_a, buf.delta_b, &partial};
+  double partials[kEvalLanes];
+  const EvalState state{params, buf.act[0], buf.delta_a, buf.delta_b, partials};
   const double sum_squares =
       group_sum_squares<0, 0, 0>(SerialGroup<CpuGemm>{}, shape, view_of(test), workspace.batch_capacity(), state);
   return std::sqrt(sum_squares / static_cast<double>(test.size()));
