@@ -12,6 +12,8 @@
 
 namespace underspec {
 
+constexpr std::uint32_t kLanePrefetch = 4;  // samples whose loads are issued together
+
 // v.n[k] without indexing the array at run time (which would put it in local memory).
 US_HD_INLINE float normal4_pick(const Normal4& v, std::uint32_t k) {
   return k == 0u ? v.n[0] : k == 1u ? v.n[1] : k == 2u ? v.n[2] : v.n[3];
@@ -35,21 +37,38 @@ US_HD_INLINE void lane_train_perceptron(const NetShape& shape, const TrainRun& r
       const float two_over_batch = 2.0f / static_cast<float>(batch);
       float g0 = 0.0f, g1 = 0.0f, g2 = 0.0f, gb = 0.0f;
       Normal4 noise{};
-      for (std::uint32_t b = 0; b < batch; ++b) {
-        const std::uint32_t position = start + b;
-        const std::uint32_t i = permuted_index(perm, position);
-        const float x1 = data.x1[i], x2 = data.x2[i];
-        float x3 = data.x3[i];
-        if (job.augment) {
-          if (b == 0 || (position & 3u) == 0) noise = normal4(augmentation_counter(e, position), aug_key);
-          x3 += run.augmentation_std * normal4_pick(noise, position & 3u);
+      // Samples are fetched four at a time (independent loads in flight together) and then
+      // applied one by one in ascending order, which keeps every sum's order.
+      for (std::uint32_t b0 = 0; b0 < batch; b0 += kLanePrefetch) {
+        float x1[kLanePrefetch] = {}, x2[kLanePrefetch] = {}, x3[kLanePrefetch] = {}, y[kLanePrefetch] = {};
+        const std::uint32_t count = batch - b0 < kLanePrefetch ? batch - b0 : kLanePrefetch;
+        US_UNROLL(4)
+        for (std::uint32_t k = 0; k < kLanePrefetch; ++k) {
+          if (k < count) {
+            const std::uint32_t i = permuted_index(perm, start + b0 + k);
+            x1[k] = data.x1[i];
+            x2[k] = data.x2[i];
+            x3[k] = data.x3[i];
+            y[k] = data.y[i];
+          }
         }
-        const float prediction = fmaf(x3, w2, fmaf(x2, w1, fmaf(x1, w0, bias)));
-        const float delta = mse_grad(prediction, data.y[i], two_over_batch);
-        g0 = fmaf(x1, delta, g0);
-        g1 = fmaf(x2, delta, g1);
-        g2 = fmaf(x3, delta, g2);
-        gb += delta;
+        US_UNROLL(4)
+        for (std::uint32_t k = 0; k < kLanePrefetch; ++k) {
+          if (k >= count) continue;
+          const std::uint32_t b = b0 + k;
+          const std::uint32_t position = start + b;
+          float x3k = x3[k];
+          if (job.augment) {
+            if (b == 0 || (position & 3u) == 0) noise = normal4(augmentation_counter(e, position), aug_key);
+            x3k += run.augmentation_std * normal4_pick(noise, position & 3u);
+          }
+          const float prediction = fmaf(x3k, w2, fmaf(x2[k], w1, fmaf(x1[k], w0, bias)));
+          const float delta = mse_grad(prediction, y[k], two_over_batch);
+          g0 = fmaf(x1[k], delta, g0);
+          g1 = fmaf(x2[k], delta, g1);
+          g2 = fmaf(x3k, delta, g2);
+          gb += delta;
+        }
       }
       const AdamStep adam = run.adam_steps[step++];
       adam_update(w0, g0, m0, v0, adam);
