@@ -162,12 +162,12 @@ if wanted scale; then
   # Sweeps of the sizes the issue targets, through the CLI: training seconds as printed.
   if (( have_gpu )); then
     for ctas in 2 1; do
-      UNDERSPEC_CUDA_CTAS_PER_SM=$ctas step "mlp3000-ctas$ctas" 180 "$bin/underspec" run --device cuda --no-report \
+      UNDERSPEC_CUDA_PROFILE=1 UNDERSPEC_CUDA_CTAS_PER_SM=$ctas step "mlp3000-ctas$ctas" 180 "$bin/underspec" run --device cuda --no-report \
         --progress none --set 'sweep.models=["mlp"]' --set sweep.seeds=1000 --out "$work/mlp3000-$ctas"
     done
-    step perceptron-1e5 180 "$bin/underspec" run --device cuda --no-report --progress none \
+    UNDERSPEC_CUDA_PROFILE=1 step perceptron-1e5 180 "$bin/underspec" run --device cuda --no-report --progress none \
       --set 'sweep.models=["perceptron"]' --set sweep.seeds=33334 --out "$work/perceptron-1e5"
-    grep -H 's training' "$work"/logs/{seed-cuda,mlp3000-ctas2,mlp3000-ctas1,perceptron-1e5}.log 2> /dev/null |
+    grep -H 's training\|^cuda device' "$work"/logs/{seed-cuda,mlp3000-ctas2,mlp3000-ctas1,perceptron-1e5}.log 2> /dev/null |
       sed "s|$work/logs/||; s/^/    /" | tee -a "$summary"
   else
     log "scale: skipped (no GPU)"

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cmath>
 #include <compare>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <stdexcept>
@@ -76,6 +77,44 @@ class Stream {
  private:
   cudaStream_t stream_{};
 };
+
+// UNDERSPEC_CUDA_PROFILE=1: CUDA events around each chunk's training and evaluation, printed
+// to stderr (device time, not the host's view). Off: no events are created.
+class PhaseEvents {
+ public:
+  explicit PhaseEvents(bool on) : on_(on) {}
+  PhaseEvents(const PhaseEvents&) = delete;
+  PhaseEvents& operator=(const PhaseEvents&) = delete;
+  ~PhaseEvents() {
+    for (int k = 0; k < count_; ++k) static_cast<void>(cudaEventDestroy(events_[k]));
+  }
+  void mark(cudaStream_t stream) {
+    if (!on_ || count_ == kMax) return;
+    US_CUDA_CHECK(cudaEventCreate(&events_[count_]));
+    US_CUDA_CHECK(cudaEventRecord(events_[count_++], stream));
+  }
+  // Milliseconds between marks a and b (after the stream has passed b).
+  float ms(int a, int b) const {
+    float out = 0.0f;
+    if (on_ && b < count_) US_CUDA_CHECK(cudaEventElapsedTime(&out, events_[a], events_[b]));
+    return out;
+  }
+
+ private:
+  static constexpr int kMax = 4;
+  bool on_;
+  int count_ = 0;
+  cudaEvent_t events_[kMax]{};
+};
+
+std::string shape_name(const NetShape& shape) {
+  std::string name;
+  for (int l = 0; l <= shape.n_layers; ++l) {
+    if (l > 0) name += '-';
+    name += std::to_string(shape.width[l]);
+  }
+  return name;
+}
 
 class CublasHandle {
  public:
@@ -162,7 +201,8 @@ struct CellData {
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(int device, const CudaBackendOptions& options) : device_(device), options_(options) {}
+  CudaBackend(int device, const CudaBackendOptions& options)
+      : device_(device), options_(options), profile_(std::getenv("UNDERSPEC_CUDA_PROFILE") != nullptr) {}
   std::string name() const override { return "cuda"; }
   int threads() const override { return 1; }
 
@@ -304,6 +344,8 @@ class CudaBackend final : public Backend {
     DeviceBuffer<ReplicaJob> jobs_device = cuda::to_device(jobs, stream);
     DeviceBuffer<float> params(members.size() * static_cast<std::size_t>(n_params));
     const bool specialise = options_.variant == TrainVariant::fused;
+    PhaseEvents events(profile_);
+    events.mark(stream);  // training starts
 
     if (cublas && shape.n_layers > 1) {
       // launch_groups keeps the cuBLAS variant's MLP groups within one cell.
@@ -327,6 +369,8 @@ class CudaBackend final : public Backend {
           specialise, stream);
       US_CUDA_CHECK(cudaStreamSynchronize(stream));  // before scratch is freed
     }
+
+    events.mark(stream);  // training done, evaluation starts
 
     // Evaluation, two domains per launch: sums[pair][replica][domain of the pair]; a replica
     // whose cell has fewer test sets repeats its last one. The launches run in stream order,
@@ -354,11 +398,15 @@ class CudaBackend final : public Backend {
       cuda::launch_evaluate(eval, specialise || options_.variant == TrainVariant::cublas, stream);
     }
 
+    events.mark(stream);  // evaluation done
     std::vector<float> host_params(params.size());
     std::vector<double> host_sums(sums.size());
     params.download(host_params.data(), host_params.size(), stream);
     sums.download(host_sums.data(), host_sums.size(), stream);
     US_CUDA_CHECK(cudaStreamSynchronize(stream));
+    if (profile_)
+      std::fprintf(stderr, "cuda device %d: %d replicas of %s: train %.2f ms, evaluate %.2f ms\n", device_, n_replicas,
+                   shape_name(shape).c_str(), events.ms(0, 1), events.ms(1, 2));
     std::vector<ReplicaResult> results(members.size());
     for (std::size_t k = 0; k < members.size(); ++k) {
       const ReplicaSpec& r = replicas[members[k]];
@@ -381,6 +429,7 @@ class CudaBackend final : public Backend {
 
   int device_;
   CudaBackendOptions options_;
+  bool profile_;
 };
 
 int device_count() {
