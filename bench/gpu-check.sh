@@ -129,7 +129,7 @@ tiny=(--no-report --progress none --set sweep.seeds=2 --set data.n_train=200 --s
   --set train.epochs=2 --set train.batch_size=48)
 if wanted seed; then
   if (( have_gpu )); then
-    step seed-cuda 120 "$bin/underspec" run --device cuda --no-report --out "$work/seed-cuda"
+    UNDERSPEC_CUDA_PROFILE=1 step seed-cuda 120 "$bin/underspec" run --device cuda --no-report --out "$work/seed-cuda"
   else
     log "seed-cuda: skipped (no GPU)"
   fi
