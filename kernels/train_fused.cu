@@ -32,6 +32,25 @@ __global__ void __launch_bounds__(kMlpMaxThreads, kMlpCtasPerSm) fused_mlp_kerne
   for (int i = group.rank; i < n_params; i += group.size) out[i] = st.params[i];
 }
 
+// One warp per replica (the group trainer with 32 ranks): fewer sequential steps per sample
+// than a lane, so faster while too few replicas exist to fill the GPU with lanes.
+__global__ void warp_perceptron_kernel(FusedTrainLaunch a) {
+  extern __shared__ float shared[];
+  const int warp = static_cast<int>(threadIdx.x) / 32;
+  const int replica = static_cast<int>(blockIdx.x) * kWarpsPerBlock + warp;
+  if (replica >= a.n_replicas) return;  // whole warps leave; groups never span warps
+  const ReplicaJob job = a.jobs[replica];
+  const DatasetView data = a.datasets[job.dataset];
+  float* global = a.scratch ? a.scratch + static_cast<std::size_t>(replica) * a.layout.global_floats : nullptr;
+  const ReplicaState st = cuda_plan::replica_state(
+      a.layout, a.shape, shared + static_cast<std::size_t>(warp) * a.layout.shared_floats, global);
+  const WarpGroup group{static_cast<int>(threadIdx.x) % 32, 32};
+  group_train_replica<0, kTile, kTile>(group, a.shape, a.runs[job.run], job, data, st);
+  const int n_params = param_count(a.shape);
+  float* out = a.params_out + static_cast<std::size_t>(replica) * n_params;
+  for (int i = group.rank; i < n_params; i += group.size) out[i] = st.params[i];
+}
+
 // One lane per replica, everything in registers: no shared memory, no barriers.
 __global__ void __launch_bounds__(kLaneThreads) lane_perceptron_kernel(FusedTrainLaunch a) {
   const int replica = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
@@ -64,8 +83,13 @@ void launch_fused_train(const FusedTrainLaunch& a, bool specialise, cudaStream_t
   const auto n = static_cast<unsigned>(a.n_replicas);
   const std::size_t shared_bytes = a.layout.shared_floats * sizeof(float);
   if (a.shape.n_layers == 1) {
-    lane_perceptron_kernel<<<(n + kLaneThreads - 1) / kLaneThreads, kLaneThreads, 0, stream>>>(a);
-    US_CUDA_CHECK_LAUNCH("lane_perceptron_kernel");
+    if (cuda_plan::perceptron_in_lanes(a.n_replicas)) {
+      lane_perceptron_kernel<<<(n + kLaneThreads - 1) / kLaneThreads, kLaneThreads, 0, stream>>>(a);
+      US_CUDA_CHECK_LAUNCH("lane_perceptron_kernel");
+    } else {
+      launch_with_shared(warp_perceptron_kernel, "warp_perceptron_kernel", (n + kWarpsPerBlock - 1) / kWarpsPerBlock,
+                         32 * kWarpsPerBlock, shared_bytes * kWarpsPerBlock, a, stream);
+    }
     return;
   }
   const auto threads = static_cast<unsigned>(a.layout.threads);
