@@ -121,6 +121,9 @@ if wanted tests; then
   # the launch that caused it.
   CUDA_LAUNCH_BLOCKING=1 step gpu-kernel-tests 120 "$bin/underspec_gpu_tests" --gtest_filter='GpuKernels.*'
   CUDA_LAUNCH_BLOCKING=1 step gpu-backend-tests 240 "$bin/underspec_gpu_tests" --gtest_filter='GpuBackend.*'
+  # `underspec bench --device cuda --quick` through the library and the binary (not blocking: timed).
+  UNDERSPEC_TEST_BINARY="$bin/underspec" step gpu-bench-tests 120 "$bin/underspec_gpu_tests" \
+    --gtest_filter='GpuBench.*:Cli.GpuBench*'
   grep -hE '^\[ +(PASSED|FAILED|SKIPPED) +\] [0-9]+ test|^\[ +FAILED +\] Gpu.*\(' "$work/logs"/gpu-*-tests.log | sed 's/^/    /' | tee -a "$summary"
 fi
 
