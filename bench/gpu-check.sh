@@ -2,7 +2,7 @@
 # The first run on a GPU machine, staged so that every minute is informative: each step runs
 # under its own `timeout` and appends one line to $OUT/summary.txt as it ends, and the logs
 # are re-packed into $OUT/logs.tar.gz after every step, so a killed run still reports what
-# it reached. Only three files come back: summary.txt, logs.tar.gz, gpu_bench.json.
+# it reached. Four files come back: summary.txt, logs.tar.gz, underspec_bench.json, gpu_bench.json.
 #
 #   bench/gpu-check.sh --prebuild   # here (no GPU): build sm_90 binaries into .gpu-prebuilt/
 #   bench/gpu-check.sh --dry-run    # here: every step runs or skips cleanly (no GPU)
@@ -122,6 +122,9 @@ if wanted tests; then
   # the launch that caused it.
   CUDA_LAUNCH_BLOCKING=1 step gpu-kernel-tests 120 "$bin/underspec_gpu_tests" --gtest_filter='GpuKernels.*'
   CUDA_LAUNCH_BLOCKING=1 step gpu-backend-tests 240 "$bin/underspec_gpu_tests" --gtest_filter='GpuBackend.*'
+  # `underspec bench --device cuda --quick` through the library and the binary (not blocking: timed).
+  UNDERSPEC_TEST_BINARY="$bin/underspec" step gpu-bench-tests 120 "$bin/underspec_gpu_tests" \
+    --gtest_filter='GpuBench.*:Cli.GpuBench*'
   grep -hE '^\[ +(PASSED|FAILED|SKIPPED) +\] [0-9]+ test|^\[ +FAILED +\] Gpu.*\(' "$work/logs"/gpu-*-tests.log | sed 's/^/    /' | tee -a "$summary"
 fi
 
@@ -176,6 +179,8 @@ fi
 
 if wanted bench; then
   if (( have_gpu )); then
+    step underspec-bench 240 "$bin/underspec" bench --device cuda --json "$out/underspec_bench.json"
+    sed 's/^/    /' "$work/logs/underspec-bench.log" | tee -a "$summary" > /dev/null
     step bench 180 "$bin/underspec_gpu_bench" --epochs 5 --json "$out/gpu_bench.json"
     sed 's/^/    /' "$work/logs/bench.log" | tee -a "$summary" > /dev/null
   else

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -51,7 +52,7 @@ class Cli : public TempDirTest {
   // Runs the binary in cwd() with `args` (shell syntax) and the environment changes `env` (`env`
   // arguments, e.g. "-u VAR" or "VAR=1"); captured output lives outside cwd().
   CliResult run(const std::string& args, const std::string& env = "") {
-    const std::string cmd = "cd '" + cwd().string() + "' && env " + env + " '" UNDERSPEC_BINARY "' " + args + " >'" +
+    const std::string cmd = "cd '" + cwd().string() + "' && env " + env + " '" + binary() + "' " + args + " >'" +
                             (dir_ / "stdout").string() + "' 2>'" + (dir_ / "stderr").string() + "'";
     const int raw = std::system(cmd.c_str());
     CliResult r;
@@ -59,6 +60,12 @@ class Cli : public TempDirTest {
     r.out = read(dir_ / "stdout");
     r.err = read(dir_ / "stderr");
     return r;
+  }
+  // The binary under test: UNDERSPEC_TEST_BINARY when set (test executables copied to another
+  // machine, e.g. by bench/gpu-check.sh), else the one built beside the tests.
+  static std::string binary() {
+    const char* env = std::getenv("UNDERSPEC_TEST_BINARY");
+    return env && *env ? std::string(env) : std::string(UNDERSPEC_BINARY);
   }
   std::filesystem::path cwd() const { return dir_ / "cwd"; }
   std::vector<std::string> entries(const std::filesystem::path& dir) const {

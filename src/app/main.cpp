@@ -12,6 +12,7 @@
 #include <system_error>
 #include <thread>
 
+#include "underspec/benchmark/bench_command.hpp"
 #include "underspec/cluster/slurm.hpp"
 #include "underspec/config/config_io.hpp"
 #include "underspec/run/merge.hpp"
@@ -167,6 +168,18 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   slurm->add_flag("--submit", submit, "Submit both jobs with sbatch and print their ids");
 
+  underspec::benchmark::BenchCommand bench_command;
+  CLI::App* bench = app.add_subcommand(
+      "bench",
+      "Benchmark training throughput: perceptrons and MLPs at several replica counts, in replica-sample-steps/s, "
+      "GFLOP/s and % of the FP32 peak measured by an FMA probe in the same run");
+  bench->add_option("--device", bench_command.device, "Device: auto (CUDA if usable, else the CPU), cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
+  bench->add_flag("--quick", bench_command.quick, "Small replica counts and few epochs (a few seconds on the CPU)");
+  bench->add_option("--json", bench_command.json_path, "Also write the results as JSON to FILE")->type_name("FILE");
+  bench->add_option("--threads", threads, threads_help)->type_name("N");
+
   std::string status_dir;
   CLI::App* status =
       app.add_subcommand("status", "How far a Slurm sweep (shards done, running, failed) or a run directory has come");
@@ -201,6 +214,10 @@ int main(int argc, char** argv) {
     if (*merge) return underspec::merge_runs(merge_inputs, out, options, std::cout, std::cerr);
     if (*score) return underspec::score_run(score_dir, overrides, options, std::cout, std::cerr);
     if (*status) return underspec::print_status(status_dir, std::cout);
+    if (*bench) {
+      bench_command.threads = options.threads;
+      return underspec::benchmark::run_bench_command(bench_command, std::cout, std::cerr);
+    }
     options.config = underspec::resolve_config(config_path, overrides);
     if (*slurm) {
       slurm_options.dir = out;

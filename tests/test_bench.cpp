@@ -1,0 +1,184 @@
+// `underspec bench`: the FLOP model against a hand count, the cases, the report, and the
+// command as users call it (CPU quick mode, bad arguments, --device cuda without a GPU).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "cli_fixture.hpp"
+#include "underspec/backends/backend.hpp"
+#include "underspec/benchmark/benchmark.hpp"
+#include "underspec/benchmark/cpu_fma_probe.hpp"
+#include "underspec/benchmark/flop_model.hpp"
+#include "underspec/sweep/sweep.hpp"
+
+namespace underspec {
+namespace {
+
+namespace bm = benchmark;
+
+NetShape shape_of(std::initializer_list<int> widths) {
+  NetShape s;
+  s.n_layers = static_cast<int>(widths.size()) - 1;
+  int k = 0;
+  for (int w : widths) s.width[k++] = w;
+  return s;
+}
+
+TEST(BenchFlopModel, MatchesAHandCount) {
+  // 2-3-1. Layer 1 (2x3): forward 2*6, weight grads 2*6, no input grads, bias grads 3 = 27.
+  // Layer 2 (3x1): forward 2*3, weight grads 2*3, input grads 2*3, bias grads 1 = 19.
+  EXPECT_DOUBLE_EQ(bm::train_flop_per_sample_step(shape_of({2, 3, 1})), 46.0);
+  EXPECT_DOUBLE_EQ(bm::forward_flop_per_sample(shape_of({2, 3, 1})), 18.0);
+  // The seed experiment's networks: perceptron 2*3 + 2*3 + 1; 3-64-64-1 as documented.
+  ExperimentConfig config;
+  EXPECT_DOUBLE_EQ(bm::train_flop_per_sample_step(net_shape(config, ModelKind::perceptron)), 13.0);
+  EXPECT_DOUBLE_EQ(bm::train_flop_per_sample_step(net_shape(config, ModelKind::mlp)), 25857.0);
+  EXPECT_DOUBLE_EQ(bm::forward_flop_per_sample(net_shape(config, ModelKind::mlp)), 2.0 * (3 * 64 + 64 * 64 + 64));
+}
+
+TEST(BenchCases, CoverBothModelsAndQuickIsSmaller) {
+  for (const bool cuda : {false, true}) {
+    const auto full = cuda ? bm::cuda_cases(false) : bm::cpu_cases(false);
+    const auto quick = cuda ? bm::cuda_cases(true) : bm::cpu_cases(true);
+    double full_work = 0, quick_work = 0;
+    std::set<ModelKind> models;
+    for (const auto& c : full) {
+      full_work += static_cast<double>(c.replicas) * c.epochs * static_cast<double>(c.n_train);
+      models.insert(c.model);
+    }
+    for (const auto& c : quick) {
+      quick_work += static_cast<double>(c.replicas) * c.epochs * static_cast<double>(c.n_train);
+      EXPECT_NO_THROW(bm::case_config(c));
+    }
+    EXPECT_EQ(models.size(), 2u);
+    EXPECT_LT(quick_work * 10, full_work) << (cuda ? "cuda" : "cpu");
+  }
+  // The scaling curves the command promises.
+  std::vector<int> perceptrons;
+  for (const auto& c : bm::cuda_cases(false))
+    if (c.model == ModelKind::perceptron) perceptrons.push_back(c.replicas);
+  EXPECT_EQ(perceptrons, (std::vector<int>{100, 1000, 10000, 100000}));
+  const ExperimentConfig config = bm::case_config({ModelKind::mlp, 7, 2, 300});
+  EXPECT_EQ(make_sweep(config).replicas.size(), 7u);
+  EXPECT_EQ(config.data.n_train, 300);
+  EXPECT_EQ(config.train.epochs, 2);
+  EXPECT_THROW(bm::case_config({ModelKind::mlp, 0, 2, 300}), std::invalid_argument);
+}
+
+TEST(BenchCpu, ProbeAndTimingGiveConsistentRates) {
+  const bm::FmaPeak peak = bm::measure_fma_peak(1, 0.02);
+  EXPECT_GT(peak.gflops, 0.0);
+  EXPECT_FALSE(peak.isa.empty());
+  const auto backend = make_cpu_backend(1);
+  const ExperimentConfig config = bm::case_config({ModelKind::perceptron, 3, 2, 100});
+  const bm::BenchRow row = bm::time_cpu_sweep(*backend, config, "perceptron", 3, 10.0);
+  ASSERT_EQ(row.run_ms.size(), 3u);
+  EXPECT_EQ(row.replicas, 3);
+  EXPECT_GT(row.wall_ms, 0.0);
+  // 3 replicas x 2 epochs x 100 samples; 13 FLOP each, plus 2 test sets x 100 samples x 6 FLOP.
+  const double seconds = row.wall_ms * 1e-3;
+  EXPECT_NEAR(row.sample_steps_per_s * seconds, 600.0, 1e-6);
+  EXPECT_NEAR(row.gflops * 1e9 * seconds, 600.0 * 13 + 3 * 2 * 100 * 6, 1e-6);
+  EXPECT_NEAR(row.peak_fraction, row.gflops / 10.0, 1e-12);
+}
+
+TEST(BenchReport, TableAndJsonCarryTheSameRows) {
+  bm::BenchReport report;
+  report.device = bm::cpu_device_info(2);
+  report.peak.gflops = 100;
+  report.peak.method = "probe";
+  report.rows.push_back({"mlp", "cpu", 10, 2, 1000, {4.0, 2.0, 3.0}, 3.0, 1e6, 50.0, 0.5});
+  report.notes.push_back("a note");
+  const std::string table = bm::format_report(report);
+  EXPECT_NE(table.find("mlp"), std::string::npos) << table;
+  EXPECT_NE(table.find("50.0%"), std::string::npos) << table;
+  EXPECT_NE(table.find("note: a note"), std::string::npos) << table;
+  const nlohmann::json j = bm::to_json(report);
+  EXPECT_EQ(j.at("device").at("kind"), "cpu");
+  EXPECT_EQ(j.at("device").at("threads"), 2);
+  EXPECT_EQ(j.at("rows").at(0).at("run_ms"), nlohmann::json({4.0, 2.0, 3.0}));
+  EXPECT_EQ(j.at("rows").at(0).at("gflops"), 50.0);
+  EXPECT_EQ(bm::median({4.0, 2.0, 3.0}), 3.0);
+  EXPECT_EQ(bm::median({4.0, 2.0}), 3.0);
+}
+
+TEST_F(Cli, BenchCpuQuickWritesTableAndJson) {
+  const auto start = std::chrono::steady_clock::now();
+  const CliResult r = run("bench --device cpu --quick --json bench.json");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_LT(seconds, 30.0);                                          // a few seconds on an idle 2-core machine
+  EXPECT_EQ(cwd_entries(), std::vector<std::string>{"bench.json"});  // no temporary left behind
+  EXPECT_NE(r.out.find("r-sample-steps/s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("% peak"), std::string::npos) << r.out;
+
+  const nlohmann::json j = nlohmann::json::parse(read(cwd() / "bench.json"));
+  EXPECT_EQ(j.at("device").at("kind"), "cpu");
+  EXPECT_FALSE(j.at("device").at("name").get<std::string>().empty());
+  EXPECT_GE(j.at("device").at("threads").get<int>(), 1);
+  EXPECT_GT(j.at("peak").at("gflops").get<double>(), 0.0);
+  EXPECT_TRUE(j.at("quick").get<bool>());
+  std::set<std::string> models;
+  for (const auto& row : j.at("rows")) {
+    models.insert(row.at("model").get<std::string>());
+    EXPECT_EQ(row.at("variant"), "cpu");
+    EXPECT_GT(row.at("replicas").get<int>(), 0);
+    EXPECT_GT(row.at("wall_ms").get<double>(), 0.0);
+    EXPECT_GT(row.at("replica_sample_steps_per_s").get<double>(), 0.0);
+    EXPECT_GT(row.at("gflops").get<double>(), 0.0);
+    EXPECT_GT(row.at("peak_fraction").get<double>(), 0.0);
+    EXPECT_NE(r.out.find(row.at("model").get<std::string>()), std::string::npos);
+  }
+  EXPECT_EQ(models, (std::set<std::string>{"mlp", "perceptron"}));
+}
+
+TEST_F(Cli, BenchBadArgumentsExitTwoWithAMessage) {
+  std::filesystem::create_directory(cwd() / "dir");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"bench --device gpu", "--device"},
+      {"bench --threads -1", "--threads"},
+      {"bench --threads many", "--threads"},
+      {"bench --json", "--json"},
+      {"bench --json missing/b.json --device cpu --quick", "missing"},
+      {"bench --json dir --device cpu --quick", "is a directory"},
+      {"bench --repeat 3", "--repeat"},
+      {"bench extra", "extra"},
+  };
+  for (const auto& [args, says] : cases) {
+    const CliResult r = run(args);
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.err;
+    EXPECT_NE(r.err.find(says), std::string::npos) << args << "\n" << r.err;
+    EXPECT_TRUE(r.out.empty()) << args << "\n" << r.out;
+    EXPECT_EQ(cwd_entries(), std::vector<std::string>{"dir"}) << args;
+  }
+}
+
+TEST_F(Cli, BenchCudaWithoutADeviceFailsAsRunDoes) {
+  std::string why;
+  if (cuda_backend_available(&why)) GTEST_SKIP() << "a CUDA device is available here";
+  const CliResult bench = run("bench --device cuda --quick --json bench.json");
+  EXPECT_EQ(bench.status, 1) << bench.err;
+  EXPECT_EQ(bench.err, "underspec: error: --device cuda: " + why + "\n");
+  EXPECT_TRUE(bench.out.empty());
+  EXPECT_TRUE(cwd_entries().empty());
+  // The same status and message as `underspec run --device cuda`.
+  const CliResult r = run("run --set sweep.seeds=1 --device cuda --out out");
+  EXPECT_EQ(r.status, bench.status);
+  EXPECT_EQ(r.err, bench.err);
+}
+
+TEST_F(Cli, BenchAutoWithoutADeviceBenchmarksTheCpu) {
+  std::string why;
+  if (cuda_backend_available(&why)) GTEST_SKIP() << "a CUDA device is available here";
+  const CliResult r = run("bench --quick --threads 1 --json b.json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("no usable CUDA device"), std::string::npos) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(read(cwd() / "b.json"));
+  EXPECT_EQ(j.at("device").at("kind"), "cpu");
+  EXPECT_EQ(j.at("device").at("threads"), 1);
+}
+
+}  // namespace
+}  // namespace underspec
