@@ -13,7 +13,8 @@
 # CUDA_LAUNCH_BLOCKING=1 -> the seed experiment through the CLI on both backends, compared
 # -> compute-sanitizer memcheck/racecheck/synccheck on tiny runs (one with width 128) ->
 # sweeps of 3000 MLPs (one and two CTAs per SM) and 10^5 perceptrons through the CLI -> the
-# GPU benchmark. UNDERSPEC_GPU_CHECK_STEPS="env binaries tests" runs a subset.
+# GPU benchmark (`underspec bench`, then the developer harness) -> Nsight Compute on the fused
+# MLP and lane perceptron kernels. UNDERSPEC_GPU_CHECK_STEPS="env binaries tests" runs a subset.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -44,7 +45,7 @@ work="${UNDERSPEC_GPU_CHECK_WORK:-/tmp/underspec-gpu-check}"
 rm -rf "$work" && mkdir -p "$out" "$work/logs"
 summary="$out/summary.txt"
 : > "$summary"
-steps="${UNDERSPEC_GPU_CHECK_STEPS:-env binaries tests seed sanitizer scale bench}"
+steps="${UNDERSPEC_GPU_CHECK_STEPS:-env binaries tests seed sanitizer scale bench ncu}"
 failures=0
 t_start=$(date +%s)
 
@@ -185,6 +186,24 @@ if wanted bench; then
     sed 's/^/    /' "$work/logs/bench.log" | tee -a "$summary" > /dev/null
   else
     log "bench: skipped (no GPU)"
+  fi
+fi
+
+if wanted ncu; then
+  # Where the fused MLP and lane perceptron kernels stall: Nsight Compute on one epoch of
+  # two CTAs per SM worth of MLPs and 10^4 perceptrons (clocks left alone, METHOD.md).
+  if (( have_gpu )) && command -v ncu > /dev/null; then
+    step ncu-mlp 150 ncu --clock-control none --kernel-name regex:fused_mlp_kernel --launch-count 1 \
+      --section SpeedOfLight --section Occupancy --section WarpStateStats --section SchedulerStats \
+      --section MemoryWorkloadAnalysis "$bin/underspec" run --device cuda --no-report --progress none \
+      --set 'sweep.models=["mlp"]' --set 'sweep.regimes=["baseline"]' --set sweep.seeds=264 \
+      --set train.epochs=1 --out "$work/ncu-mlp"
+    step ncu-perceptron 150 ncu --clock-control none --kernel-name regex:lane_perceptron_kernel --launch-count 1 \
+      --section SpeedOfLight --section Occupancy --section WarpStateStats --section SchedulerStats \
+      "$bin/underspec" run --device cuda --no-report --progress none --set 'sweep.models=["perceptron"]' \
+      --set 'sweep.regimes=["augmentation"]' --set sweep.seeds=10000 --set train.epochs=1 --out "$work/ncu-perceptron"
+  else
+    log "ncu: skipped (no GPU or no ncu)"
   fi
 fi
 
