@@ -171,7 +171,13 @@ if wanted scale; then
     done
     UNDERSPEC_CUDA_PROFILE=1 step perceptron-1e5 180 "$bin/underspec" run --device cuda --no-report --progress none \
       --set 'sweep.models=["perceptron"]' --set sweep.seeds=33334 --out "$work/perceptron-1e5"
-    grep -H 's training\|^cuda device' "$work"/logs/{seed-cuda,mlp3000-ctas2,mlp3000-ctas1,perceptron-1e5}.log 2> /dev/null |
+    # Hidden width 128 (activations leave shared memory): fused against cuBLAS, 3000 replicas.
+    for variant in fused cublas; do
+      UNDERSPEC_CUDA_PROFILE=1 UNDERSPEC_CUDA_VARIANT=$variant step "mlp128-$variant" 180 "$bin/underspec" run \
+        --device cuda --no-report --progress none --set 'sweep.models=["mlp"]' --set sweep.seeds=1000 \
+        --set 'model.mlp.hidden=[128,128]' --set train.epochs=3 --out "$work/mlp128-$variant"
+    done
+    grep -H 's training\|^cuda device' "$work"/logs/{seed-cuda,mlp3000-ctas2,mlp3000-ctas1,perceptron-1e5,mlp128-fused,mlp128-cublas}.log 2> /dev/null |
       sed "s|$work/logs/||; s/^/    /" | tee -a "$summary"
   else
     log "scale: skipped (no GPU)"

@@ -85,17 +85,19 @@ FusedLayout plan_fused_layout(const NetShape& shape, int batch_size, int threads
   const auto batch = static_cast<std::size_t>(batch_size);
   const auto n_params = static_cast<std::size_t>(param_count(shape));
   const auto widest = static_cast<std::size_t>(max_width(shape));
+  // Every buffer starts on a 16-byte boundary, so the GPU's products can use vector loads.
+  const auto padded = [](std::size_t floats) { return (floats + 3) / 4 * 4; };
   std::size_t act = 0;
   for (int l = 0; l <= shape.n_layers; ++l) {
     layout.act_offset[l] = act;
-    act += batch * static_cast<std::size_t>(shape.width[l]);
+    act += padded(batch * static_cast<std::size_t>(shape.width[l]));
   }
   layout.delta_a_offset = act;
-  layout.delta_b_offset = act + batch * widest;
-  layout.weights_t_offset = act + 2 * batch * widest;
-  layout.targets_offset = layout.weights_t_offset + widest * widest;
-  layout.size[kParams] = layout.size[kGrads] = layout.size[kMoment1] = layout.size[kMoment2] = n_params;
-  layout.size[kActivations] = layout.targets_offset + batch;
+  layout.delta_b_offset = act + padded(batch * widest);
+  layout.weights_t_offset = act + 2 * padded(batch * widest);
+  layout.targets_offset = layout.weights_t_offset + padded(widest * widest);
+  layout.size[kParams] = layout.size[kGrads] = layout.size[kMoment1] = layout.size[kMoment2] = padded(n_params);
+  layout.size[kActivations] = padded(layout.targets_offset + batch);
   const std::size_t limit_floats = shared_limit_bytes / sizeof(float);
   for (int region : {kParams, kActivations, kGrads, kMoment1, kMoment2}) {
     const std::size_t size = layout.size[region];

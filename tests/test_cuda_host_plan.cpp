@@ -118,8 +118,15 @@ TEST(CudaHostPlan, FusedLayoutPlacesRegionsGreedilyWithoutOverlap) {
   const FusedLayout all = plan_fused_layout(shape, 64, 256, 227 * 1024);
   for (int r = 0; r < kRegionCount; ++r) EXPECT_TRUE(all.in_shared[r]) << r;
   EXPECT_EQ(all.global_floats, 0u);
-  EXPECT_EQ(all.size[kParams], static_cast<std::size_t>(n_params));
+  EXPECT_EQ(all.size[kParams], static_cast<std::size_t>(n_params + 3) / 4 * 4);  // padded to 16 bytes
   EXPECT_LE(all.shared_floats * 4, 227u * 1024);
+  // Every region and buffer starts on a 16-byte boundary (the GPU's vector loads).
+  for (int r = 0; r < kRegionCount; ++r) EXPECT_EQ(all.offset[r] % 4, 0u) << r;
+  for (int l = 0; l <= shape.n_layers; ++l) EXPECT_EQ(all.act_offset[l] % 4, 0u) << l;
+  EXPECT_EQ(all.delta_a_offset % 4 + all.delta_b_offset % 4 + all.weights_t_offset % 4 + all.targets_offset % 4, 0u);
+  const FusedLayout ragged = plan_fused_layout(mlp_shape({5, 9, 3}), 7, 64, 0);
+  for (int l = 0; l <= 3; ++l) EXPECT_EQ(ragged.act_offset[l] % 4, 0u) << l;
+  EXPECT_EQ(ragged.global_floats % 4, 0u);
   // A small budget: params first, then activations; the rest global.
   const FusedLayout some = plan_fused_layout(shape, 64, 256, static_cast<std::size_t>(n_params) * 4 + 100);
   EXPECT_TRUE(some.in_shared[kParams]);

@@ -86,6 +86,58 @@ US_HD_INLINE float apply_epilogue(const GemmArgs& g, float value, int i, int j) 
   return value;
 }
 
+#if defined(__CUDA_ARCH__)
+__device__ __forceinline__ bool aligned16(const float* x) { return (reinterpret_cast<std::uintptr_t>(x) & 15u) == 0; }
+__device__ __forceinline__ float lane_of(const float4& v, int q) {
+  return q == 0 ? v.x : q == 1 ? v.y : q == 2 ? v.z : v.w;
+}
+
+// GPU only: the leading steps of a 4 x 4 tile's product with 16-byte loads where the
+// operands allow it (rows of B, and A's four rows or four columns, contiguous and aligned).
+// Each accumulator still takes its fmaf's in ascending p, so the bits are those of the
+// scalar loop. Returns the first p left to the scalar loop.
+template <int TM, int TN>
+__device__ __forceinline__ int gemm_tile_vector_steps(const GemmArgs& g, const float* a, const float* b,
+                                                      float (&acc)[TM][TN]) {
+  if constexpr (TM != 4 || TN != 4) {
+    return 0;
+  } else {
+    if ((g.ldb & 3) != 0 || !aligned16(b) || !aligned16(a)) return 0;
+    if (g.a_row_stride == 1 && (g.a_col_stride & 3) == 0) {  // A(0..3, p) contiguous
+      for (int p = 0; p < g.P; ++p) {
+        const float4 av = *reinterpret_cast<const float4*>(a + p * g.a_col_stride);
+        const float4 bv = *reinterpret_cast<const float4*>(b + p * g.ldb);
+        US_UNROLL(4)
+        for (int i = 0; i < 4; ++i) {
+          US_UNROLL(4)
+          for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(lane_of(av, i), lane_of(bv, j), acc[i][j]);
+        }
+      }
+      return g.P;
+    }
+    if (g.a_col_stride == 1 && (g.a_row_stride & 3) == 0) {  // A(i, p..p+3) contiguous
+      const int p_end = g.P & ~3;
+      for (int p = 0; p < p_end; p += 4) {
+        float4 rows[4];
+        US_UNROLL(4)
+        for (int i = 0; i < 4; ++i) rows[i] = *reinterpret_cast<const float4*>(a + i * g.a_row_stride + p);
+        US_UNROLL(4)
+        for (int q = 0; q < 4; ++q) {
+          const float4 bv = *reinterpret_cast<const float4*>(b + (p + q) * g.ldb);
+          US_UNROLL(4)
+          for (int i = 0; i < 4; ++i) {
+            US_UNROLL(4)
+            for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(lane_of(rows[i], q), lane_of(bv, j), acc[i][j]);
+          }
+        }
+      }
+      return p_end;
+    }
+    return 0;
+  }
+}
+#endif
+
 // One TM x TN tile at (i0, j0): the accumulators stay in registers for all of P.
 template <int TM, int TN>
 US_HD_INLINE void gemm_tile(const GemmArgs& g, int i0, int j0) {
@@ -98,7 +150,11 @@ US_HD_INLINE void gemm_tile(const GemmArgs& g, int i0, int j0) {
                                            : g.C[(i0 + i) * g.ldc + j0 + j];
   const float* a = g.A + i0 * g.a_row_stride;
   const float* b = g.B + j0;
-  for (int p = 0; p < g.P; ++p) {
+  int p = 0;
+#if defined(__CUDA_ARCH__)
+  p = gemm_tile_vector_steps<TM, TN>(g, a, b, acc);
+#endif
+  for (; p < g.P; ++p) {
     US_UNROLL(16)
     for (int i = 0; i < TM; ++i) {
       const float a_ip = a[i * g.a_row_stride + p * g.a_col_stride];
