@@ -28,11 +28,10 @@ jax.config.update("jax_enable_x64", False)  # float32 throughout, as the other p
 
 
 def set_threads(threads):
-    """One XLA thread per process when asked (compare.sh runs one process per core, as for
-    torch); must run before JAX's backend starts, i.e. before the first array."""
-    if threads == 1:
-        flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flags).strip()
+    """XLA's CPU threads (compare.sh runs one process of 1 thread per core, as for torch);
+    must run before JAX's backend starts, i.e. before the first array."""
+    flags = f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} intra_op_parallelism_threads={threads}"
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flags).strip()
 
 
 def init_params(key, widths):
