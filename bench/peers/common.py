@@ -1,4 +1,4 @@
-"""Shared parts of the PyTorch peers of underspec's seed experiment.
+"""Shared parts of the peers of underspec's seed experiment (PyTorch; the JAX peer uses the data and I/O).
 
 The experiment (the same model as underspec's built-in default; the random bits differ):
   x1, x2 ~ N(0, 1);  y = 1*x1 + 2*x2 + 3 + N(0, 1);  x3 = y + N(0, 1) / factor
