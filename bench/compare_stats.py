@@ -4,9 +4,13 @@ compare.json and exits 1 when the statistics disagree or a qualitative finding f
 
 Layout of RUN_DIR (written by compare.sh):
   underspec-K/{replicas.csv,summary.json}   underspec runs, K = 1..
-  batched-K-pJ.json, eager-K-pJ.json       peer runs (bench/peers/*.py --out), process J of
-                                           run K; the processes of a run split the seeds
+  batched-K-pJ.json, eager-K-pJ.json,      peer runs (bench/peers/*.py --out), process J of
+  jax-K-pJ.json                            run K; the processes of a run split the seeds
   times.tsv                                name <TAB> repetition <TAB> process wall seconds
+
+A run's compute time is that of its slowest process. The JAX peer also reports its compile
+and training seconds (compile_seconds, train_seconds; each the slowest process's): the
+ratio "train" sets underspec's compute time against JAX's training alone.
 
 Agreement: for every (model, regime) and metric (IID, OOD RMSE), the seed means of
 underspec and of a peer must satisfy |m1 - m2| <= z * se with
@@ -14,8 +18,8 @@ underspec and of a peer must satisfy |m1 - m2| <= z * se with
 The first two terms are the sampling error of the seed means; the last is the sampling
 error of each implementation's own test set (one draw per implementation, shared by all its
 seeds, so it shifts a whole group and is not in the seed spread; for Gaussian residuals the
-RMSE over n_test samples has standard error RMSE / sqrt(2 n_test)). The two peers share their
-data (same torch generator), so between them only the seed terms apply.
+RMSE over n_test samples has standard error RMSE / sqrt(2 n_test)). The peers share their
+data (common.make_data, same torch generator), so between them only the seed terms apply.
 """
 import argparse
 import csv
@@ -29,6 +33,7 @@ import sys
 MODELS = ("perceptron", "mlp")
 REGIMES = ("baseline", "domain_randomization", "augmentation")
 METRICS = ("iid_rmse", "ood_rmse")
+PEERS = ("batched", "eager", "jax")
 
 
 def load_underspec(path):
@@ -47,9 +52,14 @@ def load_underspec(path):
 
 
 def load_peer(path):
+    """(replicas, {"compute": wall seconds, and "compile", "train" where the peer times them})."""
     with open(path) as f:
         data = json.load(f)
-    return data["replicas"], float(data["wall_seconds"])
+    times = {"compute": float(data["wall_seconds"])}
+    for key in ("compile", "train"):
+        if f"{key}_seconds" in data:
+            times[key] = float(data[f"{key}_seconds"])
+    return data["replicas"], times
 
 
 def group(replicas, model, regime, key):
@@ -121,20 +131,21 @@ def main():
     p.add_argument("--n-test", type=int, default=5000, help="test-set size of every implementation")
     args = p.parse_args()
 
-    impls = {}  # name -> {"replicas": first run's replicas, "compute": [s], "process": [s]}
+    impls = {}  # name -> {"replicas": first run's replicas, "compute": [s], "process": [s], maybe "compile", "train"}
     for path in sorted(glob.glob(os.path.join(args.run_dir, "underspec-*", "replicas.csv"))):
         reps, wall = load_underspec(os.path.dirname(path))
         d = impls.setdefault("underspec", {"replicas": reps, "compute": [], "process": []})
         d["compute"].append(wall)
-    for peer in ("batched", "eager"):
-        runs = {}  # run K -> its processes' (replicas, wall)
+    for peer in PEERS:
+        runs = {}  # run K -> its processes' (replicas, times)
         for path in glob.glob(os.path.join(args.run_dir, f"{peer}-*-p*.json")):
             run = os.path.basename(path)[len(peer) + 1:].split("-p")[0]
             runs.setdefault(run, []).append(load_peer(path))
         for run in sorted(runs, key=int):
             reps = [r for part, _ in runs[run] for r in part]
             d = impls.setdefault(peer, {"replicas": reps, "compute": [], "process": []})
-            d["compute"].append(max(wall for _, wall in runs[run]))  # the slowest process
+            for key in runs[run][0][1]:  # compute (and compile, train): the slowest process
+                d.setdefault(key, []).append(max(times[key] for _, times in runs[run]))
     times_path = os.path.join(args.run_dir, "times.tsv")
     if os.path.exists(times_path):
         with open(times_path) as f:
@@ -147,27 +158,39 @@ def main():
 
     result = {"timing": {}, "ratios": {}, "agreement": {}, "findings": {}, "z": args.z}
     print("Wall time (median over runs; compute = the tool's own timer, process = whole command)")
-    print(f"{'implementation':<14} {'runs':>4} {'trainings':>9} {'compute s':>10} {'process s':>10}")
+    print(f"{'implementation':<14} {'runs':>4} {'trainings':>9} {'compute s':>10} {'process s':>10} "
+          f"{'compile s':>10} {'train s':>10}")
     for name, d in impls.items():
-        t = {"runs": len(d["compute"]), "trainings": len(d["replicas"]),
-             "compute_seconds": d["compute"], "process_seconds": d["process"],
-             "compute_median": median_or_nan(d["compute"]), "process_median": median_or_nan(d["process"])}
+        t = {"runs": len(d["compute"]), "trainings": len(d["replicas"])}
+        for key in ("compute", "process", "compile", "train"):
+            if key in d:
+                t[f"{key}_seconds"] = d[key]
+                t[f"{key}_median"] = median_or_nan(d[key])
         result["timing"][name] = t
-        print(f"{name:<14} {t['runs']:>4} {t['trainings']:>9} {t['compute_median']:>10.3f} {t['process_median']:>10.3f}")
+        extra = "".join(f" {t[k]:>10.3f}" if k in t else f" {'-':>10}" for k in ("compile_median", "train_median"))
+        print(f"{name:<14} {t['runs']:>4} {t['trainings']:>9} {t['compute_median']:>10.3f} {t['process_median']:>10.3f}"
+              + extra)
     base = result["timing"]["underspec"]
     print()
-    for peer in ("eager", "batched"):
+    for peer in ("eager", "batched", "jax"):
         if peer in result["timing"]:
             t = result["timing"][peer]
             r = {"compute": t["compute_median"] / base["compute_median"],
                  "process": t["process_median"] / base["process_median"]}
+            line = f"speed-up of underspec over {peer:<8}: {r['compute']:8.1f}x compute, {r['process']:8.1f}x process"
+            if "train_median" in t:  # JAX: its training alone, compile excluded
+                r["train"] = t["train_median"] / base["compute_median"]
+                line += f", {r['train']:8.1f}x training only"
             result["ratios"][f"{peer}/underspec"] = r
-            print(f"speed-up of underspec over {peer:<8}: {r['compute']:8.1f}x compute, {r['process']:8.1f}x process")
+            print(line)
 
     failed = False
-    pairs = [("underspec", p, args.n_test) for p in ("batched", "eager") if p in impls]
+    peers = [p for p in PEERS if p in impls]
+    pairs = [("underspec", p, args.n_test) for p in peers]
     if "batched" in impls and "eager" in impls:
         pairs.append(("eager", "batched", 0))  # same data: seed terms only
+    if "jax" in impls and len(peers) > 1:
+        pairs.append((peers[0], "jax", 0))  # same data (common.make_data) too
     for a, b, n_test in pairs:
         rows = agreement(impls[a]["replicas"], impls[b]["replicas"], args.z, n_test)
         result["agreement"][f"{a} vs {b}"] = rows

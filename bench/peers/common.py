@@ -1,4 +1,4 @@
-"""Shared parts of the PyTorch peers of underspec's seed experiment.
+"""Shared parts of the peers of underspec's seed experiment (PyTorch; the JAX peer uses the data and I/O).
 
 The experiment (the same model as underspec's built-in default; the random bits differ):
   x1, x2 ~ N(0, 1);  y = 1*x1 + 2*x2 + 3 + N(0, 1);  x3 = y + N(0, 1) / factor
@@ -128,11 +128,15 @@ def replica_record(model, regime, seed_index, iid_rmse, ood_rmse, weights=None):
     return rec
 
 
-def finish(peer, args, replicas, wall_seconds):
+def finish(peer, args, replicas, wall_seconds, extra=None):
+    """Prints the group table (unless --quiet) and writes --out; `extra`: more top-level
+    JSON fields (the JAX peer's compile and training seconds)."""
     groups = group_stats(replicas)
+    extra = extra or {}
     if not args.quiet:
+        timings = "".join(f", {k} {v:.2f}" for k, v in extra.items() if k.endswith("_seconds"))
         print(f"{peer}: {len(replicas)} trainings, {args.epochs} epochs, "
-              f"{torch.get_num_threads()} thread(s), {wall_seconds:.2f} s")
+              f"{torch.get_num_threads()} thread(s), {wall_seconds:.2f} s{timings}")
         print(f"{'model':<11} {'regime':<21} {'n':>3}  {'iid mean':>8} {'iid std':>8}  "
               f"{'ood mean':>8} {'ood std':>8}  {'w_x3':>6}")
         for g in groups:
@@ -151,6 +155,7 @@ def finish(peer, args, replicas, wall_seconds):
             "wall_seconds": wall_seconds,
             "groups": groups,
             "replicas": replicas,
+            **extra,
         }
         tmp = args.out + ".tmp"
         with open(tmp, "w") as f:
