@@ -128,6 +128,75 @@ TEST(CpuKernels, EveryLevelsProductsAreBitIdenticalToThePortableProduct) {
   }
 }
 
+// With P = 1 and GemmInit::accumulate a product is C[i][j] = fmaf(A[i], B[j], C[i][j]): every
+// level's fused multiply-add against the C library's on hard cases. The portable level on
+// x86-64 emulates it (cpu_gemm.hpp, soft_fmaf); double rounding would fail the ties below.
+TEST(CpuKernels, EveryLevelsFusedMultiplyAddIsExact) {
+  std::mt19937 rng(11);
+  const auto random_bits = [&] {
+    float f;
+    do {
+      const auto u = static_cast<std::uint32_t>(rng());
+      std::memcpy(&f, &u, sizeof f);
+    } while (std::isnan(f));
+    return f;
+  };
+  std::uniform_real_distribution<float> uniform(-2, 2);
+  std::vector<float> a, b;
+  for (int k = 0; k < 8; ++k) {  // (1 + m 2^-12)(1 + n 2^-12): products with a bit exactly at half a float ulp
+    a.push_back(1.0f + static_cast<float>(2 * k + 1) * 0x1p-12f);
+    b.push_back(-1.0f - static_cast<float>(2 * k + 1) * 0x1p-12f);
+  }
+  for (float v : {0.0f, -0.0f, 1.0f, -1.0f, 0x1p-149f, 0x1p-126f, 3.4e38f, INFINITY, -INFINITY, 0x1.fffffep127f}) {
+    a.push_back(v);
+    b.push_back(v);
+  }
+  while (a.size() < 48) a.push_back(random_bits());
+  while (a.size() < 64) a.push_back(uniform(rng));
+  while (b.size() < 56) b.push_back(random_bits());
+  while (b.size() < 71) b.push_back(uniform(rng));  // 71 columns: every tile width and remainder
+  const int M = static_cast<int>(a.size()), N = static_cast<int>(b.size());
+  std::vector<float> c(static_cast<std::size_t>(M) * N), expected(c.size());
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < N; ++j) {
+      const double product = static_cast<double>(a[i]) * b[j];
+      float& cij = c[i * N + j];
+      switch ((i + j) % 6) {
+        case 0:  // break a tie by less than a double ulp
+          cij = std::ldexp(1.0f, std::ilogb(product) - 60) * ((i & 1) ? 1.0f : -1.0f);
+          break;
+        case 1:  // cancel most of the product
+          cij = -static_cast<float>(product);
+          break;
+        case 2:
+          cij = -static_cast<float>(product) * (1.0f + 0x1p-23f);
+          break;
+        case 3:
+          cij = random_bits();
+          break;
+        default:
+          cij = uniform(rng);
+      }
+      if (!std::isfinite(cij)) cij = 1.0f;
+      expected[i * N + j] = std::fma(a[i], b[j], cij);
+    }
+  for (const CpuIsa isa : levels_here()) {
+    std::vector<float> out = c;
+    const GemmArgs g{1, a.data(), 1, 1, b.data(), N, out.data(), N, GemmInit::accumulate, nullptr};
+    cpu_kernels(isa).gemm(g, 0, M, 0, N);
+    int mismatches = 0;
+    for (std::size_t e = 0; e < out.size(); ++e) {
+      const bool same = std::isnan(expected[e]) ? std::isnan(out[e]) : std::memcmp(&out[e], &expected[e], 4) == 0;
+      if (!same && ++mismatches <= 5) {
+        const std::size_t i = e / N, j = e % N;
+        ADD_FAILURE() << isa_name(isa) << ": fma(" << std::hexfloat << a[i] << ", " << b[j] << ", " << c[e]
+                      << ") = " << out[e] << ", expected " << expected[e] << std::defaultfloat;
+      }
+    }
+    EXPECT_EQ(mismatches, 0) << isa_name(isa);
+  }
+}
+
 bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
 // Small sweeps (both models, every regime, widths that take every tile shape and remainder,

@@ -2,8 +2,10 @@
 // (every element accumulated with fmaf in ascending p, so results are bit-identical), with
 // SIMD tiles whose accumulators stay in registers across all of P: AVX2 tiles of up to
 // 6 rows x 16 columns (12 ymm registers) and, where AVX-512 is compiled in, 6 x 64 and
-// 12 x 32 tiles (24 zmm registers). This is how the work is spread on an x86 core, not what
-// is computed; tests check the equality with the portable path. Host-only.
+// 12 x 32 tiles (24 zmm registers). On x86-64 without FMA (the portable level) the tiles
+// emulate fmaf exactly in double precision with SSE2 (SoftFma2 below) instead of calling the
+// C library's fmaf for every element. This is how the work is spread on an x86 core, not
+// what is computed; tests check the equality with the portable path. Host-only.
 //
 // Compiled once per instruction set: only src/backends/cpu/isa/cpu_kernels_isa.cpp includes
 // this file, once per ISA level, with UNDERSPEC_CPU_ISA_NS naming a namespace of its own
@@ -16,6 +18,8 @@
 #error "cpu_gemm.hpp is compiled per ISA level (src/backends/cpu/isa/); include cpu_kernels.hpp instead"
 #endif
 
+#include <cstdint>
+
 #include "underspec/core/model.hpp"
 
 #if defined(__AVX2__) && defined(__FMA__) && !defined(__CUDACC__)
@@ -24,11 +28,80 @@
 #if defined(__AVX512F__)
 #define UNDERSPEC_HAVE_AVX512_GEMM 1
 #endif
+#elif defined(__x86_64__) && defined(__SSE2__) && !defined(__FMA__) && !defined(__CUDACC__)
+#include <emmintrin.h>
+#define UNDERSPEC_HAVE_SOFT_FMA_GEMM 1
 #endif
 
 #define US_SIMD inline __attribute__((always_inline))
 
 namespace underspec::UNDERSPEC_CPU_ISA_NS {
+
+#if defined(UNDERSPEC_HAVE_SOFT_FMA_GEMM)
+
+// fmaf(a, b, c) exactly, without an FMA instruction: a * b is exact in double (24 + 24 bits
+// < 53), and s = a * b + c rounded to double, moved to the neighbour of odd last bit when
+// inexact (round to odd: Boldo & Melquiond, "Emulation of FMA and correctly rounded sums:
+// proved algorithms using rounding to odd", IEEE TC 2008), then rounded to float, is the
+// correctly rounded result (53 >= 24 + 2). TwoSum gives the exact error of s: when it is
+// non-zero, the exact sum lies strictly between s and its neighbour on the error's side, and
+// the odd one of the two is s truncated towards zero (one step down when the error points to
+// zero) with the last bit set. Infinities and NaNs have a NaN error and are left alone.
+US_SIMD float soft_fmaf(float a, float b, float c) {
+  const double product = static_cast<double>(a) * static_cast<double>(b), addend = c;
+  const double s = product + addend;
+  const double bv = s - product, av = s - bv;
+  const double err = (product - av) + (addend - bv);
+  auto bits = __builtin_bit_cast(std::uint64_t, s);
+  if (__builtin_fabs(err) > 0.0) {
+    bits -= (bits ^ __builtin_bit_cast(std::uint64_t, err)) >> 63;
+    bits |= 1u;
+  }
+  return static_cast<float>(__builtin_bit_cast(double, bits));
+}
+
+// Two floats held exactly in the two doubles of an SSE2 register, with soft_fmaf's steps.
+struct SoftFma2 {
+  using V = __m128d;
+  static constexpr int kLanes = 2, kAccumulators = 8;
+  static US_SIMD V zero() { return _mm_setzero_pd(); }
+  static US_SIMD V load(const float* p) {
+    return _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
+  static US_SIMD void store(float* p, V v) {
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_castps_si128(_mm_cvtpd_ps(v)));
+  }
+  static US_SIMD V broadcast(const float* p) { return _mm_set1_pd(static_cast<double>(*p)); }
+  static US_SIMD V fmadd(V a, V b, V c) {
+    const V product = _mm_mul_pd(a, b);
+    const V s = _mm_add_pd(product, c);
+    const V bv = _mm_sub_pd(s, product);
+    const V av = _mm_sub_pd(s, bv);
+    const V err = _mm_add_pd(_mm_sub_pd(product, av), _mm_sub_pd(c, bv));
+    const V magnitude = _mm_andnot_pd(_mm_castsi128_pd(_mm_set1_epi64x(INT64_MIN)), err);
+    const __m128i inexact = _mm_castpd_si128(_mm_cmplt_pd(zero(), magnitude));  // false for NaN
+    const __m128i bits = _mm_castpd_si128(s);
+    const __m128i down = _mm_and_si128(_mm_srli_epi64(_mm_xor_si128(bits, _mm_castpd_si128(err)), 63), inexact);
+    const __m128i odd = _mm_or_si128(_mm_sub_epi64(bits, down), _mm_and_si128(inexact, _mm_set1_epi64x(1)));
+    return _mm_cvtps_pd(_mm_cvtpd_ps(_mm_castsi128_pd(odd)));  // round to float; held exactly
+  }
+  // As apply_epilogue: maxpd returns its second operand for NaN and -0, so both map to +0.
+  static US_SIMD V relu(V x) { return _mm_max_pd(x, zero()); }
+  static US_SIMD V gate(V error, V activation) { return _mm_and_pd(error, _mm_cmpgt_pd(activation, zero())); }
+};
+
+// gemm_block with soft_fmaf: the columns the SoftFma2 tiles leave (e.g. the output layer's).
+inline void soft_gemm_block(const GemmArgs& g, int i_begin, int i_end, int j_begin, int j_end) {
+  for (int i = i_begin; i < i_end; ++i)
+    for (int j = j_begin; j < j_end; ++j) {
+      float acc = g.init == GemmInit::zero ? 0.0f : g.init == GemmInit::bias ? g.bias[j] : g.C[i * g.ldc + j];
+      for (int p = 0; p < g.P; ++p)
+        acc = soft_fmaf(g.A[i * g.a_row_stride + p * g.a_col_stride], g.B[p * g.ldb + j], acc);
+      g.C[i * g.ldc + j] = apply_epilogue(g, acc, i, j);
+    }
+}
+
+#endif
 
 #if defined(UNDERSPEC_HAVE_AVX2_GEMM)
 
@@ -68,7 +141,7 @@ struct Zmm {
 #endif
 #endif
 
-#if defined(UNDERSPEC_HAVE_AVX2_GEMM)
+#if defined(UNDERSPEC_HAVE_AVX2_GEMM) || defined(UNDERSPEC_HAVE_SOFT_FMA_GEMM)
 
 // TM rows x (Vec::kLanes * NV) columns at (i0, j0).
 template <class Vec, int TM, int NV>
@@ -171,6 +244,18 @@ struct CpuGemm {
     for (int r0 = 0; r0 < rows; r0 += 8)
       for (int c0 = 0; c0 < cols; c0 += 8) avx2_transpose8x8(src + r0 * cols + c0, cols, dst + c0 * rows + r0, rows);
   }
+};
+
+#elif defined(UNDERSPEC_HAVE_SOFT_FMA_GEMM)
+
+struct CpuGemm {
+  void operator()(const GemmArgs& g, int i_begin, int i_end, int j_begin, int j_end) const {
+    int j = j_begin;
+    for (; j + 4 <= j_end; j += 4) simd_gemm_rows<SoftFma2, 2>(g, i_begin, i_end, j);
+    for (; j + 2 <= j_end; j += 2) simd_gemm_rows<SoftFma2, 1>(g, i_begin, i_end, j);
+    if (j < j_end) soft_gemm_block(g, i_begin, i_end, j, j_end);
+  }
+  void transpose(const float* src, int rows, int cols, float* dst) const { transpose_block(src, rows, cols, dst); }
 };
 
 #else
