@@ -1,19 +1,28 @@
 // The networks: forward against a double-precision reference, gradients against central
-// finite differences, the CPU's SIMD tiles against the portable product bit for bit, and
-// PyTorch's initialisation bounds.
+// finite differences (with the active CPU kernels' products), and PyTorch's initialisation
+// bounds. Every CPU level against the portable product: test_cpu_kernels.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 #include <vector>
 
-#include "underspec/backends/cpu_gemm.hpp"
+#include "underspec/backends/cpu_kernels.hpp"
 #include "underspec/backends/cpu_trainer.hpp"
 #include "underspec/core/group_trainer.hpp"
 #include "underspec/core/model.hpp"
 
 namespace underspec {
 namespace {
+
+// The active CPU kernels' products, as a group's Gemm.
+struct CpuGemm {
+  const CpuKernels* kernels = &active_cpu_kernels();
+  void operator()(const GemmArgs& g, int i_begin, int i_end, int j_begin, int j_end) const {
+    kernels->gemm(g, i_begin, i_end, j_begin, j_end);
+  }
+  void transpose(const float* src, int rows, int cols, float* dst) const { kernels->transpose(src, rows, cols, dst); }
+};
 
 NetShape shape_of(std::vector<int> widths) {
   NetShape s;
@@ -104,44 +113,6 @@ TEST_P(ModelShapes, GradientsMatchCentralFiniteDifferences) {
 INSTANTIATE_TEST_SUITE_P(Shapes, ModelShapes,
                          ::testing::Values(std::vector<int>{3, 1}, std::vector<int>{3, 8, 1},
                                            std::vector<int>{3, 16, 9, 1}, std::vector<int>{3, 64, 64, 1}));
-
-TEST(Gemm, CpuTilesAreBitIdenticalToThePortableProduct) {
-  std::mt19937 rng(3);
-  std::uniform_real_distribution<float> uniform(-1, 1);
-  for (int M : {1, 5, 6, 13, 64})
-    for (int N : {1, 7, 8, 16, 24, 64, 65})
-      for (int P : {1, 3, 64})
-        for (GemmInit init : {GemmInit::zero, GemmInit::bias, GemmInit::accumulate})
-          for (GemmEpilogue epilogue : {GemmEpilogue::none, GemmEpilogue::relu, GemmEpilogue::relu_mask}) {
-            std::vector<float> A(M * P), B(P * N), bias(N), c_portable(M * N), c_cpu, mask(M * N);
-            for (float& v : mask) v = uniform(rng);
-            for (float& v : A) v = uniform(rng);
-            for (float& v : B) v = uniform(rng);
-            for (float& v : bias) v = uniform(rng);
-            for (float& v : c_portable) v = uniform(rng);
-            c_cpu = c_portable;
-            const bool transposed_a = (M + N) % 2 == 0;  // exercise both stride patterns of A
-            GemmArgs g{P,
-                       A.data(),
-                       transposed_a ? 1 : P,
-                       transposed_a ? M : 1,
-                       B.data(),
-                       N,
-                       c_portable.data(),
-                       N,
-                       init,
-                       bias.data(),
-                       epilogue,
-                       mask.data()};
-            PortableGemm{}(g, 0, M, 0, N);
-            g.C = c_cpu.data();
-            CpuGemm{}(g, 0, M, 0, N);
-            ASSERT_EQ(c_portable, c_cpu) << "M " << M << " N " << N << " P " << P;
-            if (epilogue == GemmEpilogue::relu) {
-              for (float v : c_cpu) ASSERT_FALSE(std::signbit(v));  // ReLU never leaves -0 or negatives
-            }
-          }
-}
 
 TEST(Gemm, TransposeMatchesDefinition) {
   for (auto [rows, cols] : {std::pair{64, 64}, std::pair{8, 16}, std::pair{5, 9}}) {

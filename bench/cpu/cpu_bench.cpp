@@ -90,6 +90,7 @@ int main(int argc, char** argv) {
         "FP32 FMA peak (%s): %.1f GFLOP/s on 1 thread, %.1f GFLOP/s measured on %d threads; "
         "peak used: %.1f GFLOP/s\n",
         peak_all.isa.c_str(), peak1.gflops, peak_all.gflops, threads, peak_gflops);
+    std::printf("cpu kernels: %s\n", backend->kernels().c_str());
     std::printf("load average (1, 5, 15 min) before: %s, after: %s\n\n", load_before.c_str(), load_after.c_str());
     std::printf("%-22s %8s %6s %7s %10s %10s %14s %9s %7s\n", "case", "replicas", "epochs", "samples", "median s",
                 "floor s", "r-sample-st/s", "GFLOP/s", "% peak");
@@ -115,6 +116,7 @@ int main(int argc, char** argv) {
       nlohmann::json out;
       out["backend"] = backend->name();
       out["device"] = bm::to_json(bm::cpu_device_info(threads));
+      out["cpu_kernels"] = backend->kernels();
       out["threads"] = threads;
       out["repeat"] = repeat;
       out["load_average_before"] = load_before;

@@ -425,8 +425,8 @@ def _generic_table(records: list, css: str, lead: tuple = ()) -> str:
 
 
 def _meta_table(run: Run) -> str:
-    order = ["version", "git_commit", "started_utc", "command_line", "host", "backend", "devices", "threads",
-             "wall_seconds", "replicas", "cells", "shard"]
+    order = ["version", "git_commit", "started_utc", "command_line", "host", "backend", "devices", "cpu_kernels",
+             "threads", "wall_seconds", "replicas", "cells", "shard"]
     keys = [k for k in order if k in run.meta] + [k for k in run.meta if k not in order]
     rows = []
     for k in keys:

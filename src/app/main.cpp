@@ -12,6 +12,7 @@
 #include <system_error>
 #include <thread>
 
+#include "underspec/backends/cpu_kernels.hpp"
 #include "underspec/benchmark/bench_command.hpp"
 #include "underspec/cluster/slurm.hpp"
 #include "underspec/config/config_io.hpp"
@@ -72,7 +73,9 @@ int main(int argc, char** argv) {
   CLI::App app{
       "underspec: measures underspecification, the spread of out-of-distribution error across seeds "
       "of models trained on data with a spurious correlation, and how remedies change it."};
-  app.set_version_flag("--version", std::string("underspec ") + UNDERSPEC_VERSION);
+  app.set_version_flag("--version", [] {
+    return std::string("underspec ") + UNDERSPEC_VERSION + "\ncpu kernels: " + underspec::cpu_kernels_description(true);
+  });
   app.require_subcommand(1);
 
   std::string config_path, out, resume_dir, shard, progress = "auto", gpus;

@@ -339,6 +339,7 @@ nlohmann::json summary_json(const RunRecord& run, const std::vector<GroupSummary
             {"host", info.host},
             {"started_utc", info.started_utc},
             {"devices", info.devices},
+            {"cpu_kernels", info.cpu_kernels},
             {"shard", info.shard}}},
           {"replicas", run.results.size()},
           {"cells", sweep.cells.size()},

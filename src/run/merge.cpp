@@ -109,6 +109,7 @@ int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const 
                {},
                0,
                0.0,
+               "",
                ""};
   const int status = finalize_run(dir, sweep, std::move(rows), info, param_sources, stdout_stream, err);
   if (options.report) report_after_run(dir, err);

@@ -247,7 +247,8 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
                {backend->name()},
                backend->threads(),
                0.0,
-               options.shard ? std::to_string(shard.index) + "/" + std::to_string(shard.count) : ""};
+               options.shard ? std::to_string(shard.index) + "/" + std::to_string(shard.count) : "",
+               backend->kernels()};
   int status = 0;
   {
     StopSignals signals;

@@ -70,13 +70,14 @@ int score_run(const fs::path& dir, const std::vector<std::string>& overrides, co
   for (std::uint32_t k = 0; k < all_params.size(); ++k) all_params[k] = params.row(k);
   std::vector<ReplicaResult> rows(all_params.size());
   const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
+  const CpuKernels& kernels = active_cpu_kernels();  // throws before any work, when unusable
   const auto start = std::chrono::steady_clock::now();
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
   for (std::size_t k = 0; k < rows.size(); ++k) {
     const ReplicaSpec& spec = sweep.replicas[range.begin + k];
     const ExperimentConfig& cc = sweep.config_of(spec);
     const NetShape shape = net_shape(cc, spec.model);
-    TrainWorkspace workspace(shape, cc.train.batch_size);
+    TrainWorkspace workspace(shape, cc.train.batch_size, kernels);
     ReplicaResult& r = rows[k];
     r.id = spec.id;
     const float* p = all_params[k].data();
@@ -110,7 +111,8 @@ int score_run(const fs::path& dir, const std::vector<std::string>& overrides, co
                {"cpu"},
                threads,
                seconds,
-               ""};
+               "",
+               cpu_kernels_description()};
   const int status = finalize_run(target, sweep, std::move(rows), info, {}, out, err);
   if (options.report) report_after_run(target, err);
   return status;

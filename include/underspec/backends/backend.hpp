@@ -37,6 +37,9 @@ class Backend {
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
   virtual int threads() const = 0;
+  // What runs the arithmetic where a backend has a choice: the CPU's kernels, e.g.
+  // "avx2+fma (auto)" (cpu_kernels.hpp); "" otherwise.
+  virtual std::string kernels() const { return {}; }
   // Trains and scores `replicas` (any subset of the sweep, in any order, of any cells) and
   // hands every result to `sink` as soon as it is final. When *stop becomes true, starts
   // nothing new and returns after reporting what finished. The result of a replica depends
@@ -58,7 +61,12 @@ class BackendUnavailable : public std::runtime_error {
 std::unique_ptr<Backend> make_backend(const std::string& device, int threads, std::string* notice = nullptr,
                                       const std::vector<int>& gpus = {});
 
+// Throws CpuKernelsError when UNDERSPEC_CPU_KERNELS asks for kernels this CPU cannot run.
 std::unique_ptr<Backend> make_cpu_backend(int threads);
+// With the kernels of one instruction-set level (tests, benchmarks); throws CpuKernelsError
+// when it is not supported here.
+enum class CpuIsa;
+std::unique_ptr<Backend> make_cpu_backend(int threads, CpuIsa kernels);
 // Defined by the CUDA backend when it is compiled in; throws BackendUnavailable otherwise.
 std::unique_ptr<Backend> make_cuda_backend(const std::vector<int>& gpus = {});
 bool cuda_backend_available(std::string* why);

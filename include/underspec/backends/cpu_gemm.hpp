@@ -1,63 +1,211 @@
 // The CPU's register-blocked products: the same contract as gemm_block in model.hpp
 // (every element accumulated with fmaf in ascending p, so results are bit-identical), with
-// AVX2 tiles of up to 6 rows x 16 columns held in 12 ymm registers across all of P.
-// This is how the work is spread on an x86 core, not what is computed; a test checks the
-// equality with the portable path. Host-only.
+// SIMD tiles whose accumulators stay in registers across all of P: AVX2 tiles of up to
+// 6 rows x 16 columns (12 ymm registers) and, where AVX-512 is compiled in, 6 x 64 and
+// 12 x 32 tiles (24 zmm registers). On x86-64 without FMA (the portable level) the tiles
+// emulate fmaf exactly in double precision with SSE2 (SoftFma2 below) instead of calling the
+// C library's fmaf for every element. This is how the work is spread on an x86 core, not
+// what is computed; tests check the equality with the portable path. Host-only.
+//
+// Compiled once per instruction set: only src/backends/cpu/isa/cpu_kernels_isa.cpp includes
+// this file, once per ISA level, with UNDERSPEC_CPU_ISA_NS naming a namespace of its own
+// (cpu_isa_portable, cpu_isa_avx2, cpu_isa_avx512). Everything here is inside that
+// namespace, so the linker never merges an inline function compiled with -mavx512f into the
+// copy another ISA level calls. Everyone else goes through cpu_kernels.hpp.
 #pragma once
+
+#if !defined(UNDERSPEC_CPU_ISA_NS)
+#error "cpu_gemm.hpp is compiled per ISA level (src/backends/cpu/isa/); include cpu_kernels.hpp instead"
+#endif
+
+#include <cstdint>
 
 #include "underspec/core/model.hpp"
 
 #if defined(__AVX2__) && defined(__FMA__) && !defined(__CUDACC__)
 #include <immintrin.h>
 #define UNDERSPEC_HAVE_AVX2_GEMM 1
+#if defined(__AVX512F__)
+#define UNDERSPEC_HAVE_AVX512_GEMM 1
+#endif
+#elif defined(__x86_64__) && defined(__SSE2__) && !defined(__FMA__) && !defined(__CUDACC__)
+#include <emmintrin.h>
+#define UNDERSPEC_HAVE_SOFT_FMA_GEMM 1
 #endif
 
-namespace underspec {
+#define US_SIMD inline __attribute__((always_inline))
+
+namespace underspec::UNDERSPEC_CPU_ISA_NS {
+
+#if defined(UNDERSPEC_HAVE_SOFT_FMA_GEMM)
+
+// fmaf(a, b, c) exactly, without an FMA instruction: a * b is exact in double (24 + 24 bits
+// < 53), and s = a * b + c rounded to double, moved to the neighbour of odd last bit when
+// inexact (round to odd: Boldo & Melquiond, "Emulation of FMA and correctly rounded sums:
+// proved algorithms using rounding to odd", IEEE TC 2008), then rounded to float, is the
+// correctly rounded result (53 >= 24 + 2). TwoSum gives the exact error of s: when it is
+// non-zero, the exact sum lies strictly between s and its neighbour on the error's side, and
+// the odd one of the two is s truncated towards zero (one step down when the error points to
+// zero) with the last bit set. Infinities and NaNs have a NaN error and are left alone.
+US_SIMD float soft_fmaf(float a, float b, float c) {
+  const double product = static_cast<double>(a) * static_cast<double>(b), addend = c;
+  const double s = product + addend;
+  const double bv = s - product, av = s - bv;
+  const double err = (product - av) + (addend - bv);
+  auto bits = __builtin_bit_cast(std::uint64_t, s);
+  if (__builtin_fabs(err) > 0.0) {
+    bits -= (bits ^ __builtin_bit_cast(std::uint64_t, err)) >> 63;
+    bits |= 1u;
+  }
+  return static_cast<float>(__builtin_bit_cast(double, bits));
+}
+
+// Two floats held exactly in the two doubles of an SSE2 register, with soft_fmaf's steps.
+struct SoftFma2 {
+  using V = __m128d;
+  static constexpr int kLanes = 2, kAccumulators = 8;
+  static US_SIMD V zero() { return _mm_setzero_pd(); }
+  static US_SIMD V load(const float* p) {
+    return _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
+  static US_SIMD void store(float* p, V v) {
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_castps_si128(_mm_cvtpd_ps(v)));
+  }
+  static US_SIMD V broadcast(const float* p) { return _mm_set1_pd(static_cast<double>(*p)); }
+  static US_SIMD V fmadd(V a, V b, V c) {
+    const V product = _mm_mul_pd(a, b);
+    const V s = _mm_add_pd(product, c);
+    const V bv = _mm_sub_pd(s, product);
+    const V av = _mm_sub_pd(s, bv);
+    const V err = _mm_add_pd(_mm_sub_pd(product, av), _mm_sub_pd(c, bv));
+    const V magnitude = _mm_andnot_pd(_mm_castsi128_pd(_mm_set1_epi64x(INT64_MIN)), err);
+    const __m128i inexact = _mm_castpd_si128(_mm_cmplt_pd(zero(), magnitude));  // false for NaN
+    const __m128i bits = _mm_castpd_si128(s);
+    const __m128i down = _mm_and_si128(_mm_srli_epi64(_mm_xor_si128(bits, _mm_castpd_si128(err)), 63), inexact);
+    const __m128i odd = _mm_or_si128(_mm_sub_epi64(bits, down), _mm_and_si128(inexact, _mm_set1_epi64x(1)));
+    return _mm_cvtps_pd(_mm_cvtpd_ps(_mm_castsi128_pd(odd)));  // round to float; held exactly
+  }
+  // As apply_epilogue: maxpd returns its second operand for NaN and -0, so both map to +0.
+  static US_SIMD V relu(V x) { return _mm_max_pd(x, zero()); }
+  static US_SIMD V gate(V error, V activation) { return _mm_and_pd(error, _mm_cmpgt_pd(activation, zero())); }
+};
+
+// gemm_block with soft_fmaf: the columns the SoftFma2 tiles leave (e.g. the output layer's).
+inline void soft_gemm_block(const GemmArgs& g, int i_begin, int i_end, int j_begin, int j_end) {
+  for (int i = i_begin; i < i_end; ++i)
+    for (int j = j_begin; j < j_end; ++j) {
+      float acc = g.init == GemmInit::zero ? 0.0f : g.init == GemmInit::bias ? g.bias[j] : g.C[i * g.ldc + j];
+      for (int p = 0; p < g.P; ++p)
+        acc = soft_fmaf(g.A[i * g.a_row_stride + p * g.a_col_stride], g.B[p * g.ldb + j], acc);
+      g.C[i * g.ldc + j] = apply_epilogue(g, acc, i, j);
+    }
+}
+
+#endif
 
 #if defined(UNDERSPEC_HAVE_AVX2_GEMM)
 
-// TM rows x (8 * NV) columns at (i0, j0).
-template <int TM, int NV>
-inline void avx2_gemm_tile(const GemmArgs& g, int i0, int j0) {
+// One SIMD register of floats and the operations the tiles need. kAccumulators: how many
+// accumulator registers a tile keeps in flight (of 16 ymm / 32 zmm).
+struct Ymm {
+  using V = __m256;
+  static constexpr int kLanes = 8, kAccumulators = 12;
+  static US_SIMD V zero() { return _mm256_setzero_ps(); }
+  static US_SIMD V load(const float* p) { return _mm256_loadu_ps(p); }
+  static US_SIMD void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static US_SIMD V broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static US_SIMD V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  // As apply_epilogue: max(x, +0) returns its second operand for NaN and -0, so both map to +0.
+  static US_SIMD V relu(V x) { return _mm256_max_ps(x, zero()); }
+  static US_SIMD V gate(V error, V activation) {
+    return _mm256_and_ps(error, _mm256_cmp_ps(activation, zero(), _CMP_GT_OQ));
+  }
+};
+
+#if defined(UNDERSPEC_HAVE_AVX512_GEMM)
+struct Zmm {
+  using V = __m512;
+  static constexpr int kLanes = 16, kAccumulators = 24;
+  static US_SIMD V zero() { return _mm512_setzero_ps(); }
+  static US_SIMD V load(const float* p) { return _mm512_loadu_ps(p); }
+  static US_SIMD void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static US_SIMD V broadcast(const float* p) { return _mm512_set1_ps(*p); }
+  static US_SIMD V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  // The all-lanes zero-masked form: the same vmaxps, without GCC 12's false
+  // -Wmaybe-uninitialized on _mm512_max_ps's undefined pass-through operand.
+  static US_SIMD V relu(V x) { return _mm512_maskz_max_ps(static_cast<__mmask16>(0xFFFF), x, zero()); }
+  static US_SIMD V gate(V error, V activation) {
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(activation, zero(), _CMP_GT_OQ), error);
+  }
+};
+#endif
+#endif
+
+#if defined(UNDERSPEC_HAVE_AVX2_GEMM) || defined(UNDERSPEC_HAVE_SOFT_FMA_GEMM)
+
+// TM rows x (Vec::kLanes * NV) columns at (i0, j0).
+template <class Vec, int TM, int NV>
+inline void simd_gemm_tile(const GemmArgs& g, int i0, int j0) {
+  using V = typename Vec::V;
+  constexpr int L = Vec::kLanes;
   // Everything the loop reads is copied into locals, so the compiler can keep the
   // accumulators in registers instead of re-spilling them for possible aliasing.
   const int P = g.P, a_rs = g.a_row_stride, a_cs = g.a_col_stride, ldb = g.ldb, ldc = g.ldc;
   const float* __restrict a = g.A + i0 * a_rs;
   const float* __restrict b = g.B + j0;
   float* __restrict c = g.C + i0 * ldc + j0;
-  __m256 acc[TM][NV];
-  US_UNROLL(16)
+  V acc[TM][NV];
+  US_UNROLL(24)
   for (int i = 0; i < TM; ++i) US_UNROLL(4)
   for (int v = 0; v < NV; ++v)
-    acc[i][v] = g.init == GemmInit::zero   ? _mm256_setzero_ps()
-                : g.init == GemmInit::bias ? _mm256_loadu_ps(g.bias + j0 + 8 * v)
-                                           : _mm256_loadu_ps(c + i * ldc + 8 * v);
+    acc[i][v] = g.init == GemmInit::zero   ? Vec::zero()
+                : g.init == GemmInit::bias ? Vec::load(g.bias + j0 + L * v)
+                                           : Vec::load(c + i * ldc + L * v);
   for (int p = 0; p < P; ++p) {
-    __m256 b_row[NV];
+    V b_row[NV];
     US_UNROLL(4)
-    for (int v = 0; v < NV; ++v) b_row[v] = _mm256_loadu_ps(b + p * ldb + 8 * v);
-    US_UNROLL(16)
+    for (int v = 0; v < NV; ++v) b_row[v] = Vec::load(b + p * ldb + L * v);
+    US_UNROLL(24)
     for (int i = 0; i < TM; ++i) {
-      const __m256 a_ip = _mm256_broadcast_ss(a + i * a_rs + p * a_cs);
+      const V a_ip = Vec::broadcast(a + i * a_rs + p * a_cs);
       US_UNROLL(4)
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(a_ip, b_row[v], acc[i][v]);
+      for (int v = 0; v < NV; ++v) acc[i][v] = Vec::fmadd(a_ip, b_row[v], acc[i][v]);
     }
   }
-  // Epilogues as in apply_epilogue: max(x, +0) and the masked AND both map NaN and -0 to +0.
-  const __m256 zero = _mm256_setzero_ps();
-  US_UNROLL(16)
+  US_UNROLL(24)
   for (int i = 0; i < TM; ++i) US_UNROLL(4)
   for (int v = 0; v < NV; ++v) {
-    __m256 out = acc[i][v];
+    V out = acc[i][v];
     if (g.epilogue == GemmEpilogue::relu) {
-      out = _mm256_max_ps(out, zero);
+      out = Vec::relu(out);
     } else if (g.epilogue == GemmEpilogue::relu_mask) {
-      const __m256 gate = _mm256_loadu_ps(g.mask + (i0 + i) * ldc + j0 + 8 * v);
-      out = _mm256_and_ps(out, _mm256_cmp_ps(gate, zero, _CMP_GT_OQ));
+      out = Vec::gate(out, Vec::load(g.mask + (i0 + i) * ldc + j0 + L * v));
     }
-    _mm256_storeu_ps(c + i * ldc + 8 * v, out);
+    Vec::store(c + i * ldc + L * v, out);
   }
 }
+
+// The last `rows` (< the full tile height) rows at i, with a tile of exactly that height.
+template <class Vec, int NV, int TM>
+inline void simd_gemm_tail(const GemmArgs& g, int rows, int i, int j0) {
+  if constexpr (TM > 0) {
+    if (rows == TM) return simd_gemm_tile<Vec, TM, NV>(g, i, j0);
+    simd_gemm_tail<Vec, NV, TM - 1>(g, rows, i, j0);
+  }
+}
+
+// Rows [i_begin, i_end) of the (Vec::kLanes * NV) columns at j0.
+template <class Vec, int NV>
+inline void simd_gemm_rows(const GemmArgs& g, int i_begin, int i_end, int j0) {
+  constexpr int kRows = Vec::kAccumulators / NV;
+  int i = i_begin;
+  for (; i + kRows <= i_end; i += kRows) simd_gemm_tile<Vec, kRows, NV>(g, i, j0);
+  if (i < i_end) simd_gemm_tail<Vec, NV, kRows - 1>(g, i_end - i, i, j0);
+}
+
+#endif
+
+#if defined(UNDERSPEC_HAVE_AVX2_GEMM)
 
 // dst[c][r] = src[r][c] for one 8 x 8 block (unpack, shuffle, permute: 24 shuffles).
 inline void avx2_transpose8x8(const float* src, int ld_src, float* dst, int ld_dst) {
@@ -79,55 +227,16 @@ inline void avx2_transpose8x8(const float* src, int ld_src, float* dst, int ld_d
   }
 }
 
-template <int NV>
-inline void avx2_gemm_rows(const GemmArgs& g, int i_begin, int i_end, int j0) {
-  constexpr int kRows = NV == 2 ? 6 : 12;  // keep 12 accumulators in flight
-  int i = i_begin;
-  for (; i + kRows <= i_end; i += kRows) avx2_gemm_tile<kRows, NV>(g, i, j0);
-  switch (i_end - i) {
-    case 11:
-      avx2_gemm_tile<11, NV>(g, i, j0);
-      break;
-    case 10:
-      avx2_gemm_tile<10, NV>(g, i, j0);
-      break;
-    case 9:
-      avx2_gemm_tile<9, NV>(g, i, j0);
-      break;
-    case 8:
-      avx2_gemm_tile<8, NV>(g, i, j0);
-      break;
-    case 7:
-      avx2_gemm_tile<7, NV>(g, i, j0);
-      break;
-    case 6:
-      avx2_gemm_tile<6, NV>(g, i, j0);
-      break;
-    case 5:
-      avx2_gemm_tile<5, NV>(g, i, j0);
-      break;
-    case 4:
-      avx2_gemm_tile<4, NV>(g, i, j0);
-      break;
-    case 3:
-      avx2_gemm_tile<3, NV>(g, i, j0);
-      break;
-    case 2:
-      avx2_gemm_tile<2, NV>(g, i, j0);
-      break;
-    case 1:
-      avx2_gemm_tile<1, NV>(g, i, j0);
-      break;
-    default:
-      break;
-  }
-}
-
 struct CpuGemm {
   void operator()(const GemmArgs& g, int i_begin, int i_end, int j_begin, int j_end) const {
     int j = j_begin;
-    for (; j + 16 <= j_end; j += 16) avx2_gemm_rows<2>(g, i_begin, i_end, j);
-    for (; j + 8 <= j_end; j += 8) avx2_gemm_rows<1>(g, i_begin, i_end, j);
+#if defined(UNDERSPEC_HAVE_AVX512_GEMM)
+    for (; j + 64 <= j_end; j += 64) simd_gemm_rows<Zmm, 4>(g, i_begin, i_end, j);
+    for (; j + 32 <= j_end; j += 32) simd_gemm_rows<Zmm, 2>(g, i_begin, i_end, j);
+    for (; j + 16 <= j_end; j += 16) simd_gemm_rows<Zmm, 1>(g, i_begin, i_end, j);
+#endif
+    for (; j + 16 <= j_end; j += 16) simd_gemm_rows<Ymm, 2>(g, i_begin, i_end, j);
+    for (; j + 8 <= j_end; j += 8) simd_gemm_rows<Ymm, 1>(g, i_begin, i_end, j);
     if (j < j_end) gemm_block(g, i_begin, i_end, j, j_end);  // narrow remainder (e.g. the output)
   }
   void transpose(const float* src, int rows, int cols, float* dst) const {
@@ -137,8 +246,31 @@ struct CpuGemm {
   }
 };
 
+#elif defined(UNDERSPEC_HAVE_SOFT_FMA_GEMM)
+
+struct CpuGemm {
+  void operator()(const GemmArgs& g, int i_begin, int i_end, int j_begin, int j_end) const {
+    int j = j_begin;
+    for (; j + 4 <= j_end; j += 4) simd_gemm_rows<SoftFma2, 2>(g, i_begin, i_end, j);
+    for (; j + 2 <= j_end; j += 2) simd_gemm_rows<SoftFma2, 1>(g, i_begin, i_end, j);
+    if (j < j_end) soft_gemm_block(g, i_begin, i_end, j, j_end);
+  }
+  void transpose(const float* src, int rows, int cols, float* dst) const { transpose_block(src, rows, cols, dst); }
+};
+
 #else
-using CpuGemm = PortableGemm;
+
+// No SIMD tiles at this level: the portable product, as a type of this namespace (so the
+// group trainer's instantiations for it are this level's own).
+struct CpuGemm {
+  void operator()(const GemmArgs& g, int i_begin, int i_end, int j_begin, int j_end) const {
+    gemm_block(g, i_begin, i_end, j_begin, j_end);
+  }
+  void transpose(const float* src, int rows, int cols, float* dst) const { transpose_block(src, rows, cols, dst); }
+};
+
 #endif
 
-}  // namespace underspec
+}  // namespace underspec::UNDERSPEC_CPU_ISA_NS
+
+#undef US_SIMD

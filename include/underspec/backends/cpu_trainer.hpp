@@ -1,10 +1,12 @@
-// Training and scoring one replica on the host with the shared group trainer. The CPU backend runs these in parallel
-// over replicas; tests call them alone.
+// Training and scoring one replica on the host with the shared group trainer, through the CPU
+// kernels of one instruction-set level (cpu_kernels.hpp). The CPU backend runs these in
+// parallel over replicas; tests call them alone.
 #pragma once
 
 #include <memory>
 #include <vector>
 
+#include "underspec/backends/cpu_kernels.hpp"
 #include "underspec/core/group_trainer.hpp"
 #include "underspec/sweep/dataset.hpp"
 #include "underspec/sweep/sweep.hpp"
@@ -12,10 +14,12 @@
 namespace underspec {
 
 // Per-thread scratch: parameters, activations, errors and optimiser state for one replica
-// at a time, in one arena whose buffers all start on a cache line (aligned vector loads).
+// at a time, in one arena whose buffers all start on a cache line (aligned vector loads),
+// and the kernels that train and score with it (by default the process's active ones).
 class TrainWorkspace {
  public:
-  TrainWorkspace(const NetShape& shape, int batch_capacity);
+  TrainWorkspace(const NetShape& shape, int batch_capacity, const CpuKernels& kernels = active_cpu_kernels());
+  const CpuKernels& kernels() const { return kernels_; }
   const BatchBuffers& buffers() const { return buffers_; }
   float* params() { return params_; }
   float* targets() { return targets_; }
@@ -26,6 +30,7 @@ class TrainWorkspace {
 
  private:
   float* carve(std::size_t floats);
+  const CpuKernels& kernels_;
   int batch_capacity_;
   std::unique_ptr<float[], void (*)(float*)> arena_;
   std::size_t used_ = 0, capacity_ = 0;

@@ -27,6 +27,7 @@ struct RunInfo {
   int threads = 0;
   double wall_seconds = 0;  // training only
   std::string shard;        // "I/N" for a shard, "" otherwise
+  std::string cpu_kernels;  // the CPU's kernels when it computed the results ("avx2+fma (auto)"), else ""
 };
 
 struct RunRecord {

@@ -2,7 +2,9 @@
 // the same arithmetic, so results do not depend on the thread count. Datasets are shared
 // across replicas and cells (cpu_datasets.hpp). There is no barrier between "chunks": a
 // thread that finishes a replica adds it to a pending batch, and the batch goes to the
-// sink when it is old enough, so progress and checkpoints follow the work closely.
+// sink when it is old enough, so progress and checkpoints follow the work closely. The
+// arithmetic runs in the CPU kernels of one instruction-set level (cpu_kernels.hpp), chosen
+// when the backend is made.
 #include <omp.h>
 
 #include <algorithm>
@@ -10,9 +12,12 @@
 #include <exception>
 #include <mutex>
 #include <numeric>
+#include <string>
+#include <utility>
 
 #include "cpu_datasets.hpp"
 #include "underspec/backends/backend.hpp"
+#include "underspec/backends/cpu_kernels.hpp"
 #include "underspec/backends/cpu_trainer.hpp"
 
 namespace underspec {
@@ -49,10 +54,11 @@ class PendingResults {
   Clock::time_point last_ = Clock::now();
 };
 
-ReplicaResult train_and_score(const Sweep& sweep, const CpuDatasets& datasets, const ReplicaSpec& r) {
+ReplicaResult train_and_score(const Sweep& sweep, const CpuDatasets& datasets, const ReplicaSpec& r,
+                              const CpuKernels& kernels) {
   const ExperimentConfig& config = sweep.config_of(r);
   const NetShape shape = net_shape(config, r.model);
-  TrainWorkspace workspace(shape, config.train.batch_size);
+  TrainWorkspace workspace(shape, config.train.batch_size, kernels);
   ReplicaResult out;
   out.id = r.id;
   if (const Dataset* shared = datasets.shared_train_set(r)) {
@@ -71,9 +77,15 @@ ReplicaResult train_and_score(const Sweep& sweep, const CpuDatasets& datasets, c
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {}
+  // kernels: the process's active ones (description: how they were chosen), or a level a
+  // caller asked for.
+  CpuBackend(int threads, const CpuKernels& kernels, std::string description)
+      : threads_(threads > 0 ? threads : omp_get_max_threads()),
+        kernels_(kernels),
+        description_(std::move(description)) {}
   std::string name() const override { return "cpu"; }
   int threads() const override { return threads_; }
+  std::string kernels() const override { return description_; }
 
   void train(const Sweep& sweep, std::span<const ReplicaSpec> replicas, const ResultSink& sink,
              const std::atomic<bool>* stop) override {
@@ -96,7 +108,7 @@ class CpuBackend final : public Backend {
     for (std::size_t k = 0; k < order.size(); ++k) {
       if (failed.load(std::memory_order_relaxed) || (stop && stop->load(std::memory_order_relaxed))) continue;
       try {
-        pending.add(train_and_score(sweep, datasets, replicas[order[k]]));
+        pending.add(train_and_score(sweep, datasets, replicas[order[k]], kernels_));
       } catch (...) {
 #pragma omp critical(underspec_cpu_failure)
         if (!failure) failure = std::current_exception();
@@ -115,10 +127,20 @@ class CpuBackend final : public Backend {
 
  private:
   int threads_;
+  const CpuKernels& kernels_;
+  std::string description_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+std::unique_ptr<Backend> make_cpu_backend(int threads) {
+  const CpuKernels& kernels = active_cpu_kernels();  // throws here, before any work, when unusable
+  return std::make_unique<CpuBackend>(threads, kernels, cpu_kernels_description());
+}
+
+std::unique_ptr<Backend> make_cpu_backend(int threads, CpuIsa isa) {
+  const CpuKernels& kernels = cpu_kernels(isa);
+  return std::make_unique<CpuBackend>(threads, kernels, std::string(kernels.name).append(" (chosen by the caller)"));
+}
 
 }  // namespace underspec

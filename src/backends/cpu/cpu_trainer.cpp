@@ -1,5 +1,6 @@
 // The CPU backend's replica trainer: the shared group trainer (group_trainer.hpp) run by a
-// single rank with the CPU's SIMD products, on a cache-line aligned workspace.
+// single rank with the CPU's SIMD products (the workspace's kernels, cpu_kernels.hpp), on a
+// cache-line aligned workspace. The hot loops themselves are in isa/cpu_kernels_isa.cpp.
 #include "underspec/backends/cpu_trainer.hpp"
 
 #include <algorithm>
@@ -7,7 +8,6 @@
 #include <cstdlib>
 #include <new>
 
-#include "underspec/backends/cpu_gemm.hpp"
 #include "underspec/core/adam_schedule.hpp"
 
 namespace underspec {
@@ -24,8 +24,8 @@ float* TrainWorkspace::carve(std::size_t floats) {
   return p;
 }
 
-TrainWorkspace::TrainWorkspace(const NetShape& shape, int batch_capacity)
-    : batch_capacity_(batch_capacity), arena_(nullptr, free_arena) {
+TrainWorkspace::TrainWorkspace(const NetShape& shape, int batch_capacity, const CpuKernels& kernels)
+    : kernels_(kernels), batch_capacity_(batch_capacity), arena_(nullptr, free_arena) {
   const auto width = static_cast<std::size_t>(max_width(shape));
   const auto batch = static_cast<std::size_t>(batch_capacity);
   const auto n_params = static_cast<std::size_t>(param_count(shape));
@@ -66,7 +66,7 @@ std::vector<float> train_replica(const ExperimentConfig& config, const NetShape&
   const ReplicaJob job{replica.seed, replica.regime == Regime::augmentation ? 1u : 0u, 0u, 0u};
   const ReplicaState state{workspace.params(),  workspace.grads(),   workspace.moment1(),
                            workspace.moment2(), workspace.targets(), workspace.buffers()};
-  group_train_replica<0, 0, 0>(SerialGroup<CpuGemm>{}, shape, run, job, view_of(train), state);
+  workspace.kernels().train(shape, run, job, view_of(train), state);
   return std::vector<float>(workspace.params(), workspace.params() + param_count(shape));
 }
 
@@ -74,8 +74,7 @@ double evaluate_rmse(const NetShape& shape, const float* params, const Dataset& 
   const BatchBuffers& buf = workspace.buffers();
   double partials[kEvalLanes];
   const EvalState state{params, buf.act[0], buf.delta_a, buf.delta_b, partials};
-  const double sum_squares =
-      group_sum_squares<0, 0, 0>(SerialGroup<CpuGemm>{}, shape, view_of(test), workspace.batch_capacity(), state);
+  const double sum_squares = workspace.kernels().sum_squares(shape, view_of(test), workspace.batch_capacity(), state);
   return std::sqrt(sum_squares / static_cast<double>(test.size()));
 }
 
