@@ -8,8 +8,9 @@ namespace {
 
 constexpr int kTile = 4;
 
+// At most 256 threads (plan_eval_layout); registers capped so that two CTAs share an SM.
 template <int W>
-__global__ void evaluate_kernel(EvaluateLaunch a) {
+__global__ void __launch_bounds__(256, 2) evaluate_kernel(EvaluateLaunch a) {
   extern __shared__ double shared_doubles[];  // partials first: 8-byte aligned
   const int replica = static_cast<int>(blockIdx.x), domain = static_cast<int>(blockIdx.y);
   if (replica >= a.n_replicas) return;
