@@ -248,6 +248,22 @@ US_HD_INLINE void group_train_step(const Group& g, const NetShape& shape, const 
   });
 }
 
+// The minibatch schedule of every trainer (group_train_replica, lane_train_perceptron): per
+// epoch a fresh permutation, then minibatches of run.batch_size (the last one smaller), the
+// k-th with Adam step run.adam_steps[k] (StepLR included).
+// step(epoch, permutation, start, rows, adam) runs one minibatch.
+template <class Step>
+US_HD_INLINE void for_each_minibatch(const TrainRun& run, const ReplicaJob& job, std::uint32_t n, Step&& step) {
+  const auto batch_size = static_cast<std::uint32_t>(run.batch_size);
+  int k = 0;
+  for (int epoch = 0; epoch < run.epochs; ++epoch) {
+    const auto e = static_cast<std::uint32_t>(epoch);
+    const EpochPermutation perm = make_epoch_permutation(n, job.seed, e);
+    for (std::uint32_t start = 0; start < n; start += batch_size)
+      step(e, perm, start, batch_size < n - start ? batch_size : n - start, run.adam_steps[k++]);
+  }
+}
+
 // The whole training of one replica (all epochs): initialisation, then for every epoch a
 // fresh permutation and its minibatches (the last one smaller), with adam_steps[k] the
 // scalars of step k + 1 (StepLR included).
@@ -262,19 +278,16 @@ US_HD_INLINE void group_train_replica(const Group& g, const NetShape& shape, con
       st.moment2[i] = 0.0f;
     }
   });
-  const std::uint32_t n = data.n, batch_size = static_cast<std::uint32_t>(run.batch_size);
-  int step = 0;
-  for (int epoch = 0; epoch < run.epochs; ++epoch) {
-    const auto e = static_cast<std::uint32_t>(epoch);
-    const EpochPermutation perm = make_epoch_permutation(n, job.seed, e);
-    for (std::uint32_t start = 0; start < n; start += batch_size) {
-      const int batch = static_cast<int>(batch_size < n - start ? batch_size : n - start);
-      g.run([&](int rank) {
-        gather_rows(data, perm, job, run.augmentation_std, e, start, rank, g.size, batch, st.buf.act[0], st.targets);
-      });
-      group_train_step<W, TM, TN>(g, shape, st, batch, run.adam_steps[step++]);
-    }
-  }
+  for_each_minibatch(run, job, data.n,
+                     [&](std::uint32_t epoch, const EpochPermutation& perm, std::uint32_t start, std::uint32_t rows,
+                         const AdamStep& adam) {
+                       const int batch = static_cast<int>(rows);
+                       g.run([&](int rank) {
+                         gather_rows(data, perm, job, run.augmentation_std, epoch, start, rank, g.size, batch,
+                                     st.buf.act[0], st.targets);
+                       });
+                       group_train_step<W, TM, TN>(g, shape, st, batch, adam);
+                     });
 }
 
 // Partial sums of an evaluation: sample i adds to lane i % kEvalLanes. A fixed number of
