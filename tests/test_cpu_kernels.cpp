@@ -163,8 +163,12 @@ TEST(CpuKernels, EveryLevelsFusedMultiplyAddIsExact) {
       float& cij = c[i * N + j];
       switch ((i + j) % 6) {
         case 0:  // break a tie by less than a double ulp
-          cij = std::ldexp(1.0f, std::ilogb(product) - 60) * ((i & 1) ? 1.0f : -1.0f);
-          break;
+        {
+          // ilogb of 0 or NaN is FP_ILOGB0 / FP_ILOGBNAN (INT_MIN here): take the smallest
+          // subnormal instead of overflowing the exponent.
+          const int exponent = std::ilogb(product);
+          cij = std::ldexp(1.0f, exponent < -1000 ? -149 : exponent - 60) * ((i & 1) ? 1.0f : -1.0f);
+        } break;
         case 1:  // cancel most of the product
           cij = -static_cast<float>(product);
           break;
