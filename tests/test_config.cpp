@@ -213,6 +213,7 @@ TEST(ConfigFuzzRegressions, ToleratedAsConfigErrors) {
       "train\xd2\x97"
       "ammaactor=1e-45\nregime.augmentation.noise_std=1e38\n",  // U+0497 in a key
       std::string("[data]\nn_train = 1\x7f\n"),                 // DEL
+      "[sweep]\nfactors = [0.2, 0.1, 0.05, }_''''0.0[sweep]",   // '}' inside an array
   };
   for (const std::string& text : inputs) {
     try {
@@ -224,6 +225,7 @@ TEST(ConfigFuzzRegressions, ToleratedAsConfigErrors) {
   }
   ExperimentConfig c;
   EXPECT_THROW(apply_override(c, "train.lr=[\n"), ConfigError);
+  EXPECT_THROW(apply_override(c, "data.stress_factors=[0.5, }"), ConfigError);
   EXPECT_THROW(apply_override(c, std::string("train.lr=1\x01", 11)), ConfigError);
   // U+0393 in a string after a malformed value (toml++ reached an unreachable point).
   EXPECT_THROW(apply_override(c, "sweep.grid.\"train.lr\"=[1d-\"train\xce\x93r\"=[1d-3, 3e-3]"), ConfigError);

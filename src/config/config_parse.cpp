@@ -40,7 +40,8 @@ void apply_table(const toml::table& table, const std::string& prefix, Experiment
 // comments (toml++'s is_non_ascii_horizontal_whitespace reaches an unreachable point for
 // U+00A1..U+0499, e.g. U+0497 in a key or U+0393 after a malformed value; every string a
 // config holds is ASCII anyway), and a table header whose
-// '[' or '[[' is followed by something that cannot start a key (`[` then a line end).
+// '[' or '[[' is followed by something that cannot start a key (`[` then a line end), and a
+// '}' that closes no inline table (`x = [0.2, }`: toml++ asserts in parse_value).
 // Returns "" or what is wrong, with `line:col: `.
 std::string unparsable_by_tomlpp(std::string_view text) {
   std::size_t line = 1, column = 1;
@@ -51,6 +52,7 @@ std::string unparsable_by_tomlpp(std::string_view text) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '"' || c == '\'' || c == ']';
   };
   int depth = 0;           // open '[' of array values
+  int braces = 0;          // open '{' of inline tables
   bool line_start = true;  // only horizontal space so far on this line
   std::string_view quote;  // the open string's delimiter
   bool comment = false, header = false;
@@ -109,6 +111,11 @@ std::string unparsable_by_tomlpp(std::string_view text) {
       ++depth;
     } else if (c == ']' && depth > 0 && !header) {
       --depth;
+    } else if (c == '{') {
+      ++braces;
+    } else if (c == '}') {
+      if (braces == 0) return at("'}' closes no inline table");
+      --braces;
     }
   }
   return {};
