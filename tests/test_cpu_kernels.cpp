@@ -78,9 +78,9 @@ TEST(CpuKernels, EveryLevelsProductsAreBitIdenticalToThePortableProduct) {
     const CpuKernels& k = cpu_kernels(isa);
     std::mt19937 rng(3);
     std::uniform_real_distribution<float> uniform(-1, 1);
-    for (int M : {1, 5, 6, 12, 13, 25, 64})
+    for (int M : {1, 5, 6, 12, 13, 16, 25, 47, 64, 100})
       for (int N : {1, 7, 8, 16, 24, 40, 64, 65, 96, 130})
-        for (int P : {1, 3, 64})
+        for (int P : {1, 3, 17, 64})
           for (GemmInit init : {GemmInit::zero, GemmInit::bias, GemmInit::accumulate})
             for (GemmEpilogue epilogue : {GemmEpilogue::none, GemmEpilogue::relu, GemmEpilogue::relu_mask}) {
               std::vector<float> A(M * P), B(P * N), bias(N), c_portable(M * N), c_level, mask(M * N);

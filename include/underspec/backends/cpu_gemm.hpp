@@ -120,6 +120,30 @@ struct Ymm {
   static US_SIMD V gate(V error, V activation) {
     return _mm256_and_ps(error, _mm256_cmp_ps(activation, zero(), _CMP_GT_OQ));
   }
+  // p[0], p[stride], ..., p[7 * stride]
+  static US_SIMD V gather(const float* p, int stride) {
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_i32gather_ps(p, _mm256_mullo_epi32(lanes, _mm256_set1_epi32(stride)), 4);
+  }
+  // r[c][k] = r[k][c] for the 8 x 8 block in r (unpack, shuffle, permute: 24 shuffles).
+  static US_SIMD void transpose(V (&r)[kLanes]) {
+    V t[8];
+    for (int i = 0; i < 8; i += 2) {
+      t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+      t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+      r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+      r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+      r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+      r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; ++i) {
+      t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
+      t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
+    }
+    for (int i = 0; i < 8; ++i) r[i] = t[i];
+  }
 };
 
 #if defined(UNDERSPEC_HAVE_AVX512_GEMM)
@@ -136,6 +160,41 @@ struct Zmm {
   static US_SIMD V relu(V x) { return _mm512_maskz_max_ps(static_cast<__mmask16>(0xFFFF), x, zero()); }
   static US_SIMD V gate(V error, V activation) {
     return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(activation, zero(), _CMP_GT_OQ), error);
+  }
+  // p[0], p[stride], ..., p[15 * stride]
+  static US_SIMD V gather(const float* p, int stride) {
+    const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    return _mm512_mask_i32gather_ps(zero(), static_cast<__mmask16>(0xFFFF),
+                                    _mm512_mullo_epi32(lanes, _mm512_set1_epi32(stride)), p, 4);
+  }
+  // r[c][k] = r[k][c] for the 16 x 16 block in r: unpack pairs of rows, then shuffles within
+  // 128-bit lanes leave t[4m + s] lane q = column 4q + s of rows 4m..4m+3; a 4 x 4 transpose
+  // of 128-bit lanes (shuffle_f32x4) gathers each column's four quarters (64 shuffles).
+  // (The all-lanes zero-masked forms, as in relu, for GCC 12's false warnings.)
+  static US_SIMD void transpose(V (&r)[kLanes]) {
+    constexpr auto all = static_cast<__mmask16>(0xFFFF);
+    V t[16];
+    for (int i = 0; i < 16; i += 2) {
+      t[i] = _mm512_maskz_unpacklo_ps(all, r[i], r[i + 1]);
+      t[i + 1] = _mm512_maskz_unpackhi_ps(all, r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+      r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+      r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+      r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+      r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int s = 0; s < 4; ++s) {  // quarters A = r[s], B = r[4 + s], C = r[8 + s], D = r[12 + s]
+      const V ab_low = _mm512_maskz_shuffle_f32x4(all, r[s], r[4 + s], 0x44);
+      const V ab_high = _mm512_maskz_shuffle_f32x4(all, r[s], r[4 + s], 0xEE);
+      const V cd_low = _mm512_maskz_shuffle_f32x4(all, r[8 + s], r[12 + s], 0x44);
+      const V cd_high = _mm512_maskz_shuffle_f32x4(all, r[8 + s], r[12 + s], 0xEE);
+      t[s] = _mm512_maskz_shuffle_f32x4(all, ab_low, cd_low, 0x88);
+      t[4 + s] = _mm512_maskz_shuffle_f32x4(all, ab_low, cd_low, 0xDD);
+      t[8 + s] = _mm512_maskz_shuffle_f32x4(all, ab_high, cd_high, 0x88);
+      t[12 + s] = _mm512_maskz_shuffle_f32x4(all, ab_high, cd_high, 0xDD);
+    }
+    for (int i = 0; i < 16; ++i) r[i] = t[i];
   }
 };
 #endif
@@ -207,24 +266,88 @@ inline void simd_gemm_rows(const GemmArgs& g, int i_begin, int i_end, int j0) {
 
 #if defined(UNDERSPEC_HAVE_AVX2_GEMM)
 
-// dst[c][r] = src[r][c] for one 8 x 8 block (unpack, shuffle, permute: 24 shuffles).
+// dst[c][r] = src[r][c] for one 8 x 8 block.
 inline void avx2_transpose8x8(const float* src, int ld_src, float* dst, int ld_dst) {
-  __m256 r[8], t[8];
+  __m256 r[8];
   for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ld_src);
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  Ymm::transpose(r);
+  for (int i = 0; i < 8; ++i) _mm256_storeu_ps(dst + i * ld_dst, r[i]);
+}
+
+// Columns too few for a row tile (the output layer's single column): a register holds one
+// column of Vec::kLanes consecutive rows, NR registers (row blocks) are in flight, and every
+// element still takes its fused multiply-adds in ascending p. With a_row_stride 1 (the
+// weight gradients) a block's A(i, p) are contiguous; with a_col_stride 1 (the forward pass)
+// kLanes x kLanes blocks of A are transposed in registers, and the p past the last whole
+// block are gathered.
+template <class Vec, int NR>
+inline void simd_gemm_column(const GemmArgs& g, int i0, int j) {
+  using V = typename Vec::V;
+  constexpr int L = Vec::kLanes;
+  const int P = g.P, a_rs = g.a_row_stride, a_cs = g.a_col_stride, ldb = g.ldb, ldc = g.ldc;
+  const float* __restrict a = g.A + i0 * a_rs;
+  const float* __restrict b = g.B + j;
+  alignas(64) float lanes[NR * L];
+  for (int r = 0; r < NR * L; ++r)
+    lanes[r] = g.init == GemmInit::zero ? 0.0f : g.init == GemmInit::bias ? g.bias[j] : g.C[(i0 + r) * ldc + j];
+  V acc[NR];
+  US_UNROLL(4)
+  for (int k = 0; k < NR; ++k) acc[k] = Vec::load(lanes + k * L);
+  int p = 0;
+  if (a_rs == 1) {
+    for (; p < P; ++p) {
+      const V b_p = Vec::broadcast(b + p * ldb);
+      US_UNROLL(4)
+      for (int k = 0; k < NR; ++k) acc[k] = Vec::fmadd(Vec::load(a + p * a_cs + k * L), b_p, acc[k]);
+    }
+  } else if (a_cs == 1) {
+    for (; p + L <= P; p += L) {
+      US_UNROLL(4)
+      for (int k = 0; k < NR; ++k) {
+        V block[L];  // rows k*L.., columns p..: transposed to columns of rows
+        US_UNROLL(16)
+        for (int r = 0; r < L; ++r) block[r] = Vec::load(a + (k * L + r) * a_rs + p);
+        Vec::transpose(block);
+        US_UNROLL(16)
+        for (int q = 0; q < L; ++q) acc[k] = Vec::fmadd(block[q], Vec::broadcast(b + (p + q) * ldb), acc[k]);
+      }
+    }
   }
-  for (int i = 0; i < 8; i += 4) {
-    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  for (; p < P; ++p) {
+    const V b_p = Vec::broadcast(b + p * ldb);
+    US_UNROLL(4)
+    for (int k = 0; k < NR; ++k) acc[k] = Vec::fmadd(Vec::gather(a + k * L * a_rs + p * a_cs, a_rs), b_p, acc[k]);
   }
-  for (int i = 0; i < 4; ++i) {
-    _mm256_storeu_ps(dst + i * ld_dst, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
-    _mm256_storeu_ps(dst + (i + 4) * ld_dst, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+  US_UNROLL(4)
+  for (int k = 0; k < NR; ++k) Vec::store(lanes + k * L, acc[k]);
+  for (int r = 0; r < NR * L; ++r) g.C[(i0 + r) * ldc + j] = apply_epilogue(g, lanes[r], i0 + r, j);
+}
+
+// Columns [j_begin, j_end) of rows [i_begin, i_end) by simd_gemm_column: four row blocks at a
+// time, then fewer; the last rows (< kLanes) by gemm_block.
+template <class Vec>
+inline void simd_gemm_columns(const GemmArgs& g, int i_begin, int i_end, int j_begin, int j_end) {
+  constexpr int L = Vec::kLanes;
+  int i = i_begin;
+  for (int j = j_begin; j < j_end; ++j) {
+    i = i_begin;
+    for (; i + 4 * L <= i_end; i += 4 * L) simd_gemm_column<Vec, 4>(g, i, j);
+    switch ((i_end - i) / L) {
+      case 3:
+        simd_gemm_column<Vec, 3>(g, i, j);
+        break;
+      case 2:
+        simd_gemm_column<Vec, 2>(g, i, j);
+        break;
+      case 1:
+        simd_gemm_column<Vec, 1>(g, i, j);
+        break;
+      default:
+        break;
+    }
+    i += (i_end - i) / L * L;
   }
+  if (i < i_end) gemm_block(g, i, i_end, j_begin, j_end);
 }
 
 struct CpuGemm {
@@ -237,7 +360,13 @@ struct CpuGemm {
 #endif
     for (; j + 16 <= j_end; j += 16) simd_gemm_rows<Ymm, 2>(g, i_begin, i_end, j);
     for (; j + 8 <= j_end; j += 8) simd_gemm_rows<Ymm, 1>(g, i_begin, i_end, j);
-    if (j < j_end) gemm_block(g, i_begin, i_end, j, j_end);  // narrow remainder (e.g. the output)
+    if (j < j_end) {  // narrow remainder (e.g. the output layer)
+#if defined(UNDERSPEC_HAVE_AVX512_GEMM)
+      simd_gemm_columns<Zmm>(g, i_begin, i_end, j, j_end);
+#else
+      simd_gemm_columns<Ymm>(g, i_begin, i_end, j, j_end);
+#endif
+    }
   }
   void transpose(const float* src, int rows, int cols, float* dst) const {
     if (rows % 8 != 0 || cols % 8 != 0) return transpose_block(src, rows, cols, dst);

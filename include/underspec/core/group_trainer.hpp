@@ -183,6 +183,10 @@ template <class Group>
 US_HD_INLINE void group_bias_grad(const Group& g, const float* delta, int batch, int fan_out, float* grad_bias,
                                   int rank) {
   if constexpr (Group::kSerial) {
+    if (fan_out < 8) {  // too narrow to vectorise (the output layer): each sum in a register
+      for (int j = 0; j < fan_out; ++j) grad_bias[j] = bias_grad(delta, batch, fan_out, j);
+      return;
+    }
     for (int j = 0; j < fan_out; ++j) grad_bias[j] = 0.0f;
     for (int b = 0; b < batch; ++b)
       for (int j = 0; j < fan_out; ++j) grad_bias[j] += delta[b * fan_out + j];
