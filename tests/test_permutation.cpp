@@ -26,6 +26,22 @@ TEST_P(PermutationSizes, IsABijection) {
   }
 }
 
+// The CPU's batched form takes every position on the same walk as permuted_index, for any
+// start and count (chunks that straddle the end of the domain's first pass included).
+TEST_P(PermutationSizes, BatchedIndicesEqualOneAtATime) {
+  const std::uint32_t n = GetParam();
+  const EpochPermutation p = make_epoch_permutation(n, 11, 4);
+  for (const std::uint32_t count : {1u, 7u, 64u, 200u}) {
+    for (std::uint32_t first = 0; first < n; first += count) {
+      const std::uint32_t c = first + count <= n ? count : n - first;
+      std::vector<std::uint32_t> batched(c);
+      permuted_indices(p, first, static_cast<int>(c), batched.data());
+      for (std::uint32_t k = 0; k < c; ++k)
+        ASSERT_EQ(batched[k], permuted_index(p, first + k)) << "n " << n << " position " << first + k;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Sizes, PermutationSizes, ::testing::Values(1u, 2u, 3u, 5u, 63u, 64u, 65u, 4097u, 5000u));
 
 TEST(Permutation, DiffersAcrossEpochsAndSeeds) {

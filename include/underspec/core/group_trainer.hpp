@@ -132,17 +132,18 @@ US_HD_INLINE void group_gemm(const Group& g, const GemmArgs& a, int M, int N, in
   }
 }
 
-// Rows b = first, first + stride, ... of the minibatch that starts at `start`: the permuted
-// samples, with x3 augmented by augmentation_noise. With stride 1 one Philox block serves
+// Rows b = first, first + stride, ... of the minibatch that starts at `start`: sample
+// index_of(b), with x3 augmented by augmentation_noise. With stride 1 one Philox block serves
 // four consecutive positions (the same words augmentation_noise draws).
-US_HD_INLINE void gather_rows(const DatasetView& data, const EpochPermutation& perm, const ReplicaJob& job,
-                              float augmentation_std, std::uint32_t epoch, std::uint32_t start, int first, int stride,
-                              int batch, float* features, float* targets) {
+template <class IndexOf>
+US_HD_INLINE void gather_rows_of(const DatasetView& data, IndexOf&& index_of, const ReplicaJob& job,
+                                 float augmentation_std, std::uint32_t epoch, std::uint32_t start, int first,
+                                 int stride, int batch, float* features, float* targets) {
   const PhiloxKey aug_key = make_key(job.seed, Stream::augmentation);
   Normal4 noise{};
   for (int b = first; b < batch; b += stride) {
     const std::uint32_t position = start + static_cast<std::uint32_t>(b);
-    const std::uint32_t i = permuted_index(perm, position);
+    const std::uint32_t i = index_of(b);
     float x3 = data.x3[i];
     if (job.augment) {
       if (stride != 1 || b == first || (position & 3u) == 0)
@@ -153,6 +154,38 @@ US_HD_INLINE void gather_rows(const DatasetView& data, const EpochPermutation& p
     features[b * kFeatures + 1] = data.x2[i];
     features[b * kFeatures + 2] = x3;
     targets[b] = data.y[i];
+  }
+}
+
+// gather_rows_of for the permuted samples of the epoch.
+US_HD_INLINE void gather_rows(const DatasetView& data, const EpochPermutation& perm, const ReplicaJob& job,
+                              float augmentation_std, std::uint32_t epoch, std::uint32_t start, int first, int stride,
+                              int batch, float* features, float* targets) {
+  gather_rows_of(
+      data, [&](int b) { return permuted_index(perm, start + static_cast<std::uint32_t>(b)); }, job, augmentation_std,
+      epoch, start, first, stride, batch, features, targets);
+}
+
+// The whole minibatch: its rows dealt to the ranks, or, by a serial group, 64 rows at a time
+// with their indices computed together (permuted_indices, vectorised).
+template <class Group>
+US_HD_INLINE void group_gather_rows(const Group& g, const DatasetView& data, const EpochPermutation& perm,
+                                    const ReplicaJob& job, float augmentation_std, std::uint32_t epoch,
+                                    std::uint32_t start, int batch, float* features, float* targets) {
+  if constexpr (Group::kSerial) {
+    constexpr int kChunk = 64;
+    std::uint32_t index[kChunk];
+    for (int b0 = 0; b0 < batch; b0 += kChunk) {
+      const int b1 = b0 + kChunk < batch ? b0 + kChunk : batch;
+      permuted_indices(perm, start + static_cast<std::uint32_t>(b0), b1 - b0, index);
+      gather_rows_of(
+          data, [&](int b) { return index[b - b0]; }, job, augmentation_std, epoch, start, b0, 1, b1, features,
+          targets);
+    }
+  } else {
+    g.run([&](int rank) {
+      gather_rows(data, perm, job, augmentation_std, epoch, start, rank, g.size, batch, features, targets);
+    });
   }
 }
 
@@ -286,10 +319,8 @@ US_HD_INLINE void group_train_replica(const Group& g, const NetShape& shape, con
                      [&](std::uint32_t epoch, const EpochPermutation& perm, std::uint32_t start, std::uint32_t rows,
                          const AdamStep& adam) {
                        const int batch = static_cast<int>(rows);
-                       g.run([&](int rank) {
-                         gather_rows(data, perm, job, run.augmentation_std, epoch, start, rank, g.size, batch,
-                                     st.buf.act[0], st.targets);
-                       });
+                       group_gather_rows(g, data, perm, job, run.augmentation_std, epoch, start, batch, st.buf.act[0],
+                                         st.targets);
                        group_train_step<W, TM, TN>(g, shape, st, batch, adam);
                      });
 }

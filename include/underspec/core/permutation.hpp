@@ -53,4 +53,24 @@ US_HD_INLINE std::uint32_t permuted_index(const EpochPermutation& p, std::uint32
   return x;
 }
 
+// permuted_index for `count` consecutive positions from `first`, into index[0..count): every
+// position is permuted, then every result still outside [0, n) again, pass after pass, until
+// none is. Each element takes the same walk as in permuted_index, but the passes have no
+// data-dependent branch, so the loops vectorise (the CPU's minibatch gather).
+US_HD_INLINE void permuted_indices(const EpochPermutation& p, std::uint32_t first, int count, std::uint32_t* index) {
+  std::uint32_t outside = 0;
+  for (int b = 0; b < count; ++b) {
+    index[b] = permute_domain(p, first + static_cast<std::uint32_t>(b));
+    outside |= static_cast<std::uint32_t>(index[b] >= p.n);
+  }
+  while (outside != 0) {
+    outside = 0;
+    for (int b = 0; b < count; ++b) {
+      const std::uint32_t x = index[b];
+      index[b] = x >= p.n ? permute_domain(p, x) : x;
+      outside |= static_cast<std::uint32_t>(index[b] >= p.n);
+    }
+  }
+}
+
 }  // namespace underspec
