@@ -3,6 +3,7 @@
 // repeat control for the measurements of BENCHMARKS.md.
 //
 //   underspec_bench_cpu [--threads N] [--repeat N] [--peak-seconds S] [--json FILE] [--quick]
+//                       [--scaling]
 //
 // Cases: benchmark::cpu_cases (perceptron and MLP at 10, 100 and 1000 replicas, baseline
 // regime, shared training set; the larger cases train fewer epochs), then the seed
@@ -10,6 +11,10 @@
 // Backend::train_replicas (data generation, training, scoring); FLOPs are those of
 // benchmark/flop_model.hpp (training plus the test-set forward passes); "floor" is that
 // count over the peak used.
+//
+// --scaling instead times the same work per replica (an MLP, 1 epoch of 5000 samples) at 10,
+// 100, 1000 and 10^4 replicas, with the training set shared and drawn per replica: the time
+// per replica should stay flat (no cliff when the replicas' data leave the caches).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
@@ -45,19 +50,65 @@ std::string case_name(const bm::BenchRow& r) {
 
 double floor_seconds(const bm::BenchRow& r) { return r.peak_fraction * r.wall_ms * 1e-3; }
 
+// --scaling: the same MLP work per replica at growing replica counts, shared and per-replica
+// training sets; prints ms per replica and its ratio to the smallest count's.
+int run_scaling(us::Backend& backend, int threads, int repeat, bool quick, double peak_gflops,
+                const std::string& json_path) {
+  const std::string load_before = load_average();
+  nlohmann::json rows = nlohmann::json::array();
+  std::printf("cpu kernels: %s; %d threads, median of %d\n\n", backend.kernels().c_str(), threads, repeat);
+  std::printf("%-12s %8s %10s %14s %9s %7s %9s\n", "data", "replicas", "median s", "ms per replica", "GFLOP/s",
+              "% peak", "vs first");
+  for (const bool per_replica : {false, true}) {
+    double first_ms = 0;
+    for (const int replicas : {10, 100, 1000, 10000}) {
+      if (quick && replicas > 1000) break;
+      us::ExperimentConfig config = bm::case_config({us::ModelKind::mlp, replicas, 1, quick ? 1000 : 5000});
+      config.data.per_replica = per_replica;
+      const bm::BenchRow r = bm::time_cpu_sweep(backend, config, "mlp", repeat, peak_gflops);
+      const double per = r.wall_ms / replicas;
+      if (first_ms == 0) first_ms = per;
+      const char* data = per_replica ? "per replica" : "shared";
+      std::printf("%-12s %8d %10.3f %14.4f %9.2f %6.1f%% %8.2fx\n", data, replicas, r.wall_ms * 1e-3, per, r.gflops,
+                  100.0 * r.peak_fraction, per / first_ms);
+      std::fflush(stdout);
+      nlohmann::json j = bm::to_json(r);
+      j["data"] = data;
+      j["ms_per_replica"] = per;
+      j["vs_first"] = per / first_ms;
+      rows.push_back(j);
+    }
+  }
+  const std::string load_after = load_average();
+  std::printf("\nload average (1, 5, 15 min) before: %s, after: %s\n", load_before.c_str(), load_after.c_str());
+  if (!json_path.empty()) {
+    nlohmann::json out{{"backend", backend.name()},
+                       {"cpu_kernels", backend.kernels()},
+                       {"threads", threads},
+                       {"repeat", repeat},
+                       {"fma_peak_gflops", peak_gflops},
+                       {"load_average_before", load_before},
+                       {"load_average_after", load_after},
+                       {"scaling", rows}};
+    us::write_file_atomic(json_path, out.dump(2) + "\n");
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"underspec CPU throughput against the measured FP32 FMA peak"};
   int threads = 0, repeat = 3;
   double peak_seconds = 1.0;
-  bool quick = false;
+  bool quick = false, scaling = false;
   std::string json_path;
   app.add_option("--threads", threads, "backend and probe threads (0: all hardware threads)");
   app.add_option("--repeat", repeat, "runs per case; the median is reported")->check(CLI::PositiveNumber);
   app.add_option("--peak-seconds", peak_seconds, "duration of each FMA probe");
   app.add_option("--json", json_path, "write the results as JSON to this file");
   app.add_flag("--quick", quick, "one run per case, epochs divided by 10 (a smoke test)");
+  app.add_flag("--scaling", scaling, "time per MLP replica at 10 .. 10^4 replicas instead of the cases");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -73,6 +124,7 @@ int main(int argc, char** argv) {
     if (quick) repeat = 1;
     const int div = quick ? 10 : 1;
 
+    if (scaling) return run_scaling(*backend, threads, repeat, quick, peak_gflops, json_path);
     std::vector<bm::BenchRow> cases;
     std::fprintf(stderr, "Throughput (%d threads, median of %d)...\n", threads, repeat);
     for (bm::BenchCase c : bm::cpu_cases(false)) {
