@@ -147,7 +147,7 @@ fi
 
 if wanted sanitizer; then
   if (( have_gpu )) && command -v compute-sanitizer > /dev/null; then
-    for variant in fused fused_generic cublas; do
+    for variant in fused cublas; do
       UNDERSPEC_CUDA_VARIANT=$variant step "memcheck-$variant" 90 compute-sanitizer --tool memcheck \
         --error-exitcode 9 "$bin/underspec" run --device cuda "${tiny[@]}" --out "$work/memcheck-$variant"
     done

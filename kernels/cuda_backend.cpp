@@ -343,7 +343,6 @@ class CudaBackend final : public Backend {
     DeviceBuffer<DatasetView> views_device = cuda::to_device(views, stream);
     DeviceBuffer<ReplicaJob> jobs_device = cuda::to_device(jobs, stream);
     DeviceBuffer<float> params(members.size() * static_cast<std::size_t>(n_params));
-    const bool specialise = options_.variant == TrainVariant::fused;
     PhaseEvents events(profile_);
     events.mark(stream);  // training starts
 
@@ -366,7 +365,7 @@ class CudaBackend final : public Backend {
       cuda::launch_fused_train(
           cuda::FusedTrainLaunch{shape, runs_device.data(), jobs_device.data(), views_device.data(), n_replicas, layout,
                                  scratch.data(), params.data()},
-          specialise, stream);
+          stream);
       US_CUDA_CHECK(cudaStreamSynchronize(stream));  // before scratch is freed
     }
 
@@ -395,7 +394,7 @@ class CudaBackend final : public Backend {
                                 pair_domains.back().data(),
                                 eval_scratch.data(),
                                 sums.data() + p * members.size() * 2};
-      cuda::launch_evaluate(eval, specialise || options_.variant == TrainVariant::cublas, stream);
+      cuda::launch_evaluate(eval, stream);
     }
 
     events.mark(stream);  // evaluation done

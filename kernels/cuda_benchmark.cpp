@@ -111,7 +111,7 @@ benchmark::BenchRow time_cuda_training(const ExperimentConfig& config, ModelKind
   } else {
     launch_fused_train(FusedTrainLaunch{shape, runs_device.data(), jobs_device.data(), views_device.data(), replicas,
                                         layout, scratch.data(), params.data()},
-                       variant == cuda_plan::TrainVariant::fused, nullptr);
+                       nullptr);
   }
   US_CUDA_CHECK(cudaEventRecord(stop.get(), nullptr));
   US_CUDA_CHECK(cudaEventSynchronize(stop.get()));
@@ -176,8 +176,7 @@ BenchReport run_cuda_benchmark(const BenchOptions& options) {
 
   const std::vector<BenchCase> cases = cuda_cases(options.quick);
   for (ModelKind model : {ModelKind::perceptron, ModelKind::mlp})
-    for (cuda_plan::TrainVariant variant :
-         {cuda_plan::TrainVariant::fused, cuda_plan::TrainVariant::fused_generic, cuda_plan::TrainVariant::cublas}) {
+    for (cuda_plan::TrainVariant variant : {cuda_plan::TrainVariant::fused, cuda_plan::TrainVariant::cublas}) {
       // A perceptron runs the fused warp kernel whatever the variant: one row per count.
       if (model == ModelKind::perceptron && variant != cuda_plan::TrainVariant::fused) continue;
       if (variant == cuda_plan::TrainVariant::cublas && !handle) continue;

@@ -15,8 +15,6 @@ const char* to_string(TrainVariant variant) {
   switch (variant) {
     case TrainVariant::fused:
       return "fused";
-    case TrainVariant::fused_generic:
-      return "fused_generic";
     case TrainVariant::cublas:
       return "cublas";
   }
@@ -24,7 +22,7 @@ const char* to_string(TrainVariant variant) {
 }
 
 bool parse_train_variant(const std::string& name, TrainVariant& out) {
-  for (TrainVariant v : {TrainVariant::fused, TrainVariant::fused_generic, TrainVariant::cublas})
+  for (TrainVariant v : {TrainVariant::fused, TrainVariant::cublas})
     if (name == to_string(v)) {
       out = v;
       return true;
@@ -36,7 +34,7 @@ CudaBackendOptions options_from_env(const char* variant_value, const char* chunk
   CudaBackendOptions options;
   if (variant_value && *variant_value && !parse_train_variant(variant_value, options.variant))
     throw std::invalid_argument(std::string("UNDERSPEC_CUDA_VARIANT: unknown variant '") + variant_value +
-                                "' (expected fused, fused_generic or cublas)");
+                                "' (expected fused or cublas)");
   if (chunk_value && *chunk_value) {
     const std::string text(chunk_value);
     std::size_t chunk = 0;
@@ -61,14 +59,6 @@ void ctas_per_sm_from_env(const char* value, CudaBackendOptions& options) {
   if (text != "1" && text != "2")
     throw std::invalid_argument("UNDERSPEC_CUDA_CTAS_PER_SM: expected 1 or 2, got '" + text + "'");
   options.fused_ctas_per_sm = text == "1" ? 1 : 2;
-}
-
-int compiled_hidden_width(const NetShape& shape) {
-  if (shape.n_layers < 2) return 0;
-  const int w = shape.width[1];
-  for (int l = 1; l < shape.n_layers; ++l)
-    if (shape.width[l] != w) return 0;
-  return (w == 16 || w == 32 || w == 64 || w == 128) ? w : 0;
 }
 
 int fused_threads(const NetShape& shape, int batch_size) {

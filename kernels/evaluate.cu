@@ -9,7 +9,6 @@ namespace {
 constexpr int kTile = 4;
 
 // At most 256 threads (plan_eval_layout); registers capped so that two CTAs share an SM.
-template <int W>
 __global__ void __launch_bounds__(256, 2) evaluate_kernel(EvaluateLaunch a) {
   extern __shared__ double shared_doubles[];  // partials first: 8-byte aligned
   const int replica = static_cast<int>(blockIdx.x), domain = static_cast<int>(blockIdx.y);
@@ -33,30 +32,22 @@ __global__ void __launch_bounds__(256, 2) evaluate_kernel(EvaluateLaunch a) {
   }
   const EvalState st{params, act, act + layout.input_floats, act + layout.input_floats + layout.pingpong_floats,
                      partials};
-  const double sum = group_sum_squares<W, kTile, kTile>(
+  const double sum = group_sum_squares<0, kTile, kTile>(
       group, a.shape, a.domains[static_cast<std::size_t>(replica) * 2 + static_cast<std::size_t>(domain)], layout.rows,
       st);
   if (group.rank == 0) a.sums[static_cast<std::size_t>(replica) * 2 + static_cast<std::size_t>(domain)] = sum;
 }
 
-template <int W>
-void launch_one(const EvaluateLaunch& a, cudaStream_t stream, const char* name) {
+}  // namespace
+
+void launch_evaluate(const EvaluateLaunch& a, cudaStream_t stream) {
+  if (a.n_replicas <= 0) return;
   const dim3 grid(static_cast<unsigned>(a.n_replicas), 2);
   const auto bytes = a.layout.shared_bytes;
   US_CUDA_CHECK(
-      cudaFuncSetAttribute(evaluate_kernel<W>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
-  evaluate_kernel<W><<<grid, static_cast<unsigned>(a.layout.threads), bytes, stream>>>(a);
-  US_CUDA_CHECK_LAUNCH(name);
-}
-
-}  // namespace
-
-void launch_evaluate(const EvaluateLaunch& a, bool specialise, cudaStream_t stream) {
-  if (a.n_replicas <= 0) return;
-  cuda_plan::dispatch_hidden_width(a.shape, specialise, [&](auto width) {
-    constexpr int W = decltype(width)::value;
-    launch_one<W>(a, stream, "evaluate_kernel");
-  });
+      cudaFuncSetAttribute(evaluate_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+  evaluate_kernel<<<grid, static_cast<unsigned>(a.layout.threads), bytes, stream>>>(a);
+  US_CUDA_CHECK_LAUNCH("evaluate_kernel");
 }
 
 }  // namespace underspec::cuda

@@ -24,6 +24,6 @@ struct EvaluateLaunch {
   double* sums;                // device, n_replicas * 2: [replica][domain]
 };
 
-void launch_evaluate(const EvaluateLaunch& launch, bool specialise, cudaStream_t stream);
+void launch_evaluate(const EvaluateLaunch& launch, cudaStream_t stream);
 
 }  // namespace underspec::cuda

@@ -16,7 +16,6 @@ constexpr int kLaneThreads = 128;  // perceptron: replicas (lanes) per CTA
 constexpr int kMlpMaxThreads = 256;  // fused_threads' ceiling
 constexpr int kMlpCtasPerSm = 2;     // registers capped (<= 128) so two CTAs fit an SM
 
-template <int W>
 __global__ void __launch_bounds__(kMlpMaxThreads, kMlpCtasPerSm) fused_mlp_kernel(FusedTrainLaunch a) {
   extern __shared__ float shared[];
   const int replica = static_cast<int>(blockIdx.x);
@@ -26,7 +25,7 @@ __global__ void __launch_bounds__(kMlpMaxThreads, kMlpCtasPerSm) fused_mlp_kerne
   float* global = a.scratch ? a.scratch + static_cast<std::size_t>(replica) * a.layout.global_floats : nullptr;
   const ReplicaState st = cuda_plan::replica_state(a.layout, a.shape, shared, global);
   const CtaGroup group{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
-  group_train_replica<W, kTile, kTile>(group, a.shape, a.runs[job.run], job, data, st);
+  group_train_replica<0, kTile, kTile>(group, a.shape, a.runs[job.run], job, data, st);
   const int n_params = param_count(a.shape);
   float* out = a.params_out + static_cast<std::size_t>(replica) * n_params;
   for (int i = group.rank; i < n_params; i += group.size) out[i] = st.params[i];
@@ -78,7 +77,7 @@ cuda_plan::FusedLayout fused_layout_for(const NetShape& shape, int batch_size, s
                                       shared_limit_bytes);
 }
 
-void launch_fused_train(const FusedTrainLaunch& a, bool specialise, cudaStream_t stream) {
+void launch_fused_train(const FusedTrainLaunch& a, cudaStream_t stream) {
   if (a.n_replicas <= 0) return;
   const auto n = static_cast<unsigned>(a.n_replicas);
   const std::size_t shared_bytes = a.layout.shared_floats * sizeof(float);
@@ -93,10 +92,7 @@ void launch_fused_train(const FusedTrainLaunch& a, bool specialise, cudaStream_t
     return;
   }
   const auto threads = static_cast<unsigned>(a.layout.threads);
-  cuda_plan::dispatch_hidden_width(a.shape, specialise, [&](auto width) {
-    constexpr int W = decltype(width)::value;
-    launch_with_shared(fused_mlp_kernel<W>, "fused_mlp_kernel", n, threads, shared_bytes, a, stream);
-  });
+  launch_with_shared(fused_mlp_kernel, "fused_mlp_kernel", n, threads, shared_bytes, a, stream);
 }
 
 }  // namespace underspec::cuda

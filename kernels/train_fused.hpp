@@ -2,9 +2,8 @@
 // network shape but may come from different grid cells: each reads its training settings
 // (epochs, batch size, augmentation, Adam/StepLR table) from runs[job.run].
 //   MLP:        a CTA per replica (cuda_plan::fused_threads threads); each thread computes
-//               4x4 output tiles of every product with gemm_tile (group_trainer.hpp).
-//               Hidden widths 16/32/64/128 (all equal) run kernels compiled for that
-//               width; other shapes (or TrainVariant::fused_generic) the generic kernel.
+//               4x4 output tiles of every product with gemm_tile (group_trainer.hpp);
+//               one kernel for every shape (layer widths read from the shape).
 //   perceptron: a warp per replica, four replicas per CTA, same trainer code.
 // The working set (params, activations, grads, Adam moments) lives in dynamic shared
 // memory as far as it fits (cuda_plan::plan_fused_layout), the rest in a per-replica
@@ -32,9 +31,8 @@ struct FusedTrainLaunch {
   float* params_out;  // device, n_replicas * param_count(shape)
 };
 
-// Perceptron kernel for n_layers == 1, else the MLP kernel: specialised when
-// `specialise` and compiled_hidden_width(shape) != 0.
-void launch_fused_train(const FusedTrainLaunch& launch, bool specialise, cudaStream_t stream);
+// Perceptron kernel for n_layers == 1, else the MLP kernel.
+void launch_fused_train(const FusedTrainLaunch& launch, cudaStream_t stream);
 
 // The per-replica layout the launch must use (threads and shared limit as launched).
 cuda_plan::FusedLayout fused_layout_for(const NetShape& shape, int batch_size, std::size_t shared_limit_bytes);

@@ -75,8 +75,7 @@ int main(int argc, char** argv) {
     out["peak_fp32_flops"] = peak_flops;  // measured by the FMA probe kernel
     std::vector<benchmark::BenchRow> rows;
     for (ModelKind model : {ModelKind::perceptron, ModelKind::mlp})
-      for (cuda_plan::TrainVariant variant :
-           {cuda_plan::TrainVariant::fused, cuda_plan::TrainVariant::fused_generic, cuda_plan::TrainVariant::cublas}) {
+      for (cuda_plan::TrainVariant variant : {cuda_plan::TrainVariant::fused, cuda_plan::TrainVariant::cublas}) {
         if (model == ModelKind::perceptron && variant != cuda_plan::TrainVariant::fused) continue;
         for (int replicas : replica_counts) {
           rows.push_back(cuda::time_cuda_training(config, model, variant, replicas, handle, peak.gflops));

@@ -154,19 +154,16 @@ TEST(GpuKernels, EvaluationSumsEqualCpuForEachWidth) {
       domains.push_back({t + 4 * n, t + 5 * n, t + 6 * n, t + 7 * n, n});
     }
     DeviceBuffer<DatasetView> domains_device = cuda::to_device(domains, nullptr);
-    for (bool specialise : {true, false}) {
-      cuda::EvaluateLaunch launch{shape,          layout,     dp.data(), replicas, domains_device.data(),
-                                  scratch.data(), sums.data()};
-      cuda::launch_evaluate(launch, specialise, nullptr);
-      std::vector<double> host(replicas * 2);
-      sums.download(host.data(), host.size(), nullptr);
-      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-      TrainWorkspace workspace(shape, 64);
-      for (int r = 0; r < replicas; ++r) {
-        const float* pr = params.data() + static_cast<std::size_t>(r) * param_count(shape);
-        EXPECT_EQ(std::sqrt(host[2 * r] / n), evaluate_rmse(shape, pr, iid, workspace));
-        EXPECT_EQ(std::sqrt(host[2 * r + 1] / n), evaluate_rmse(shape, pr, ood, workspace));
-      }
+    cuda::EvaluateLaunch launch{shape, layout, dp.data(), replicas, domains_device.data(), scratch.data(), sums.data()};
+    cuda::launch_evaluate(launch, nullptr);
+    std::vector<double> host(replicas * 2);
+    sums.download(host.data(), host.size(), nullptr);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    TrainWorkspace workspace(shape, 64);
+    for (int r = 0; r < replicas; ++r) {
+      const float* pr = params.data() + static_cast<std::size_t>(r) * param_count(shape);
+      EXPECT_EQ(std::sqrt(host[2 * r] / n), evaluate_rmse(shape, pr, iid, workspace));
+      EXPECT_EQ(std::sqrt(host[2 * r + 1] / n), evaluate_rmse(shape, pr, ood, workspace));
     }
   }
 }

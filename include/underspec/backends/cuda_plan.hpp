@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <span>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "underspec/config/config.hpp"
@@ -21,14 +20,12 @@
 namespace underspec::cuda_plan {
 
 // How MLP replicas are trained (perceptrons always use the warp-per-replica kernel).
-//   fused         one launch per chunk; a CTA per replica; compiled hidden widths
-//                 16/32/64/128 (equal widths) use specialised kernels, other shapes the
-//                 generic fused kernel. DEFAULT, chosen by design, NOT yet by measurement:
-//                 bench/gpu must confirm it beats cublas.
-//   fused_generic the generic fused kernel for every shape (for comparison).
-//   cublas        per step, cublasSgemmStridedBatched over the chunk's replicas plus small
-//                 element-wise kernels (the baseline variant of docs/ARCHITECTURE.md).
-enum class TrainVariant { fused, fused_generic, cublas };
+//   fused   one launch per chunk; a CTA per replica, one kernel for every shape (layer
+//           widths read from the shape at run time). DEFAULT, chosen by design, NOT yet by
+//           measurement: bench/gpu must confirm it beats cublas.
+//   cublas  per step, cublasSgemmStridedBatched over the chunk's replicas plus small
+//           element-wise kernels (the baseline variant of docs/ARCHITECTURE.md).
+enum class TrainVariant { fused, cublas };
 
 const char* to_string(TrainVariant variant);
 bool parse_train_variant(const std::string& name, TrainVariant& out);
@@ -59,32 +56,10 @@ std::size_t fused_shared_budget(std::size_t per_block_optin, std::size_t per_sm,
 // value throws std::invalid_argument naming the variable.
 void ctas_per_sm_from_env(const char* value, CudaBackendOptions& options);
 
-// Options from the environment: UNDERSPEC_CUDA_VARIANT (fused|fused_generic|cublas) and
+// Options from the environment: UNDERSPEC_CUDA_VARIANT (fused|cublas) and
 // UNDERSPEC_CUDA_CHUNK (a positive replica count). Null values keep the defaults; a bad
 // value throws std::invalid_argument naming the variable.
 CudaBackendOptions options_from_env(const char* variant_value, const char* chunk_value);
-
-// The hidden width the specialised kernels are compiled for (16, 32, 64, 128) when every
-// hidden layer of `shape` has it, else 0 (generic kernel). Perceptrons: 0.
-int compiled_hidden_width(const NetShape& shape);
-
-// Calls f(std::integral_constant<int, W>{}) with W = compiled_hidden_width(shape) when
-// `specialise`, else W = 0: the one place that maps a shape to a compiled kernel.
-template <class F>
-void dispatch_hidden_width(const NetShape& shape, bool specialise, F&& f) {
-  switch (specialise ? compiled_hidden_width(shape) : 0) {
-    case 16:
-      return f(std::integral_constant<int, 16>{});
-    case 32:
-      return f(std::integral_constant<int, 32>{});
-    case 64:
-      return f(std::integral_constant<int, 64>{});
-    case 128:
-      return f(std::integral_constant<int, 128>{});
-    default:
-      return f(std::integral_constant<int, 0>{});
-  }
-}
 
 // Adam scalars of every step of a training: index k holds step k + 1 at the StepLR rate of
 // its epoch, exactly what cpu_trainer computes step by step.

@@ -93,8 +93,8 @@ struct BenchOptions {
 BenchReport run_cpu_benchmark(const BenchOptions& options);
 
 // The current CUDA device: the FMA probe kernel, then every case of cuda_cases for every
-// training variant (fused, fused_generic, cublas; perceptrons have one kernel whatever the
-// variant: one row, "fused"), timed with CUDA events around the training launches only.
+// training variant (fused, cublas; perceptrons have one kernel whatever the variant: one
+// row, "fused"), timed with CUDA events around the training launches only.
 // Defined in kernels/cuda_benchmark.cpp; throws BackendUnavailable without a usable device.
 BenchReport run_cuda_benchmark(const BenchOptions& options);
 
