@@ -32,7 +32,7 @@ __global__ void __launch_bounds__(256, 2) evaluate_kernel(EvaluateLaunch a) {
   }
   const EvalState st{params, act, act + layout.input_floats, act + layout.input_floats + layout.pingpong_floats,
                      partials};
-  const double sum = group_sum_squares<0, kTile, kTile>(
+  const double sum = group_sum_squares<kTile, kTile>(
       group, a.shape, a.domains[static_cast<std::size_t>(replica) * 2 + static_cast<std::size_t>(domain)], layout.rows,
       st);
   if (group.rank == 0) a.sums[static_cast<std::size_t>(replica) * 2 + static_cast<std::size_t>(domain)] = sum;

@@ -25,7 +25,7 @@ __global__ void __launch_bounds__(kMlpMaxThreads, kMlpCtasPerSm) fused_mlp_kerne
   float* global = a.scratch ? a.scratch + static_cast<std::size_t>(replica) * a.layout.global_floats : nullptr;
   const ReplicaState st = cuda_plan::replica_state(a.layout, a.shape, shared, global);
   const CtaGroup group{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
-  group_train_replica<0, kTile, kTile>(group, a.shape, a.runs[job.run], job, data, st);
+  group_train_replica<kTile, kTile>(group, a.shape, a.runs[job.run], job, data, st);
   const int n_params = param_count(a.shape);
   float* out = a.params_out + static_cast<std::size_t>(replica) * n_params;
   for (int i = group.rank; i < n_params; i += group.size) out[i] = st.params[i];
@@ -44,7 +44,7 @@ __global__ void warp_perceptron_kernel(FusedTrainLaunch a) {
   const ReplicaState st = cuda_plan::replica_state(
       a.layout, a.shape, shared + static_cast<std::size_t>(warp) * a.layout.shared_floats, global);
   const WarpGroup group{static_cast<int>(threadIdx.x) % 32, 32};
-  group_train_replica<0, kTile, kTile>(group, a.shape, a.runs[job.run], job, data, st);
+  group_train_replica<kTile, kTile>(group, a.shape, a.runs[job.run], job, data, st);
   const int n_params = param_count(a.shape);
   float* out = a.params_out + static_cast<std::size_t>(replica) * n_params;
   for (int i = group.rank; i < n_params; i += group.size) out[i] = st.params[i];

@@ -31,7 +31,6 @@ ExperimentConfig small_config(int n_train, int batch, int epochs) {
 
 // Trains with the group trainer; `shared_limit` decides which regions the layout puts in
 // the "shared" array (placement must not matter).
-template <int W>
 std::vector<float> group_trained(const ExperimentConfig& config, const NetShape& shape, const ReplicaSpec& r,
                                  const Dataset& train, int group_size, std::size_t shared_limit, unsigned order = 0) {
   const cuda_plan::FusedLayout layout =
@@ -43,7 +42,7 @@ std::vector<float> group_trained(const ExperimentConfig& config, const NetShape&
   const TrainRun run{config.train.epochs, config.train.batch_size, static_cast<float>(config.augmentation.noise_std),
                      table.data()};
   const ReplicaJob job{r.seed, r.regime == Regime::augmentation ? 1u : 0u, 0u, 0u};
-  group_train_replica<W, 4, 4>(HostGroup{group_size, order}, shape, run, job, view_of(train), st);
+  group_train_replica<4, 4>(HostGroup{group_size, order}, shape, run, job, view_of(train), st);
   return std::vector<float>(st.params, st.params + param_count(shape));
 }
 
@@ -70,28 +69,24 @@ TEST(GroupTrainer, PerceptronWarpMatchesCpuBitwiseInEveryRegime) {
   for (Regime regime : {Regime::baseline, Regime::domain_randomization, Regime::augmentation}) {
     const Dataset train = make_training_set(config, regime, 0);
     const ReplicaSpec r{0, 0, ModelKind::perceptron, regime, 3, 7};
-    expect_bitwise_equal(group_trained<0>(config, shape, r, train, 32, 1 << 20), cpu_trained(config, shape, r, train));
+    expect_bitwise_equal(group_trained(config, shape, r, train, 32, 1 << 20), cpu_trained(config, shape, r, train));
   }
 }
 
-// Equal hidden widths at the GPU's CTA sizes (64, 128, 256 threads). The kernels run W = 0
-// (widths read from the shape); the core's compile-time W, which no kernel instantiates any
-// more, is checked as well while group_trainer.hpp keeps it.
+// Equal hidden widths at the GPU's CTA sizes (64, 128, 256 threads).
 TEST(GroupTrainer, EqualHiddenWidthsMatchCpuBitwise) {
   const ExperimentConfig config = small_config(150, 32, 2);  // last batch of 22
   const Dataset train = make_training_set(config, Regime::augmentation, 0);
   const ReplicaSpec r{1, 0, ModelKind::mlp, Regime::augmentation, 1, 11};
-  const auto check = [&](auto width_tag, int group_size) {
-    constexpr int W = decltype(width_tag)::value;
-    const NetShape shape = mlp_shape({W, W});
+  const auto check = [&](int width, int group_size) {
+    const NetShape shape = mlp_shape({width, width});
     const std::vector<float> cpu = cpu_trained(config, shape, r, train);
-    expect_bitwise_equal(group_trained<0>(config, shape, r, train, group_size, 1 << 20), cpu);  // all shared
-    expect_bitwise_equal(group_trained<0>(config, shape, r, train, group_size, 0), cpu);        // all global
-    expect_bitwise_equal(group_trained<W>(config, shape, r, train, group_size, 1 << 20), cpu);
+    expect_bitwise_equal(group_trained(config, shape, r, train, group_size, 1 << 20), cpu);  // all shared
+    expect_bitwise_equal(group_trained(config, shape, r, train, group_size, 0), cpu);        // all global
   };
-  check(std::integral_constant<int, 16>{}, 64);
-  check(std::integral_constant<int, 32>{}, 128);
-  check(std::integral_constant<int, 64>{}, 256);
+  check(16, 64);
+  check(32, 128);
+  check(64, 256);
 }
 
 // Each phase's ranks run ascending, descending and in three shuffled orders: a phase that
@@ -104,7 +99,7 @@ TEST(GroupTrainer, RankOrderWithinAPhaseDoesNotChangeBits) {
     const std::vector<float> cpu = cpu_trained(config, shape, r, train);
     for (unsigned order : {0u, 1u, 2u, 7u, 12345u})
       for (int group_size : {32, 37})
-        expect_bitwise_equal(group_trained<0>(config, shape, r, train, group_size, 600, order), cpu);
+        expect_bitwise_equal(group_trained(config, shape, r, train, group_size, 600, order), cpu);
   }
 }
 
@@ -140,7 +135,7 @@ TEST(GroupTrainer, GenericShapeAndOddGroupSizeMatchCpuBitwise) {
   const std::vector<float> cpu = cpu_trained(config, shape, r, train);
   for (int group_size : {1, 37, 64})
     for (std::size_t limit : {std::size_t{0}, std::size_t{600}, std::size_t{1} << 20})
-      expect_bitwise_equal(group_trained<0>(config, shape, r, train, group_size, limit), cpu);
+      expect_bitwise_equal(group_trained(config, shape, r, train, group_size, limit), cpu);
 }
 
 // The RMSE is the same bits whatever the group size (the GPU's 64 or 256 threads, the
@@ -160,7 +155,7 @@ TEST(GroupTrainer, EvaluationMatchesCpuRmseBitForBit) {
         const EvalState st{params.data(), act.data(), act.data() + static_cast<std::size_t>(rows) * kFeatures,
                            act.data() + static_cast<std::size_t>(rows) * (kFeatures + max_width(shape)),
                            partials.data()};
-        const double sum = group_sum_squares<0, 4, 4>(HostGroup{group_size}, shape, view_of(test), rows, st);
+        const double sum = group_sum_squares<4, 4>(HostGroup{group_size}, shape, view_of(test), rows, st);
         EXPECT_EQ(std::sqrt(sum / static_cast<double>(test.size())), cpu)
             << "group size " << group_size << ", rows " << rows;
       }

@@ -75,7 +75,7 @@ TEST_P(ModelShapes, ForwardMatchesDoubleReference) {
   TrainWorkspace ws(s, batch);
   std::copy(data.x.begin(), data.x.end(), ws.buffers().act[0]);
   const BatchBuffers& buf = ws.buffers();
-  group_forward<0, 0, 0>(SerialGroup<CpuGemm>{}, s, params.data(), batch, [&](int l) { return buf.act[l]; });
+  group_forward<0, 0>(SerialGroup<CpuGemm>{}, s, params.data(), batch, [&](int l) { return buf.act[l]; });
   std::vector<double> expected;
   reference_loss(s, std::vector<double>(params.begin(), params.end()), data.x, data.y, batch, &expected);
   for (int b = 0; b < batch; ++b) EXPECT_NEAR(ws.buffers().act[s.n_layers][b], expected[b], 1e-5);
@@ -89,8 +89,8 @@ TEST_P(ModelShapes, GradientsMatchCentralFiniteDifferences) {
   TrainWorkspace ws(s, batch);
   std::copy(data.x.begin(), data.x.end(), ws.buffers().act[0]);
   const BatchBuffers& buf = ws.buffers();
-  group_forward<0, 0, 0>(SerialGroup<CpuGemm>{}, s, params.data(), batch, [&](int l) { return buf.act[l]; });
-  group_backward<0, 0, 0>(SerialGroup<CpuGemm>{}, s, params.data(), data.y.data(), buf, batch, ws.grads());
+  group_forward<0, 0>(SerialGroup<CpuGemm>{}, s, params.data(), batch, [&](int l) { return buf.act[l]; });
+  group_backward<0, 0>(SerialGroup<CpuGemm>{}, s, params.data(), data.y.data(), buf, batch, ws.grads());
 
   std::vector<double> p(params.begin(), params.end());
   const double h = 1e-6;

@@ -59,16 +59,6 @@ struct ReplicaState {
   BatchBuffers buf;  // act[0..L], delta_a, delta_b, weights_t as in model.hpp
 };
 
-// Hidden widths: compile-time W > 0 (all hidden layers W wide), or W == 0 (read the shape).
-template <int W>
-US_HD_INLINE int layer_width(const NetShape& s, int l) {
-  if constexpr (W > 0) {
-    return l == 0 ? kFeatures : (l == s.n_layers ? 1 : W);
-  } else {
-    return s.width[l];
-  }
-}
-
 US_HD_INLINE int steps_per_epoch(std::uint32_t n, int batch_size) {
   return static_cast<int>((n + static_cast<std::uint32_t>(batch_size) - 1u) / static_cast<std::uint32_t>(batch_size));
 }
@@ -191,10 +181,10 @@ US_HD_INLINE void group_gather_rows(const Group& g, const DatasetView& data, con
 
 // Forward pass of `rows` rows through all layers: input act(0) (rows x 3), layer l writes
 // act(l). One phase per layer.
-template <int W, int TM, int TN, class Group, class ActOf>
+template <int TM, int TN, class Group, class ActOf>
 US_HD_INLINE void group_forward(const Group& g, const NetShape& shape, const float* params, int rows, ActOf act) {
   for (int l = 1; l <= shape.n_layers; ++l) {
-    const int fan_in = layer_width<W>(shape, l - 1), fan_out = layer_width<W>(shape, l);
+    const int fan_in = shape.width[l - 1], fan_out = shape.width[l];
     GemmArgs ga{fan_in,
                 act(l - 1),
                 fan_in,
@@ -239,7 +229,7 @@ US_HD_INLINE void group_transpose(const Group& g, const float* w, int fan_in, in
 
 // Gradients of the batch's mean squared error (after group_forward) into `grads` (the
 // parameter layout); buf.delta_a / delta_b / weights_t are scratch.
-template <int W, int TM, int TN, class Group>
+template <int TM, int TN, class Group>
 US_HD_INLINE void group_backward(const Group& g, const NetShape& shape, const float* params, const float* targets,
                                  const BatchBuffers& buf, int batch, float* grads) {
   const float two_over_batch = 2.0f / static_cast<float>(batch);
@@ -250,7 +240,7 @@ US_HD_INLINE void group_backward(const Group& g, const NetShape& shape, const fl
   float* delta = buf.delta_a;
   float* delta_prev = buf.delta_b;
   for (int l = shape.n_layers; l >= 1; --l) {
-    const int fan_in = layer_width<W>(shape, l - 1), fan_out = layer_width<W>(shape, l);
+    const int fan_in = shape.width[l - 1], fan_out = shape.width[l];
     // dW[k][j] = sum_b act[l-1][b][k] * delta[b][j]; db[j] = sum_b delta[b][j]
     const GemmArgs gw{batch,   buf.act[l - 1], 1,      fan_in, delta, fan_out, grads + weight_offset(shape, l),
                       fan_out, GemmInit::zero, nullptr};
@@ -272,12 +262,12 @@ US_HD_INLINE void group_backward(const Group& g, const NetShape& shape, const fl
 
 // One minibatch: forward, backward, Adam. The features and targets of the batch are
 // already in st.buf.act[0] / st.targets.
-template <int W, int TM, int TN, class Group>
+template <int TM, int TN, class Group>
 US_HD_INLINE void group_train_step(const Group& g, const NetShape& shape, const ReplicaState& st, int batch,
                                    const AdamStep& adam) {
   const BatchBuffers& buf = st.buf;
-  group_forward<W, TM, TN>(g, shape, st.params, batch, [&](int l) { return buf.act[l]; });
-  group_backward<W, TM, TN>(g, shape, st.params, st.targets, buf, batch, st.grads);
+  group_forward<TM, TN>(g, shape, st.params, batch, [&](int l) { return buf.act[l]; });
+  group_backward<TM, TN>(g, shape, st.params, st.targets, buf, batch, st.grads);
   const int n_params = param_count(shape);
   g.run([&](int rank) {
     for (int i = rank; i < n_params; i += g.size)
@@ -304,7 +294,7 @@ US_HD_INLINE void for_each_minibatch(const TrainRun& run, const ReplicaJob& job,
 // The whole training of one replica (all epochs): initialisation, then for every epoch a
 // fresh permutation and its minibatches (the last one smaller), with adam_steps[k] the
 // scalars of step k + 1 (StepLR included).
-template <int W, int TM, int TN, class Group>
+template <int TM, int TN, class Group>
 US_HD_INLINE void group_train_replica(const Group& g, const NetShape& shape, const TrainRun& run, const ReplicaJob& job,
                                       const DatasetView& data, const ReplicaState& st) {
   const int n_params = param_count(shape);
@@ -321,7 +311,7 @@ US_HD_INLINE void group_train_replica(const Group& g, const NetShape& shape, con
                        const int batch = static_cast<int>(rows);
                        group_gather_rows(g, data, perm, job, run.augmentation_std, epoch, start, batch, st.buf.act[0],
                                          st.targets);
-                       group_train_step<W, TM, TN>(g, shape, st, batch, adam);
+                       group_train_step<TM, TN>(g, shape, st, batch, adam);
                      });
 }
 
@@ -344,7 +334,7 @@ struct EvalState {
 // samples l, l + kEvalLanes, ... in ascending order, then a fixed tree adds the lanes: the
 // result depends on the data alone, not on the tile rows, the group size or timing.
 // Returns the sum (valid on every rank after the last phase; in partials[0]).
-template <int W, int TM, int TN, class Group>
+template <int TM, int TN, class Group>
 US_HD_INLINE double group_sum_squares(const Group& g, const NetShape& shape, const DatasetView& data, int rows,
                                       const EvalState& st) {
   g.run([&](int rank) {
@@ -362,7 +352,7 @@ US_HD_INLINE double group_sum_squares(const Group& g, const NetShape& shape, con
         st.input[b * kFeatures + 2] = data.x3[i];
       }
     });
-    group_forward<W, TM, TN>(g, shape, st.params, count, act);
+    group_forward<TM, TN>(g, shape, st.params, count, act);
     const float* predictions = act(shape.n_layers);
     g.run([&](int rank) {
       for (int lane = rank; lane < kEvalLanes; lane += g.size) {

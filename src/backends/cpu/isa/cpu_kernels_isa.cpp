@@ -32,11 +32,11 @@ namespace {
 
 void train(const NetShape& shape, const TrainRun& run, const ReplicaJob& job, const DatasetView& data,
            const ReplicaState& state) {
-  group_train_replica<0, 0, 0>(SerialGroup<CpuGemm>{}, shape, run, job, data, state);
+  group_train_replica<0, 0>(SerialGroup<CpuGemm>{}, shape, run, job, data, state);
 }
 
 double sum_squares(const NetShape& shape, const DatasetView& data, int rows, const EvalState& state) {
-  return group_sum_squares<0, 0, 0>(SerialGroup<CpuGemm>{}, shape, data, rows, state);
+  return group_sum_squares<0, 0>(SerialGroup<CpuGemm>{}, shape, data, rows, state);
 }
 
 void gemm(const GemmArgs& g, int i_begin, int i_end, int j_begin, int j_end) {
