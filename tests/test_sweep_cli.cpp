@@ -133,11 +133,15 @@ TEST_F(SweepCli, KillNineAtManyMomentsThenResumeIsByteIdentical) {
   const double ref_ms = medium_reference_ms();
   // Very early (before the directory or any segment), then later and later through the run; with a
   // segment after every batch of results the later kills land between and during segment writes.
+  // On a machine whose load changes, a kill meant for mid-run can land before the first segment
+  // or after the end; then more kills go in, mid-run, until two have landed there (or these run out).
   const double fractions[] = {0.0, 0.03, 0.2, 0.45, 0.7, 0.95};
-  int partial = 0;
-  for (double fraction : fractions) {
+  const double extra_fractions[] = {0.3, 0.55, 0.4, 0.25, 0.6, 0.35};
+  int partial = 0, extra = 0;
+  for (int k = 0; k < 6 || (partial < 2 && extra < 6); ++k) {
+    const double fraction = k < 6 ? fractions[k] : extra_fractions[extra++];
     const int delay = static_cast<int>(fraction * ref_ms);
-    const std::string name = std::string("k").append(std::to_string(delay));
+    const std::string name = std::string("k").append(std::to_string(k)).append("-").append(std::to_string(delay));
     const pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--out " + name);
     std::this_thread::sleep_for(std::chrono::milliseconds(delay));
     ::kill(pid, SIGKILL);
