@@ -578,6 +578,48 @@ TEST_F(SweepCli, DryRunAndPlanCreateNothing) {
   EXPECT_TRUE(cwd_entries().empty());
 }
 
+// What a plan lists is what the run writes: the headers of replicas.csv and summary.csv, the
+// report, and a disk estimate that covers every byte (the free-space check relies on it).
+TEST_F(SweepCli, PlanListsWhatTheRunWritesAndItsDiskEstimateCoversIt) {
+  const CliResult plan = run("run --dry-run " + kSmall + "--out a", "-u UNDERSPEC_NO_REPORT");
+  ASSERT_EQ(plan.status, 0) << plan.err;
+  const std::smatch disk = [&] {
+    std::smatch m;
+    std::regex_search(plan.out, m, std::regex(R"(disk +about ([0-9.]+) (B|KiB|MiB|GiB))"));
+    return m;
+  }();
+  ASSERT_EQ(disk.size(), 3u) << plan.out;
+  const double unit = disk[2] == "B" ? 1 : disk[2] == "KiB" ? 1024 : disk[2] == "MiB" ? 1 << 20 : 1 << 30;
+  const double estimate = std::stod(disk[1]) * unit;
+  ASSERT_EQ(run("run " + kSmall + "--out a", "-u UNDERSPEC_NO_REPORT").status, 0);  // with its report
+  double written = 0;
+  for (const auto& e : fs::recursive_directory_iterator(cwd() / "a"))
+    if (e.is_regular_file()) written += static_cast<double>(e.file_size());
+  EXPECT_LE(written, estimate) << plan.out;
+  for (const char* file : {"replicas.csv", "summary.csv"}) {
+    const std::string header = lines(read(cwd() / "a" / file)).at(0);
+    const std::string listed = header.substr(0, header.find("iid_rmse_mean"));  // summary.csv lists <stat> columns
+    const std::size_t at = plan.out.find(std::string("    ") + file);
+    ASSERT_NE(at, std::string::npos) << plan.out;
+    const std::string line = plan.out.substr(at, plan.out.find('\n', at) - at);
+    EXPECT_NE(line.find(" " + listed), std::string::npos) << line << "\nwritten: " << header;
+  }
+  for (const auto& e : fs::directory_iterator(cwd() / "a")) {
+    const std::string name = e.path().filename().string();
+    EXPECT_NE(plan.out.find("    " + (name == "plots" ? std::string("plots/") : name)), std::string::npos) << name;
+  }
+}
+
+// Resuming a finished run is a no-op: its outputs, and the record of the session that ran it, stay.
+TEST_F(SweepCli, ResumingAFinishedRunLeavesItAlone) {
+  ASSERT_EQ(run("run " + kSmall + "--no-report --out f").status, 0);
+  const std::string summary = read(cwd() / "f" / "summary.json");
+  const CliResult again = run("run --resume f --no-report");
+  EXPECT_EQ(again.status, 0) << again.err;
+  EXPECT_NE(again.err.find("already finished"), std::string::npos) << again.err;
+  EXPECT_EQ(read(cwd() / "f" / "summary.json"), summary);
+}
+
 // ---------------------------------------------------------------- parameters and scoring
 
 TEST_F(SweepCli, SaveParamsThenScoreReproducesTheTestErrors) {

@@ -68,13 +68,28 @@ MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::v
   return e;
 }
 
-RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, const std::string& device, int threads) {
+// Bytes on disk, measured on outputs of small and large sweeps (3 to 3000 replicas) and
+// rounded up: a replicas.csv row ~120-170 B, a stress.csv row ~37 B, a checkpoint record ~56
+// B plus the parameters it keeps; per group ~1.3 KiB of summary.csv and ~3.5 KiB of
+// summary.json. The report embeds each plot twice (plots/*.svg and inline), ~190 B per drawn
+// point, with the points capped per panel and box (python/underspec/report.py).
+constexpr double kReplicaRowBytes = 200, kStressRowBytes = 48, kCheckpointRecordBytes = 64;
+constexpr double kGroupBytes = 6 * 1024, kFixedBytes = 8 * 1024;
+constexpr double kReportFixedBytes = 320 * 1024, kReportPointBytes = 400;
+constexpr double kReportMaxScatterPoints = 2 * 4000, kReportMaxStripPointsPerGroup = 400;
+// Files take whole blocks; a run writes ~10 files and a checkpoint segment every few seconds.
+constexpr double kBlockSlackBytes = 32 * 4096;
+
+RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, bool report, const std::string& device,
+                 int threads) {
   RunPlan p;
   p.cells = sweep.cells.size();
   p.replicas = range.end - range.begin;
   p.save_params = save_params;
+  p.report = report;
   p.device = device;
-  double max_params = 0;
+  double max_params = 0, groups = 0;
+  std::uint32_t last_group = UINT32_MAX;
   for (std::uint32_t id = range.begin; id < range.end; ++id) {
     const ReplicaSpec& r = sweep.replicas[id];
     const ExperimentConfig& c = sweep.config_of(r);
@@ -87,10 +102,23 @@ RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, const s
     p.flops += 6 * weights * static_cast<double>(c.data.n_train) * c.train.epochs +
                10 * params * static_cast<double>(steps) + 2 * weights * static_cast<double>(c.data.n_test) * (2 + k);
     const bool kept = save_params || r.model == ModelKind::perceptron;
-    p.disk_bytes += 160 + 48 * k + (kept ? 4 * params : 0) + (save_params ? 4 * params : 0);
+    // replicas.csv and stress.csv rows, the checkpoint record (and params.npy's row below).
+    p.disk_bytes += kReplicaRowBytes + kStressRowBytes * k + kCheckpointRecordBytes + kStressRowBytes * k / 2 +
+                    (kept ? 4 * params : 0);
     max_params = std::max(max_params, params);
+    const std::uint32_t group =
+        (r.cell * 4u + static_cast<std::uint32_t>(r.model)) * 4u + static_cast<std::uint32_t>(r.regime);
+    if (group != last_group) ++groups;  // replicas of a group are contiguous
+    last_group = group;
   }
   if (save_params) p.disk_bytes += 4 * max_params * static_cast<double>(p.replicas);  // params.npy (padded rows)
+  p.disk_bytes += kGroupBytes * groups + kFixedBytes + kBlockSlackBytes;
+  if (report) {
+    const auto n = static_cast<double>(p.replicas);
+    const double points = std::min(n, kReportMaxScatterPoints) + std::min(n, kReportMaxStripPointsPerGroup * groups);
+    p.disk_bytes += kReportFixedBytes + kReportPointBytes * points;
+  }
+  p.disk_bytes *= 1.25;  // the sizes above vary with the numbers' digits and the plots' content
   // The same estimate the driver checks against the memory available (one formula).
   p.host_bytes = estimate_host_memory(sweep.config, sweep.cells, threads).bytes;
   return p;
@@ -110,7 +138,8 @@ std::string describe_plan(const RunPlan& plan, const Sweep& sweep, const std::fi
   s += "  work         " + fmt("%.3g", static_cast<double>(plan.replica_steps)) + " replica-steps, " +
        fmt("%.3g", plan.flops / 1e9) + " GFLOP\n";
   s += "  host memory  about " + format_bytes(plan.host_bytes) + "\n";
-  s += "  disk         about " + format_bytes(plan.disk_bytes) + " (outputs and checkpoint)\n";
+  s += "  disk         about " + format_bytes(plan.disk_bytes) +
+       (plan.report ? " (outputs, checkpoint and report)\n" : " (outputs and checkpoint)\n");
   s += "  device       " + plan.device +
        " (cpu: replicas dealt one at a time to threads, results checkpointed every 5 s; cuda: chunks sized at run "
        "time to half the device's free memory)\n";
@@ -119,14 +148,19 @@ std::string describe_plan(const RunPlan& plan, const Sweep& sweep, const std::fi
   for (const GridAxis& a : sweep.config.sweep.grid) axes += "," + a.key;
   s += "    config.toml   the resolved config\n";
   s += "    replicas.csv  replica,cell" + axes +
-       ",model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias,iid_rmse_expected,ood_rmse_expected\n";
+       ",model,regime,seed,iid_rmse,ood_rmse,w_x1,w_x2,w_x3,bias,iid_rmse_expected,ood_rmse_expected,diverged\n";
   s += "    stress.csv    replica,factor,rmse,rmse_expected\n";
   s += "    summary.csv   cell" + axes +
-       ",model,regime,replicas,iid_rmse_<stat>,ood_rmse_<stat>[,stress<k>_...],<intervals, spread, weights>\n";
+       ",model,regime,replicas,diverged,iid_rmse_<stat>,ood_rmse_<stat>[,stress<k>_...],<intervals, spread, "
+       "weights>\n";
   s += "    comparisons.csv  cell" + axes + ",model,remedy,baseline,... (each remedy against its baseline)\n";
   s += "    summary.json  per (cell, model, regime) group statistics and run metadata\n";
   if (plan.save_params) s += "    params.npy    float32 [replicas, max parameters], NaN-padded rows\n";
   s += "    checkpoint/   finished replicas while the run goes on (for --resume and merge)\n";
+  if (plan.report) {
+    s += "    report.html   the report (self-contained: tables and figures)\n";
+    s += "    plots/        the report's figures, one SVG each\n";
+  }
   return s;
 }
 

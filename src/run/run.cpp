@@ -203,7 +203,8 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
     require_same_run(reserved, config, state);
   }
 
-  const RunPlan plan = plan_run(sweep, range, options.save_params, options.device, options.threads);
+  const RunPlan plan =
+      plan_run(sweep, range, options.save_params, options.report && !options.shard, options.device, options.threads);
   if (options.dry_run) {
     out << describe_plan(plan, sweep, dir) << std::flush;
     return 0;
@@ -234,6 +235,13 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   std::vector<ReplicaSpec> todo;
   for (std::uint32_t id = range.begin; id < range.end; ++id)
     if (!done[id - range.begin]) todo.push_back(sweep.replicas[id]);
+  // summary.json is written last (write_outputs): with it and every replica done, the run is
+  // finished and a resume leaves it alone (its record stays that of the session that ran it).
+  if (todo.empty() && std::filesystem::exists(dir / "summary.json")) {
+    err << "underspec: " << dir.string() << " is already finished (" << rows.size() << " replicas); nothing to do"
+        << (options.report && !options.shard ? " (underspec report DIR redraws the report)" : "") << '\n';
+    return 0;
+  }
   if (already > 0)
     err << "underspec: resuming " << dir.string() << ": " << already << " of " << rows.size()
         << " replicas already done\n";

@@ -16,8 +16,9 @@ struct RunPlan {
   std::uint64_t replica_steps = 0;  // minibatch updates of all of them
   double flops = 0;                 // training and scoring, forward + backward
   double host_bytes = 0;            // peak host memory of the driver and CPU backend
-  double disk_bytes = 0;            // outputs + checkpoint
+  double disk_bytes = 0;            // outputs, checkpoint and report, rounded up generously
   bool save_params = false;
+  bool report = false;  // report.html and plots/ are written (a whole run, not a shard)
   std::string device;
 };
 
@@ -29,7 +30,8 @@ struct MemoryEstimate {
 };
 MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::vector<Cell>& cells, int threads);
 
-RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, const std::string& device, int threads);
+RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, bool report, const std::string& device,
+                 int threads);
 // For people: cells, replicas, work, memory, the files and their columns.
 std::string describe_plan(const RunPlan& plan, const Sweep& sweep, const std::filesystem::path& dir);
 
