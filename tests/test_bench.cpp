@@ -143,6 +143,8 @@ TEST_F(Cli, BenchBadArgumentsExitTwoWithAMessage) {
       {"bench --json", "--json"},
       {"bench --json missing/b.json --device cpu --quick", "missing"},
       {"bench --json dir --device cpu --quick", "is a directory"},
+      // Nothing can be created in /proc, even by root (whom an access() check lets through).
+      {"bench --json /proc/x.json --device cpu --quick", "--json /proc/x.json: cannot create a file in /proc"},
       {"bench --repeat 3", "--repeat"},
       {"bench extra", "extra"},
   };
