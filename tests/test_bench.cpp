@@ -8,6 +8,7 @@
 
 #include "cli_fixture.hpp"
 #include "underspec/backends/backend.hpp"
+#include "underspec/backends/cpu_kernels.hpp"
 #include "underspec/benchmark/benchmark.hpp"
 #include "underspec/benchmark/cpu_fma_probe.hpp"
 #include "underspec/benchmark/flop_model.hpp"
@@ -132,6 +133,21 @@ TEST_F(Cli, BenchCpuQuickWritesTableAndJson) {
     EXPECT_NE(r.out.find(row.at("model").get<std::string>()), std::string::npos);
   }
   EXPECT_EQ(models, (std::set<std::string>{"mlp", "perceptron"}));
+  // The CPU kernel level and how it was chosen, as `underspec --version` and summary.json say.
+  const std::string kernels = cpu_kernels_description();
+  EXPECT_EQ(j.at("device").at("cpu_kernels"), kernels);
+  EXPECT_NE(r.out.find("\nkernels: " + kernels + "\n"), std::string::npos) << r.out;
+
+  // A forced level is named with its source; the peak stays the widest unit's, which a note says.
+  const CliResult forced = run("bench --device cpu --quick --json forced.json", "UNDERSPEC_CPU_KERNELS=portable");
+  ASSERT_EQ(forced.status, 0) << forced.err;
+  const nlohmann::json f = nlohmann::json::parse(read(cwd() / "forced.json"));
+  EXPECT_EQ(f.at("device").at("cpu_kernels"), "portable (UNDERSPEC_CPU_KERNELS=portable)");
+  EXPECT_NE(forced.out.find("\nkernels: portable (UNDERSPEC_CPU_KERNELS=portable)\n"), std::string::npos) << forced.out;
+  if (supported_cpu_isas().front() != CpuIsa::portable) {
+    ASSERT_EQ(f.at("notes").size(), 1u) << f.at("notes");
+    EXPECT_NE(f.at("notes")[0].get<std::string>().find("not the widest"), std::string::npos) << f.at("notes");
+  }
 }
 
 TEST_F(Cli, BenchBadArgumentsExitTwoWithAMessage) {
@@ -143,6 +159,8 @@ TEST_F(Cli, BenchBadArgumentsExitTwoWithAMessage) {
       {"bench --json", "--json"},
       {"bench --json missing/b.json --device cpu --quick", "missing"},
       {"bench --json dir --device cpu --quick", "is a directory"},
+      // Nothing can be created in /proc, even by root (whom an access() check lets through).
+      {"bench --json /proc/x.json --device cpu --quick", "--json /proc/x.json: cannot create a file in /proc"},
       {"bench --repeat 3", "--repeat"},
       {"bench extra", "extra"},
   };

@@ -2,6 +2,7 @@
 // (published tables, closed forms and hand-computed small cases).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <vector>
@@ -171,6 +172,56 @@ TEST(Bootstrap, IntervalsAreDeterministicAndDependOnTheKey) {
   EXPECT_TRUE(std::isnan(bootstrap_interval(BootstrapStatistic::std_dev, std::vector<double>{1.0}, {}, key).low));
   EXPECT_TRUE(
       std::isnan(bootstrap_interval(BootstrapStatistic::two_sample_std_ratio, std::vector<double>{1.0}, x, key).high));
+}
+
+TEST(Bootstrap, AResampleOfOneRepeatedValueHasExactlyZeroStd) {
+  // 3 * 0.1 / 3 is not 0.1 in double: without the exact check the std would be ~1e-17.
+  const std::vector<double> v{0.1, 0.7, 0.3};
+  const std::vector<int> one{3, 0, 0}, two{0, 2, 1};
+  EXPECT_EQ(weighted_std(v.data(), one.data(), 3), 0.0);
+  EXPECT_GT(weighted_std(v.data(), two.data(), 3), 0.1);
+  EXPECT_EQ(summarize(std::vector<double>{0.1, 0.1, 0.1}).std, 0.0);
+}
+
+// The QA case: groups of 3, where 1 resample in 9 draws the baseline's one value three times.
+// Those resamples have an undefined ratio (std 0 below) and are left out, as README says,
+// instead of counting as +inf and making the upper end infinite (null in the outputs).
+TEST(Bootstrap, StdRatioLeavesOutResamplesWithoutBaselineSpread) {
+  const std::vector<double> base{0.1, 0.7, 0.3}, remedy{0.25, 0.4, 0.2};
+  for (const BootstrapStatistic statistic :
+       {BootstrapStatistic::two_sample_std_ratio, BootstrapStatistic::paired_std_ratio}) {
+    const PhiloxKey key = bootstrap_key(0, 1, 2, statistic);
+    const std::vector<int> order{0, 2, 1};  // unused by the ratios
+    const BootstrapData d{base.data(), 3, remedy.data(), 3, order.data(), order.data()};
+    std::vector<int> counts(6);
+    std::vector<double> ranks(6), defined;
+    int undefined = 0;
+    for (int b = 0; b < kBootstrapResamples; ++b) {
+      const double r =
+          resample_statistic(statistic, d, key, static_cast<std::uint32_t>(b), {counts.data(), ranks.data()});
+      ASSERT_FALSE(std::isinf(r)) << b;
+      if (std::isnan(r)) {
+        ++undefined;
+        // Only a baseline resample of one value is undefined (the remedy's has std 0: ratio 0).
+        EXPECT_EQ(*std::max_element(counts.begin(), counts.begin() + 3), 3) << b;
+      } else {
+        defined.push_back(r);
+      }
+    }
+    EXPECT_NEAR(undefined, kBootstrapResamples / 9.0, 60) << static_cast<int>(statistic);  // sd ~ 20
+    std::sort(defined.begin(), defined.end());
+    const Interval ci = bootstrap_interval(statistic, base, remedy, key);
+    ASSERT_TRUE(std::isfinite(ci.low) && std::isfinite(ci.high)) << static_cast<int>(statistic);
+    EXPECT_EQ(ci.low, quantile_sorted(defined, 0.025));
+    EXPECT_EQ(ci.high, quantile_sorted(defined, 0.975));
+    // Sensible: below the largest defined resample ratio and above the point estimate.
+    EXPECT_LE(ci.high, defined.back());
+    EXPECT_GT(ci.high, summarize(remedy).std / summarize(base).std);
+  }
+  // A baseline without any spread leaves every resample undefined: NaN ends (null, documented).
+  const Interval none = bootstrap_interval(BootstrapStatistic::two_sample_std_ratio, std::vector<double>{0.1, 0.1, 0.1},
+                                           remedy, bootstrap_key(0, 1, 2, BootstrapStatistic::two_sample_std_ratio));
+  EXPECT_TRUE(std::isnan(none.low) && std::isnan(none.high));
 }
 
 }  // namespace

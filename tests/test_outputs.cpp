@@ -333,6 +333,25 @@ TEST(Outputs, BootstrapDependsOnlyOnTheGroup) {
   EXPECT_EQ(summary_csv(whole, a), summary_csv(whole, summarize_groups(whole)));  // same bytes again
 }
 
+TEST(Outputs, SmallGroupsGetAFiniteStdRatioInterval) {
+  // Groups of 3 (the QA repro): the resamples whose baseline draws one value three times are
+  // left out, so both ends are numbers in summary.json and comparisons.csv, not null / empty.
+  const RunRecord run = synthetic_run({}, 3);
+  const auto groups = summarize_groups(run);
+  const nlohmann::json j = nlohmann::json::parse(summary_json(run, groups).dump(2));
+  ASSERT_EQ(j.at("comparisons").size(), 2u);
+  for (const auto& c : j.at("comparisons")) {
+    const auto& ratio = c.at("ood_std_ratio");
+    ASSERT_TRUE(ratio.at("ci")[0].is_number() && ratio.at("ci")[1].is_number()) << ratio;
+    EXPECT_LE(ratio.at("ci")[0].get<double>(), ratio.at("value").get<double>());
+    EXPECT_GE(ratio.at("ci")[1].get<double>(), ratio.at("value").get<double>());
+  }
+  std::istringstream csv(comparisons_csv(run, groups));
+  std::string line;
+  std::getline(csv, line);
+  while (std::getline(csv, line)) EXPECT_EQ(line.find(",,"), std::string::npos) << line;
+}
+
 TEST(Outputs, OneReplicaHasNoSpread) {
   const RunRecord run = synthetic_run({}, 1);
   const auto groups = summarize_groups(run);

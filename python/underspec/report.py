@@ -29,10 +29,13 @@ def _require_packages() -> None:
 if __name__ == "__main__":
     _require_packages()
 
+import contextlib  # noqa: E402
 import html  # noqa: E402
 import io  # noqa: E402
+import logging  # noqa: E402
 import math  # noqa: E402
 import re  # noqa: E402
+import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import matplotlib  # noqa: E402
@@ -93,6 +96,13 @@ def _as_number(text):
 
 
 # ---------------------------------------------------------------- figures
+
+
+def _legend(ax, **kwargs) -> None:
+    """A legend only when something is labelled: a panel with nothing drawn (every replica
+    diverged) would make matplotlib warn "No artists with labels found"."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kwargs)
 
 
 def fig_seeds(run: Run):
@@ -159,7 +169,7 @@ def fig_iid_vs_ood(run: Run):
         ax.set_xlabel("IID RMSE")
         ax.set_ylabel("OOD RMSE")
         ax.set_title(model)
-        ax.legend(fontsize=7)
+        _legend(ax, fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -219,7 +229,7 @@ def fig_weights(run: Run):
     ax.set_xticklabels(names)
     ax.set_ylabel("weight")
     ax.axhline(0, color="grey", lw=0.6)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    _legend(ax, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     return fig
 
@@ -252,7 +262,7 @@ def fig_stress(run: Run):
         ax.set_xlabel("stress factor (x3 = y + N(0,1)/factor)")
         ax.set_ylabel("RMSE")
         ax.set_title(model)
-        ax.legend(fontsize=7)
+        _legend(ax, fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -294,7 +304,7 @@ def fig_grid_spread(run: Run):
         ax.set_ylabel("std of OOD RMSE across seeds")
         if len(run.axes) > 1:
             ax.set_title("mean over the other axes", fontsize=8)
-        ax.legend(fontsize=6)
+        _legend(ax, fontsize=6)
     fig.tight_layout()
     return fig
 
@@ -522,6 +532,26 @@ def write_report(directory) -> Path:
     return out
 
 
+@contextlib.contextmanager
+def _library_warnings_silenced():
+    """Library warnings (Python's warnings, and matplotlib's, which it logs) are not for the
+    user of `underspec`, whose terminal they reach: the report is written, or fails with one
+    error line. The figures are drawn so as not to cause any (tests/python check that); the
+    standard -W / PYTHONWARNINGS options still show them, to whoever asks."""
+    if sys.warnoptions:
+        yield
+        return
+    logger = logging.getLogger("matplotlib")
+    level = logger.level
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            logger.setLevel(logging.ERROR)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
 def main(argv=None) -> int:
     import argparse
 
@@ -531,7 +561,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quiet", action="store_true", help="print nothing on success")
     args = parser.parse_args(argv)
     try:
-        out = write_report(args.dir)
+        with _library_warnings_silenced():
+            out = write_report(args.dir)
     except (OSError, ValueError) as e:
         print(f"underspec.report: error: {e}", file=sys.stderr)
         return 1

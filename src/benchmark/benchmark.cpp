@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "underspec/backends/backend.hpp"
+#include "underspec/backends/cpu_kernels.hpp"
 #include "underspec/benchmark/cpu_fma_probe.hpp"
 #include "underspec/benchmark/flop_model.hpp"
 #include "underspec/sweep/sweep.hpp"
@@ -147,6 +148,7 @@ BenchReport run_cpu_benchmark(const BenchOptions& options) {
   const int threads = backend->threads();
   BenchReport report;
   report.device = cpu_device_info(threads);
+  report.device.cpu_kernels = backend->kernels();
   report.quick = options.quick;
   report.repeat = options.repeat > 0 ? options.repeat : (options.quick ? 1 : 3);
   report.timed =
@@ -168,6 +170,11 @@ BenchReport run_cpu_benchmark(const BenchOptions& options) {
   report.peak.gflops = std::max(all.gflops, threads * one.gflops);
   report.peak.seconds = all.seconds;
   say(format("FMA probe (%s): %.1f GFLOP/s on 1 thread, %.1f on %d", all.isa.c_str(), one.gflops, all.gflops, threads));
+  // A level forced below the widest (UNDERSPEC_CPU_KERNELS) still gets the widest unit's peak.
+  const CpuIsa widest = supported_cpu_isas().front();
+  if (active_cpu_kernels().isa != widest)
+    report.notes.push_back("the rows ran the " + report.device.cpu_kernels + " CPU kernels, not the widest (" +
+                           isa_name(widest) + ") this CPU supports; % peak is against the " + all.isa + " FMA probe");
 
   for (const BenchCase& c : cpu_cases(options.quick)) {
     report.rows.push_back(
@@ -187,6 +194,7 @@ std::string format_report(const BenchReport& report) {
   else
     s += format("device: CPU: %s (%d of %d hardware threads used, %.0f MHz now)\n", d.name.c_str(), d.threads,
                 d.hardware_threads, d.clock_mhz);
+  if (d.kind != "cuda" && !d.cpu_kernels.empty()) s += "kernels: " + d.cpu_kernels + "\n";
   s += format("peak:   %.1f GFLOP/s FP32, %s", report.peak.gflops, report.peak.method.c_str());
   if (report.peak.gflops_one_thread > 0)
     s += format(" (1 thread %.1f, %d threads measured %.1f)", report.peak.gflops_one_thread, d.threads,
@@ -221,6 +229,7 @@ nlohmann::json to_json(const DeviceInfo& d) {
   } else {
     device["threads"] = d.threads;
     device["hardware_threads"] = d.hardware_threads;
+    device["cpu_kernels"] = d.cpu_kernels;
   }
   return device;
 }

@@ -18,6 +18,9 @@ double mean_of(std::span<const double> v) {
 }
 double variance_of(std::span<const double> v) {
   if (v.size() < 2) return kNaN;
+  // Exactly 0 for equal values (the mean's rounding would leave ~1e-17 v): a ratio over this
+  // std is then recognisably undefined, as in the bootstrap's weighted_std.
+  if (std::all_of(v.begin(), v.end(), [&](double x) { return x == v.front(); })) return 0.0;
   const double m = mean_of(v);
   double squares = 0.0;
   for (double x : v) squares += (x - m) * (x - m);

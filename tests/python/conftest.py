@@ -53,3 +53,28 @@ def run_copy(small_run, tmp_path):
     dst = tmp_path / "run"
     shutil.copytree(small_run, dst)
     return dst
+
+
+# Every replica diverges (exit 1, outputs written): perceptrons and MLPs, a grid and stress
+# factors, so that every figure builder meets groups with nothing to draw.
+DIVERGED_RUN = [
+    "--set", "data.n_train=500", "--set", "train.epochs=2", "--set", "sweep.seeds=3",
+    "--set", 'sweep.grid."train.lr"=[1e38, 3e38]', "--set", "data.stress_factors=[0.2, 0.05]",
+    "--device", "cpu", "--threads", "2", "--progress", "none",
+]
+
+
+@pytest.fixture(scope="session")
+def diverged_run(binary, tmp_path_factory):
+    """A finished run in which every replica diverged, without a report."""
+    out = tmp_path_factory.mktemp("diverged") / "run"
+    proc = underspec("run", *DIVERGED_RUN, "--no-report", "--out", str(out), check=False)
+    assert proc.returncode == 1 and "every replica diverged" in proc.stderr, proc.stderr
+    return out
+
+
+@pytest.fixture
+def diverged_copy(diverged_run, tmp_path):
+    dst = tmp_path / "diverged"
+    shutil.copytree(diverged_run, dst)
+    return dst

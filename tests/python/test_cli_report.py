@@ -73,3 +73,15 @@ def test_shards_do_not_report_and_merge_does(tmp_path):
         assert not (tmp_path / f"s{i}" / "report.html").exists()
     proc = underspec("merge", str(tmp_path / "s0"), str(tmp_path / "s1"), "--out", str(tmp_path / "m"))
     assert (tmp_path / "m" / "report.html").is_file(), proc.stderr
+
+
+def test_all_diverged_run_leaks_no_library_warning(tmp_path):
+    # The QA repro: exit 1 with the outputs and the report written; stderr holds only
+    # underspec's own lines (no matplotlib "No artists with labels found to put in legend").
+    out = tmp_path / "div"
+    proc = underspec("run", "--set", "sweep.seeds=3", "--set", "train.epochs=2", "--set", "data.n_train=500",
+                     "--set", "train.lr=1e30", "--set", 'sweep.models=["mlp"]', "--device", "cpu",
+                     "--progress", "none", "--out", str(out), check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert (out / "report.html").is_file()
+    assert [line for line in proc.stderr.splitlines() if not line.startswith("underspec: ")] == [], proc.stderr

@@ -1,9 +1,11 @@
 """python3 -m underspec.report on a real run: files, figures, self-containment, optional fields."""
 
 import json
+import logging
 import re
 import subprocess
 import sys
+import warnings
 
 import underspec
 from underspec import report
@@ -78,3 +80,40 @@ def test_missing_package_exit_status(run_copy, tmp_path):
     assert proc.returncode == 3
     assert "missing Python package(s): matplotlib" in proc.stderr
     assert not (run_copy / "report.html").exists()
+
+
+def test_all_diverged_report_emits_no_warning(diverged_copy, caplog):
+    # matplotlib logs (not warns) "No artists with labels found to put in legend": check both.
+    with warnings.catch_warnings(), caplog.at_level(logging.WARNING):
+        warnings.simplefilter("error")
+        out = report.write_report(diverged_copy)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    text = out.read_text()
+    assert 'id="fig-seeds"' in text and 'id="fig-iid_vs_ood"' in text
+    proc = subprocess.run([sys.executable, "-m", "underspec.report", str(diverged_copy), "--quiet"],
+                          capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+
+
+NOISY_MAIN = """
+import logging, sys, warnings
+from underspec import report
+draw = report.BUILDERS["seeds"]
+def noisy(run):
+    warnings.warn("a library warning")
+    logging.getLogger("matplotlib.fake").warning("a library log line")
+    return draw(run)
+report.BUILDERS["seeds"] = noisy
+sys.exit(report.main([sys.argv[1], "--quiet"]))
+"""
+
+
+def test_library_warnings_do_not_reach_the_terminal(run_copy):
+    proc = subprocess.run([sys.executable, "-c", NOISY_MAIN, str(run_copy)], capture_output=True, text=True)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert (run_copy / "report.html").is_file()
+    # Asked for with Python's own -W (or PYTHONWARNINGS), they are shown.
+    proc = subprocess.run([sys.executable, "-W", "default", "-c", NOISY_MAIN, str(run_copy)], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0
+    assert "a library warning" in proc.stderr and "a library log line" in proc.stderr

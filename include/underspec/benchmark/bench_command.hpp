@@ -15,7 +15,8 @@ struct BenchCommand {
 };
 
 // Checks the options before anything runs (UsageError: an unknown device, a --json path that
-// is a directory or lies in a missing or unwritable directory), then benchmarks the device:
+// is a directory or lies in a missing directory or one where its temporary file cannot be
+// created, tried by creating it), then benchmarks the device:
 // cuda without a usable device throws BackendUnavailable ("--device cuda: <why>", as `run`
 // does); auto falls back to the CPU with a notice on `err`. Prints the table on `out`,
 // progress on `err`, writes --json FILE atomically. Returns the exit status (0).

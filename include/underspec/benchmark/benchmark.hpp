@@ -48,6 +48,10 @@ struct DeviceInfo {
   std::string capability;       // CUDA compute capability, e.g. "9.0"
   double clock_mhz = 0;         // CPU: /proc/cpuinfo "cpu MHz" of the first core now; CUDA: peak SM clock (0: unknown)
   double memory_clock_mhz = 0;  // CUDA: peak memory clock
+  // CPU: the kernel level the backend ran and how it was chosen (Backend::kernels(), as
+  // summary.json's run.cpu_kernels), e.g. "portable (UNDERSPEC_CPU_KERNELS=portable)": the
+  // probe measures the widest unit whatever level the rows ran on.
+  std::string cpu_kernels;
 };
 
 struct Peak {

@@ -73,8 +73,15 @@ US_HD_INLINE void bootstrap_counts(PhiloxKey key, std::uint32_t resample, std::u
 }
 
 // Sample std (n - 1) of values weighted by integer counts summing to n; NaN for n < 2.
+// Exactly 0 when every draw holds one value: (c * v) / c need not round back to v, and the
+// residue (~1e-17 v) would make a ratio over it a huge finite number instead of undefined.
 US_HD_INLINE double weighted_std(const double* v, const int* counts, int n) {
   if (n < 2) return NAN;
+  int first = 0;
+  while (counts[first] == 0) ++first;
+  bool spread = false;
+  for (int i = first + 1; i < n && !spread; ++i) spread = counts[i] != 0 && v[i] != v[first];
+  if (!spread) return 0.0;
   double sum = 0.0;
   for (int i = 0; i < n; ++i) sum += counts[i] * v[i];
   const double mean = sum / n;
@@ -97,8 +104,13 @@ US_HD_INLINE void resample_ranks(const double* v, const int* order, const int* c
   }
 }
 
+// std(y) / std(x): undefined (NaN) when the resampled x has no spread. IEEE would give +inf
+// (or NaN for 0 / 0); +inf resamples would reach the upper percentile of small groups (a
+// group of 3 draws one value in 1/9 of resamples) and make it infinite, not a bound.
+US_HD_INLINE double ratio_of_stds(double std_y, double std_x) { return std_x > 0.0 ? std_y / std_x : NAN; }
+
 // The statistic of resample `resample` (0 .. kBootstrapResamples - 1); NaN where undefined
-// (a resample without spread).
+// (a resample without spread: a ratio over a zero std, a rank correlation with a constant side).
 US_HD_INLINE double resample_statistic(BootstrapStatistic statistic, const BootstrapData& d, PhiloxKey key,
                                        std::uint32_t resample, BootstrapScratch s) {
   int* cx = s.counts;
@@ -109,11 +121,11 @@ US_HD_INLINE double resample_statistic(BootstrapStatistic statistic, const Boots
       return weighted_std(d.x, cx, d.nx);
     case BootstrapStatistic::paired_std_ratio:
       bootstrap_counts(key, resample, 0u, d.nx, cx);
-      return weighted_std(d.y, cx, d.nx) / weighted_std(d.x, cx, d.nx);
+      return ratio_of_stds(weighted_std(d.y, cx, d.nx), weighted_std(d.x, cx, d.nx));
     case BootstrapStatistic::two_sample_std_ratio:
       bootstrap_counts(key, resample, 0u, d.nx, cx);
       bootstrap_counts(key, resample, 1u, d.ny, cy);
-      return weighted_std(d.y, cy, d.ny) / weighted_std(d.x, cx, d.nx);
+      return ratio_of_stds(weighted_std(d.y, cy, d.ny), weighted_std(d.x, cx, d.nx));
     case BootstrapStatistic::spearman: {
       const int n = d.nx;
       bootstrap_counts(key, resample, 0u, n, cx);
