@@ -3,6 +3,7 @@
 // (The tests on a real one-node Slurm are tests/slurm/, label `slurm`.)
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -121,6 +122,31 @@ TEST_F(SlurmCli, BadConfigOrUsageWritesNothing) {
   EXPECT_EQ(r.status, 2) << r.err;
   EXPECT_TRUE(contains(r.err, "not empty")) << r.err;
   EXPECT_EQ(entries(cwd() / "full"), std::vector<std::string>{"x"});
+}
+
+// `slurm --out` reserves its directory as `run --out` does: the same exit status and message
+// for a path that is a file, lies under a file, or cannot be created; nothing is created.
+TEST_F(SlurmCli, AnUnusableOutIsRefusedAsRunRefusesIt) {
+  write("afile", "x");
+  std::vector<std::string> outs = {"afile", "afile/sweep", "/proc/underspec-sweep"};
+  const fs::path ro = cwd() / "ro";
+  fs::create_directory(ro);
+  bool mounted = ::geteuid() == 0 && ::mount("tmpfs", ro.c_str(), "tmpfs", MS_RDONLY, "size=64k") == 0;
+  if (mounted) outs.push_back("ro/sweep");  // a read-only file system
+  for (const std::string& out : outs) {
+    const CliResult s = run("slurm " + kTiny + "--shards 2 --out " + out);
+    const CliResult r = run("run " + kTiny + "--device cpu --out " + out);
+    EXPECT_EQ(s.status, 2) << out << "\n" << s.err;
+    EXPECT_EQ(r.status, 2) << out << "\n" << r.err;
+    EXPECT_EQ(s.err, r.err) << out;
+    EXPECT_TRUE(contains(s.err, "underspec: error: output path " + out)) << s.err;
+  }
+  if (mounted) {
+    EXPECT_TRUE(entries(ro).empty());
+    ::umount2(ro.c_str(), MNT_DETACH);
+  }
+  EXPECT_EQ(cwd_entries(), (std::vector<std::string>{"afile", "ro"}));
+  EXPECT_EQ(read(cwd() / "afile"), "x");
 }
 
 TEST_F(SlurmCli, WritesTheSweepDirectoryAndPrintsTheSubmitCommands) {
