@@ -4,10 +4,13 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <new>
 #include <system_error>
 #include <thread>
@@ -67,6 +70,51 @@ int parse_threads(const std::string& text) {
   return static_cast<int>(value);
 }
 
+// Checks an integer option's text before CLI11 converts it: an integer in [min, INT_MAX], with
+// a message that says so (CLI11's own say "Could not convert" or print DBL_MAX in full).
+// Described in --help as CLI11's NonNegativeNumber / PositiveNumber are.
+CLI::Validator integer_at_least(int min) {
+  return CLI::Validator(
+      [min](std::string& text) -> std::string {
+        long long value = 0;
+        const char* end = text.data() + text.size();
+        const auto [stop, ec] = std::from_chars(text.data(), end, value);
+        const bool huge = ec == std::errc::result_out_of_range && text[0] != '-';
+        if (stop != end || (ec != std::errc() && !huge) || (!huge && value < min))
+          return "must be an integer >= " + std::to_string(min) + ", got '" + text + "'";
+        if (huge || value > std::numeric_limits<int>::max())
+          return "must be at most " + std::to_string(std::numeric_limits<int>::max()) + ", got '" + text + "'";
+        return std::string();
+      },
+      min == 0   ? "NONNEGATIVE"
+      : min == 1 ? "POSITIVE"
+                 : ">= " + std::to_string(min));
+}
+
+// CLI11's parse errors in the documented format, one `underspec: error: ...` line. CLI11 says
+// "A subcommand is required" even when one was given but is unknown: name it instead.
+std::string parse_failure(const CLI::App* app, const CLI::Error& e) {
+  std::string message = e.what();
+  if (e.get_name() == "RequiredError" && app->get_subcommands().empty()) {
+    std::string names;
+    const auto subcommands = app->get_subcommands([](const CLI::App*) { return true; });
+    for (std::size_t i = 0; i < subcommands.size(); ++i)
+      names += (i == 0 ? "" : i + 1 == subcommands.size() ? " or " : ", ") + subcommands[i]->get_name();
+    const std::vector<std::string> rest = app->remaining();
+    if (rest.empty())
+      message = "a subcommand is required: " + names;
+    else if (rest.front().starts_with("-"))
+      message = "unknown option " + rest.front() + "; a subcommand comes first: " + names;
+    else
+      message = "unknown subcommand '" + rest.front() + "' (expected " + names + ")";
+  }
+  // "The following argument was not expected": lower case, as the rest of our messages.
+  if (message.size() > 1 && std::isupper(static_cast<unsigned char>(message[0])) &&
+      std::islower(static_cast<unsigned char>(message[1])))
+    message[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(message[0])));
+  return "underspec: error: " + message + "\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -77,6 +125,7 @@ int main(int argc, char** argv) {
     return std::string("underspec ") + UNDERSPEC_VERSION + "\ncpu kernels: " + underspec::cpu_kernels_description(true);
   });
   app.require_subcommand(1);
+  app.failure_message(parse_failure);
 
   std::string config_path, out, resume_dir, shard, progress = "auto", gpus;
   std::vector<std::string> overrides;
@@ -152,19 +201,21 @@ int main(int argc, char** argv) {
       "Write a Slurm array job (one task per shard, each resuming its shard) and a merge job that runs after "
       "it into the output directory; with --submit, submit both");
   add_config_options(slurm, config_path, overrides);
-  slurm->add_option("--shards", slurm_options.shards, "Number of shards = array tasks")->required();
+  slurm->add_option("--shards", slurm_options.shards, "Number of shards = array tasks")
+      ->required()
+      ->check(integer_at_least(1));
   slurm->add_option("--out", out, "Sweep directory (default: runs/<UTC timestamp>); must not exist or be empty");
   slurm->add_option("--partition", slurm_options.partition, "sbatch --partition");
   slurm->add_option("--time", slurm_options.time, "sbatch --time of each task, e.g. 2:00:00");
   slurm->add_option("--account", slurm_options.account, "sbatch --account");
   slurm->add_option("--qos", slurm_options.qos, "sbatch --qos");
   slurm->add_option("--gpus-per-task", slurm_options.gpus_per_task, "GPUs per task (then the CUDA backend)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(integer_at_least(0));
   slurm->add_option("--cpus-per-task", slurm_options.cpus_per_task, "CPUs per task (CPU backend threads)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(integer_at_least(0));
   slurm->add_option("--mem", slurm_options.mem, "sbatch --mem of each task, e.g. 4G");
   slurm->add_option("--array-limit", slurm_options.array_limit, "At most K tasks at once (--array=0-(N-1)%K)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(integer_at_least(0));
   slurm
       ->add_option("--sbatch-arg", slurm_options.sbatch_args,
                    "Extra #SBATCH line for the array job, e.g. --sbatch-arg=--constraint=a100 (repeatable)")
