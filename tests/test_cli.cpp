@@ -93,6 +93,39 @@ TEST_F(Cli, ParseErrorsAreOneUnderspecErrorLine) {
   EXPECT_TRUE(cwd_entries().empty());
 }
 
+// An empty argument (an unset shell variable) is refused, not taken as "the default": no run
+// of the built-in experiment, no runs/<stamp>, no benchmark without its JSON. `--out=` too,
+// which would otherwise take the next argument as its value.
+TEST_F(Cli, EmptyArgumentsAreRefusedNamingTheOption) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"run ''", "config: empty path"},
+      {"run --out ''", "--out: empty path"},
+      {"run --out= --device cpu", "--out: empty path"},
+      {"run --threads ''", "--threads: empty value"},
+      {"run --shard ''", "--shard: empty value"},
+      {"run --gpus ''", "--gpus: empty value"},
+      {"plan ''", "config: empty path"},
+      {"plan --out ''", "--out: empty path"},
+      {"merge '' --out m", "dirs: empty path"},
+      {"merge a --out ''", "--out: empty path"},
+      {"score '' --out s", "dir: empty path"},
+      {"score a --out ''", "--out: empty path"},
+      {"report ''", "dir: empty path"},
+      {"status ''", "dir: empty path"},
+      {"slurm '' --shards 2", "config: empty path"},
+      {"slurm --shards 2 --out ''", "--out: empty path"},
+      {"bench --quick --device cpu --json ''", "--json: empty path"},
+      {"bench --json= --quick --device cpu", "--json: empty path"},
+  };
+  for (const auto& [args, message] : cases) {
+    const CliResult r = run(args);
+    EXPECT_EQ(r.status, 2) << args;
+    EXPECT_EQ(r.err, "underspec: error: " + message + "\n") << args;
+    EXPECT_TRUE(r.out.empty()) << args << "\n" << r.out;
+    EXPECT_TRUE(cwd_entries().empty()) << args;
+  }
+}
+
 TEST_F(Cli, ConfigErrorsNameKeyAndLocation) {
   write("bad.toml", "[data]\nn_train = 0\n");
   const CliResult r = run("run bad.toml");
