@@ -78,9 +78,9 @@ TEST_F(Cli, ParseErrorsAreOneUnderspecErrorLine) {
       {"bench --device gpu", "--device: gpu not in {auto,cpu,cuda}"},
       {"run --progress fancy", "--progress: fancy not in {auto,bar,lines,none}"},
       {"slurm --shards -1", "--shards: must be an integer >= 1, got '-1'"},
-      {"slurm --shards 2 --cpus-per-task -3", "--cpus-per-task: must be an integer >= 0, got '-3'"},
+      {"slurm --shards 2 --cpus-per-task -3", "--cpus-per-task: must be an integer >= 1, got '-3'"},
       {"slurm --shards 99999999999", "--shards: must be at most 2147483647, got '99999999999'"},
-      {"slurm --shards 2 --array-limit 1.5", "--array-limit: must be an integer >= 0, got '1.5'"},
+      {"slurm --shards 2 --array-limit 1.5", "--array-limit: must be an integer >= 1, got '1.5'"},
       {"slurm", "--shards is required"},
       {"run a.toml b.toml", "the following argument was not expected: b.toml"},
   };

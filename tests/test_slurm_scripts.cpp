@@ -124,6 +124,45 @@ TEST_F(SlurmCli, BadConfigOrUsageWritesNothing) {
   EXPECT_EQ(entries(cwd() / "full"), std::vector<std::string>{"x"});
 }
 
+// Values written into #SBATCH lines as they are: each must be one line, not empty (never
+// dropped silently), one word where Slurm takes a word, and --sbatch-arg an sbatch option.
+// Refused by name and value, with nothing created.
+TEST_F(SlurmCli, SbatchValuesThatWouldBreakTheScriptAreRefused) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--time \"$(printf 'x\\n#SBATCH --evil')\"",
+       "--time: 'x\\n#SBATCH --evil' contains a newline or another control character"},
+      {"--account \"$(printf 'a\\tb')\"", "--account: 'a\\tb' contains a newline or another control character"},
+      {"--qos 'a b'", "--qos: 'a b' contains a space"},
+      {"--sbatch-arg='#evil'", "--sbatch-arg: '#evil' is not an sbatch option (it must start with '-'"},
+      {"--sbatch-arg=constraint=a100", "--sbatch-arg: 'constraint=a100' is not an sbatch option"},
+      {"--sbatch-arg='' --sbatch-arg=--constraint=a100", "--sbatch-arg: empty value"},
+      {"--sbatch-arg= --sbatch-arg=--constraint=a100", "--sbatch-arg: empty value"},
+      {"--mem ''", "--mem: empty value"},
+      {"--partition ''", "--partition: empty value"},
+      {"--time ''", "--time: empty value"},
+      {"--gpus-per-task 0", "--gpus-per-task: must be an integer >= 1, got '0'"},
+      {"--cpus-per-task 0", "--cpus-per-task: must be an integer >= 1, got '0'"},
+      {"--array-limit 0", "--array-limit: must be an integer >= 1, got '0'"},
+  };
+  for (const auto& [args, message] : cases) {
+    const CliResult r = run("slurm " + kTiny + "--shards 2 " + args + " --out sweep");
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.err;
+    EXPECT_EQ(r.err.rfind("underspec: error: " + message, 0), 0u) << args << "\n" << r.err;
+    EXPECT_EQ(lines(r.err).size(), 1u) << r.err;
+    EXPECT_TRUE(cwd_entries().empty()) << args;
+  }
+  // What is accepted goes in as given, one #SBATCH line each.
+  const CliResult ok = run("slurm " + kTiny +
+                           "--shards 2 --partition gpu --time 1:00:00 --mem 4G --gpus-per-task 1 --array-limit 1 "
+                           "--sbatch-arg=--constraint=a100 --sbatch-arg '--exclusive' --out sweep");
+  ASSERT_EQ(ok.status, 0) << ok.err;
+  const std::string script = read(cwd() / "sweep" / "run.sbatch");
+  for (const char* line :
+       {"#SBATCH --array=0-1%1\n", "#SBATCH --partition=gpu\n", "#SBATCH --time=1:00:00\n", "#SBATCH --mem=4G\n",
+        "#SBATCH --gpus-per-task=1\n", "#SBATCH --constraint=a100\n", "#SBATCH --exclusive\n"})
+    EXPECT_TRUE(contains(script, line)) << line << script;
+}
+
 // `slurm --out` reserves its directory as `run --out` does: the same exit status and message
 // for a path that is a file, lies under a file, or cannot be created; nothing is created.
 TEST_F(SlurmCli, AnUnusableOutIsRefusedAsRunRefusesIt) {

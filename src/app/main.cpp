@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -61,6 +62,45 @@ void add_config_options(CLI::App* cmd, std::string& config_path, std::vector<std
                   "Override a config key with a TOML value, e.g. --set sweep.seeds=100 (repeatable)")
       ->type_name("KEY=VALUE")
       ->allow_extra_args(false);  // `--set k=v config.toml`: the config is not a second override
+}
+
+// `text` with control characters written as C escapes, to quote it on one line.
+std::string escaped(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else if (u < 0x20 || u == 0x7f)
+      out += "\\x" + std::string(1, "0123456789abcdef"[u >> 4]) + "0123456789abcdef"[u & 15];
+    else
+      out += c;
+  }
+  return out;
+}
+
+// A value that `slurm` writes into an #SBATCH line as it is: not empty (it would be dropped
+// silently), no newline or other control character (`--time $'1:00\n#SBATCH --x'` would add a
+// line of its own). `word`: one word, no blanks (a partition, time, account, qos or memory;
+// a blank would start another sbatch option). `option`: a whole sbatch option, so it starts
+// with '-' (`#SBATCH #x` or `#SBATCH x` is no option).
+enum class SbatchText { word, option };
+CLI::Validator sbatch_text(SbatchText kind) {
+  return CLI::Validator(
+      [kind](std::string& text) -> std::string {
+        const std::string quoted = "'" + escaped(text) + "'";
+        if (text.empty()) return "empty value";
+        if (std::any_of(text.begin(), text.end(), [](char c) { return std::iscntrl(static_cast<unsigned char>(c)); }))
+          return quoted + " contains a newline or another control character (it would break the #SBATCH line)";
+        if (kind == SbatchText::word && text.find(' ') != std::string::npos)
+          return quoted + " contains a space (it would start another sbatch option)";
+        if (kind == SbatchText::option && text[0] != '-')
+          return quoted + " is not an sbatch option (it must start with '-', e.g. --constraint=a100)";
+        return std::string();
+      },
+      "");
 }
 
 // `--out=` with nothing after '=': CLI11 would take the next argument as the value, even an
@@ -246,21 +286,24 @@ int main(int argc, char** argv) {
       ->check(integer_at_least(1));
   slurm->add_option("--out", out, "Sweep directory (default: runs/<UTC timestamp>); must not exist or be empty")
       ->check(kNonEmptyPath);
-  slurm->add_option("--partition", slurm_options.partition, "sbatch --partition");
-  slurm->add_option("--time", slurm_options.time, "sbatch --time of each task, e.g. 2:00:00");
-  slurm->add_option("--account", slurm_options.account, "sbatch --account");
-  slurm->add_option("--qos", slurm_options.qos, "sbatch --qos");
+  slurm->add_option("--partition", slurm_options.partition, "sbatch --partition")->check(sbatch_text(SbatchText::word));
+  slurm->add_option("--time", slurm_options.time, "sbatch --time of each task, e.g. 2:00:00")
+      ->check(sbatch_text(SbatchText::word));
+  slurm->add_option("--account", slurm_options.account, "sbatch --account")->check(sbatch_text(SbatchText::word));
+  slurm->add_option("--qos", slurm_options.qos, "sbatch --qos")->check(sbatch_text(SbatchText::word));
   slurm->add_option("--gpus-per-task", slurm_options.gpus_per_task, "GPUs per task (then the CUDA backend)")
-      ->check(integer_at_least(0));
+      ->check(integer_at_least(1));
   slurm->add_option("--cpus-per-task", slurm_options.cpus_per_task, "CPUs per task (CPU backend threads)")
-      ->check(integer_at_least(0));
-  slurm->add_option("--mem", slurm_options.mem, "sbatch --mem of each task, e.g. 4G");
+      ->check(integer_at_least(1));
+  slurm->add_option("--mem", slurm_options.mem, "sbatch --mem of each task, e.g. 4G")
+      ->check(sbatch_text(SbatchText::word));
   slurm->add_option("--array-limit", slurm_options.array_limit, "At most K tasks at once (--array=0-(N-1)%K)")
-      ->check(integer_at_least(0));
+      ->check(integer_at_least(1));
   slurm
       ->add_option("--sbatch-arg", slurm_options.sbatch_args,
                    "Extra #SBATCH line for the array job, e.g. --sbatch-arg=--constraint=a100 (repeatable)")
-      ->allow_extra_args(false);
+      ->allow_extra_args(false)
+      ->check(sbatch_text(SbatchText::option));
   slurm->add_flag("--submit", submit, "Submit both jobs with sbatch and print their ids");
 
   underspec::benchmark::BenchCommand bench_command;
