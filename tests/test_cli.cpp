@@ -67,6 +67,65 @@ TEST_F(Cli, BadUsageOrConfigExitsTwoAndCreatesNothing) {
   EXPECT_EQ(cwd_entries(), (std::vector<std::string>{"bad.toml", "syntax.toml", "typo.toml"}));
 }
 
+// CLI11's parse errors come out in the documented format: one `underspec: error: ...` line,
+// naming what is wrong (an unknown subcommand, the accepted range), exit 2.
+TEST_F(Cli, ParseErrorsAreOneUnderspecErrorLine) {
+  const std::string subcommands = "run, plan, merge, score, report, slurm, bench or status";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"frobnicate", "unknown subcommand 'frobnicate' (expected " + subcommands + ")"},
+      {"", "a subcommand is required: " + subcommands},
+      {"--frob", "unknown option --frob; a subcommand comes first: " + subcommands},
+      {"bench --device gpu", "--device: gpu not in {auto,cpu,cuda}"},
+      {"run --progress fancy", "--progress: fancy not in {auto,bar,lines,none}"},
+      {"slurm --shards -1", "--shards: must be an integer >= 1, got '-1'"},
+      {"slurm --shards 2 --cpus-per-task -3", "--cpus-per-task: must be an integer >= 1, got '-3'"},
+      {"slurm --shards 99999999999", "--shards: must be at most 2147483647, got '99999999999'"},
+      {"slurm --shards 2 --array-limit 1.5", "--array-limit: must be an integer >= 1, got '1.5'"},
+      {"slurm", "--shards is required"},
+      {"run a.toml b.toml", "the following argument was not expected: b.toml"},
+  };
+  for (const auto& [args, message] : cases) {
+    const CliResult r = run(args);
+    EXPECT_EQ(r.status, 2) << args;
+    EXPECT_EQ(r.err, "underspec: error: " + message + "\n") << args;
+    EXPECT_TRUE(r.out.empty()) << args << "\n" << r.out;
+  }
+  EXPECT_TRUE(cwd_entries().empty());
+}
+
+// An empty argument (an unset shell variable) is refused, not taken as "the default": no run
+// of the built-in experiment, no runs/<stamp>, no benchmark without its JSON. `--out=` too,
+// which would otherwise take the next argument as its value.
+TEST_F(Cli, EmptyArgumentsAreRefusedNamingTheOption) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"run ''", "config: empty path"},
+      {"run --out ''", "--out: empty path"},
+      {"run --out= --device cpu", "--out: empty path"},
+      {"run --threads ''", "--threads: empty value"},
+      {"run --shard ''", "--shard: empty value"},
+      {"run --gpus ''", "--gpus: empty value"},
+      {"plan ''", "config: empty path"},
+      {"plan --out ''", "--out: empty path"},
+      {"merge '' --out m", "dirs: empty path"},
+      {"merge a --out ''", "--out: empty path"},
+      {"score '' --out s", "dir: empty path"},
+      {"score a --out ''", "--out: empty path"},
+      {"report ''", "dir: empty path"},
+      {"status ''", "dir: empty path"},
+      {"slurm '' --shards 2", "config: empty path"},
+      {"slurm --shards 2 --out ''", "--out: empty path"},
+      {"bench --quick --device cpu --json ''", "--json: empty path"},
+      {"bench --json= --quick --device cpu", "--json: empty path"},
+  };
+  for (const auto& [args, message] : cases) {
+    const CliResult r = run(args);
+    EXPECT_EQ(r.status, 2) << args;
+    EXPECT_EQ(r.err, "underspec: error: " + message + "\n") << args;
+    EXPECT_TRUE(r.out.empty()) << args << "\n" << r.out;
+    EXPECT_TRUE(cwd_entries().empty()) << args;
+  }
+}
+
 TEST_F(Cli, ConfigErrorsNameKeyAndLocation) {
   write("bad.toml", "[data]\nn_train = 0\n");
   const CliResult r = run("run bad.toml");

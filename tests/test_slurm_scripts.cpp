@@ -3,6 +3,7 @@
 // (The tests on a real one-node Slurm are tests/slurm/, label `slurm`.)
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -121,6 +122,70 @@ TEST_F(SlurmCli, BadConfigOrUsageWritesNothing) {
   EXPECT_EQ(r.status, 2) << r.err;
   EXPECT_TRUE(contains(r.err, "not empty")) << r.err;
   EXPECT_EQ(entries(cwd() / "full"), std::vector<std::string>{"x"});
+}
+
+// Values written into #SBATCH lines as they are: each must be one line, not empty (never
+// dropped silently), one word where Slurm takes a word, and --sbatch-arg an sbatch option.
+// Refused by name and value, with nothing created.
+TEST_F(SlurmCli, SbatchValuesThatWouldBreakTheScriptAreRefused) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--time \"$(printf 'x\\n#SBATCH --evil')\"",
+       "--time: 'x\\n#SBATCH --evil' contains a newline or another control character"},
+      {"--account \"$(printf 'a\\tb')\"", "--account: 'a\\tb' contains a newline or another control character"},
+      {"--qos 'a b'", "--qos: 'a b' contains a space"},
+      {"--sbatch-arg='#evil'", "--sbatch-arg: '#evil' is not an sbatch option (it must start with '-'"},
+      {"--sbatch-arg=constraint=a100", "--sbatch-arg: 'constraint=a100' is not an sbatch option"},
+      {"--sbatch-arg='' --sbatch-arg=--constraint=a100", "--sbatch-arg: empty value"},
+      {"--sbatch-arg= --sbatch-arg=--constraint=a100", "--sbatch-arg: empty value"},
+      {"--mem ''", "--mem: empty value"},
+      {"--partition ''", "--partition: empty value"},
+      {"--time ''", "--time: empty value"},
+      {"--gpus-per-task 0", "--gpus-per-task: must be an integer >= 1, got '0'"},
+      {"--cpus-per-task 0", "--cpus-per-task: must be an integer >= 1, got '0'"},
+      {"--array-limit 0", "--array-limit: must be an integer >= 1, got '0'"},
+  };
+  for (const auto& [args, message] : cases) {
+    const CliResult r = run("slurm " + kTiny + "--shards 2 " + args + " --out sweep");
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.err;
+    EXPECT_EQ(r.err.rfind("underspec: error: " + message, 0), 0u) << args << "\n" << r.err;
+    EXPECT_EQ(lines(r.err).size(), 1u) << r.err;
+    EXPECT_TRUE(cwd_entries().empty()) << args;
+  }
+  // What is accepted goes in as given, one #SBATCH line each.
+  const CliResult ok = run("slurm " + kTiny +
+                           "--shards 2 --partition gpu --time 1:00:00 --mem 4G --gpus-per-task 1 --array-limit 1 "
+                           "--sbatch-arg=--constraint=a100 --sbatch-arg '--exclusive' --out sweep");
+  ASSERT_EQ(ok.status, 0) << ok.err;
+  const std::string script = read(cwd() / "sweep" / "run.sbatch");
+  for (const char* line :
+       {"#SBATCH --array=0-1%1\n", "#SBATCH --partition=gpu\n", "#SBATCH --time=1:00:00\n", "#SBATCH --mem=4G\n",
+        "#SBATCH --gpus-per-task=1\n", "#SBATCH --constraint=a100\n", "#SBATCH --exclusive\n"})
+    EXPECT_TRUE(contains(script, line)) << line << script;
+}
+
+// `slurm --out` reserves its directory as `run --out` does: the same exit status and message
+// for a path that is a file, lies under a file, or cannot be created; nothing is created.
+TEST_F(SlurmCli, AnUnusableOutIsRefusedAsRunRefusesIt) {
+  write("afile", "x");
+  std::vector<std::string> outs = {"afile", "afile/sweep", "/proc/underspec-sweep"};
+  const fs::path ro = cwd() / "ro";
+  fs::create_directory(ro);
+  bool mounted = ::geteuid() == 0 && ::mount("tmpfs", ro.c_str(), "tmpfs", MS_RDONLY, "size=64k") == 0;
+  if (mounted) outs.push_back("ro/sweep");  // a read-only file system
+  for (const std::string& out : outs) {
+    const CliResult s = run("slurm " + kTiny + "--shards 2 --out " + out);
+    const CliResult r = run("run " + kTiny + "--device cpu --out " + out);
+    EXPECT_EQ(s.status, 2) << out << "\n" << s.err;
+    EXPECT_EQ(r.status, 2) << out << "\n" << r.err;
+    EXPECT_EQ(s.err, r.err) << out;
+    EXPECT_TRUE(contains(s.err, "underspec: error: output path " + out)) << s.err;
+  }
+  if (mounted) {
+    EXPECT_TRUE(entries(ro).empty());
+    ::umount2(ro.c_str(), MNT_DETACH);
+  }
+  EXPECT_EQ(cwd_entries(), (std::vector<std::string>{"afile", "ro"}));
+  EXPECT_EQ(read(cwd() / "afile"), "x");
 }
 
 TEST_F(SlurmCli, WritesTheSweepDirectoryAndPrintsTheSubmitCommands) {

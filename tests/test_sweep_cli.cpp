@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cli_fixture.hpp"
+#include "underspec/run/checkpoint.hpp"
 
 namespace underspec {
 namespace {
@@ -504,6 +505,32 @@ TEST_F(SweepCli, MergeErrorsExitTwoAndCreateNothing) {
   EXPECT_EQ(run("merge a0 a1 a2 --out full").status, 2);
   EXPECT_EQ(entries(cwd() / "full"), std::vector<std::string>{"keep"});
   EXPECT_EQ(run("merge a0 a1 a2 --out m").status, 0);
+  // Merging into a run directory again: merge cannot resume, so it says what helps instead.
+  const CliResult again = run("merge a0 a1 a2 --out m");
+  EXPECT_EQ(again.status, 2) << again.err;
+  EXPECT_NE(again.err.find("m holds a run already; choose another --out"), std::string::npos) << again.err;
+  EXPECT_EQ(again.err.find("--resume"), std::string::npos) << again.err;
+}
+
+// A checkpoint holds replicas in the order they finished, not by id: an overlap still names
+// the lowest replica in two shards (here the same directory twice, its records reversed).
+TEST_F(SweepCli, MergeOverlapNamesTheLowestDoubledReplica) {
+  ASSERT_EQ(run("run " + kSmall + "--shard 0/2 --out s0").status, 0);
+  ASSERT_EQ(run("run " + kSmall + "--shard 1/2 --out s1").status, 0);
+  std::vector<ReplicaResult> records;
+  for_each_checkpoint_record(cwd() / "s0", [&](ReplicaResult&& r) { records.push_back(std::move(r)); });
+  ASSERT_GE(records.size(), 2u);
+  std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.id > b.id; });
+  for (const auto& e : fs::directory_iterator(cwd() / "s0" / "checkpoint"))
+    if (e.path().extension() == ".bin") fs::remove(e.path());
+  CheckpointWriter(cwd() / "s0").write_segment(records);
+
+  const CliResult r = run("merge s0 s0 s1 --out m");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("shards overlap: replica 0 is in both s0 and s0 (replicas in two shards: 0-8)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(cwd() / "m"));
 }
 
 // ---------------------------------------------------------------- grids

@@ -4,10 +4,14 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <new>
 #include <system_error>
 #include <thread>
@@ -42,12 +46,86 @@ std::string command_line(int argc, char** argv) {
   return s;
 }
 
+// An empty argument, typically an unset shell variable (`--out "$DIR"`), would otherwise mean
+// the default (runs/<stamp>, the built-in experiment, no JSON): refuse it, naming the option.
+// No description, so that --help stays as it was.
+CLI::Validator non_empty(const std::string& what) {
+  return CLI::Validator([what](std::string& text) { return text.empty() ? "empty " + what : std::string(); }, "");
+}
+const CLI::Validator kNonEmptyPath = non_empty("path");
+const CLI::Validator kNonEmptyValue = non_empty("value");
+
 void add_config_options(CLI::App* cmd, std::string& config_path, std::vector<std::string>& overrides) {
-  cmd->add_option("config", config_path, "TOML config (default: the built-in seed experiment, examples/seed.toml)");
+  cmd->add_option("config", config_path, "TOML config (default: the built-in seed experiment, examples/seed.toml)")
+      ->check(kNonEmptyPath);
   cmd->add_option("--set", overrides,
                   "Override a config key with a TOML value, e.g. --set sweep.seeds=100 (repeatable)")
       ->type_name("KEY=VALUE")
       ->allow_extra_args(false);  // `--set k=v config.toml`: the config is not a second override
+}
+
+// `text` with control characters written as C escapes, to quote it on one line.
+std::string escaped(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else if (u < 0x20 || u == 0x7f)
+      out += "\\x" + std::string(1, "0123456789abcdef"[u >> 4]) + "0123456789abcdef"[u & 15];
+    else
+      out += c;
+  }
+  return out;
+}
+
+// A value that `slurm` writes into an #SBATCH line as it is: not empty (it would be dropped
+// silently), no newline or other control character (`--time $'1:00\n#SBATCH --x'` would add a
+// line of its own). `word`: one word, no blanks (a partition, time, account, qos or memory;
+// a blank would start another sbatch option). `option`: a whole sbatch option, so it starts
+// with '-' (`#SBATCH #x` or `#SBATCH x` is no option).
+enum class SbatchText { word, option };
+CLI::Validator sbatch_text(SbatchText kind) {
+  return CLI::Validator(
+      [kind](std::string& text) -> std::string {
+        const std::string quoted = "'" + escaped(text) + "'";
+        if (text.empty()) return "empty value";
+        if (std::any_of(text.begin(), text.end(), [](char c) { return std::iscntrl(static_cast<unsigned char>(c)); }))
+          return quoted + " contains a newline or another control character (it would break the #SBATCH line)";
+        if (kind == SbatchText::word && text.find(' ') != std::string::npos)
+          return quoted + " contains a space (it would start another sbatch option)";
+        if (kind == SbatchText::option && text[0] != '-')
+          return quoted + " is not an sbatch option (it must start with '-', e.g. --constraint=a100)";
+        return std::string();
+      },
+      "");
+}
+
+// `--out=` with nothing after '=': CLI11 would take the next argument as the value, even an
+// option (`--sbatch-arg= --time=1:00` gives --sbatch-arg the text "--time=1:00"). Passed on as
+// `--out ""`, the empty value meets the option's validators instead.
+std::vector<std::string> with_empty_values_split(const CLI::App& app, int argc, char** argv) {
+  const auto takes_value = [&app](const std::string& name) {
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+      if (const CLI::Option* o = sub->get_option_no_throw(name); o && o->get_items_expected_max() > 0) return true;
+    return false;
+  };
+  std::vector<std::string> args;
+  bool options_end = false;  // after `--`, everything is an argument
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    options_end = options_end || a == "--";
+    if (i > 0 && !options_end && a.starts_with("--") && a.find('=') == a.size() - 1 &&
+        takes_value(a.substr(0, a.size() - 1))) {
+      args.push_back(a.substr(0, a.size() - 1));
+      args.emplace_back();
+    } else {
+      args.push_back(a);
+    }
+  }
+  return args;
 }
 
 // --threads: 0 (all hardware threads) up to kMaxThreadsFactor times the hardware threads, so
@@ -67,6 +145,51 @@ int parse_threads(const std::string& text) {
   return static_cast<int>(value);
 }
 
+// Checks an integer option's text before CLI11 converts it: an integer in [min, INT_MAX], with
+// a message that says so (CLI11's own say "Could not convert" or print DBL_MAX in full).
+// Described in --help as CLI11's NonNegativeNumber / PositiveNumber are.
+CLI::Validator integer_at_least(int min) {
+  return CLI::Validator(
+      [min](std::string& text) -> std::string {
+        long long value = 0;
+        const char* end = text.data() + text.size();
+        const auto [stop, ec] = std::from_chars(text.data(), end, value);
+        const bool huge = ec == std::errc::result_out_of_range && text[0] != '-';
+        if (stop != end || (ec != std::errc() && !huge) || (!huge && value < min))
+          return "must be an integer >= " + std::to_string(min) + ", got '" + text + "'";
+        if (huge || value > std::numeric_limits<int>::max())
+          return "must be at most " + std::to_string(std::numeric_limits<int>::max()) + ", got '" + text + "'";
+        return std::string();
+      },
+      min == 0   ? "NONNEGATIVE"
+      : min == 1 ? "POSITIVE"
+                 : ">= " + std::to_string(min));
+}
+
+// CLI11's parse errors in the documented format, one `underspec: error: ...` line. CLI11 says
+// "A subcommand is required" even when one was given but is unknown: name it instead.
+std::string parse_failure(const CLI::App* app, const CLI::Error& e) {
+  std::string message = e.what();
+  if (e.get_name() == "RequiredError" && app->get_subcommands().empty()) {
+    std::string names;
+    const auto subcommands = app->get_subcommands([](const CLI::App*) { return true; });
+    for (std::size_t i = 0; i < subcommands.size(); ++i)
+      names += (i == 0 ? "" : i + 1 == subcommands.size() ? " or " : ", ") + subcommands[i]->get_name();
+    const std::vector<std::string> rest = app->remaining();
+    if (rest.empty())
+      message = "a subcommand is required: " + names;
+    else if (rest.front().starts_with("-"))
+      message = "unknown option " + rest.front() + "; a subcommand comes first: " + names;
+    else
+      message = "unknown subcommand '" + rest.front() + "' (expected " + names + ")";
+  }
+  // "The following argument was not expected": lower case, as the rest of our messages.
+  if (message.size() > 1 && std::isupper(static_cast<unsigned char>(message[0])) &&
+      std::islower(static_cast<unsigned char>(message[1])))
+    message[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(message[0])));
+  return "underspec: error: " + message + "\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -77,6 +200,7 @@ int main(int argc, char** argv) {
     return std::string("underspec ") + UNDERSPEC_VERSION + "\ncpu kernels: " + underspec::cpu_kernels_description(true);
   });
   app.require_subcommand(1);
+  app.failure_message(parse_failure);
 
   std::string config_path, out, resume_dir, shard, progress = "auto", gpus;
   std::vector<std::string> overrides;
@@ -89,21 +213,24 @@ int main(int argc, char** argv) {
       "Train the sweep (or one shard of it), checkpointing as it goes, and write config.toml, replicas.csv, "
       "stress.csv, summary.json, summary.csv, comparisons.csv and report.html into the output directory");
   add_config_options(run, config_path, overrides);
-  run->add_option("--out", out, "Output directory (default: runs/<UTC timestamp>); must not exist or be empty");
+  run->add_option("--out", out, "Output directory (default: runs/<UTC timestamp>); must not exist or be empty")
+      ->check(kNonEmptyPath);
   run->add_option("--device", options.device, "Backend: auto, cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
-  run->add_option("--gpus", gpus, "CUDA devices to use, e.g. 0,2 (default: every visible device)");
+  run->add_option("--gpus", gpus, "CUDA devices to use, e.g. 0,2 (default: every visible device)")
+      ->check(kNonEmptyValue);
   std::string threads;
   const std::string threads_help = "CPU threads: 0 (all hardware threads, the default) to " +
                                    std::to_string(kMaxThreadsFactor) + "x the hardware threads";
-  run->add_option("--threads", threads, threads_help)->type_name("N");
+  run->add_option("--threads", threads, threads_help)->type_name("N")->check(kNonEmptyValue);
   run->add_option("--resume", resume_dir,
                   "Continue the interrupted run in DIR (or in --out); starts it when it does not exist yet")
       ->expected(0, 1)
       ->type_name("[DIR]");
   run->add_option("--shard", shard, "Train shard I of N (0 <= I < N), or auto/N for I = SLURM_ARRAY_TASK_ID")
-      ->type_name("I/N");
+      ->type_name("I/N")
+      ->check(kNonEmptyValue);
   run->add_flag("--save-params", options.save_params, "Also write every replica's final parameters to params.npy");
   bool no_report = false;
   run->add_flag("--no-report", no_report, "Do not write report.html at the end (shards never do)");
@@ -115,35 +242,37 @@ int main(int argc, char** argv) {
 
   CLI::App* plan = app.add_subcommand("plan", "Same as run --dry-run: what a run would do, without doing it");
   add_config_options(plan, config_path, overrides);
-  plan->add_option("--out", out, "Output directory the run would use");
-  plan->add_option("--shard", shard, "Plan shard I of N")->type_name("I/N");
+  plan->add_option("--out", out, "Output directory the run would use")->check(kNonEmptyPath);
+  plan->add_option("--shard", shard, "Plan shard I of N")->type_name("I/N")->check(kNonEmptyValue);
   plan->add_flag("--save-params", options.save_params, "Plan for params.npy as well");
   plan->add_option("--device", options.device, "Backend the run would use: auto, cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
-  plan->add_option("--threads", threads, threads_help)->type_name("N");
+  plan->add_option("--threads", threads, threads_help)->type_name("N")->check(kNonEmptyValue);
 
   std::vector<std::string> merge_inputs;
   CLI::App* merge = app.add_subcommand(
       "merge", "Merge the output directories of the shards of one sweep into the outputs a single run writes");
-  merge->add_option("dirs", merge_inputs, "Shard output directories")->required();
-  merge->add_option("--out", out, "Output directory of the merged run (must not exist or be empty)")->required();
+  merge->add_option("dirs", merge_inputs, "Shard output directories")->required()->check(kNonEmptyPath);
+  merge->add_option("--out", out, "Output directory of the merged run (must not exist or be empty)")
+      ->required()
+      ->check(kNonEmptyPath);
   merge->add_flag("--no-report", no_report, "Do not write report.html at the end");
 
   std::string score_dir;
   CLI::App* score = app.add_subcommand(
       "score", "Re-score a finished run (saved with --save-params) on new test domains, without training");
-  score->add_option("dir", score_dir, "A finished run directory with params.npy")->required();
+  score->add_option("dir", score_dir, "A finished run directory with params.npy")->required()->check(kNonEmptyPath);
   score->add_option("--set", overrides, "Change data.stress_factors, data.iid_factor, data.ood_factor or data.n_test")
       ->type_name("KEY=VALUE");
-  score->add_option("--out", out, "Output directory (default: runs/<UTC timestamp>)");
-  score->add_option("--threads", threads, threads_help)->type_name("N");
+  score->add_option("--out", out, "Output directory (default: runs/<UTC timestamp>)")->check(kNonEmptyPath);
+  score->add_option("--threads", threads, threads_help)->type_name("N")->check(kNonEmptyValue);
   score->add_flag("--no-report", no_report, "Do not write report.html at the end");
 
   std::string report_dir;
   CLI::App* report = app.add_subcommand(
       "report", "Write DIR/report.html (summary, figures; self-contained) and DIR/plots/*.svg for a finished run");
-  report->add_option("dir", report_dir, "A finished run directory")->required();
+  report->add_option("dir", report_dir, "A finished run directory")->required()->check(kNonEmptyPath);
 
   underspec::SlurmOptions slurm_options;
   bool submit = false;
@@ -152,23 +281,29 @@ int main(int argc, char** argv) {
       "Write a Slurm array job (one task per shard, each resuming its shard) and a merge job that runs after "
       "it into the output directory; with --submit, submit both");
   add_config_options(slurm, config_path, overrides);
-  slurm->add_option("--shards", slurm_options.shards, "Number of shards = array tasks")->required();
-  slurm->add_option("--out", out, "Sweep directory (default: runs/<UTC timestamp>); must not exist or be empty");
-  slurm->add_option("--partition", slurm_options.partition, "sbatch --partition");
-  slurm->add_option("--time", slurm_options.time, "sbatch --time of each task, e.g. 2:00:00");
-  slurm->add_option("--account", slurm_options.account, "sbatch --account");
-  slurm->add_option("--qos", slurm_options.qos, "sbatch --qos");
+  slurm->add_option("--shards", slurm_options.shards, "Number of shards = array tasks")
+      ->required()
+      ->check(integer_at_least(1));
+  slurm->add_option("--out", out, "Sweep directory (default: runs/<UTC timestamp>); must not exist or be empty")
+      ->check(kNonEmptyPath);
+  slurm->add_option("--partition", slurm_options.partition, "sbatch --partition")->check(sbatch_text(SbatchText::word));
+  slurm->add_option("--time", slurm_options.time, "sbatch --time of each task, e.g. 2:00:00")
+      ->check(sbatch_text(SbatchText::word));
+  slurm->add_option("--account", slurm_options.account, "sbatch --account")->check(sbatch_text(SbatchText::word));
+  slurm->add_option("--qos", slurm_options.qos, "sbatch --qos")->check(sbatch_text(SbatchText::word));
   slurm->add_option("--gpus-per-task", slurm_options.gpus_per_task, "GPUs per task (then the CUDA backend)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(integer_at_least(1));
   slurm->add_option("--cpus-per-task", slurm_options.cpus_per_task, "CPUs per task (CPU backend threads)")
-      ->check(CLI::NonNegativeNumber);
-  slurm->add_option("--mem", slurm_options.mem, "sbatch --mem of each task, e.g. 4G");
+      ->check(integer_at_least(1));
+  slurm->add_option("--mem", slurm_options.mem, "sbatch --mem of each task, e.g. 4G")
+      ->check(sbatch_text(SbatchText::word));
   slurm->add_option("--array-limit", slurm_options.array_limit, "At most K tasks at once (--array=0-(N-1)%K)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(integer_at_least(1));
   slurm
       ->add_option("--sbatch-arg", slurm_options.sbatch_args,
                    "Extra #SBATCH line for the array job, e.g. --sbatch-arg=--constraint=a100 (repeatable)")
-      ->allow_extra_args(false);
+      ->allow_extra_args(false)
+      ->check(sbatch_text(SbatchText::option));
   slurm->add_flag("--submit", submit, "Submit both jobs with sbatch and print their ids");
 
   underspec::benchmark::BenchCommand bench_command;
@@ -180,16 +315,23 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
   bench->add_flag("--quick", bench_command.quick, "Small replica counts and few epochs (a few seconds on the CPU)");
-  bench->add_option("--json", bench_command.json_path, "Also write the results as JSON to FILE")->type_name("FILE");
-  bench->add_option("--threads", threads, threads_help)->type_name("N");
+  bench->add_option("--json", bench_command.json_path, "Also write the results as JSON to FILE")
+      ->type_name("FILE")
+      ->check(kNonEmptyPath);
+  bench->add_option("--threads", threads, threads_help)->type_name("N")->check(kNonEmptyValue);
 
   std::string status_dir;
   CLI::App* status =
       app.add_subcommand("status", "How far a Slurm sweep (shards done, running, failed) or a run directory has come");
-  status->add_option("dir", status_dir, "A directory written by `underspec slurm` or `underspec run`")->required();
+  status->add_option("dir", status_dir, "A directory written by `underspec slurm` or `underspec run`")
+      ->required()
+      ->check(kNonEmptyPath);
 
+  std::vector<std::string> args = with_empty_values_split(app, argc, argv);
+  std::vector<char*> arg_pointers;
+  for (std::string& a : args) arg_pointers.push_back(a.data());
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(arg_pointers.size()), arg_pointers.data());
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kExitUsage;
   }

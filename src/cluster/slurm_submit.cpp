@@ -14,6 +14,7 @@
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/atomic_file.hpp"
 #include "underspec/run/run.hpp"
+#include "underspec/run/run_dir.hpp"
 
 namespace underspec {
 namespace fs = std::filesystem;
@@ -84,7 +85,9 @@ int slurm_prepare(SlurmOptions o, const ExperimentConfig& config, bool submit, s
   if (o.shards < 1 || o.shards > replicas)
     throw UsageError("--shards must be in [1, " + std::to_string(replicas) + "] (the sweep's replicas), got " +
                      std::to_string(o.shards));
-  if (o.dir.empty()) o.dir = default_output_dir(std::chrono::system_clock::now());
+  const bool default_dir = o.dir.empty();  // as for run: a taken default name gets -2, -3, ...
+  if (default_dir) o.dir = default_output_dir(std::chrono::system_clock::now());
+  const fs::path given = o.dir;
   o.dir = fs::absolute(o.dir).lexically_normal();
   if (o.dir.has_filename() == false) o.dir = o.dir.parent_path();
   // #SBATCH lines take no quoting, and Slurm expands % in log file names.
@@ -92,13 +95,14 @@ int slurm_prepare(SlurmOptions o, const ExperimentConfig& config, bool submit, s
     throw UsageError("--out " + o.dir.string() +
                      ": a Slurm sweep directory cannot contain spaces, quotes, backslashes or '%' "
                      "(they would break the #SBATCH lines)");
+  // The checks and messages of run's --out (on the path as given, so the messages name it as
+  // run's do): a file, under a file, not creatable, not empty.
+  require_new_output_dir(given);
   std::error_code ec;
-  const fs::file_status st = fs::status(o.dir, ec);
-  if (fs::exists(st) && (!fs::is_directory(st) || !fs::is_empty(o.dir, ec)))
-    throw UsageError("output directory " + o.dir.string() + " already exists and is not empty");
   if (o.binary.empty()) o.binary = fs::read_symlink("/proc/self/exe", ec);
   if (o.binary.empty()) throw std::runtime_error("cannot find the path of the underspec binary (/proc/self/exe)");
 
+  create_output_dir(o.dir, default_dir);
   fs::create_directories(o.dir / "logs", ec);
   if (!ec) fs::create_directories(o.dir / "shards", ec);
   if (ec) throw OutputError("cannot create " + o.dir.string() + ": " + ec.message());

@@ -55,6 +55,9 @@ int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const 
   constexpr std::uint8_t kTwice = 255;
   std::vector<std::uint8_t> owner(total, 0);
   std::vector<ReplicaResult> rows(total);
+  // The lowest replica found in two shards, and where. Checkpoints hold replicas in the order
+  // they finished, so the first overlap met is not necessarily the lowest.
+  std::size_t doubled_id = total;
   std::string doubled;
   for (std::size_t s = 0; s < shards.size(); ++s)
     for_each_checkpoint_record(shards[s].path, [&](ReplicaResult&& r) {
@@ -63,8 +66,10 @@ int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const 
       const auto tag = static_cast<std::uint8_t>(std::min<std::size_t>(s + 1, kTwice - 1));
       if (owner[r.id] == tag) return;  // saved twice by one shard (resumed): identical
       if (owner[r.id] != 0) {
-        if (doubled.empty())
+        if (r.id < doubled_id) {
+          doubled_id = r.id;
           doubled = "replica " + std::to_string(r.id) + " is in both " + dirs[owner[r.id] - 1u] + " and " + dirs[s];
+        }
         owner[r.id] = kTwice;
         return;
       }
@@ -97,7 +102,7 @@ int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const 
 
   fs::path dir = out;
   CheckpointState state{shards.front().state.config_hash, 0, 1, 0, static_cast<std::uint32_t>(total), total, false};
-  inspect_run_dir(dir, false);  // must not exist or be empty
+  require_new_output_dir(dir);  // must not exist or be empty
   reserve_run_dir(dir, false, sweep.config, state);
   CheckpointWriter(dir).write_segment(rows);  // the merged run is itself a run directory
   RunInfo info{options.version,

@@ -91,12 +91,16 @@ std::string path_problem(const fs::path& path, bool want_directory) {
   return {};
 }
 
-RunDirectory inspect_run_dir(const fs::path& dir, bool resume) {
+namespace {
+
+// inspect_run_dir, with what to suggest when `dir` already holds a run and resume is false.
+RunDirectory inspect(const fs::path& dir, bool resume, const char* taken_advice) {
   RunDirectory r;
   r.path = dir;
   std::error_code ec;
   const fs::file_status status = fs::status(dir, ec);
-  if (ec && ec != std::errc::no_such_file_or_directory)
+  // ENOTDIR: a path under a file, which require_creatable names.
+  if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory)
     throw UsageError("output path " + dir.string() + ": " + ec.message());
   if (!fs::exists(status)) {
     require_creatable(dir);
@@ -128,9 +132,7 @@ RunDirectory inspect_run_dir(const fs::path& dir, bool resume) {
                        (resume ? " (and holds no underspec checkpoint to resume)" : ""));
     return r;
   }
-  if (!resume)
-    throw UsageError("output directory " + dir.string() +
-                     " holds a run already; continue it with --resume, or choose another --out");
+  if (!resume) throw UsageError("output directory " + dir.string() + " holds a run already; " + taken_advice);
   try {
     r.config = load_config(dir / "config.toml");
   } catch (const ConfigError& e) {
@@ -139,6 +141,17 @@ RunDirectory inspect_run_dir(const fs::path& dir, bool resume) {
   r.has_checkpoint = true;
   r.state = *state;
   return r;
+}
+
+}  // namespace
+
+RunDirectory inspect_run_dir(const fs::path& dir, bool resume) {
+  return inspect(dir, resume, "continue it with --resume, or choose another --out");
+}
+
+void require_new_output_dir(const fs::path& dir) {
+  // merge, score and slurm cannot continue a run: only a new directory helps.
+  inspect(dir, false, "choose another --out, or remove that directory first");
 }
 
 void require_same_run(const RunDirectory& dir, const ExperimentConfig& config, const CheckpointState& state) {
@@ -198,8 +211,7 @@ void require_resources(const RunPlan& plan, const fs::path& dir) {
                      format_bytes(free_bytes) + " free; choose another --out or a smaller sweep");
 }
 
-void reserve_run_dir(fs::path& dir, bool rename_if_taken, const ExperimentConfig& config,
-                     const CheckpointState& state) {
+void create_output_dir(fs::path& dir, bool rename_if_taken) {
   std::error_code ec;
   if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), ec);
   // mkdir is atomic: of two runs started in the same second, one gets `-2`.
@@ -215,6 +227,11 @@ void reserve_run_dir(fs::path& dir, bool rename_if_taken, const ExperimentConfig
     }
     dir = base.string() + "-" + std::to_string(suffix);
   }
+}
+
+void reserve_run_dir(fs::path& dir, bool rename_if_taken, const ExperimentConfig& config,
+                     const CheckpointState& state) {
+  create_output_dir(dir, rename_if_taken);
   write_file_atomic(dir / "config.toml", config_to_toml(config));
   write_checkpoint_state(dir, state);
 }

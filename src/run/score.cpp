@@ -91,7 +91,7 @@ int score_run(const fs::path& dir, const std::vector<std::string>& overrides, co
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   fs::path target = options.out.empty() ? default_output_dir(std::chrono::system_clock::now()) : options.out;
-  inspect_run_dir(target, false);
+  require_new_output_dir(target);
   CheckpointState state{config_hash(config),
                         run_dir.state.shard_index,
                         run_dir.state.shard_count,

@@ -26,6 +26,11 @@ struct RunDirectory {
 // A missing directory must be creatable (its nearest existing ancestor a writable directory).
 RunDirectory inspect_run_dir(const std::filesystem::path& dir, bool resume);
 
+// The checks of inspect_run_dir(dir, false) for the new output directory of a command that
+// cannot continue a run (merge, score, slurm): a run already there is refused with advice
+// that fits those commands (another --out), not --resume.
+void require_new_output_dir(const std::filesystem::path& dir);
+
 // What is wrong with an input path that should be a directory (or a regular file): "" when
 // nothing, else e.g. "does not exist", "is a FIFO, not a directory", "Too many levels of
 // symbolic links", "is not readable" (to follow the path's name in a message).
@@ -42,7 +47,10 @@ void require_host_memory(const MemoryEstimate& estimate);
 void require_resources(const RunPlan& plan, const std::filesystem::path& dir);
 
 // Creates `dir` (it must not exist or be empty; with `rename_if_taken`, a taken name gets
-// `-2`, `-3`, ... appended) and writes config.toml and the checkpoint state, so that an
+// `-2`, `-3`, ... appended): mkdir is atomic, so two commands never share a directory.
+void create_output_dir(std::filesystem::path& dir, bool rename_if_taken);
+
+// create_output_dir, then writes config.toml and the checkpoint state, so that an
 // interruption from here on can be resumed.
 void reserve_run_dir(std::filesystem::path& dir, bool rename_if_taken, const ExperimentConfig& config,
                      const CheckpointState& state);
