@@ -533,6 +533,20 @@ TEST_F(SweepCli, MergeOverlapNamesTheLowestDoubledReplica) {
   EXPECT_FALSE(fs::exists(cwd() / "m"));
 }
 
+// Overlaps are found whatever the number of shard directories (an 8-bit owner tag saturated
+// at 254 and let two late shards holding the same replicas merge).
+TEST_F(SweepCli, MergeFindsOverlapsPastTwoHundredFiftyFiveShards) {
+  ASSERT_EQ(run("run " + kSmall + "--shard 0/2 --out s0").status, 0);
+  ASSERT_EQ(run("run " + kSmall + "--shard 1/2 --out s1").status, 0);
+  ASSERT_EQ(run("run " + kSmall + "--shard 0/100 --out e").status, 0);  // holds no replica
+  std::string dirs = "s1 ";
+  for (int k = 0; k < 300; ++k) dirs += "e ";
+  const CliResult r = run("merge " + dirs + "s0 s0 --out m");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("shards overlap: replica 0 is in both s0 and s0"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(cwd() / "m"));
+}
+
 // ---------------------------------------------------------------- grids
 
 TEST_F(SweepCli, GridCellsAxesAndSeedsPerModel) {

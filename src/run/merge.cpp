@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // "3, 7-9, 12" for the first few ids where `flag` holds.
-std::string id_ranges(const std::vector<std::uint8_t>& flags, std::uint8_t flag, std::size_t max_ranges = 8) {
+std::string id_ranges(const std::vector<std::uint32_t>& flags, std::uint32_t flag, std::size_t max_ranges = 8) {
   std::string s;
   std::size_t ranges = 0;
   for (std::size_t i = 0; i < flags.size(); ++i) {
@@ -51,9 +51,11 @@ int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const 
   const Sweep sweep = make_sweep(shards.front().config);
   const std::size_t total = sweep.replicas.size();
 
-  // Which shard holds each replica: 0 none, 1 + shard index, kTwice when two shards do.
-  constexpr std::uint8_t kTwice = 255;
-  std::vector<std::uint8_t> owner(total, 0);
+  // Which shard holds each replica: 0 none, 1 + shard index, kTwice when two shards do. (Four
+  // bytes, small beside the row: one byte saturated at 254 shards and hid overlaps past it.)
+  constexpr std::uint32_t kTwice = UINT32_MAX;
+  if (shards.size() >= kTwice) throw UsageError("merge: too many shard directories");
+  std::vector<std::uint32_t> owner(total, 0);
   std::vector<ReplicaResult> rows(total);
   // The lowest replica found in two shards, and where. Checkpoints hold replicas in the order
   // they finished, so the first overlap met is not necessarily the lowest.
@@ -63,10 +65,10 @@ int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const 
     for_each_checkpoint_record(shards[s].path, [&](ReplicaResult&& r) {
       if (r.id >= total)
         throw UsageError("merge: " + dirs[s] + " holds replica " + std::to_string(r.id) + " beyond the sweep");
-      const auto tag = static_cast<std::uint8_t>(std::min<std::size_t>(s + 1, kTwice - 1));
+      const auto tag = static_cast<std::uint32_t>(s + 1);
       if (owner[r.id] == tag) return;  // saved twice by one shard (resumed): identical
       if (owner[r.id] != 0) {
-        if (r.id < doubled_id) {
+        if (r.id < doubled_id && owner[r.id] != kTwice) {  // (a third shard adds nothing new)
           doubled_id = r.id;
           doubled = "replica " + std::to_string(r.id) + " is in both " + dirs[owner[r.id] - 1u] + " and " + dirs[s];
         }
