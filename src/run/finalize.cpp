@@ -7,6 +7,7 @@
 #include "underspec/outputs/atomic_file.hpp"
 #include "underspec/outputs/npy.hpp"
 #include "underspec/run/checkpoint.hpp"
+#include "underspec/run/report.hpp"
 
 namespace underspec {
 namespace fs = std::filesystem;
@@ -45,12 +46,13 @@ void write_params(const fs::path& dir, const Sweep& sweep, const std::vector<Rep
 }  // namespace
 
 int finalize_run(const fs::path& dir, const Sweep& sweep, std::vector<ReplicaResult> rows, const RunInfo& info,
-                 const std::vector<fs::path>& param_sources, std::ostream& out, std::ostream& err) {
+                 const std::vector<fs::path>& param_sources, bool report, std::ostream& out, std::ostream& err) {
   if (!param_sources.empty()) write_params(dir, sweep, rows, param_sources);
   RunRecord run{&sweep, std::move(rows), info};
   const std::vector<GroupSummary> groups = summarize_groups(run);
   write_outputs(dir, run, groups);
   out << summary_table(run, groups, dir) << std::flush;
+  if (report) report_after_run(dir, err);
   std::size_t diverged = 0;
   std::string names;
   for (const GroupSummary& g : groups) {

@@ -6,7 +6,6 @@
 #include "underspec/config/config_io.hpp"
 #include "underspec/run/checkpoint.hpp"
 #include "underspec/run/finalize.hpp"
-#include "underspec/run/report.hpp"
 #include "underspec/run/run_dir.hpp"
 #include "underspec/run/run_info.hpp"
 
@@ -118,9 +117,7 @@ int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const 
                0.0,
                "",
                ""};
-  const int status = finalize_run(dir, sweep, std::move(rows), info, param_sources, stdout_stream, err);
-  if (options.report) report_after_run(dir, err);
-  return status;
+  return finalize_run(dir, sweep, std::move(rows), info, param_sources, options.report, stdout_stream, err);
 }
 
 }  // namespace underspec

@@ -23,7 +23,6 @@
 #include "underspec/run/checkpoint.hpp"
 #include "underspec/run/finalize.hpp"
 #include "underspec/run/plan.hpp"
-#include "underspec/run/report.hpp"
 #include "underspec/run/run_dir.hpp"
 #include "underspec/run/run_info.hpp"
 #include "underspec/run/stop_signals.hpp"
@@ -291,9 +290,8 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
 
   std::vector<std::filesystem::path> param_sources;
   if (options.save_params) param_sources.push_back(dir);
-  status = finalize_run(dir, sweep, std::move(rows), info, param_sources, out, err);
-  if (options.report && !options.shard) report_after_run(dir, err);  // a shard's report is the merge's
-  return status;
+  // A shard's report is the merge's.
+  return finalize_run(dir, sweep, std::move(rows), info, param_sources, options.report && !options.shard, out, err);
 }
 
 }  // namespace underspec

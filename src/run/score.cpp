@@ -13,7 +13,6 @@
 #include "underspec/outputs/npy.hpp"
 #include "underspec/run/checkpoint.hpp"
 #include "underspec/run/finalize.hpp"
-#include "underspec/run/report.hpp"
 #include "underspec/run/run_dir.hpp"
 #include "underspec/run/run_info.hpp"
 
@@ -113,9 +112,7 @@ int score_run(const fs::path& dir, const std::vector<std::string>& overrides, co
                seconds,
                "",
                cpu_kernels_description()};
-  const int status = finalize_run(target, sweep, std::move(rows), info, {}, out, err);
-  if (options.report) report_after_run(target, err);
-  return status;
+  return finalize_run(target, sweep, std::move(rows), info, {}, options.report, out, err);
 }
 
 }  // namespace underspec

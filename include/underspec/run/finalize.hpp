@@ -15,9 +15,11 @@ namespace underspec {
 // `param_sources`, params.npy is assembled from those directories' checkpoints: one row per
 // replica (row k = replica rows[k].id), max parameter count columns, NaN-padded.
 // Diverged replicas are warned about on `err` (naming their groups). Returns the exit
-// status: 0, or 1 when every replica diverged (the outputs are written all the same).
+// status: 0, or 1 when every replica diverged (the outputs are written all the same). With
+// `report`, the report is drawn after the outputs and before those warnings, so that an
+// error line is the last thing on stderr.
 int finalize_run(const std::filesystem::path& dir, const Sweep& sweep, std::vector<ReplicaResult> rows,
-                 const RunInfo& info, const std::vector<std::filesystem::path>& param_sources, std::ostream& out,
-                 std::ostream& err);
+                 const RunInfo& info, const std::vector<std::filesystem::path>& param_sources, bool report,
+                 std::ostream& out, std::ostream& err);
 
 }  // namespace underspec
