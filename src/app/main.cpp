@@ -4,18 +4,12 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
-#include <cctype>
-#include <cerrno>
-#include <charconv>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
-#include <limits>
 #include <new>
-#include <system_error>
-#include <thread>
 
+#include "cli_checks.hpp"
 #include "underspec/backends/cpu_kernels.hpp"
 #include "underspec/benchmark/bench_command.hpp"
 #include "underspec/cluster/slurm.hpp"
@@ -29,6 +23,8 @@
 #ifndef UNDERSPEC_VERSION
 #define UNDERSPEC_VERSION "unknown"
 #endif
+
+using namespace underspec::cli;
 
 namespace {
 
@@ -46,15 +42,6 @@ std::string command_line(int argc, char** argv) {
   return s;
 }
 
-// An empty argument, typically an unset shell variable (`--out "$DIR"`), would otherwise mean
-// the default (runs/<stamp>, the built-in experiment, no JSON): refuse it, naming the option.
-// No description, so that --help stays as it was.
-CLI::Validator non_empty(const std::string& what) {
-  return CLI::Validator([what](std::string& text) { return text.empty() ? "empty " + what : std::string(); }, "");
-}
-const CLI::Validator kNonEmptyPath = non_empty("path");
-const CLI::Validator kNonEmptyValue = non_empty("value");
-
 void add_config_options(CLI::App* cmd, std::string& config_path, std::vector<std::string>& overrides) {
   cmd->add_option("config", config_path, "TOML config (default: the built-in seed experiment, examples/seed.toml)")
       ->check(kNonEmptyPath);
@@ -62,132 +49,6 @@ void add_config_options(CLI::App* cmd, std::string& config_path, std::vector<std
                   "Override a config key with a TOML value, e.g. --set sweep.seeds=100 (repeatable)")
       ->type_name("KEY=VALUE")
       ->allow_extra_args(false);  // `--set k=v config.toml`: the config is not a second override
-}
-
-// `text` with control characters written as C escapes, to quote it on one line.
-std::string escaped(const std::string& text) {
-  std::string out;
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '\n')
-      out += "\\n";
-    else if (c == '\t')
-      out += "\\t";
-    else if (u < 0x20 || u == 0x7f)
-      out += "\\x" + std::string(1, "0123456789abcdef"[u >> 4]) + "0123456789abcdef"[u & 15];
-    else
-      out += c;
-  }
-  return out;
-}
-
-// A value that `slurm` writes into an #SBATCH line as it is: not empty (it would be dropped
-// silently), no newline or other control character (`--time $'1:00\n#SBATCH --x'` would add a
-// line of its own). `word`: one word, no blanks (a partition, time, account, qos or memory;
-// a blank would start another sbatch option). `option`: a whole sbatch option, so it starts
-// with '-' (`#SBATCH #x` or `#SBATCH x` is no option).
-enum class SbatchText { word, option };
-CLI::Validator sbatch_text(SbatchText kind) {
-  return CLI::Validator(
-      [kind](std::string& text) -> std::string {
-        const std::string quoted = "'" + escaped(text) + "'";
-        if (text.empty()) return "empty value";
-        if (std::any_of(text.begin(), text.end(), [](char c) { return std::iscntrl(static_cast<unsigned char>(c)); }))
-          return quoted + " contains a newline or another control character (it would break the #SBATCH line)";
-        if (kind == SbatchText::word && text.find(' ') != std::string::npos)
-          return quoted + " contains a space (it would start another sbatch option)";
-        if (kind == SbatchText::option && text[0] != '-')
-          return quoted + " is not an sbatch option (it must start with '-', e.g. --constraint=a100)";
-        return std::string();
-      },
-      "");
-}
-
-// `--out=` with nothing after '=': CLI11 would take the next argument as the value, even an
-// option (`--sbatch-arg= --time=1:00` gives --sbatch-arg the text "--time=1:00"). Passed on as
-// `--out ""`, the empty value meets the option's validators instead.
-std::vector<std::string> with_empty_values_split(const CLI::App& app, int argc, char** argv) {
-  const auto takes_value = [&app](const std::string& name) {
-    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
-      if (const CLI::Option* o = sub->get_option_no_throw(name); o && o->get_items_expected_max() > 0) return true;
-    return false;
-  };
-  std::vector<std::string> args;
-  bool options_end = false;  // after `--`, everything is an argument
-  for (int i = 0; i < argc; ++i) {
-    const std::string a = argv[i];
-    options_end = options_end || a == "--";
-    if (i > 0 && !options_end && a.starts_with("--") && a.find('=') == a.size() - 1 &&
-        takes_value(a.substr(0, a.size() - 1))) {
-      args.push_back(a.substr(0, a.size() - 1));
-      args.emplace_back();
-    } else {
-      args.push_back(a);
-    }
-  }
-  return args;
-}
-
-// --threads: 0 (all hardware threads) up to kMaxThreadsFactor times the hardware threads, so
-// that a typo cannot ask the OS for 70000 threads.
-constexpr int kMaxThreadsFactor = 4;
-
-int parse_threads(const std::string& text) {
-  const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int max = kMaxThreadsFactor * hardware;
-  errno = 0;
-  char* end = nullptr;
-  const long value = text.empty() ? -1 : std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno == ERANGE || value < 0 || value > max)
-    throw underspec::UsageError("--threads: must be in [0, " + std::to_string(max) + "] (0 = all " +
-                                std::to_string(hardware) + " hardware thread" + (hardware == 1 ? "" : "s") +
-                                ", at most " + std::to_string(kMaxThreadsFactor) + "x), got '" + text + "'");
-  return static_cast<int>(value);
-}
-
-// Checks an integer option's text before CLI11 converts it: an integer in [min, INT_MAX], with
-// a message that says so (CLI11's own say "Could not convert" or print DBL_MAX in full).
-// Described in --help as CLI11's NonNegativeNumber / PositiveNumber are.
-CLI::Validator integer_at_least(int min) {
-  return CLI::Validator(
-      [min](std::string& text) -> std::string {
-        long long value = 0;
-        const char* end = text.data() + text.size();
-        const auto [stop, ec] = std::from_chars(text.data(), end, value);
-        const bool huge = ec == std::errc::result_out_of_range && text[0] != '-';
-        if (stop != end || (ec != std::errc() && !huge) || (!huge && value < min))
-          return "must be an integer >= " + std::to_string(min) + ", got '" + text + "'";
-        if (huge || value > std::numeric_limits<int>::max())
-          return "must be at most " + std::to_string(std::numeric_limits<int>::max()) + ", got '" + text + "'";
-        return std::string();
-      },
-      min == 0   ? "NONNEGATIVE"
-      : min == 1 ? "POSITIVE"
-                 : ">= " + std::to_string(min));
-}
-
-// CLI11's parse errors in the documented format, one `underspec: error: ...` line. CLI11 says
-// "A subcommand is required" even when one was given but is unknown: name it instead.
-std::string parse_failure(const CLI::App* app, const CLI::Error& e) {
-  std::string message = e.what();
-  if (e.get_name() == "RequiredError" && app->get_subcommands().empty()) {
-    std::string names;
-    const auto subcommands = app->get_subcommands([](const CLI::App*) { return true; });
-    for (std::size_t i = 0; i < subcommands.size(); ++i)
-      names += (i == 0 ? "" : i + 1 == subcommands.size() ? " or " : ", ") + subcommands[i]->get_name();
-    const std::vector<std::string> rest = app->remaining();
-    if (rest.empty())
-      message = "a subcommand is required: " + names;
-    else if (rest.front().starts_with("-"))
-      message = "unknown option " + rest.front() + "; a subcommand comes first: " + names;
-    else
-      message = "unknown subcommand '" + rest.front() + "' (expected " + names + ")";
-  }
-  // "The following argument was not expected": lower case, as the rest of our messages.
-  if (message.size() > 1 && std::isupper(static_cast<unsigned char>(message[0])) &&
-      std::islower(static_cast<unsigned char>(message[1])))
-    message[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(message[0])));
-  return "underspec: error: " + message + "\n";
 }
 
 }  // namespace
