@@ -2,6 +2,8 @@
 // moment then --resume (byte-identical outputs), shards and merge, grids, plans, saved
 // parameters and re-scoring, progress lines.
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -649,6 +651,33 @@ TEST_F(SweepCli, PlanListsWhatTheRunWritesAndItsDiskEstimateCoversIt) {
     const std::string name = e.path().filename().string();
     EXPECT_NE(plan.out.find("    " + (name == "plots" ? std::string("plots/") : name)), std::string::npos) << name;
   }
+}
+
+// --save-params keeps every MLP's 4481 parameters on their way to the checkpoint: the run's
+// memory must stay bounded (it held them all, 1.1 GB for 15000 replicas) and within the plan
+// the run checks before it starts. (Not under the sanitizers, whose shadow memory and
+// quarantine inflate every process.)
+TEST_F(SweepCli, SaveParamsMemoryIsBoundedAndWithinThePlan) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "RSS under AddressSanitizer says nothing about the build";
+#endif
+  const std::string sweep =
+      "--set 'sweep.models=[\"mlp\"]' --set sweep.seeds=2500 --set train.epochs=1 --set data.n_train=64 "
+      "--set data.n_test=200 --threads 2 --device cpu --progress none --save-params ";
+  const CliResult plan = run("run --dry-run " + sweep + "--out p");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(plan.out, m, std::regex(R"(host memory +about ([0-9.]+) MiB)"))) << plan.out;
+  const double planned = std::stod(m[1]) * (1 << 20);
+  const pid_t pid = start("run " + sweep + "--out p");
+  int raw = 0;
+  rusage usage{};
+  while (::wait4(pid, &raw, 0, &usage) < 0 && errno == EINTR) {
+  }
+  ASSERT_TRUE(WIFEXITED(raw) && WEXITSTATUS(raw) == 0) << bg_err();
+  const double peak = static_cast<double>(usage.ru_maxrss) * 1024;
+  const double params = 7500.0 * 4481 * 4;  // every replica's parameters: 134 MB
+  EXPECT_LE(peak, planned) << "peak RSS " << peak / (1 << 20) << " MiB";
+  EXPECT_LT(peak, params) << "peak RSS " << peak / (1 << 20) << " MiB: the parameters pile up in memory";
 }
 
 // Resuming a finished run is a no-op: its outputs, and the record of the session that ran it, stay.

@@ -75,7 +75,7 @@ int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const 
         return;
       }
       owner[r.id] = tag;
-      if (sweep.replicas[r.id].model != ModelKind::perceptron) r.params.clear();
+      if (sweep.replicas[r.id].model != ModelKind::perceptron) r.params = std::vector<float>();  // frees it
       rows[r.id] = std::move(r);
     });
   if (!doubled.empty())

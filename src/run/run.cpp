@@ -34,6 +34,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kCheckpointInterval = std::chrono::seconds(5);  // at most this much work at risk
 constexpr std::size_t kCheckpointMaxRecords = 1 << 16;
+// ... and at most this much (MLP parameters with --save-params: 18 KB a replica), so that
+// neither the records waiting in memory nor a segment read back (finalize, merge) grow with
+// the sweep. estimate_host_memory counts it.
+constexpr std::size_t kCheckpointMaxBytes = kCheckpointBufferBytes;
 
 // The time between checkpoint segments: kCheckpointInterval, or UNDERSPEC_CHECKPOINT_SECONDS (a
 // number of seconds, fractions allowed, >= 0) so that tests can interrupt runs between segments.
@@ -77,15 +81,22 @@ class ResultCollector {
       ReplicaResult stored = r;
       stored.diverged = divergence_of(r.params, r);
       stored.params = kept_params(spec, std::vector<float>(r.params), save_params_);
+      // The row keeps a perceptron's parameters only: MLPs' live on disk (with --save-params),
+      // so the row is made without them (a cleared copy would keep its capacity).
+      std::vector<float> params = std::move(stored.params);
       ReplicaResult& row = rows_[slot];
       row = stored;
-      if (spec.model != ModelKind::perceptron) row.params.clear();  // MLP parameters live on disk only
+      if (spec.model == ModelKind::perceptron) row.params = params;
+      stored.params = std::move(params);
       done_[slot] = true;
+      pending_bytes_ += sizeof(ReplicaResult) + stored.params.size() * sizeof(float);
       pending_.push_back(std::move(stored));
       steps += replica_steps(sweep_.config_of(spec));
     }
     progress_.add(results.size(), steps);
-    if (pending_.size() >= kCheckpointMaxRecords || Clock::now() - last_write_ >= interval_) flush_locked();
+    if (pending_.size() >= kCheckpointMaxRecords || pending_bytes_ >= kCheckpointMaxBytes ||
+        Clock::now() - last_write_ >= interval_)
+      flush_locked();
   }
   void flush() {
     std::lock_guard lock(mutex_);
@@ -96,6 +107,7 @@ class ResultCollector {
   void flush_locked() {
     writer_.write_segment(pending_);
     pending_.clear();
+    pending_bytes_ = 0;
     last_write_ = Clock::now();
   }
   const Sweep& sweep_;
@@ -107,6 +119,7 @@ class ResultCollector {
   bool save_params_;
   std::mutex mutex_;
   std::vector<ReplicaResult> pending_;
+  std::size_t pending_bytes_ = 0;
   Clock::duration interval_ = checkpoint_interval();
   Clock::time_point last_write_ = Clock::now();
 };
@@ -188,7 +201,7 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   RunDirectory run_dir = inspect_run_dir(dir, options.resume);
   ExperimentConfig config = options.config;
   if ((run_dir.has_checkpoint || run_dir.has_config) && !options.config_given) config = run_dir.config;
-  require_host_memory(estimate_host_memory(config, make_cells(config), options.threads));
+  require_host_memory(estimate_host_memory(config, make_cells(config), options.threads, options.save_params));
   const Sweep sweep = make_sweep(config);
   const ShardSpec shard = options.shard.value_or(ShardSpec{});
   const ShardRange range = shard_range(static_cast<std::uint32_t>(sweep.replicas.size()), shard.index, shard.count);
@@ -226,7 +239,7 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
       throw CheckpointError("checkpoint holds replica " + std::to_string(r.id) + " outside this run's range");
     const std::size_t slot = r.id - range.begin;
     if (done[slot]) return;  // the same replica saved twice: identical by determinism
-    if (sweep.replicas[r.id].model != ModelKind::perceptron) r.params.clear();
+    if (sweep.replicas[r.id].model != ModelKind::perceptron) r.params = std::vector<float>();  // frees it
     rows[slot] = std::move(r);
     done[slot] = true;
     ++already;

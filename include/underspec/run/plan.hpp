@@ -28,7 +28,11 @@ struct MemoryEstimate {
   double bytes = 0;
   std::string dominant_key;
 };
-MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::vector<Cell>& cells, int threads);
+// With save_params, checkpoint records hold every parameter: a run keeps at most
+// kCheckpointBufferBytes of them waiting, and a segment read back is at most that size.
+inline constexpr std::size_t kCheckpointBufferBytes = std::size_t{32} << 20;
+MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::vector<Cell>& cells, int threads,
+                                    bool save_params);
 
 RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, bool report, const std::string& device,
                  int threads);

@@ -26,6 +26,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kReportInterval = std::chrono::milliseconds(500);
 constexpr std::size_t kMaxPending = 1 << 16;
+constexpr std::size_t kMaxPendingBytes = std::size_t{16} << 20;  // MLP parameters: 18 KB a replica
 
 // Finished results waiting for the sink; one thread reports at a time.
 class PendingResults {
@@ -33,8 +34,10 @@ class PendingResults {
   explicit PendingResults(const ResultSink& sink) : sink_(sink) {}
   void add(ReplicaResult&& result) {
     std::lock_guard lock(mutex_);
+    bytes_ += sizeof(ReplicaResult) + result.params.size() * sizeof(float);
     pending_.push_back(std::move(result));
-    if (pending_.size() >= kMaxPending || Clock::now() - last_ >= kReportInterval) flush_locked();
+    if (pending_.size() >= kMaxPending || bytes_ >= kMaxPendingBytes || Clock::now() - last_ >= kReportInterval)
+      flush_locked();
   }
   void flush() {
     std::lock_guard lock(mutex_);
@@ -47,10 +50,12 @@ class PendingResults {
     if (pending_.empty()) return;
     sink_(pending_);
     pending_.clear();
+    bytes_ = 0;
   }
   const ResultSink& sink_;
   std::mutex mutex_;
   std::vector<ReplicaResult> pending_;
+  std::size_t bytes_ = 0;
   Clock::time_point last_ = Clock::now();
 };
 
