@@ -108,6 +108,21 @@ TEST(Inference, BrownForsytheHandComputed) {
   EXPECT_EQ(e.df2, 6.0);
 }
 
+TEST(Inference, BrownForsytheUndefinedHasNoDegreesOfFreedom) {
+  // One value per group: df2 = N - k = 0 is no F distribution; an empty group has no df1 either.
+  const BrownForsytheResult one = brown_forsythe(std::vector<double>{1}, std::vector<double>{2});
+  EXPECT_EQ(one.df1, 1.0);
+  EXPECT_TRUE(std::isnan(one.df2));
+  EXPECT_TRUE(std::isnan(one.p_value));
+  const BrownForsytheResult none = brown_forsythe(std::vector<double>{}, std::vector<double>{});
+  EXPECT_TRUE(std::isnan(none.df1));
+  EXPECT_TRUE(std::isnan(none.df2));  // was N - 2 = -2
+  EXPECT_TRUE(std::isnan(none.p_value));
+  const BrownForsytheResult half = brown_forsythe(std::vector<double>{}, std::vector<double>{1, 2, 3});
+  EXPECT_TRUE(std::isnan(half.df1));
+  EXPECT_TRUE(std::isnan(half.df2));
+}
+
 // Expands a resample's counts into the values it holds.
 std::vector<double> expand(const std::vector<double>& v, const std::vector<int>& counts) {
   std::vector<double> out;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -82,9 +83,10 @@ TEST_F(OutputDir, FreeOutputDir) {
 
 // A small synthetic run: 2 models x 2 regimes x 3 seeds with known values. The sweep
 // lives as long as the test program (RunRecord points to it).
-RunRecord synthetic_run(const std::vector<double>& stress_factors = {}, int seeds = 3) {
+RunRecord synthetic_run(const std::vector<double>& stress_factors = {}, int seeds = 3, std::uint32_t first_seed = 0) {
   ExperimentConfig config;
   config.sweep.seeds = seeds;
+  config.sweep.seed = first_seed;
   config.sweep.regimes = {Regime::baseline, Regime::augmentation};
   config.data.coefficients = {1.5, -2.0};
   config.data.intercept = 0.25;
@@ -367,6 +369,7 @@ TEST(Outputs, OneReplicaHasNoSpread) {
   EXPECT_TRUE(g.at("weights").at("std")[0].is_null());
   EXPECT_TRUE(j.at("comparisons")[0].at("ood_mean_diff").at("ci")[0].is_null());
   EXPECT_TRUE(j.at("comparisons")[0].at("brown_forsythe").at("p_value").is_null());
+  EXPECT_TRUE(j.at("comparisons")[0].at("brown_forsythe").at("df2").is_null());  // N - k = 0: no F distribution
   // summary.csv: the std column is empty, not 0.
   std::istringstream csv(summary_csv(run, groups));
   std::string header, row;
@@ -403,6 +406,58 @@ TEST(Outputs, OneReplicaHasNoSpread) {
   std::getline(other, second);
   std::getline(other, second);
   EXPECT_EQ(columns(first), columns(second)) << first << "\n" << second;
+}
+
+TEST(Outputs, AllDivergedGroupHasOnlyNulls) {
+  // Seeds 100..102; every replica of perceptron/baseline (ids 0..2) diverged.
+  RunRecord run = synthetic_run({}, 3, 100);
+  for (std::size_t i = 0; i < 3; ++i) run.results[i].diverged = "at end: ood_rmse inf";
+  const auto groups = summarize_groups(run);
+  const nlohmann::json j = nlohmann::json::parse(summary_json(run, groups).dump(2));
+  const auto& g = j.at("groups")[0];
+  ASSERT_EQ(g.at("diverged"), 3);
+  // Every number of the group is null but the counts and the config's (truth, optimum).
+  const std::function<void(const nlohmann::json&, const std::string&)> walk = [&](const nlohmann::json& x,
+                                                                                  const std::string& path) {
+    if (x.is_object()) {
+      for (const auto& [k, v] : x.items())
+        if (k != "weights") walk(v, path + "." + k);
+    } else if (x.is_array()) {
+      for (const auto& v : x) walk(v, path + "[]");
+    } else if (x.is_number() && !path.ends_with(".n") && path != ".replicas" && path != ".diverged" &&
+               path != ".cell") {
+      ADD_FAILURE() << path << " = " << x;
+    }
+  };
+  walk(g, "");
+  EXPECT_EQ(g.at("ood_rmse").at("n"), 0);
+  EXPECT_TRUE(g.at("weights").at("std")[0].is_null());
+  EXPECT_TRUE(g.at("weights").at("mean")[0].is_null());
+  // The comparison of augmentation against this baseline: Brown–Forsythe is undefined too.
+  const auto& bf = j.at("comparisons")[0].at("brown_forsythe");
+  EXPECT_TRUE(bf.at("df1").is_null());
+  EXPECT_TRUE(bf.at("df2").is_null());  // was 3 - 2 = 1 with the empty group
+  EXPECT_TRUE(bf.at("p_value").is_null());
+  // summary.csv: only the group's identity, counts, truth and optimum are filled.
+  std::istringstream csv(summary_csv(run, groups));
+  std::string header, row;
+  std::getline(csv, header);
+  std::getline(csv, row);
+  std::vector<std::string> names, cells;
+  std::stringstream hs(header), rs(row + ",");
+  for (std::string c; std::getline(hs, c, ',');) names.push_back(c);
+  for (std::string c; std::getline(rs, c, ',');) cells.push_back(c);
+  ASSERT_EQ(names.size(), cells.size());
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    const std::string& n = names[k];
+    const bool filled = n == "cell" || n == "model" || n == "regime" || n == "replicas" || n == "diverged" ||
+                        n.ends_with("_n") || n.ends_with("_true") || n.ends_with("_optimum");
+    EXPECT_EQ(cells[k].empty(), !filled) << n << " = '" << cells[k] << "'";
+  }
+  std::istringstream cmp(comparisons_csv(run, groups));
+  std::getline(cmp, header);
+  std::getline(cmp, row);
+  EXPECT_TRUE(row.ends_with(",,,,")) << row;  // brown_forsythe_f, df1, df2, p
 }
 
 TEST(Outputs, SummaryCsvAppendsTheNewColumns) {

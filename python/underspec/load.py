@@ -3,7 +3,7 @@
 Only replicas.csv is required. Everything else is optional, and fields of summary.json that
 this module does not know (new statistics, intervals, comparisons) are kept: scalars become
 columns of ``Run.summary``, two-element lists become ``<name>_lo`` / ``<name>_hi`` columns,
-nested objects are flattened with ``_``.
+nested objects are flattened with ``_``; null (an undefined statistic) becomes NaN.
 """
 
 from __future__ import annotations
@@ -87,16 +87,29 @@ def _axes_from_header(path: Path) -> list:
     return header[header.index("cell") + 1 : header.index("model")]
 
 
+def _number(v: Any) -> Any:
+    """JSON null (an undefined statistic) as NaN, so that its column stays a float column."""
+    return math.nan if v is None else v
+
+
+def _is_pair(value: Any) -> bool:
+    """An interval: two numbers, either of them null where undefined ([null, null] with n = 1)."""
+    return (isinstance(value, list) and len(value) == 2
+            and all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in value))
+
+
 def _flatten(prefix: str, value: Any, out: dict) -> None:
+    # The columns must not depend on the data: an interval is always split into _lo / _hi,
+    # whether or not its ends are defined, and null is always NaN.
     if isinstance(value, dict):
         for k, v in value.items():
             _flatten(f"{prefix}_{k}" if prefix else str(k), v, out)
-    elif isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
-        out[f"{prefix}_lo"], out[f"{prefix}_hi"] = value
+    elif _is_pair(value):
+        out[f"{prefix}_lo"], out[f"{prefix}_hi"] = (_number(v) for v in value)
     elif isinstance(value, list):
         out[prefix] = value  # kept whole (e.g. comparisons): an object column
     else:
-        out[prefix] = value
+        out[prefix] = _number(value)
 
 
 def _group_rows(groups: list, axes: list) -> tuple[list, list, list]:
@@ -134,11 +147,11 @@ def _group_rows(groups: list, axes: list) -> tuple[list, list, list]:
                     if isinstance(v, list) and len(v) == len(names):
                         item = v[i]
                         if isinstance(item, list) and len(item) == 2:
-                            wrow[f"{k}_lo"], wrow[f"{k}_hi"] = item
+                            wrow[f"{k}_lo"], wrow[f"{k}_hi"] = (_number(x) for x in item)
                         elif isinstance(item, dict):
                             _flatten(k, item, wrow)
                         else:
-                            wrow[k] = item
+                            wrow[k] = _number(item)
                     elif isinstance(v, dict):  # e.g. {"lo": [...], "hi": [...]} per name
                         for kk, vv in v.items():
                             if isinstance(vv, list) and len(vv) == len(names):
@@ -161,6 +174,8 @@ def summarize(replicas: pd.DataFrame, axes: list) -> pd.DataFrame:
     stats = ["mean", "std", "min", _quantile(0.25), _quantile(0.5), _quantile(0.75), "max"]
     g = replicas.groupby(keys, sort=False, dropna=False)
     out = g.size().rename("replicas").to_frame()
+    if "diverged" in replicas:  # its text where a replica diverged, else empty (NaN once read)
+        out["diverged"] = g["diverged"].agg(lambda x: int((x.fillna("").astype(str) != "").sum()))
     for metric in ("iid_rmse", "ood_rmse"):
         s = g[metric].agg(stats)
         s.columns = [f"{metric}_{c}" for c in s.columns]

@@ -349,10 +349,19 @@ def _inline_svg(svg: str, prefix: str) -> str:
     return svg
 
 
+UNDEFINED = "—"  # as the CLI table: a std of one replica, a test without data
+
+
 def _fmt(x, digits=4) -> str:
+    # Significant digits, not decimals: a diverging sweep's RMSE of 4e22 stays readable.
     if not finite(x):
-        return "–"
-    return f"{float(x):.{digits}f}"
+        return UNDEFINED
+    return f"{float(x):.{digits}g}"
+
+
+def _count(x):
+    """An integer count from the summary (NaN or missing: None)."""
+    return int(x) if finite(x) else None
 
 
 CI_BOUNDS = [("lo", "hi"), ("low", "high"), ("lower", "upper")]
@@ -382,14 +391,20 @@ def _summary_table(run: Run) -> str:
             for key, v in per.groupby(["cell", "model", "regime"])["w_x3"].mean().items():
                 w3[key] = v
     head = ["cell"] if run.axes else []
-    head += ["model", "regime", "n", "IID RMSE mean ± std", "OOD RMSE mean ± std", "OOD min / median / max",
+    head += ["model", "regime", "n", "diverged", "IID RMSE mean ± std", "OOD RMSE mean ± std", "OOD min / median / max",
              "w_x3 (mean)"]
     out = ['<table class="summary"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in head)
            + "</tr></thead><tbody>"]
     for _, row in s.iterrows():
         cells = [html.escape(run.cell_label(row["cell"]))] if run.axes else []
+        # n is what the statistics use: the replicas that did not diverge (as the CLI table).
+        replicas, diverged = _count(row.get("replicas")), _count(row.get("diverged"))
+        n = _count(row.get("ood_rmse_n"))
+        if n is None and replicas is not None:
+            n = replicas - (diverged or 0)
         cells += [html.escape(str(row.get("model"))), html.escape(str(row.get("regime"))),
-                  str(row.get("replicas", ""))]
+                  UNDEFINED if n is None else str(n),
+                  UNDEFINED if diverged is None else (f"{diverged}/{replicas} diverged" if diverged else "0")]
         for metric in ("iid_rmse", "ood_rmse"):
             cells.append(f"{_fmt(row.get(metric + '_mean'))} ± {_fmt(row.get(metric + '_std'))}"
                          + _interval(row, metric, "mean") + _interval(row, metric, "std"))
@@ -397,6 +412,8 @@ def _summary_table(run: Run) -> str:
         cells.append(_fmt(w3.get((row.get("cell"), row.get("model"), row.get("regime")))))
         out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     out.append("</tbody></table>")
+    out.append('<p class="note">n: the replicas in the statistics; diverged replicas (parameters or RMSE not '
+               'finite) are left out of every statistic. —: undefined (e.g. a std of one replica).</p>')
     if has_ci:
         out.append('<p class="note">Brackets: confidence intervals of the mean and of the std, from summary.json.</p>')
     return "\n".join(out)
@@ -423,9 +440,13 @@ def _generic_table(records: list, css: str, lead: tuple = ()) -> str:
         return ""
 
     def cell(v):
+        if v is None:  # JSON null: undefined
+            return UNDEFINED
         if isinstance(v, float):
-            return _fmt(v, 4) if abs(v) >= 1e-3 or v == 0 else f"{v:.3g}"
+            return _fmt(v, 4)
         if isinstance(v, list):
+            if v and all(x is None for x in v):  # an interval with no defined end
+                return UNDEFINED
             return "[" + ", ".join(cell(x) for x in v) + "]"
         return html.escape(str(v))
 

@@ -49,6 +49,11 @@ std::vector<double> stats_values(const Summary& s) { return {s.mean, s.std, s.mi
 nlohmann::json number(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
 nlohmann::json interval_json(const Interval& i) { return nlohmann::json::array({number(i.low), number(i.high)}); }
 
+nlohmann::json seed_json(const std::optional<std::uint32_t>& seed) {
+  return seed ? nlohmann::json(*seed) : nlohmann::json(nullptr);
+}
+std::string seed_field(const std::optional<std::uint32_t>& seed) { return seed ? std::to_string(*seed) : ""; }
+
 nlohmann::json stats_json(const Summary& s) {
   nlohmann::json j = nlohmann::json::object();
   const std::vector<double> v = stats_values(s);
@@ -61,8 +66,8 @@ nlohmann::json metric_json(const Summary& s, const MetricInference& m) {
   j["n"] = s.count;
   j["mean_ci"] = interval_json(m.mean_ci);
   j["std_ci"] = interval_json(m.std_ci);
-  j["worst_seed"] = m.worst_seed;
-  j["best_seed"] = m.best_seed;
+  j["worst_seed"] = seed_json(m.worst_seed);
+  j["best_seed"] = seed_json(m.best_seed);
   return j;
 }
 
@@ -386,8 +391,8 @@ std::string summary_csv(const RunRecord& run, const std::vector<GroupSummary>& g
     }
     for (const auto& [s, m] : {std::pair{&g.iid_rmse, &g.iid_inference}, std::pair{&g.ood_rmse, &g.ood_inference}})
       csv += ',' + std::to_string(s->count) + ',' + maybe(m->mean_ci.low) + ',' + maybe(m->mean_ci.high) + ',' +
-             maybe(m->std_ci.low) + ',' + maybe(m->std_ci.high) + ',' + std::to_string(m->worst_seed) + ',' +
-             std::to_string(m->best_seed);
+             maybe(m->std_ci.low) + ',' + maybe(m->std_ci.high) + ',' + seed_field(m->worst_seed) + ',' +
+             seed_field(m->best_seed);
     for (const Estimate* e : {&g.gap, &g.spread_ratio, &g.spearman})
       csv += ',' + maybe(e->value) + ',' + maybe(e->ci.low) + ',' + maybe(e->ci.high);
     const DataConfig& data = sweep.cells[g.cell].config.data;

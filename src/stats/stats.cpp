@@ -206,8 +206,13 @@ BrownForsytheResult brown_forsythe(std::span<const double> a, std::span<const do
   };
   const std::vector<double> za = deviations(a), zb = deviations(b);
   const double na = static_cast<double>(za.size()), nb = static_cast<double>(zb.size()), n = na + nb;
-  BrownForsytheResult r{kNaN, 1.0, n - 2.0, kNaN};
-  if (za.empty() || zb.empty() || n < 3) return r;
+  // Degrees of freedom the test cannot have are NaN (null in the outputs), never 0 or
+  // negative: df1 = k - 1 needs both groups, df2 = N - k needs N > 2.
+  BrownForsytheResult r{kNaN, kNaN, kNaN, kNaN};
+  if (za.empty() || zb.empty()) return r;
+  r.df1 = 1.0;
+  if (n < 3) return r;
+  r.df2 = n - 2.0;
   const double ma = mean_of(za), mb = mean_of(zb), m = (na * ma + nb * mb) / n;
   const double between = na * (ma - m) * (ma - m) + nb * (mb - m) * (mb - m);
   double within = 0.0;

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 import underspec
+from conftest import underspec as run_binary
 
 
 def test_tables_and_metadata(small_run):
@@ -68,3 +69,41 @@ def test_optional_fields_and_missing_files(run_copy):
 def test_not_a_run(tmp_path):
     with pytest.raises(FileNotFoundError):
         underspec.load_run(tmp_path)
+
+
+# The same columns whatever the data: every group n = 1, and n = 1 next to n = 3.
+FAST = ["--set", "data.n_train=300", "--set", "data.n_test=300", "--set", "train.epochs=2", "--device", "cpu",
+        "--threads", "2", "--progress", "none", "--no-report"]
+
+
+@pytest.fixture(scope="module")
+def one_and_mixed(binary, tmp_path_factory):
+    base = tmp_path_factory.mktemp("n1")
+    one, mixed = base / "one", base / "mixed"
+    run_binary("run", *FAST, "--set", "sweep.seeds=1", "--out", str(one))
+    run_binary("run", *FAST, "--set", "sweep.seeds=3", "--set", "sweep.seeds_per_model.perceptron=1",
+               "--out", str(mixed))
+    return underspec.load_run(one), underspec.load_run(mixed)
+
+
+def test_summary_columns_do_not_depend_on_n(one_and_mixed):
+    one, mixed = one_and_mixed
+    assert set(one.summary.ood_rmse_n) == {1} and set(mixed.summary.ood_rmse_n) == {1, 3}
+    assert list(one.summary.columns) == list(mixed.summary.columns)
+    for s in (one.summary, mixed.summary):
+        for col in ["ood_rmse_mean_ci_lo", "ood_rmse_mean_ci_hi", "ood_rmse_std_ci_lo", "ood_rmse_std_ci_hi",
+                    "spearman_ci_lo", "spearman_ci_hi", "ood_minus_iid_ci_lo", "spread_ratio_ci_hi"]:
+            assert col in s.columns, col
+        # No list-valued interval columns, and every statistic is a float column (NaN if undefined).
+        assert not [c for c in s.columns if c.endswith("_ci")]
+        for col in s.columns:
+            if col not in ("model", "regime"):
+                assert pd.api.types.is_numeric_dtype(s[col]), (col, s[col].dtype)
+    assert one.summary.ood_rmse_std.isna().all() and one.summary.ood_rmse_mean_ci_lo.isna().all()
+    assert one.summary.spearman_value.isna().all()
+    n3 = mixed.summary[mixed.summary.ood_rmse_n == 3]
+    assert n3.ood_rmse_mean_ci_lo.notna().all() and n3.ood_rmse_std.notna().all()
+    n1 = mixed.summary[mixed.summary.ood_rmse_n == 1]
+    assert n1.ood_rmse_mean_ci_hi.isna().all() and n1.ood_rmse_std.isna().all()
+    # The weights' std of one seed is NaN too, not None.
+    assert pd.api.types.is_float_dtype(one.weights["std"]) and one.weights["std"].isna().all()

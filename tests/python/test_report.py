@@ -7,7 +7,10 @@ import subprocess
 import sys
 import warnings
 
+import pandas as pd
+
 import underspec
+from conftest import underspec as run_binary
 from underspec import report
 
 ALL_FIGURES = ["seeds", "iid_vs_ood", "weights", "stress", "grid_spread"]
@@ -65,7 +68,7 @@ def test_report_uses_intervals_optimum_and_comparisons(run_copy):
     doc["comparisons"] = [{"metric": "ood_rmse_std", "a": "baseline", "b": "augmentation", "ratio_ci": [1.5, 3.0]}]
     path.write_text(json.dumps(doc))
     text = report.write_report(run_copy).read_text()
-    assert "[0.1235, 9.8765]" in text
+    assert "[0.1235, 9.877]" in text  # 4 significant digits
     assert "population optimum" in (run_copy / "plots" / "weights.svg").read_text()
     assert 'class="comparisons"' in text and "ratio_ci" in text
 
@@ -117,3 +120,27 @@ def test_library_warnings_do_not_reach_the_terminal(run_copy):
                           text=True)
     assert proc.returncode == 0
     assert "a library warning" in proc.stderr and "a library log line" in proc.stderr
+
+
+def test_report_counts_and_formats_diverged_groups(binary, tmp_path):
+    # lr = 2e6: some MLP replicas diverge (QA: 8/8 domain_randomization, 1/8 augmentation), with RMSEs ~1e22.
+    out = tmp_path / "pd"
+    proc = run_binary("run", "--set", "sweep.seeds=8", "--set", "train.epochs=2", "--set", "data.n_train=500",
+                      "--set", 'sweep.models=["mlp"]', "--set", "train.lr=2e6", "--device", "cpu", "--threads", "2",
+                      "--progress", "none", "--no-report", "--out", str(out), check=False)
+    assert proc.returncode in (0, 1), proc.stderr
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary.diverged.sum() > 0
+    text = report.write_report(out).read_text()
+    section = text[text.index('<section id="summary">'):]
+    section = section[:section.index("</section>")]
+    rows = re.findall(r"<tr><td>mlp</td><td>([a-z_]+)</td><td>([^<]*)</td><td>([^<]*)</td>", section)
+    assert len(rows) == len(summary)
+    for (regime, n, diverged), (_, g) in zip(rows, summary.iterrows()):
+        assert regime == g.regime
+        assert n == str(g.replicas - g.diverged)  # the statistics' n, not every replica
+        assert diverged == (f"{g.diverged}/{g.replicas} diverged" if g.diverged else "0")
+    assert "None" not in section and "nan" not in section
+    assert not re.search(r"\d{8,}", section), "numbers are printed with a few significant digits"
+    if (summary.diverged == summary.replicas).any():  # a comparison without data shows dashes
+        assert "—" in section.split('class="comparisons"')[1]

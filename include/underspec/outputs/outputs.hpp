@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,9 +45,11 @@ inline constexpr int kPerceptronParams = 4;
 // Inference about one metric (IID or OOD RMSE) of a group. Intervals are 95%; their ends
 // are NaN where undefined (n = 1).
 struct MetricInference {
-  Interval mean_ci;                             // Student t
-  Interval std_ci;                              // bootstrap percentile
-  std::uint32_t worst_seed = 0, best_seed = 0;  // seed of the replica with the max / min value
+  Interval mean_ci;  // Student t
+  Interval std_ci;   // bootstrap percentile
+  // Seed of the replica with the max / min value; none when every replica diverged (a seed
+  // of 0 would read as a real answer).
+  std::optional<std::uint32_t> worst_seed, best_seed;
 };
 
 // A statistic with its 95% interval.
