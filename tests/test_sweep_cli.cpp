@@ -1,7 +1,9 @@
 // Sweeps through the binary, as a demanding user runs them: kill -9 and signals at any
 // moment then --resume (byte-identical outputs), shards and merge, grids, plans, saved
 // parameters and re-scoring, progress lines.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -751,6 +753,121 @@ TEST_F(SweepCli, ProgressLinesOnStderrOnlyWhenAsked) {
   EXPECT_EQ(none.err.find("progress:"), std::string::npos) << none.err;
   EXPECT_EQ(run("run " + kSmall + "--progress sometimes --out c").status, 2);
   EXPECT_FALSE(fs::exists(cwd() / "c"));
+}
+
+// ---------------------------------------------------------------- interrupted merge and score
+
+// Entries of cwd() that a merge or score into `out` stages its outputs in.
+std::vector<std::string> staging_leftovers(const fs::path& cwd, const std::string& out) {
+  std::vector<std::string> found;
+  for (const auto& e : fs::directory_iterator(cwd))
+    if (e.path().filename().string().starts_with("." + out + ".underspec-partial-"))
+      found.push_back(e.path().filename().string());
+  return found;
+}
+
+TEST_F(SweepCli, AnInterruptedMergeLeavesNothingHalfWrittenAndItsRerunIsByteIdentical) {
+  for (const char* shard : {"0/2", "1/2"})
+    ASSERT_EQ(run("run " + kMedium + "--save-params --shard " + shard + " --out s" + std::string(1, shard[0])).status,
+              0);
+  const std::string merge = "merge s0 s1 --no-report --out ";
+  ASSERT_EQ(run(merge + "ref").status, 0);
+  // SIGTERM at several moments; whenever it lands, `m` is complete or absent, never partial.
+  for (const int ms : {0, 5, 20, 60, 150}) {
+    SCOPED_TRACE(ms);
+    const pid_t pid = start(merge + "m");
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    ::kill(pid, SIGTERM);
+    const int status = wait_for(pid);
+    EXPECT_TRUE(status == 0 || status == 143) << status << bg_err();
+    if (status == 143 && bg_err().find("merge stopped by signal 15") != std::string::npos) {
+      EXPECT_NE(bg_err().find("nothing was written to m"), std::string::npos) << bg_err();
+      EXPECT_NE(bg_err().find("to do it again:"), std::string::npos) << bg_err();
+    }
+    if (status != 0) {
+      EXPECT_FALSE(fs::exists(cwd() / "m")) << bg_err();
+    }
+    EXPECT_TRUE(staging_leftovers(cwd(), "m").empty());
+    fs::remove_all(cwd() / "m");
+  }
+  // What a kill -9 leaves (an empty reserved `m` and its staging sibling) does not block the rerun.
+  fs::create_directories(cwd() / "m");
+  fs::create_directories(cwd() / ".m.underspec-partial-Ab12Cd" / "checkpoint");
+  write(".m.underspec-partial-Ab12Cd/config.toml", "half");
+  const CliResult r = run(merge + "m");
+  ASSERT_EQ(r.status, 0) << r.err;
+  expect_same_outputs("ref", "m");
+  EXPECT_EQ(read(cwd() / "m" / "params.npy"), read(cwd() / "ref" / "params.npy"));
+  EXPECT_TRUE(staging_leftovers(cwd(), "m").empty());
+}
+
+TEST_F(SweepCli, MergeAndScoreRefuseAnOutputDirectoryAnotherProcessIsWriting) {
+  ASSERT_EQ(run("run " + kSmall + "--save-params --out p").status, 0);
+  fs::create_directory(cwd() / "busy");
+  const int fd = ::open((cwd() / "busy").c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);  // as a running merge or score holds it
+  const CliResult st = run("status busy");
+  EXPECT_EQ(st.status, 0) << st.err;
+  EXPECT_NE(st.out.find("being written by a running merge or score"), std::string::npos) << st.out;
+  for (const std::string cmd : {"score p --out busy", "merge p --out busy"}) {
+    const CliResult r = run(cmd);
+    EXPECT_EQ(r.status, 2) << cmd << "\n" << r.err;
+    EXPECT_NE(r.err.find("being written by another underspec process"), std::string::npos) << r.err;
+  }
+  ::close(fd);
+  EXPECT_TRUE(fs::is_empty(cwd() / "busy"));
+  EXPECT_TRUE(staging_leftovers(cwd(), "busy").empty());
+}
+
+TEST_F(SweepCli, ScoreAndMergeOfARunWithoutItsCheckpointSaySo) {
+  ASSERT_EQ(run("run " + kSmall + "--save-params --out p").status, 0);
+  fs::remove_all(cwd() / "p" / "checkpoint");
+  for (const std::string cmd : {"score p --out y", "merge p --out y"}) {
+    const CliResult r = run(cmd);
+    EXPECT_EQ(r.status, 2) << r.err;
+    EXPECT_NE(r.err.find("p has no checkpoint/"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("output directory"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(cwd() / "y"));
+  }
+}
+
+TEST_F(SweepCli, AScoredShardIsStillAShardWithoutAReport) {
+  ASSERT_EQ(run("run " + kSmall + "--save-params --shard 0/2 --out s0").status, 0);
+  const CliResult r = run("score s0 --set 'data.stress_factors=[0.05]' --out t0", "-u UNDERSPEC_NO_REPORT");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(read(cwd() / "t0" / "summary.json"));
+  EXPECT_EQ(j["run"]["shard"], "0/2") << j.dump();
+  EXPECT_FALSE(fs::exists(cwd() / "t0" / "report.html"));
+  EXPECT_EQ(r.err.find("report"), std::string::npos) << r.err;
+}
+
+TEST_F(SweepCli, ADamagedParamsFileIsBadInputNamedByScore) {
+  ASSERT_EQ(run("run " + kSmall + "--save-params --out p").status, 0);
+  const std::string npy = read(cwd() / "p" / "params.npy");
+  const auto damaged = [&](const std::string& name, const std::string& bytes) {
+    fs::copy(cwd() / "p", cwd() / name, fs::copy_options::recursive);
+    std::ofstream(cwd() / name / "params.npy", std::ios::binary | std::ios::trunc) << bytes;
+  };
+  damaged("cut", npy.substr(0, 1000));
+  damaged("garbage", "not a numpy file at all");
+  std::string fewer = npy;  // 12 rows declared for 18 replicas
+  fewer.replace(fewer.find("(18, "), 5, "(12, ");
+  damaged("fewer", fewer.substr(0, fewer.size() - 6 * 4481 * 4));
+  for (const auto& [dir, problem] : std::map<std::string, std::string>{
+           {"cut", "truncated"}, {"garbage", "not a .npy v1 file"}, {"fewer", "12 rows for 18 replicas"}}) {
+    const CliResult r = run("score " + dir + " --out y");
+    EXPECT_EQ(r.status, 2) << dir << "\n" << r.err;
+    EXPECT_NE(r.err.find("underspec: error: score: " + dir + "/params.npy: "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(problem), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(cwd() / "y"));
+  }
+}
+
+TEST_F(SweepCli, StatusOfAMissingPathSaysItDoesNotExist) {
+  const CliResult r = run("status nope");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("nope does not exist"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "underspec/config/config_io.hpp"
 #include "underspec/run/checkpoint.hpp"
 #include "underspec/run/run.hpp"
+#include "underspec/run/run_dir.hpp"
 #include "underspec/sweep/sweep.hpp"
 
 namespace underspec {
@@ -33,6 +34,16 @@ std::string read_text(const fs::path& path) {
 // The probe holds a shared lock for an instant only.
 bool is_running(const fs::path& run_dir) {
   const int fd = ::open((checkpoint_dir(run_dir) / "state.json").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);
+  return held;
+}
+
+// True while a merge or score holds the lock on its reserved, still empty output directory
+// (see StagedOutputDir): its outputs appear there all at once when it finishes.
+bool is_being_written(const fs::path& out_dir) {
+  const int fd = ::open(out_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return false;
   const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
   ::close(fd);
@@ -99,6 +110,10 @@ int plain_status(const fs::path& dir, std::ostream& out) {
   const std::optional<CheckpointState> state = read_checkpoint_state(dir);
   const bool finished = present(dir / "summary.json");
   if (!state) {
+    if (!finished && is_being_written(dir)) {
+      out << "run " << dir.string() << ": being written by a running merge or score (not finished yet)\n";
+      return 0;
+    }
     if (!finished) throw UsageError(dir.string() + " is neither an underspec run directory nor a Slurm sweep");
     const nlohmann::json j = nlohmann::json::parse(read_text(dir / "summary.json"));
     const auto n = j.value("replicas", std::uint64_t{0});
@@ -125,7 +140,8 @@ int plain_status(const fs::path& dir, std::ostream& out) {
 
 int print_status(const fs::path& dir, std::ostream& out) {
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) throw UsageError(dir.string() + " is not a directory");
+  if (const std::string problem = path_problem(dir, true); !problem.empty())
+    throw UsageError(dir.string() + " " + problem);
   if (!present(dir / "slurm.json")) return plain_status(dir, out);
 
   nlohmann::json meta;
@@ -207,6 +223,7 @@ int print_status(const fs::path& dir, std::ostream& out) {
     out << "yes, " << o.dir.string() << "/merged\n";
   } else {
     out << "no";
+    if (is_being_written(o.dir / "merged")) out << " (a merge is running)";
     if (!merge_job.empty())
       out << " (merge job " << merge_job << ": " << (m == merge.end() ? "unknown to Slurm" : m->second) << ")";
     out << '\n';

@@ -130,6 +130,13 @@ NpyFloatMatrixReader::NpyFloatMatrixReader(const std::filesystem::path& path)
   rows_ = std::stoull(m[1]);
   cols_ = std::stoull(m[2]);
   data_offset_ = 10 + len;
+  // Checked here so that a cut-short file is refused before any work, not at its last row.
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  const std::uint64_t expected = data_offset_ + rows_ * cols_ * sizeof(float);
+  if (!ec && size < expected)
+    throw std::runtime_error(path.string() + ": truncated (" + std::to_string(size) + " bytes; its header promises " +
+                             std::to_string(expected) + ")");
 }
 
 std::vector<float> NpyFloatMatrixReader::row(std::uint64_t r) {

@@ -45,12 +45,14 @@ void write_params(const fs::path& dir, const Sweep& sweep, const std::vector<Rep
 
 }  // namespace
 
-int finalize_run(const fs::path& dir, const Sweep& sweep, std::vector<ReplicaResult> rows, const RunInfo& info,
-                 const std::vector<fs::path>& param_sources, bool report, std::ostream& out, std::ostream& err) {
-  if (!param_sources.empty()) write_params(dir, sweep, rows, param_sources);
+int finalize_run(const fs::path& written, const Sweep& sweep, std::vector<ReplicaResult> rows, const RunInfo& info,
+                 const std::vector<fs::path>& param_sources, bool report, std::ostream& out, std::ostream& err,
+                 const std::function<fs::path()>& publish) {
+  if (!param_sources.empty()) write_params(written, sweep, rows, param_sources);
   RunRecord run{&sweep, std::move(rows), info};
   const std::vector<GroupSummary> groups = summarize_groups(run);
-  write_outputs(dir, run, groups);
+  write_outputs(written, run, groups);
+  const fs::path dir = publish ? publish() : written;
   out << summary_table(run, groups, dir) << std::flush;
   if (report) report_after_run(dir, err);
   std::size_t diverged = 0;

@@ -28,16 +28,17 @@ std::string id_ranges(const std::vector<std::uint32_t>& flags, std::uint32_t fla
   return s;
 }
 
-}  // namespace
-
-int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const RunOptions& options,
-               std::ostream& stdout_stream, std::ostream& err) {
+int merge_into(const std::vector<std::string>& dirs, const fs::path& out, const RunOptions& options,
+               const StopSignals& signals, std::ostream& stdout_stream, std::ostream& err) {
   std::vector<RunDirectory> shards;
   for (const std::string& d : dirs) {
     if (const std::string problem = path_problem(d, true); !problem.empty())
       throw UsageError("merge: shard directory " + d + " " + problem);
+    // Checked first: inspect_run_dir would call a run without one an occupied output directory.
+    std::error_code ec;
+    if (!fs::exists(fs::path(d) / "checkpoint" / "state.json", ec)) throw_no_checkpoint("merge", d);
     RunDirectory r = inspect_run_dir(d, true);
-    if (!r.has_checkpoint) throw UsageError("merge: " + d + " is not an underspec run directory (no checkpoint)");
+    if (!r.has_checkpoint) throw_no_checkpoint("merge", d);
     if (!shards.empty() && r.state.config_hash != shards.front().state.config_hash) {
       std::string keys;
       for (const std::string& k : differing_keys(shards.front().config, r.config))
@@ -62,6 +63,7 @@ int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const 
   std::string doubled;
   for (std::size_t s = 0; s < shards.size(); ++s)
     for_each_checkpoint_record(shards[s].path, [&](ReplicaResult&& r) {
+      throw_if_stopped(signals);
       if (r.id >= total)
         throw UsageError("merge: " + dirs[s] + " holds replica " + std::to_string(r.id) + " beyond the sweep");
       const auto tag = static_cast<std::uint32_t>(s + 1);
@@ -101,11 +103,13 @@ int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const 
       std::any_of(shards.begin(), shards.end(), [](const RunDirectory& s) { return s.state.save_params; }))
     err << "underspec: merge: not every shard saved its parameters; no params.npy\n";
 
-  fs::path dir = out;
   CheckpointState state{shards.front().state.config_hash, 0, 1, 0, static_cast<std::uint32_t>(total), total, false};
-  require_new_output_dir(dir);  // must not exist or be empty
+  require_new_output_dir(out);  // must not exist or be empty
+  StagedOutputDir staged(out, false, signals);
+  fs::path dir = staged.staging();
   reserve_run_dir(dir, false, sweep.config, state);
   CheckpointWriter(dir).write_segment(rows);  // the merged run is itself a run directory
+  staged.check();
   RunInfo info{options.version,
                git_commit(),
                options.command_line,
@@ -117,7 +121,20 @@ int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const 
                0.0,
                "",
                ""};
-  return finalize_run(dir, sweep, std::move(rows), info, param_sources, options.report, stdout_stream, err);
+  return finalize_run(dir, sweep, std::move(rows), info, param_sources, options.report, stdout_stream, err,
+                      [&] { return staged.publish(); });
+}
+
+}  // namespace
+
+int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const RunOptions& options,
+               std::ostream& stdout_stream, std::ostream& err) {
+  StopSignals signals;  // a stop removes what was staged (see StagedOutputDir) and says so
+  try {
+    return merge_into(dirs, out, options, signals, stdout_stream, err);
+  } catch (const Interrupted& stop) {
+    return report_interrupted("merge", stop.signal, out, options.command_line, err);
+  }
 }
 
 }  // namespace underspec

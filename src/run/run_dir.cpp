@@ -1,6 +1,8 @@
 // Output directories: inspection, resume checks, reservation (see run_dir.hpp).
 #include "underspec/run/run_dir.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -8,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <ostream>
 
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/atomic_file.hpp"
@@ -234,6 +237,77 @@ void reserve_run_dir(fs::path& dir, bool rename_if_taken, const ExperimentConfig
   create_output_dir(dir, rename_if_taken);
   write_file_atomic(dir / "config.toml", config_to_toml(config));
   write_checkpoint_state(dir, state);
+}
+
+StagedOutputDir::StagedOutputDir(fs::path out, bool rename_if_taken, const StopSignals& signals) : signals_(signals) {
+  std::error_code ec;
+  created_ = rename_if_taken || !fs::exists(out, ec);
+  create_output_dir(out, rename_if_taken);
+  out_ = out;
+  fd_ = ::open(out_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd_ < 0 || ::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const bool busy = errno == EWOULDBLOCK;
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    created_ = false;  // not ours to remove
+    if (busy) throw UsageError("output directory " + out_.string() + " is being written by another underspec process");
+    throw OutputError("cannot lock " + out_.string() + ": " + std::strerror(errno));
+  }
+  // Holding the lock, any staging sibling of `out` is left by a killed merge or score.
+  const fs::path parent = fs::absolute(out_).lexically_normal().parent_path();
+  const std::string prefix = "." + fs::absolute(out_).lexically_normal().filename().string() + ".underspec-partial-";
+  for (const auto& e : fs::directory_iterator(parent, ec))
+    if (e.path().filename().string().rfind(prefix, 0) == 0) fs::remove_all(e.path(), ec);
+  std::string tmpl = (parent / (prefix + "XXXXXX")).string();
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    const int e = errno;
+    release();
+    throw OutputError("cannot create a staging directory in " + parent.string() + ": " + std::strerror(e));
+  }
+  staging_ = tmpl;
+}
+
+StagedOutputDir::~StagedOutputDir() { release(); }
+
+void StagedOutputDir::release() {
+  std::error_code ec;
+  if (!published_ && !staging_.empty()) fs::remove_all(staging_, ec);
+  staging_.clear();
+  if (!published_ && created_) ::rmdir(out_.c_str());  // only when still empty
+  created_ = false;
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+void throw_if_stopped(const StopSignals& signals) {
+  if (signals.requested().load()) throw Interrupted{signals.signal()};
+}
+
+void StagedOutputDir::check() const { throw_if_stopped(signals_); }
+
+fs::path StagedOutputDir::publish() {
+  check();
+  // rename(2) replaces an empty directory atomically, and refuses one that is not empty.
+  if (::rename(staging_.c_str(), out_.c_str()) != 0)
+    throw OutputError("cannot move the finished outputs into " + out_.string() + ": " + std::strerror(errno) +
+                      (errno == ENOTEMPTY || errno == EEXIST ? " (something was put there meanwhile)" : ""));
+  published_ = true;
+  return out_;
+}
+
+int report_interrupted(const char* command, int signal, const fs::path& out, const std::string& command_line,
+                       std::ostream& err) {
+  err << "underspec: " << command << " stopped by signal " << signal << "; nothing was written to " << out.string()
+      << "\nunderspec: to do it again: " << command_line << '\n';
+  return 128 + signal;
+}
+
+void throw_no_checkpoint(const char* command, const fs::path& dir) {
+  std::error_code ec;
+  if (fs::exists(dir / "summary.json", ec))
+    throw UsageError(std::string(command) + ": " + dir.string() +
+                     " has no checkpoint/ (it was deleted?); merge and score read the replicas from it");
+  throw UsageError(std::string(command) + ": " + dir.string() + " is not an underspec run directory (no checkpoint/)");
 }
 
 }  // namespace underspec

@@ -22,12 +22,13 @@ namespace {
 
 constexpr const char* kScoreKeys[] = {"data.stress_factors", "data.iid_factor", "data.ood_factor", "data.n_test"};
 
-}  // namespace
-
-int score_run(const fs::path& dir, const std::vector<std::string>& overrides, const RunOptions& options,
-              std::ostream& out, std::ostream& err) {
+int score_into(const fs::path& dir, const std::vector<std::string>& overrides, const RunOptions& options,
+               const StopSignals& signals, fs::path& target, std::ostream& out, std::ostream& err) {
   if (const std::string problem = path_problem(dir, true); !problem.empty())
     throw UsageError("score: run directory " + dir.string() + " " + problem);
+  // Checked first: inspect_run_dir would call a run without one an occupied output directory.
+  std::error_code ec;
+  if (!fs::exists(dir / "checkpoint" / "state.json", ec)) throw_no_checkpoint("score", dir);
   const RunDirectory run_dir = inspect_run_dir(dir, true);
   if (!run_dir.has_checkpoint || !fs::exists(dir / "summary.json"))
     throw UsageError("score: " + dir.string() + " is not a finished underspec run");
@@ -47,16 +48,25 @@ int score_run(const fs::path& dir, const std::vector<std::string>& overrides, co
   }
   const Sweep sweep = make_sweep(config);
   const ShardRange range{run_dir.state.begin, run_dir.state.end};
-  std::optional<NpyFloatMatrixReader> npy;
+  // A damaged params.npy is bad input like a missing one: exit 2, before anything is created.
+  const fs::path npy_path = dir / "params.npy";
+  if (const std::string problem = path_problem(npy_path, false); !problem.empty())
+    throw UsageError("score: " + npy_path.string() + " " + problem + " (was the run made with --save-params?)");
+  std::vector<std::vector<float>> all_params(range.end - range.begin);
   try {
-    npy.emplace(dir / "params.npy");
+    NpyFloatMatrixReader params(npy_path);  // checks the header and the file's size
+    if (params.rows() != all_params.size())
+      throw std::runtime_error(npy_path.string() + ": has " + std::to_string(params.rows()) + " rows for " +
+                               std::to_string(all_params.size()) + " replicas");
+    for (std::uint32_t k = 0; k < all_params.size(); ++k) all_params[k] = params.row(k);
   } catch (const std::runtime_error& e) {
-    throw UsageError(std::string("score: ") + e.what() + " (was the run made with --save-params?)");
+    throw UsageError(std::string("score: ") + e.what());
   }
-  NpyFloatMatrixReader& params = *npy;
-  if (params.rows() != range.end - range.begin)
-    throw UsageError("score: " + (dir / "params.npy").string() + " has " + std::to_string(params.rows()) +
-                     " rows for " + std::to_string(range.end - range.begin) + " replicas");
+
+  target = options.out.empty() ? default_output_dir(std::chrono::system_clock::now()) : options.out;
+  require_new_output_dir(target);
+  StagedOutputDir staged(target, options.out.empty(), signals);  // reserved before the work, as run does
+  target = staged.out();
 
   // The test sets of every cell: IID, OOD, then the stress domains.
   std::vector<std::vector<Dataset>> tests(sweep.cells.size());
@@ -65,14 +75,13 @@ int score_run(const fs::path& dir, const std::vector<std::string>& overrides, co
     for (const TestDomain d : test_domains(cc))
       tests[c].push_back(make_domain_set(cc, d.set, d.factor, cc.data.n_test));
   }
-  std::vector<std::vector<float>> all_params(range.end - range.begin);
-  for (std::uint32_t k = 0; k < all_params.size(); ++k) all_params[k] = params.row(k);
   std::vector<ReplicaResult> rows(all_params.size());
   const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
   const CpuKernels& kernels = active_cpu_kernels();  // throws before any work, when unusable
   const auto start = std::chrono::steady_clock::now();
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
   for (std::size_t k = 0; k < rows.size(); ++k) {
+    if (signals.requested().load()) continue;  // stopping: skip the rest
     const ReplicaSpec& spec = sweep.replicas[range.begin + k];
     const ExperimentConfig& cc = sweep.config_of(spec);
     const NetShape shape = net_shape(cc, spec.model);
@@ -88,9 +97,8 @@ int score_run(const fs::path& dir, const std::vector<std::string>& overrides, co
     if (spec.model == ModelKind::perceptron) r.params.assign(p, p + kPerceptronParams);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  staged.check();
 
-  fs::path target = options.out.empty() ? default_output_dir(std::chrono::system_clock::now()) : options.out;
-  require_new_output_dir(target);
   CheckpointState state{config_hash(config),
                         run_dir.state.shard_index,
                         run_dir.state.shard_count,
@@ -98,8 +106,10 @@ int score_run(const fs::path& dir, const std::vector<std::string>& overrides, co
                         range.end,
                         sweep.replicas.size(),
                         false};
-  reserve_run_dir(target, options.out.empty(), config, state);
-  CheckpointWriter(target).write_segment(rows);
+  const bool shard = state.shard_count > 1;
+  fs::path staging = staged.staging();
+  reserve_run_dir(staging, false, config, state);
+  CheckpointWriter(staging).write_segment(rows);
   err << "underspec: scored " << rows.size() << " replicas of " << dir.string() << " without training\n";
   RunInfo info{options.version,
                git_commit(),
@@ -110,9 +120,24 @@ int score_run(const fs::path& dir, const std::vector<std::string>& overrides, co
                {"cpu"},
                threads,
                seconds,
-               "",
+               shard ? std::to_string(state.shard_index) + "/" + std::to_string(state.shard_count) : "",
                cpu_kernels_description()};
-  return finalize_run(target, sweep, std::move(rows), info, {}, options.report, out, err);
+  // A scored shard is still a shard: its metadata says so, and its report is the merge's.
+  return finalize_run(staging, sweep, std::move(rows), info, {}, options.report && !shard, out, err,
+                      [&] { return staged.publish(); });
+}
+
+}  // namespace
+
+int score_run(const fs::path& dir, const std::vector<std::string>& overrides, const RunOptions& options,
+              std::ostream& out, std::ostream& err) {
+  StopSignals signals;  // a stop removes what was staged (see StagedOutputDir) and says so
+  fs::path target = options.out;
+  try {
+    return score_into(dir, overrides, options, signals, target, out, err);
+  } catch (const Interrupted& stop) {
+    return report_interrupted("score", stop.signal, target, options.command_line, err);
+  }
 }
 
 }  // namespace underspec

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <iosfwd>
 #include <vector>
 
@@ -17,9 +18,11 @@ namespace underspec {
 // Diverged replicas are warned about on `err` (naming their groups). Returns the exit
 // status: 0, or 1 when every replica diverged (the outputs are written all the same). With
 // `report`, the report is drawn after the outputs and before those warnings, so that an
-// error line is the last thing on stderr.
+// error line is the last thing on stderr. With `publish`, it is called once the output files are
+// complete and returns where they now are (merge and score move them into place): the table
+// and the report name that directory.
 int finalize_run(const std::filesystem::path& dir, const Sweep& sweep, std::vector<ReplicaResult> rows,
                  const RunInfo& info, const std::vector<std::filesystem::path>& param_sources, bool report,
-                 std::ostream& out, std::ostream& err);
+                 std::ostream& out, std::ostream& err, const std::function<std::filesystem::path()>& publish = {});
 
 }  // namespace underspec
