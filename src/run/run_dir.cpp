@@ -246,16 +246,19 @@ StagedOutputDir::StagedOutputDir(fs::path out, bool rename_if_taken, const StopS
   out_ = out;
   fd_ = ::open(out_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd_ < 0 || ::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    const bool busy = errno == EWOULDBLOCK;
+    const int error = errno;  // before close() can change it
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     created_ = false;  // not ours to remove
-    if (busy) throw UsageError("output directory " + out_.string() + " is being written by another underspec process");
-    throw OutputError("cannot lock " + out_.string() + ": " + std::strerror(errno));
+    if (error == EWOULDBLOCK)
+      throw UsageError("output directory " + out_.string() + " is being written by another underspec process");
+    throw OutputError("cannot lock " + out_.string() + ": " + std::strerror(error));
   }
   // Holding the lock, any staging sibling of `out` is left by a killed merge or score.
   const fs::path parent = fs::absolute(out_).lexically_normal().parent_path();
-  const std::string prefix = "." + fs::absolute(out_).lexically_normal().filename().string() + ".underspec-partial-";
+  // (append, not "." + name + "...": GCC 12 warns falsely about such a sum, -Wrestrict)
+  const std::string prefix =
+      std::string(".").append(fs::absolute(out_).lexically_normal().filename().string()).append(".underspec-partial-");
   for (const auto& e : fs::directory_iterator(parent, ec))
     if (e.path().filename().string().rfind(prefix, 0) == 0) fs::remove_all(e.path(), ec);
   std::string tmpl = (parent / (prefix + "XXXXXX")).string();
