@@ -36,6 +36,20 @@ class OutputDir : public TempDirTest {
   }
 };
 
+// summary.csv's header and first row, split into fields (an empty field stays empty).
+std::pair<std::vector<std::string>, std::vector<std::string>> first_summary_row(
+    const RunRecord& run, const std::vector<GroupSummary>& groups) {
+  std::istringstream csv(summary_csv(run, groups));
+  std::string header, row;
+  std::getline(csv, header);
+  std::getline(csv, row);
+  std::vector<std::string> names, cells;
+  std::stringstream hs(header), rs(row + ",");
+  for (std::string c; std::getline(hs, c, ',');) names.push_back(c);
+  for (std::string c; std::getline(rs, c, ',');) cells.push_back(c);
+  return {names, cells};
+}
+
 TEST_F(OutputDir, AtomicWriteReplacesAndLeavesNoTemporaries) {
   write_file_atomic(dir_ / "a.txt", "first");
   write_file_atomic(dir_ / "a.txt", "second");
@@ -371,14 +385,7 @@ TEST(Outputs, OneReplicaHasNoSpread) {
   EXPECT_TRUE(j.at("comparisons")[0].at("brown_forsythe").at("p_value").is_null());
   EXPECT_TRUE(j.at("comparisons")[0].at("brown_forsythe").at("df2").is_null());  // N - k = 0: no F distribution
   // summary.csv: the std column is empty, not 0.
-  std::istringstream csv(summary_csv(run, groups));
-  std::string header, row;
-  std::getline(csv, header);
-  std::getline(csv, row);
-  std::vector<std::string> names, cells;
-  std::stringstream hs(header), rs(row + ",");
-  for (std::string c; std::getline(hs, c, ',');) names.push_back(c);
-  for (std::string c; std::getline(rs, c, ',');) cells.push_back(c);
+  const auto [names, cells] = first_summary_row(run, groups);
   ASSERT_EQ(names.size(), cells.size());
   for (std::size_t k = 0; k < names.size(); ++k) {
     if (names[k] == "ood_rmse_std" || names[k] == "ood_rmse_std_ci_low" || names[k] == "spearman" ||
@@ -439,14 +446,7 @@ TEST(Outputs, AllDivergedGroupHasOnlyNulls) {
   EXPECT_TRUE(bf.at("df2").is_null());  // was 3 - 2 = 1 with the empty group
   EXPECT_TRUE(bf.at("p_value").is_null());
   // summary.csv: only the group's identity, counts, truth and optimum are filled.
-  std::istringstream csv(summary_csv(run, groups));
-  std::string header, row;
-  std::getline(csv, header);
-  std::getline(csv, row);
-  std::vector<std::string> names, cells;
-  std::stringstream hs(header), rs(row + ",");
-  for (std::string c; std::getline(hs, c, ',');) names.push_back(c);
-  for (std::string c; std::getline(rs, c, ',');) cells.push_back(c);
+  const auto [names, cells] = first_summary_row(run, groups);
   ASSERT_EQ(names.size(), cells.size());
   for (std::size_t k = 0; k < names.size(); ++k) {
     const std::string& n = names[k];
@@ -455,6 +455,7 @@ TEST(Outputs, AllDivergedGroupHasOnlyNulls) {
     EXPECT_EQ(cells[k].empty(), !filled) << n << " = '" << cells[k] << "'";
   }
   std::istringstream cmp(comparisons_csv(run, groups));
+  std::string header, row;
   std::getline(cmp, header);
   std::getline(cmp, row);
   EXPECT_TRUE(row.ends_with(",,,,")) << row;  // brown_forsythe_f, df1, df2, p
