@@ -1,11 +1,7 @@
 // See bench_command.hpp.
 #include "underspec/benchmark/bench_command.hpp"
 
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <ostream>
 #include <system_error>
@@ -34,14 +30,11 @@ void require_writable_json_path(const std::string& text) {
   const fs::file_status dir_status = fs::status(dir, ec);
   if (!fs::exists(dir_status)) throw UsageError(what + "directory " + dir.string() + " does not exist");
   if (!fs::is_directory(dir_status)) throw UsageError(what + dir.string() + " is not a directory");
-  // Create (and remove) the temporary file write_file_atomic will make there (its name as in
-  // src/outputs/atomic_file.cpp): an access() test passes for root where nothing can be
-  // created (/proc, ...), and the benchmark would run only to fail at the end.
-  std::string tmp = path.string() + ".tmp-XXXXXX";
-  const int fd = ::mkstemp(tmp.data());
-  if (fd < 0) throw UsageError(what + "cannot create a file in " + dir.string() + ": " + std::strerror(errno));
-  ::close(fd);
-  ::unlink(tmp.c_str());
+  try {
+    probe_file_atomic(path);
+  } catch (const OutputError& e) {
+    throw UsageError(what + e.what());
+  }
 }
 
 }  // namespace

@@ -29,9 +29,23 @@ void set_default_mode(const fs::path& path, mode_t mode) {
 
 }  // namespace
 
+// The temporary name beside `path` (mkstemp fills the X's): one directory, so rename is atomic.
+static std::string temporary_template(const fs::path& path) { return path.string() + ".tmp-XXXXXX"; }
+
+void probe_file_atomic(const fs::path& path) {
+  std::string tmp = temporary_template(path);
+  const int fd = ::mkstemp(tmp.data());
+  if (fd < 0) {
+    const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+    throw OutputError("cannot create a file in " + dir.string() + ": " + std::strerror(errno));
+  }
+  ::close(fd);
+  ::unlink(tmp.c_str());
+}
+
 void write_file_atomic(const fs::path& path, std::string_view contents) {
   // mkstemp gives a unique name in the target's directory, so rename stays on one filesystem.
-  std::string tmp = path.string() + ".tmp-XXXXXX";
+  std::string tmp = temporary_template(path);
   const int fd = ::mkstemp(tmp.data());
   if (fd < 0) fail("cannot create a temporary file for", path, errno);
   std::FILE* f = ::fdopen(fd, "wb");

@@ -16,6 +16,11 @@ class OutputError : public std::runtime_error {
 // Replaces `path` with `contents` via a temporary file in the same directory + rename.
 void write_file_atomic(const std::filesystem::path& path, std::string_view contents);
 
+// Creates and removes the temporary file write_file_atomic(path, ...) would make, so that a
+// command can refuse up front a path it could only fail to write at the end (an access()
+// test passes for root where nothing can be created, e.g. /proc). OutputError with the reason.
+void probe_file_atomic(const std::filesystem::path& path);
+
 // Throws OutputError when `dir` exists and is not an empty directory.
 void require_free_output_dir(const std::filesystem::path& dir);
 
