@@ -82,14 +82,27 @@ FusedLayout plan_fused_layout(const NetShape& shape, int batch_size, int threads
     layout.act_offset[l] = act;
     act += padded(batch * static_cast<std::size_t>(shape.width[l]));
   }
-  layout.delta_a_offset = act;
-  layout.delta_b_offset = act + padded(batch * widest);
-  layout.weights_t_offset = act + 2 * padded(batch * widest);
-  layout.targets_offset = layout.weights_t_offset + padded(widest * widest);
-  layout.size[kParams] = layout.size[kGrads] = layout.size[kMoment1] = layout.size[kMoment2] = padded(n_params);
-  layout.size[kActivations] = padded(layout.targets_offset + batch);
+  // The step of group_trainer.hpp: two hidden errors, transposed hidden weights (none for two
+  // layers or fewer: the output layer's one column is its own transpose), the output errors,
+  // and a second input and target buffer for the next minibatch.
+  const auto transposed = static_cast<std::size_t>(std::clamp(shape.n_layers - 2, 0, 2));
+  const auto push = [&](std::size_t floats) {
+    const std::size_t at = act;
+    act += padded(floats);
+    return at;
+  };
+  layout.delta_a_offset = push(batch * widest);
+  layout.delta_b_offset = push(batch * widest);
+  layout.weights_t_offset = push(transposed >= 1 ? widest * widest : 0);
+  layout.weights_t2_offset = push(transposed >= 2 ? widest * widest : 0);
+  layout.targets_offset = push(batch);
+  layout.next_input_offset = push(batch * kFeatures);
+  layout.next_targets_offset = push(batch);
+  layout.out_delta_offset = push(batch);
+  layout.size[kParams] = layout.size[kMoment1] = layout.size[kMoment2] = padded(n_params);
+  layout.size[kActivations] = act;
   const std::size_t limit_floats = shared_limit_bytes / sizeof(float);
-  for (int region : {kParams, kActivations, kGrads, kMoment1, kMoment2}) {
+  for (int region : {kParams, kActivations, kMoment1, kMoment2}) {
     const std::size_t size = layout.size[region];
     if (layout.shared_floats + size <= limit_floats) {
       layout.in_shared[region] = true;

@@ -23,7 +23,10 @@ __global__ void __launch_bounds__(kMlpMaxThreads, kMlpCtasPerSm) fused_mlp_kerne
   const ReplicaJob job = a.jobs[replica];
   const DatasetView data = a.datasets[job.dataset];
   float* global = a.scratch ? a.scratch + static_cast<std::size_t>(replica) * a.layout.global_floats : nullptr;
-  const ReplicaState st = cuda_plan::replica_state(a.layout, a.shape, shared, global);
+  // In shared memory: the trainer indexes its pointer tables at run time (see fill_replica_state).
+  __shared__ ReplicaState st;
+  if (threadIdx.x == 0) cuda_plan::fill_replica_state(a.layout, a.shape, shared, global, st);
+  __syncthreads();
   const CtaGroup group{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
   group_train_replica<kTile, kTile>(group, a.shape, a.runs[job.run], job, data, st);
   const int n_params = param_count(a.shape);
@@ -41,8 +44,12 @@ __global__ void warp_perceptron_kernel(FusedTrainLaunch a) {
   const ReplicaJob job = a.jobs[replica];
   const DatasetView data = a.datasets[job.dataset];
   float* global = a.scratch ? a.scratch + static_cast<std::size_t>(replica) * a.layout.global_floats : nullptr;
-  const ReplicaState st = cuda_plan::replica_state(
-      a.layout, a.shape, shared + static_cast<std::size_t>(warp) * a.layout.shared_floats, global);
+  __shared__ ReplicaState states[kWarpsPerBlock];  // as in fused_mlp_kernel
+  ReplicaState& st = states[warp];
+  if (threadIdx.x % 32 == 0)
+    cuda_plan::fill_replica_state(a.layout, a.shape, shared + static_cast<std::size_t>(warp) * a.layout.shared_floats,
+                                  global, st);
+  __syncwarp();
   const WarpGroup group{static_cast<int>(threadIdx.x) % 32, 32};
   group_train_replica<kTile, kTile>(group, a.shape, a.runs[job.run], job, data, st);
   const int n_params = param_count(a.shape);

@@ -131,8 +131,17 @@ TEST(CudaHostPlan, FusedLayoutPlacesRegionsGreedilyWithoutOverlap) {
     EXPECT_EQ(shared, l.shared_floats);
     EXPECT_EQ(global, l.global_floats);
   }
-  // Activations region holds act[0..L], two deltas, the transposed weights, the targets.
-  EXPECT_EQ(all.size[kActivations], 64u * (3 + 64 + 64 + 1) + 2u * 64 * 64 + 64u * 64 + 64u);
+  // Activations region holds act[0..L], two deltas, the transposed hidden weights, the
+  // targets, the next minibatch's input and targets, and the output errors.
+  EXPECT_EQ(all.size[kActivations], 64u * (3 + 64 + 64 + 1) + 2u * 64 * 64 + 64u * 64 + 64u + 64u * 3 + 64u + 64u);
+  EXPECT_EQ(all.next_input_offset % 4 + all.next_targets_offset % 4 + all.out_delta_offset % 4, 0u);
+  // Transposed weights: none with one hidden layer (the output column is its own
+  // transpose), one matrix with two, two with three or more.
+  const auto transposed_floats = [](const FusedLayout& l) { return l.targets_offset - l.weights_t_offset; };
+  EXPECT_EQ(transposed_floats(plan_fused_layout(mlp_shape({64}), 64, 256, 0)), 0u);
+  EXPECT_EQ(transposed_floats(all), 64u * 64);
+  EXPECT_EQ(transposed_floats(plan_fused_layout(mlp_shape({8, 64, 16}), 64, 256, 0)), 2u * 64 * 64);
+  EXPECT_EQ(transposed_floats(plan_fused_layout(mlp_shape({8, 8, 8, 8}), 64, 256, 0)), 2u * 8 * 8);
 }
 
 TEST(CudaHostPlan, FusedThreadsAndEvalLayout) {

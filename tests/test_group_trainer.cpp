@@ -95,12 +95,25 @@ TEST(GroupTrainer, RankOrderWithinAPhaseDoesNotChangeBits) {
   const ExperimentConfig config = small_config(101, 7, 2);
   const Dataset train = make_training_set(config, Regime::augmentation, 0);
   const ReplicaSpec r{3, 0, ModelKind::mlp, Regime::augmentation, 0, 6};
-  for (const NetShape& shape : {mlp_shape({16, 16}), mlp_shape({5, 9, 3}), net_shape(config, ModelKind::perceptron)}) {
+  for (const NetShape& shape : {mlp_shape({16, 16}), mlp_shape({5, 9, 3}), mlp_shape({8}), mlp_shape({6, 5, 7, 4}),
+                                net_shape(config, ModelKind::perceptron)}) {
     const std::vector<float> cpu = cpu_trained(config, shape, r, train);
     for (unsigned order : {0u, 1u, 2u, 7u, 12345u})
-      for (int group_size : {32, 37})
+      for (int group_size : {32, 37, 256})
         expect_bitwise_equal(group_trained(config, shape, r, train, group_size, 600, order), cpu);
   }
+}
+
+// The study's shape at the GPU's group size: its products go as 4 x 4 tiles and as single
+// elements (the thin ones), its jobs of a phase dealt from different ranks.
+TEST(GroupTrainer, StudyShapeInAnyRankOrderMatchesCpuBitwise) {
+  const ExperimentConfig config = small_config(150, 64, 2);  // last batch of 22
+  const Dataset train = make_training_set(config, Regime::augmentation, 0);
+  const ReplicaSpec r{5, 0, ModelKind::mlp, Regime::augmentation, 0, 8};
+  const NetShape shape = mlp_shape({64, 64});
+  const std::vector<float> cpu = cpu_trained(config, shape, r, train);
+  for (unsigned order : {1u, 12345u})
+    expect_bitwise_equal(group_trained(config, shape, r, train, 256, 1 << 20, order), cpu);
 }
 
 // The one-lane perceptron (the GPU's perceptron kernel) is the CPU backend, bit for bit: every

@@ -66,10 +66,11 @@ CudaBackendOptions options_from_env(const char* variant_value, const char* chunk
 using underspec::make_adam_table;  // adam_schedule.hpp
 
 // A replica's working set of the fused training kernel, region by region. Regions are put
-// in shared memory greedily in priority order (params, activations, grads, moment1,
-// moment2) while they fit `shared_limit_bytes`; the rest lives in a per-replica slice of
-// global scratch. Offsets are in floats.
-enum Region { kParams = 0, kActivations = 1, kGrads = 2, kMoment1 = 3, kMoment2 = 4, kRegionCount = 5 };
+// in shared memory greedily in priority order (params, activations, moment1, moment2)
+// while they fit `shared_limit_bytes`; the rest lives in a per-replica slice of global
+// scratch. Offsets are in floats. (No gradient region: the group trainer's parallel step
+// applies Adam as each gradient is made.)
+enum Region { kParams = 0, kActivations = 1, kMoment1 = 2, kMoment2 = 3, kRegionCount = 4 };
 
 struct FusedLayout {
   int threads = 0;  // per replica group (CTA, or 32 for the warp kernel)
@@ -78,7 +79,10 @@ struct FusedLayout {
   std::size_t offset[kRegionCount] = {};        // within shared memory or the global slice
   std::size_t size[kRegionCount] = {};          // floats
   std::size_t act_offset[kMaxLayers + 1] = {};  // within the activations region
-  std::size_t delta_a_offset = 0, delta_b_offset = 0, weights_t_offset = 0, targets_offset = 0;
+  // Within the activations region too; the transposed weights only for nets that need them
+  // (three layers: one matrix, four or more: two), else 0 floats at the same offset.
+  std::size_t delta_a_offset = 0, delta_b_offset = 0, weights_t_offset = 0, weights_t2_offset = 0;
+  std::size_t targets_offset = 0, next_input_offset = 0, next_targets_offset = 0, out_delta_offset = 0;
   std::size_t shared_floats = 0;  // per replica group
   std::size_t global_floats = 0;  // per replica
 };
@@ -86,22 +90,32 @@ struct FusedLayout {
 FusedLayout plan_fused_layout(const NetShape& shape, int batch_size, int threads, std::size_t shared_limit_bytes);
 
 // A replica's working set under `layout`: each region in `shared` or in `global` (the
-// replica's slice). Used by the kernels and, with host arrays, by the CPU tests.
-US_HD_INLINE ReplicaState replica_state(const FusedLayout& layout, const NetShape& shape, float* shared,
-                                        float* global) {
-  float* region[kRegionCount];
-  for (int r = 0; r < kRegionCount; ++r) region[r] = (layout.in_shared[r] ? shared : global) + layout.offset[r];
-  ReplicaState st{};
-  st.params = region[kParams];
-  st.grads = region[kGrads];
-  st.moment1 = region[kMoment1];
-  st.moment2 = region[kMoment2];
-  float* act = region[kActivations];
+// replica's slice), written into `st`. The kernels keep `st` in shared memory, since the
+// trainer indexes its activation table at run time (in registers it would go to the stack);
+// the CPU tests use host arrays.
+US_HD_INLINE void fill_replica_state(const FusedLayout& layout, const NetShape& shape, float* shared, float* global,
+                                     ReplicaState& st) {
+  const auto region = [&](int r) { return (layout.in_shared[r] ? shared : global) + layout.offset[r]; };
+  st.params = region(kParams);
+  st.grads = nullptr;
+  st.moment1 = region(kMoment1);
+  st.moment2 = region(kMoment2);
+  float* act = region(kActivations);
   for (int l = 0; l <= shape.n_layers; ++l) st.buf.act[l] = act + layout.act_offset[l];
   st.buf.delta_a = act + layout.delta_a_offset;
   st.buf.delta_b = act + layout.delta_b_offset;
   st.buf.weights_t = act + layout.weights_t_offset;
+  st.weights_t2 = act + layout.weights_t2_offset;
   st.targets = act + layout.targets_offset;
+  st.next_input = act + layout.next_input_offset;
+  st.next_targets = act + layout.next_targets_offset;
+  st.out_delta = act + layout.out_delta_offset;
+}
+
+US_HD_INLINE ReplicaState replica_state(const FusedLayout& layout, const NetShape& shape, float* shared,
+                                        float* global) {
+  ReplicaState st{};
+  fill_replica_state(layout, shape, shared, global, st);
   return st;
 }
 

@@ -52,11 +52,18 @@ struct TrainRun {
 // Where one replica's working set lives (shared memory or a global scratch slice).
 struct ReplicaState {
   float* params;
-  float* grads;
+  float* grads;  // serial groups only: parallel groups apply Adam as each gradient is made
   float* moment1;
   float* moment2;
   float* targets;    // [batch]
   BatchBuffers buf;  // act[0..L], delta_a, delta_b, weights_t as in model.hpp
+  // Parallel groups only (group_overlapped_step): the next minibatch's features and targets,
+  // gathered while this one finishes; the output layer's errors; a second transposed weight
+  // matrix for nets of four or more layers.
+  float* next_input = nullptr;  // [batch][kFeatures]
+  float* next_targets = nullptr;
+  float* out_delta = nullptr;  // [batch]
+  float* weights_t2 = nullptr;
 };
 
 US_HD_INLINE int steps_per_epoch(std::uint32_t n, int batch_size) {
@@ -103,22 +110,36 @@ struct HostGroup {
   static int gcd(int a, int b) { return b == 0 ? a : gcd(b, a % b); }
 };
 
+// The first of items first, first + size, ... that `rank` takes of a job whose items are
+// dealt round-robin starting `offset` items into a phase: jobs that share a phase then
+// spread over all ranks instead of all starting at rank 0.
+US_HD_INLINE int first_item(int rank, int offset, int size) { return ((rank - offset) % size + size) % size; }
+
 // C = product for rows [0, M) x columns [0, N) with the epilogue of `a`. A serial group
-// computes it whole; otherwise TM x TN tiles are dealt round-robin to the ranks.
+// computes it whole; otherwise its items are dealt round-robin to the ranks (from `offset`,
+// see first_item): TM x TN tiles, or single elements when there are too few tiles to give
+// every other rank one, since a thin product's time is its longest chain of fmaf's, not its
+// work. Returns how many items it dealt (the same on every rank).
 template <int TM, int TN, class Group>
-US_HD_INLINE void group_gemm(const Group& g, const GemmArgs& a, int M, int N, int rank) {
+US_HD_INLINE int group_gemm(const Group& g, const GemmArgs& a, int M, int N, int rank, int offset = 0) {
   if constexpr (Group::kSerial) {
     g.gemm(a, 0, M, 0, N);
+    return 1;
   } else {
     const int tiles_i = (M + TM - 1) / TM, tiles_j = (N + TN - 1) / TN;
-    for (int tile = rank; tile < tiles_i * tiles_j; tile += g.size) {
+    if (2 * tiles_i * tiles_j <= g.size) {
+      for (int e = first_item(rank, offset, g.size); e < M * N; e += g.size) gemm_tile<1, 1>(a, e / N, e % N);
+      return M * N;
+    }
+    for (int tile = first_item(rank, offset, g.size); tile < tiles_i * tiles_j; tile += g.size) {
       const int i0 = (tile / tiles_j) * TM, j0 = (tile % tiles_j) * TN;
       const int i1 = i0 + TM < M ? i0 + TM : M, j1 = j0 + TN < N ? j0 + TN : N;
       if (i1 - i0 == TM && j1 - j0 == TN)
         gemm_tile<TM, TN>(a, i0, j0);
       else
-        gemm_block(a, i0, i1, j0, j1);
+        gemm_tile_edge<TM, TN>(a, i0, j0, i1 - i0, j1 - j0);
     }
+    return tiles_i * tiles_j;
   }
 }
 
@@ -138,7 +159,7 @@ US_HD_INLINE void gather_rows_of(const DatasetView& data, IndexOf&& index_of, co
     if (job.augment) {
       if (stride != 1 || b == first || (position & 3u) == 0)
         noise = normal4(augmentation_counter(epoch, position), aug_key);
-      x3 += augmentation_std * noise.n[position & 3u];
+      x3 += augmentation_std * normal4_pick(noise, position & 3u);
     }
     features[b * kFeatures + 0] = data.x1[i];
     features[b * kFeatures + 1] = data.x2[i];
@@ -181,22 +202,28 @@ US_HD_INLINE void group_gather_rows(const Group& g, const DatasetView& data, con
 
 // Forward pass of `rows` rows through all layers: input act(0) (rows x 3), layer l writes
 // act(l). One phase per layer.
+// Layer l's forward product: act(l) = act(l-1) W_l + b_l, ReLU on hidden layers.
+US_HD_INLINE GemmArgs forward_args(const NetShape& shape, const float* params, int l, const float* in, float* out) {
+  const int fan_in = shape.width[l - 1], fan_out = shape.width[l];
+  GemmArgs ga{fan_in,
+              in,
+              fan_in,
+              1,
+              params + weight_offset(shape, l),
+              fan_out,
+              out,
+              fan_out,
+              GemmInit::bias,
+              params + bias_offset(shape, l)};
+  if (l < shape.n_layers) ga.epilogue = GemmEpilogue::relu;
+  return ga;
+}
+
 template <int TM, int TN, class Group, class ActOf>
 US_HD_INLINE void group_forward(const Group& g, const NetShape& shape, const float* params, int rows, ActOf act) {
   for (int l = 1; l <= shape.n_layers; ++l) {
-    const int fan_in = shape.width[l - 1], fan_out = shape.width[l];
-    GemmArgs ga{fan_in,
-                act(l - 1),
-                fan_in,
-                1,
-                params + weight_offset(shape, l),
-                fan_out,
-                act(l),
-                fan_out,
-                GemmInit::bias,
-                params + bias_offset(shape, l)};
-    if (l < shape.n_layers) ga.epilogue = GemmEpilogue::relu;
-    g.run([&](int rank) { group_gemm<TM, TN>(g, ga, rows, fan_out, rank); });
+    const GemmArgs ga = forward_args(shape, params, l, act(l - 1), act(l));
+    g.run([&](int rank) { group_gemm<TM, TN>(g, ga, rows, shape.width[l], rank); });
   }
 }
 
@@ -275,6 +302,115 @@ US_HD_INLINE void group_train_step(const Group& g, const NetShape& shape, const 
   });
 }
 
+// ---------------------------------------------------------------------------------------
+// The step of parallel groups (a GPU CTA or warp per replica): the same products, errors and
+// Adam updates as group_train_step, in 2L phases instead of 4L - 1 + 1, so fewer barriers:
+//   forward      one phase per layer; the output layer's phase also makes its errors;
+//   backward k   (k = 1..L) the error of hidden layer h = L - k (reading W_{h+1} through a
+//                transposed copy made one phase earlier, or directly for the width-1 output
+//                layer), the transposed copy of W_h for the next phase, and the gradient of
+//                every layer whose weights no later phase reads, applied by Adam as it is
+//                made (GemmEpilogue::adam; no gradient array);
+//   the last backward phase also gathers the next minibatch into the other input buffer.
+// Layer l is updated in phase L - l + 1 (l < L) or min(2, L) (the output layer, whose
+// weights phase 1 reads directly). Within a phase no rank writes what another reads; the
+// HostGroup tests run every phase's ranks in several orders to keep it so.
+
+// Which layer's error and transposed weights use which buffer: alternate by parity, so that
+// a phase writes the buffer two phases back, not the one the next phase reads.
+US_HD_INLINE float* hidden_delta(const ReplicaState& st, int h) { return (h & 1) ? st.buf.delta_a : st.buf.delta_b; }
+US_HD_INLINE float* transposed_weights(const ReplicaState& st, int l) {
+  return (l & 1) ? st.weights_t2 : st.buf.weights_t;
+}
+
+// The phase (1..L) of the backward pass in which layer l's parameters are updated.
+US_HD_INLINE int update_phase(int n_layers, int l) {
+  if (l < n_layers) return n_layers - l + 1;
+  return n_layers < 2 ? n_layers : 2;
+}
+
+// Layer l's gradient, applied to its weights and bias by Adam, as one job of a phase dealt
+// from `offset`; returns the offset after it.
+template <int TM, int TN, class Group>
+US_HD_INLINE int update_layer(const Group& g, const NetShape& shape, const ReplicaState& st, const float* input,
+                              const float* delta, int batch, const AdamStep& adam, int l, int rank, int offset) {
+  const int fan_in = shape.width[l - 1], fan_out = shape.width[l];
+  const int w = weight_offset(shape, l), bias = bias_offset(shape, l);
+  GemmArgs gw{
+      batch,  l == 1 ? input : st.buf.act[l - 1], 1, fan_in, delta, fan_out, st.params + w, fan_out, GemmInit::zero,
+      nullptr};
+  gw.epilogue = GemmEpilogue::adam;
+  gw.moment1 = st.moment1 + w;
+  gw.moment2 = st.moment2 + w;
+  gw.adam = &adam;
+  offset += group_gemm<TM, TN>(g, gw, fan_in, fan_out, rank, offset);
+  for (int j = first_item(rank, offset, g.size); j < fan_out; j += g.size)
+    adam_update(st.params[bias + j], bias_grad(delta, batch, fan_out, j), st.moment1[bias + j], st.moment2[bias + j],
+                adam);
+  return offset + fan_out;
+}
+
+// One minibatch of a parallel group: input/targets hold its rows; gather_next(rank, offset)
+// gathers the next minibatch's rows dealt from `offset` (in the last phase).
+template <int TM, int TN, class Group, class GatherNext>
+US_HD_INLINE void group_overlapped_step(const Group& g, const NetShape& shape, const ReplicaState& st,
+                                        const float* input, const float* targets, int batch, const AdamStep& adam,
+                                        GatherNext&& gather_next) {
+  const int L = shape.n_layers;
+  const auto act = [&](int l) -> const float* { return l == 0 ? input : st.buf.act[l]; };
+  for (int l = 1; l < L; ++l) {
+    const GemmArgs ga = forward_args(shape, st.params, l, act(l - 1), st.buf.act[l]);
+    g.run([&](int rank) { group_gemm<TM, TN>(g, ga, batch, shape.width[l], rank); });
+  }
+  // The output layer (width 1): one rank per row makes the prediction, then its error.
+  const GemmArgs out = forward_args(shape, st.params, L, act(L - 1), st.buf.act[L]);
+  const float two_over_batch = 2.0f / static_cast<float>(batch);
+  g.run([&](int rank) {
+    for (int b = rank; b < batch; b += g.size) {
+      gemm_tile<1, 1>(out, b, 0);
+      st.out_delta[b] = mse_grad(st.buf.act[L][b], targets[b], two_over_batch);
+    }
+  });
+  for (int k = 1; k <= L; ++k) {
+    const int h = L - k;  // the hidden layer whose error this phase makes (none when 0)
+    g.run([&](int rank) {
+      int offset = 0;
+      if (h >= 1) {
+        // delta_h[b][i] = relu'(act_h[b][i]) * sum_j delta_{h+1}[b][j] * W_{h+1}[i][j]
+        const int fan_in = shape.width[h], fan_out = shape.width[h + 1];
+        const bool output = h + 1 == L;  // W_L is one column: its transpose is itself
+        const GemmArgs gd{fan_out,
+                          output ? st.out_delta : hidden_delta(st, h + 1),
+                          fan_out,
+                          1,
+                          output ? st.params + weight_offset(shape, L) : transposed_weights(st, h + 1),
+                          fan_in,
+                          hidden_delta(st, h),
+                          fan_in,
+                          GemmInit::zero,
+                          nullptr,
+                          GemmEpilogue::relu_mask,
+                          st.buf.act[h]};
+        offset += group_gemm<TM, TN>(g, gd, batch, fan_in, rank, offset);
+        if (h >= 2) {  // W_h^T, read by the next phase while Adam updates W_h
+          const int n = shape.width[h - 1] * fan_in;
+          const float* w = st.params + weight_offset(shape, h);
+          float* w_t = transposed_weights(st, h);
+          for (int e = first_item(rank, offset, g.size); e < n; e += g.size)
+            w_t[(e % fan_in) * shape.width[h - 1] + e / fan_in] = w[e];
+          offset += n;
+        }
+      }
+      if (k >= 2 && update_phase(L, L - k + 1) == k)
+        offset = update_layer<TM, TN>(g, shape, st, input, hidden_delta(st, L - k + 1), batch, adam, L - k + 1, rank,
+                                      offset);
+      if (update_phase(L, L) == k)
+        offset = update_layer<TM, TN>(g, shape, st, input, st.out_delta, batch, adam, L, rank, offset);
+      if (k == L) gather_next(rank, offset);
+    });
+  }
+}
+
 // The minibatch schedule of every trainer (group_train_replica, lane_train_perceptron): per
 // epoch a fresh permutation, then minibatches of run.batch_size (the last one smaller), the
 // k-th with Adam step run.adam_steps[k] (StepLR included).
@@ -305,14 +441,52 @@ US_HD_INLINE void group_train_replica(const Group& g, const NetShape& shape, con
       st.moment2[i] = 0.0f;
     }
   });
-  for_each_minibatch(run, job, data.n,
-                     [&](std::uint32_t epoch, const EpochPermutation& perm, std::uint32_t start, std::uint32_t rows,
-                         const AdamStep& adam) {
-                       const int batch = static_cast<int>(rows);
-                       group_gather_rows(g, data, perm, job, run.augmentation_std, epoch, start, batch, st.buf.act[0],
-                                         st.targets);
-                       group_train_step<TM, TN>(g, shape, st, batch, adam);
-                     });
+  if constexpr (Group::kSerial) {
+    for_each_minibatch(run, job, data.n,
+                       [&](std::uint32_t epoch, const EpochPermutation& perm, std::uint32_t start, std::uint32_t rows,
+                           const AdamStep& adam) {
+                         const int batch = static_cast<int>(rows);
+                         group_gather_rows(g, data, perm, job, run.augmentation_std, epoch, start, batch, st.buf.act[0],
+                                           st.targets);
+                         group_train_step<TM, TN>(g, shape, st, batch, adam);
+                       });
+  } else {
+    // Minibatch k is gathered during step k - 1 (the first on its own), into the input
+    // buffer that step does not read.
+    float* input = st.buf.act[0];
+    float* targets = st.targets;
+    float* next_input = st.next_input;
+    float* next_targets = st.next_targets;
+    int pending_batch = 0;
+    const AdamStep* pending_adam = nullptr;
+    for_each_minibatch(run, job, data.n,
+                       [&](std::uint32_t epoch, const EpochPermutation& perm, std::uint32_t start, std::uint32_t rows,
+                           const AdamStep& adam) {
+                         const int batch = static_cast<int>(rows);
+                         if (pending_adam == nullptr) {
+                           g.run([&](int rank) {
+                             gather_rows(data, perm, job, run.augmentation_std, epoch, start, rank, g.size, batch,
+                                         input, targets);
+                           });
+                         } else {
+                           group_overlapped_step<TM, TN>(
+                               g, shape, st, input, targets, pending_batch, *pending_adam, [&](int rank, int offset) {
+                                 gather_rows(data, perm, job, run.augmentation_std, epoch, start,
+                                             first_item(rank, offset, g.size), g.size, batch, next_input, next_targets);
+                               });
+                           float* t = input;
+                           input = next_input;
+                           next_input = t;
+                           t = targets;
+                           targets = next_targets;
+                           next_targets = t;
+                         }
+                         pending_batch = batch;
+                         pending_adam = &adam;
+                       });
+    if (pending_adam != nullptr)
+      group_overlapped_step<TM, TN>(g, shape, st, input, targets, pending_batch, *pending_adam, [](int, int) {});
+  }
 }
 
 // Partial sums of an evaluation: sample i adds to lane i % kEvalLanes. A fixed number of

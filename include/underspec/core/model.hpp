@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "underspec/core/adam.hpp"
 #include "underspec/core/hd.hpp"
 #include "underspec/core/rng.hpp"
 
@@ -46,7 +47,7 @@ US_HD_INLINE float init_param(const NetShape& s, std::uint32_t seed, int index) 
   const PhiloxBlock b = philox4x32_10(
       PhiloxCounter{static_cast<std::uint32_t>(index) >> 2, static_cast<std::uint32_t>(s.n_layers), 0u, 0u},
       make_key(seed, Stream::init));
-  const float u = uniform_open01(b.v[index & 3]);
+  const float u = uniform_open01(philox_word(b, static_cast<std::uint32_t>(index) & 3u));
   return bound * fmaf(2.0f, u, -1.0f);
 }
 
@@ -58,8 +59,10 @@ US_HD_INLINE float init_param(const NetShape& s, std::uint32_t seed, int index) 
 // slice compute every element with the same sequence of roundings.
 enum class GemmInit { zero, bias, accumulate };
 // Element-wise work applied as a tile is stored: ReLU of C, or C zeroed where `mask` (same
-// layout as C) is not positive (the ReLU derivative in back-propagation).
-enum class GemmEpilogue { none = 0, relu, relu_mask };
+// layout as C) is not positive (the ReLU derivative in back-propagation), or (adam) the
+// product is a weight gradient and C the weights: Adam updates C with it, with the moments
+// at the same index in moment1/moment2 (the GPU's trainer; no gradient array is stored).
+enum class GemmEpilogue { none = 0, relu, relu_mask, adam };
 
 struct GemmArgs {
   int P;
@@ -73,6 +76,9 @@ struct GemmArgs {
   const float* bias;  // bias[j], for GemmInit::bias
   GemmEpilogue epilogue = GemmEpilogue::none;
   const float* mask = nullptr;  // for GemmEpilogue::relu_mask
+  float* moment1 = nullptr;     // for GemmEpilogue::adam: same layout as C
+  float* moment2 = nullptr;
+  const AdamStep* adam = nullptr;
 };
 
 // ReLU, and its derivative applied to a back-propagated error: the error passes where the
@@ -84,6 +90,16 @@ US_HD_INLINE float apply_epilogue(const GemmArgs& g, float value, int i, int j) 
   if (g.epilogue == GemmEpilogue::relu) return relu(value);
   if (g.epilogue == GemmEpilogue::relu_mask) return relu_gate(value, g.mask[i * g.ldc + j]);
   return value;
+}
+
+// C[i][j] from a finished accumulator: through apply_epilogue, or as a gradient that Adam
+// applies to C[i][j] (the same adam_update as the separate pass, so the same bits).
+US_HD_INLINE void store_result(const GemmArgs& g, float value, int i, int j) {
+  const int e = i * g.ldc + j;
+  if (g.epilogue == GemmEpilogue::adam)
+    adam_update(g.C[e], value, g.moment1[e], g.moment2[e], *g.adam);
+  else
+    g.C[e] = apply_epilogue(g, value, i, j);
 }
 
 #if defined(__CUDA_ARCH__)
@@ -164,7 +180,43 @@ US_HD_INLINE void gemm_tile(const GemmArgs& g, int i0, int j0) {
   }
   US_UNROLL(16)
   for (int i = 0; i < TM; ++i) US_UNROLL(16)
-  for (int j = 0; j < TN; ++j) g.C[(i0 + i) * g.ldc + j0 + j] = apply_epilogue(g, acc[i][j], i0 + i, j0 + j);
+  for (int j = 0; j < TN; ++j) store_result(g, acc[i][j], i0 + i, j0 + j);
+}
+
+// A TM x TN tile cut by the edge of C (only rows x cols of it exist): each existing element
+// gets gemm_tile's chain of fmaf's; rows and columns past the edge repeat the last existing
+// one and are not stored. Parallel groups use it for their edge tiles instead of gemm_block,
+// whose CPU-shaped 6 x 16 tiles would cost a GPU kernel registers and a stack frame.
+template <int TM, int TN>
+US_HD_INLINE void gemm_tile_edge(const GemmArgs& g, int i0, int j0, int rows, int cols) {
+  int a_row[TM], b_col[TN];
+  US_UNROLL(16)
+  for (int i = 0; i < TM; ++i) a_row[i] = (i < rows ? i : rows - 1) * g.a_row_stride;
+  US_UNROLL(16)
+  for (int j = 0; j < TN; ++j) b_col[j] = j < cols ? j : cols - 1;
+  float acc[TM][TN];
+  US_UNROLL(16)
+  for (int i = 0; i < TM; ++i) US_UNROLL(16)
+  for (int j = 0; j < TN; ++j) {
+    const int ic = i < rows ? i : rows - 1;
+    acc[i][j] = g.init == GemmInit::zero   ? 0.0f
+                : g.init == GemmInit::bias ? g.bias[j0 + b_col[j]]
+                                           : g.C[(i0 + ic) * g.ldc + j0 + b_col[j]];
+  }
+  const float* a = g.A + i0 * g.a_row_stride;
+  const float* b = g.B + j0;
+  for (int p = 0; p < g.P; ++p) {
+    US_UNROLL(16)
+    for (int i = 0; i < TM; ++i) {
+      const float a_ip = a[a_row[i] + p * g.a_col_stride];
+      US_UNROLL(16)
+      for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a_ip, b[p * g.ldb + b_col[j]], acc[i][j]);
+    }
+  }
+  US_UNROLL(16)
+  for (int i = 0; i < TM; ++i) US_UNROLL(16)
+  for (int j = 0; j < TN; ++j)
+    if (i < rows && j < cols) store_result(g, acc[i][j], i0 + i, j0 + j);
 }
 
 template <int TN>

@@ -14,11 +14,6 @@
 
 namespace underspec {
 
-// v.n[k] without indexing the array at run time (which would put it in local memory).
-US_HD_INLINE float normal4_pick(const Normal4& v, std::uint32_t k) {
-  return k == 0u ? v.n[0] : k == 1u ? v.n[1] : k == 2u ? v.n[2] : v.n[3];
-}
-
 // Trains the perceptron `shape` (3 inputs, 1 output: param_count == 4, weights then bias)
 // and writes its final parameters to params_out[0..4).
 US_HD_INLINE void lane_train_perceptron(const NetShape& shape, const TrainRun& run, const ReplicaJob& job,

@@ -20,6 +20,11 @@ struct PhiloxBlock {
   std::uint32_t v[4];
 };
 
+// b.v[k] without indexing the array at run time (which would put it in GPU local memory).
+US_HD_INLINE std::uint32_t philox_word(const PhiloxBlock& b, std::uint32_t k) {
+  return k == 0u ? b.v[0] : k == 1u ? b.v[1] : k == 2u ? b.v[2] : b.v[3];
+}
+
 // What a stream of random numbers is for; part of the key, so streams never overlap.
 enum class Stream : std::uint32_t {
   dataset = 1,       // x1, x2 and the two noises of every SCM sample
@@ -74,6 +79,11 @@ US_HD_INLINE double uniform_open01_double(std::uint32_t bits) {
 struct Normal4 {
   float n[4];
 };
+
+// v.n[k] without indexing the array at run time (which would put it in GPU local memory).
+US_HD_INLINE float normal4_pick(const Normal4& v, std::uint32_t k) {
+  return k == 0u ? v.n[0] : k == 1u ? v.n[1] : k == 2u ? v.n[2] : v.n[3];
+}
 
 // Four standard normals from one Philox block by Box-Muller. Evaluated in double and
 // rounded once to float, so the results of two math libraries (glibc, CUDA's libdevice)
