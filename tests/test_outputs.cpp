@@ -2,6 +2,7 @@
 // the replica values; the CSV text is exact.
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <fstream>
 #include <functional>
@@ -62,37 +63,84 @@ TEST_F(OutputDir, AtomicWriteReplacesAndLeavesNoTemporaries) {
 TEST_F(OutputDir, StagingDirAppearsOnlyOnCommit) {
   {
     StagingDir staging(dir_ / "run");
+    EXPECT_EQ(staging.target(), dir_ / "run");
+    EXPECT_EQ(staging.path().parent_path(), dir_);  // a hidden sibling
+    EXPECT_TRUE(staging.path().filename().string().starts_with(".run.underspec-partial-"));
     write_file_atomic(staging.path() / "x", "1");
-    EXPECT_FALSE(fs::exists(dir_ / "run"));
-  }  // not committed: removed
+    EXPECT_TRUE(fs::is_empty(dir_ / "run"));  // reserved, empty until commit
+  }                                           // not committed: the staging dir and the target it made are removed
   EXPECT_TRUE(entries(dir_).empty());
+  const mode_t mask = ::umask(022);
   {
     StagingDir staging(dir_ / "run/");  // a trailing slash still stages beside, not inside
+    EXPECT_EQ(staging.path().parent_path(), dir_);
     write_file_atomic(staging.path() / "x", "1");
     staging.commit();
   }
+  ::umask(mask);
   EXPECT_EQ(entries(dir_), std::vector<std::string>{"run"});
   EXPECT_EQ(read(dir_ / "run" / "x"), "1");
+  // The mode a plain mkdir gives, not mkdtemp's 0700.
+  EXPECT_EQ(fs::status(dir_ / "run").permissions(), fs::perms(0755));
 }
 
-TEST_F(OutputDir, CommitRefusesANonEmptyTarget) {
+TEST_F(OutputDir, StagingDirKeepsATargetItDidNotMake) {
+  fs::create_directory(dir_ / "run");
+  { StagingDir staging(dir_ / "run"); }
+  EXPECT_EQ(entries(dir_), std::vector<std::string>{"run"});
+  EXPECT_TRUE(fs::is_empty(dir_ / "run"));
+}
+
+TEST_F(OutputDir, StagingDirRefusesANonEmptyTargetAndCommitRefusesOneFilledMeanwhile) {
   fs::create_directory(dir_ / "run");
   std::ofstream(dir_ / "run" / "keep") << "mine";
+  EXPECT_THROW(StagingDir staging(dir_ / "run"), OutputDirTaken);
+  EXPECT_EQ(entries(dir_), std::vector<std::string>{"run"});
+  fs::remove(dir_ / "run" / "keep");
   {
     StagingDir staging(dir_ / "run");
     write_file_atomic(staging.path() / "x", "1");
+    std::ofstream(dir_ / "run" / "keep") << "mine";  // put there while staging
     EXPECT_THROW(staging.commit(), OutputError);
   }
   EXPECT_EQ(entries(dir_), std::vector<std::string>{"run"});
   EXPECT_EQ(entries(dir_ / "run"), std::vector<std::string>{"keep"});
 }
 
+TEST_F(OutputDir, StagingDirLocksItsTargetAndRemovesAKilledWritersLeftovers) {
+  fs::create_directories(dir_ / ".run.underspec-partial-Ab12Cd" / "checkpoint");  // what a kill -9 leaves
+  fs::create_directories(dir_ / ".runner.underspec-partial-Ab12Cd");              // another target's
+  {
+    StagingDir staging(dir_ / "run");
+    EXPECT_FALSE(fs::exists(dir_ / ".run.underspec-partial-Ab12Cd"));
+    EXPECT_TRUE(fs::exists(dir_ / ".runner.underspec-partial-Ab12Cd"));
+    try {
+      StagingDir second(dir_ / "run");
+      ADD_FAILURE() << "a second writer was not refused";
+    } catch (const OutputDirTaken& e) {
+      EXPECT_NE(std::string(e.what()).find("being written by another underspec process"), std::string::npos);
+    }
+    EXPECT_TRUE(fs::exists(staging.path()));  // the refused one removed nothing of the first's
+    EXPECT_TRUE(fs::exists(dir_ / "run"));
+  }
+  EXPECT_EQ(entries(dir_), std::vector<std::string>{".runner.underspec-partial-Ab12Cd"});
+}
+
+TEST_F(OutputDir, StagingDirRenamesATakenTargetWhenAsked) {
+  fs::create_directory(dir_ / "run");
+  std::ofstream(dir_ / "run" / "keep") << "mine";
+  StagingDir staging(dir_ / "run", true);
+  EXPECT_EQ(staging.target(), dir_ / "run-2");
+  staging.commit();
+  EXPECT_EQ(entries(dir_), (std::vector<std::string>{"run", "run-2"}));
+}
+
 TEST_F(OutputDir, FreeOutputDir) {
   EXPECT_NO_THROW(require_free_output_dir(dir_ / "absent"));
   EXPECT_NO_THROW(require_free_output_dir(dir_));  // empty
   std::ofstream(dir_ / "file") << "x";
-  EXPECT_THROW(require_free_output_dir(dir_), OutputError);
-  EXPECT_THROW(require_free_output_dir(dir_ / "file"), OutputError);
+  EXPECT_THROW(require_free_output_dir(dir_), OutputDirTaken);
+  EXPECT_THROW(require_free_output_dir(dir_ / "file"), OutputDirTaken);
 }
 
 // A small synthetic run: 2 models x 2 regimes x 3 seeds with known values. The sweep

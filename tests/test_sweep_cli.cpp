@@ -799,6 +799,11 @@ TEST_F(SweepCli, AnInterruptedMergeLeavesNothingHalfWrittenAndItsRerunIsByteIden
   expect_same_outputs("ref", "m");
   EXPECT_EQ(read(cwd() / "m" / "params.npy"), read(cwd() / "ref" / "params.npy"));
   EXPECT_TRUE(staging_leftovers(cwd(), "m").empty());
+  // A trailing slash stages beside `t`, not inside it (where the final rename could not work).
+  const CliResult slash = run(merge + "t/");
+  ASSERT_EQ(slash.status, 0) << slash.err;
+  expect_same_outputs("ref", "t");
+  EXPECT_TRUE(staging_leftovers(cwd(), "t").empty());
 }
 
 TEST_F(SweepCli, MergeAndScoreRefuseAnOutputDirectoryAnotherProcessIsWriting) {

@@ -14,6 +14,7 @@
 #include "underspec/benchmark/bench_command.hpp"
 #include "underspec/cluster/slurm.hpp"
 #include "underspec/config/config_io.hpp"
+#include "underspec/outputs/atomic_file.hpp"
 #include "underspec/run/merge.hpp"
 #include "underspec/run/report.hpp"
 #include "underspec/run/run.hpp"
@@ -248,6 +249,8 @@ int main(int argc, char** argv) {
   } catch (const underspec::ConfigError& e) {
     return fail(kExitUsage, e.what());
   } catch (const underspec::UsageError& e) {
+    return fail(kExitUsage, e.what());
+  } catch (const underspec::OutputDirTaken& e) {  // --out not empty, or being written by another process
     return fail(kExitUsage, e.what());
   } catch (const std::bad_alloc&) {
     return fail(kExitRuntime, "out of memory (reduce sweep.seeds, data.n_train or --threads, or split with --shard)");

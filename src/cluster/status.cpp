@@ -41,7 +41,7 @@ bool is_running(const fs::path& run_dir) {
 }
 
 // True while a merge or score holds the lock on its reserved, still empty output directory
-// (see StagedOutputDir): its outputs appear there all at once when it finishes.
+// (see StagingDir in outputs/atomic_file.hpp): its outputs appear there all at once when it finishes.
 bool is_being_written(const fs::path& out_dir) {
   const int fd = ::open(out_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return false;

@@ -1,6 +1,8 @@
 // Atomic output files and directories (see atomic_file.hpp).
 #include "underspec/outputs/atomic_file.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -73,36 +75,74 @@ void write_file_atomic(const fs::path& path, std::string_view contents) {
 void require_free_output_dir(const fs::path& dir) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) return;
-  if (!fs::is_directory(dir, ec)) throw OutputError("output path " + dir.string() + " exists and is not a directory");
+  if (!fs::is_directory(dir, ec))
+    throw OutputDirTaken("output path " + dir.string() + " exists and is not a directory");
   if (!fs::is_empty(dir, ec))
-    throw OutputError("output directory " + dir.string() + " already exists and is not empty");
+    throw OutputDirTaken("output directory " + dir.string() + " already exists and is not empty");
 }
 
-StagingDir::StagingDir(fs::path dir) : target_(dir.lexically_normal()) {
-  if (!target_.has_filename()) target_ = target_.parent_path();  // "out/" -> "out", not "out/.tmp-*"
-  fs::path parent = target_.parent_path();
-  if (!parent.empty()) {
-    std::error_code ec;
-    fs::create_directories(parent, ec);
-    if (ec) fail("cannot create", parent, ec.value());
-  }
-  std::string tmp = target_.string() + ".tmp-XXXXXX";
-  if (!::mkdtemp(tmp.data())) fail("cannot create a staging directory for", target_, errno);
-  staging_ = tmp;
-}
-
-StagingDir::~StagingDir() {
-  if (committed_) return;
+bool make_output_dir(fs::path& dir, bool rename_if_taken) {
   std::error_code ec;
-  fs::remove_all(staging_, ec);
+  if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), ec);  // else create_directory says why
+  const fs::path base = dir;
+  for (int suffix = 2; !fs::create_directory(dir, ec); ++suffix) {
+    if (ec) throw OutputError("cannot create the output directory " + dir.string() + ": " + ec.message());
+    if (!rename_if_taken) return false;
+    dir = base.string() + "-" + std::to_string(suffix);
+  }
+  return true;
+}
+
+StagingDir::StagingDir(fs::path target, bool rename_if_taken) : target_(target.lexically_normal()) {
+  if (!target_.has_filename()) target_ = target_.parent_path();  // "out/" -> "out", not "out/.out.*"
+  created_ = make_output_dir(target_, rename_if_taken);
+  if (!created_) require_free_output_dir(target_);
+  lock_fd_ = ::open(target_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;  // before close() can change it
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+    lock_fd_ = -1;
+    created_ = false;  // not ours to remove
+    if (err == EWOULDBLOCK)
+      throw OutputDirTaken("output directory " + target_.string() + " is being written by another underspec process");
+    fail("cannot lock", target_, err);
+  }
+  // Holding the lock, any staging sibling of the target was left by a killed writer.
+  const fs::path absolute = fs::absolute(target_).lexically_normal();
+  const fs::path parent = absolute.parent_path();
+  // (append, not "." + name + "...": GCC 12 warns falsely about such a sum, -Wrestrict)
+  const std::string prefix = std::string(".").append(absolute.filename().string()).append(".underspec-partial-");
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(parent, ec))
+    if (e.path().filename().string().starts_with(prefix)) fs::remove_all(e.path(), ec);
+  std::string tmpl = (parent / (prefix + "XXXXXX")).string();
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    const int err = errno;
+    release();
+    throw OutputError("cannot create a staging directory in " + parent.string() + ": " + std::strerror(err));
+  }
+  staging_ = tmpl;
+}
+
+StagingDir::~StagingDir() { release(); }
+
+void StagingDir::release() {
+  std::error_code ec;
+  if (!committed_ && !staging_.empty()) fs::remove_all(staging_, ec);
+  staging_.clear();
+  if (!committed_ && created_) ::rmdir(target_.c_str());  // only when still empty
+  created_ = false;
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+  lock_fd_ = -1;
 }
 
 void StagingDir::commit() {
-  // rename() replaces an empty directory atomically and refuses a non-empty one.
-  set_default_mode(staging_, 0777);
-  std::error_code ec;
-  fs::rename(staging_, target_, ec);
-  if (ec) fail("cannot rename the staging directory to", target_, ec.value());
+  set_default_mode(staging_, 0777);  // mkdtemp made it 0700
+  if (::rename(staging_.c_str(), target_.c_str()) != 0) {
+    const int err = errno;
+    throw OutputError("cannot move the finished outputs into " + target_.string() + ": " + std::strerror(err) +
+                      (err == ENOTEMPTY || err == EEXIST ? " (something was put there meanwhile)" : ""));
+  }
   committed_ = true;
 }
 

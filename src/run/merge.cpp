@@ -4,6 +4,7 @@
 #include <ostream>
 
 #include "underspec/config/config_io.hpp"
+#include "underspec/outputs/atomic_file.hpp"
 #include "underspec/run/checkpoint.hpp"
 #include "underspec/run/finalize.hpp"
 #include "underspec/run/run_dir.hpp"
@@ -105,11 +106,11 @@ int merge_into(const std::vector<std::string>& dirs, const fs::path& out, const 
 
   CheckpointState state{shards.front().state.config_hash, 0, 1, 0, static_cast<std::uint32_t>(total), total, false};
   require_new_output_dir(out);  // must not exist or be empty
-  StagedOutputDir staged(out, false, signals);
-  fs::path dir = staged.staging();
+  StagingDir staged(out);
+  fs::path dir = staged.path();
   reserve_run_dir(dir, false, sweep.config, state);
   CheckpointWriter(dir).write_segment(rows);  // the merged run is itself a run directory
-  staged.check();
+  throw_if_stopped(signals);
   RunInfo info{options.version,
                git_commit(),
                options.command_line,
@@ -121,15 +122,18 @@ int merge_into(const std::vector<std::string>& dirs, const fs::path& out, const 
                0.0,
                "",
                ""};
-  return finalize_run(dir, sweep, std::move(rows), info, param_sources, options.report, stdout_stream, err,
-                      [&] { return staged.publish(); });
+  return finalize_run(dir, sweep, std::move(rows), info, param_sources, options.report, stdout_stream, err, [&] {
+    throw_if_stopped(signals);
+    staged.commit();
+    return staged.target();
+  });
 }
 
 }  // namespace
 
 int merge_runs(const std::vector<std::string>& dirs, const fs::path& out, const RunOptions& options,
                std::ostream& stdout_stream, std::ostream& err) {
-  StopSignals signals;  // a stop removes what was staged (see StagedOutputDir) and says so
+  StopSignals signals;  // a stop removes what was staged (see StagingDir) and says so
   try {
     return merge_into(dirs, out, options, signals, stdout_stream, err);
   } catch (const Interrupted& stop) {

@@ -1,8 +1,6 @@
 // Output directories: inspection, resume checks, reservation (see run_dir.hpp).
 #include "underspec/run/run_dir.hpp"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -215,21 +213,12 @@ void require_resources(const RunPlan& plan, const fs::path& dir) {
 }
 
 void create_output_dir(fs::path& dir, bool rename_if_taken) {
+  if (make_output_dir(dir, rename_if_taken)) return;
   std::error_code ec;
-  if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), ec);
-  // mkdir is atomic: of two runs started in the same second, one gets `-2`.
-  const fs::path base = dir;
-  for (int suffix = 2; !fs::create_directory(dir, ec); ++suffix) {
-    if (ec) throw OutputError("cannot create the output directory " + dir.string() + ": " + ec.message());
-    if (!rename_if_taken) {
-      if (!fs::is_empty(dir, ec) && !only_reservation_leftovers(dir))
-        throw UsageError("output directory " + dir.string() + " is not empty");
-      for (const auto& e : fs::directory_iterator(dir, ec))  // a reservation cut short: start it again
-        if (is_temporary(e.path())) fs::remove(e.path(), ec);
-      break;
-    }
-    dir = base.string() + "-" + std::to_string(suffix);
-  }
+  if (!fs::is_empty(dir, ec) && !only_reservation_leftovers(dir))
+    throw UsageError("output directory " + dir.string() + " is not empty");
+  for (const auto& e : fs::directory_iterator(dir, ec))  // a reservation cut short: start it again
+    if (is_temporary(e.path())) fs::remove(e.path(), ec);
 }
 
 void reserve_run_dir(fs::path& dir, bool rename_if_taken, const ExperimentConfig& config,
@@ -239,63 +228,8 @@ void reserve_run_dir(fs::path& dir, bool rename_if_taken, const ExperimentConfig
   write_checkpoint_state(dir, state);
 }
 
-StagedOutputDir::StagedOutputDir(fs::path out, bool rename_if_taken, const StopSignals& signals) : signals_(signals) {
-  std::error_code ec;
-  created_ = rename_if_taken || !fs::exists(out, ec);
-  create_output_dir(out, rename_if_taken);
-  out_ = out;
-  fd_ = ::open(out_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd_ < 0 || ::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    const int error = errno;  // before close() can change it
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-    created_ = false;  // not ours to remove
-    if (error == EWOULDBLOCK)
-      throw UsageError("output directory " + out_.string() + " is being written by another underspec process");
-    throw OutputError("cannot lock " + out_.string() + ": " + std::strerror(error));
-  }
-  // Holding the lock, any staging sibling of `out` is left by a killed merge or score.
-  const fs::path parent = fs::absolute(out_).lexically_normal().parent_path();
-  // (append, not "." + name + "...": GCC 12 warns falsely about such a sum, -Wrestrict)
-  const std::string prefix =
-      std::string(".").append(fs::absolute(out_).lexically_normal().filename().string()).append(".underspec-partial-");
-  for (const auto& e : fs::directory_iterator(parent, ec))
-    if (e.path().filename().string().rfind(prefix, 0) == 0) fs::remove_all(e.path(), ec);
-  std::string tmpl = (parent / (prefix + "XXXXXX")).string();
-  if (::mkdtemp(tmpl.data()) == nullptr) {
-    const int e = errno;
-    release();
-    throw OutputError("cannot create a staging directory in " + parent.string() + ": " + std::strerror(e));
-  }
-  staging_ = tmpl;
-}
-
-StagedOutputDir::~StagedOutputDir() { release(); }
-
-void StagedOutputDir::release() {
-  std::error_code ec;
-  if (!published_ && !staging_.empty()) fs::remove_all(staging_, ec);
-  staging_.clear();
-  if (!published_ && created_) ::rmdir(out_.c_str());  // only when still empty
-  created_ = false;
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
-
 void throw_if_stopped(const StopSignals& signals) {
   if (signals.requested().load()) throw Interrupted{signals.signal()};
-}
-
-void StagedOutputDir::check() const { throw_if_stopped(signals_); }
-
-fs::path StagedOutputDir::publish() {
-  check();
-  // rename(2) replaces an empty directory atomically, and refuses one that is not empty.
-  if (::rename(staging_.c_str(), out_.c_str()) != 0)
-    throw OutputError("cannot move the finished outputs into " + out_.string() + ": " + std::strerror(errno) +
-                      (errno == ENOTEMPTY || errno == EEXIST ? " (something was put there meanwhile)" : ""));
-  published_ = true;
-  return out_;
 }
 
 int report_interrupted(const char* command, int signal, const fs::path& out, const std::string& command_line,

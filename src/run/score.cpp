@@ -10,6 +10,7 @@
 
 #include "underspec/backends/cpu_trainer.hpp"
 #include "underspec/config/config_io.hpp"
+#include "underspec/outputs/atomic_file.hpp"
 #include "underspec/outputs/npy.hpp"
 #include "underspec/run/checkpoint.hpp"
 #include "underspec/run/finalize.hpp"
@@ -65,8 +66,8 @@ int score_into(const fs::path& dir, const std::vector<std::string>& overrides, c
 
   target = options.out.empty() ? default_output_dir(std::chrono::system_clock::now()) : options.out;
   require_new_output_dir(target);
-  StagedOutputDir staged(target, options.out.empty(), signals);  // reserved before the work, as run does
-  target = staged.out();
+  StagingDir staged(target, options.out.empty());  // reserved before the work, as run does
+  target = staged.target();
 
   // The test sets of every cell: IID, OOD, then the stress domains.
   std::vector<std::vector<Dataset>> tests(sweep.cells.size());
@@ -97,7 +98,7 @@ int score_into(const fs::path& dir, const std::vector<std::string>& overrides, c
     if (spec.model == ModelKind::perceptron) r.params.assign(p, p + kPerceptronParams);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  staged.check();
+  throw_if_stopped(signals);
 
   CheckpointState state{config_hash(config),
                         run_dir.state.shard_index,
@@ -107,7 +108,7 @@ int score_into(const fs::path& dir, const std::vector<std::string>& overrides, c
                         sweep.replicas.size(),
                         false};
   const bool shard = state.shard_count > 1;
-  fs::path staging = staged.staging();
+  fs::path staging = staged.path();
   reserve_run_dir(staging, false, config, state);
   CheckpointWriter(staging).write_segment(rows);
   err << "underspec: scored " << rows.size() << " replicas of " << dir.string() << " without training\n";
@@ -123,15 +124,18 @@ int score_into(const fs::path& dir, const std::vector<std::string>& overrides, c
                shard ? std::to_string(state.shard_index) + "/" + std::to_string(state.shard_count) : "",
                cpu_kernels_description()};
   // A scored shard is still a shard: its metadata says so, and its report is the merge's.
-  return finalize_run(staging, sweep, std::move(rows), info, {}, options.report && !shard, out, err,
-                      [&] { return staged.publish(); });
+  return finalize_run(staging, sweep, std::move(rows), info, {}, options.report && !shard, out, err, [&] {
+    throw_if_stopped(signals);
+    staged.commit();
+    return staged.target();
+  });
 }
 
 }  // namespace
 
 int score_run(const fs::path& dir, const std::vector<std::string>& overrides, const RunOptions& options,
               std::ostream& out, std::ostream& err) {
-  StopSignals signals;  // a stop removes what was staged (see StagedOutputDir) and says so
+  StopSignals signals;  // a stop removes what was staged (see StagingDir) and says so
   fs::path target = options.out;
   try {
     return score_into(dir, overrides, options, signals, target, out, err);

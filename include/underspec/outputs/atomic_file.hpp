@@ -1,6 +1,6 @@
 // Writing outputs so that a crash or an error never leaves a half-written file or
 // directory behind: files go to a temporary name in the same directory and are renamed
-// into place; a run's directory is filled under a sibling temporary name and renamed last.
+// into place; a directory that cannot be resumed is filled in a hidden sibling and renamed last.
 #pragma once
 
 #include <filesystem>
@@ -21,23 +21,51 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
 // test passes for root where nothing can be created, e.g. /proc). OutputError with the reason.
 void probe_file_atomic(const std::filesystem::path& path);
 
-// Throws OutputError when `dir` exists and is not an empty directory.
+// An output directory that cannot be used: not empty, or being written by another process.
+// (The CLI reports it as a usage error, exit 2.)
+class OutputDirTaken : public OutputError {
+  using OutputError::OutputError;
+};
+
+// Throws OutputDirTaken when `dir` exists and is not an empty directory.
 void require_free_output_dir(const std::filesystem::path& dir);
 
-// A sibling `<dir>.tmp-XXXXXX` that becomes `dir` on commit() and is removed otherwise.
+// Creates the directory `dir` and its parents; true when this call made it, false when `dir`
+// already was a directory (empty or not: the caller decides). With `rename_if_taken`, a taken
+// name gets `-2`, `-3`, ... appended instead (into `dir`): mkdir is atomic, so two commands
+// started at once never get the same directory. OutputError when it cannot be created.
+bool make_output_dir(std::filesystem::path& dir, bool rename_if_taken);
+
+// Fills a directory all at once, for commands that cannot resume (merge, score): everything is
+// written in a hidden sibling `.NAME.underspec-partial-XXXXXX` that commit() renames onto the
+// target, so an error, a signal or a kill never leaves a half-written target, and running the
+// same command again just works.
+//
+// The constructor reserves the target up front (make_output_dir; an existing one must be empty,
+// a trailing slash still stages beside it, not inside) and holds an flock on it, so a second
+// writer is refused at once (`underspec status` probes that lock); holding it, it removes the
+// staging siblings a killed writer left, then creates its own. OutputDirTaken when the target
+// is not empty or is locked; OutputError when something cannot be created.
 class StagingDir {
  public:
-  explicit StagingDir(std::filesystem::path dir);
-  ~StagingDir();
+  explicit StagingDir(std::filesystem::path target, bool rename_if_taken = false);
+  ~StagingDir();  // unless committed: removes the staging dir, and the target when it made it
   StagingDir(const StagingDir&) = delete;
   StagingDir& operator=(const StagingDir&) = delete;
 
   const std::filesystem::path& path() const { return staging_; }
+  // The reserved directory (with rename_if_taken, the name it got).
+  const std::filesystem::path& target() const { return target_; }
+  // Gives the staging directory the mode a plain mkdir would and renames it onto the target
+  // (which rename(2) replaces atomically when still empty, and refuses otherwise).
   void commit();
 
  private:
+  void release();
+
   std::filesystem::path target_, staging_;
-  bool committed_ = false;
+  int lock_fd_ = -1;
+  bool created_ = false, committed_ = false;
 };
 
 }  // namespace underspec

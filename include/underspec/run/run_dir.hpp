@@ -47,8 +47,8 @@ void require_host_memory(const MemoryEstimate& estimate);
 // Checks that the outputs fit on the file system of `dir` (UsageError with both numbers).
 void require_resources(const RunPlan& plan, const std::filesystem::path& dir);
 
-// Creates `dir` (it must not exist or be empty; with `rename_if_taken`, a taken name gets
-// `-2`, `-3`, ... appended): mkdir is atomic, so two commands never share a directory.
+// Creates `dir` (make_output_dir: with `rename_if_taken`, a taken name gets `-2`, `-3`, ...
+// appended); an existing one must be empty or hold only an interrupted reservation's files.
 void create_output_dir(std::filesystem::path& dir, bool rename_if_taken);
 
 // create_output_dir, then writes config.toml and the checkpoint state, so that an
@@ -56,7 +56,7 @@ void create_output_dir(std::filesystem::path& dir, bool rename_if_taken);
 void reserve_run_dir(std::filesystem::path& dir, bool rename_if_taken, const ExperimentConfig& config,
                      const CheckpointState& state);
 
-// Thrown by StagedOutputDir::check() after SIGINT/SIGTERM (not a std::exception, so that no
+// Thrown by throw_if_stopped() after SIGINT/SIGTERM (not a std::exception, so that no
 // generic handler takes it for an error).
 struct Interrupted {
   int signal;
@@ -64,36 +64,6 @@ struct Interrupted {
 
 // Throws Interrupted after a SIGINT/SIGTERM caught by `signals`.
 void throw_if_stopped(const StopSignals& signals);
-
-// The output directory of merge and score, which cannot be resumed: they build everything in
-// a hidden sibling (.NAME.underspec-partial-XXXXXX) and rename it onto the reserved, empty
-// `out` only when complete, so an interruption or an error never leaves a half-written `out`
-// and rerunning the same command just works.
-class StagedOutputDir {
- public:
-  // Reserves `out` up front (create_output_dir, then an flock on it so that a second merge or
-  // score into it is refused at once; stale siblings of a killed one are removed) and creates
-  // the staging directory. UsageError when `out` is taken.
-  StagedOutputDir(std::filesystem::path out, bool rename_if_taken, const StopSignals& signals);
-  ~StagedOutputDir();  // unless published: removes the staging dir, and `out` when it made it
-  StagedOutputDir(const StagedOutputDir&) = delete;
-  StagedOutputDir& operator=(const StagedOutputDir&) = delete;
-
-  const std::filesystem::path& staging() const { return staging_; }
-  const std::filesystem::path& out() const { return out_; }
-  // Throws Interrupted after a SIGINT/SIGTERM.
-  void check() const;
-  // check(), then renames the staging directory onto `out`; returns `out`.
-  std::filesystem::path publish();
-
- private:
-  void release();
-
-  std::filesystem::path out_, staging_;
-  const StopSignals& signals_;
-  int fd_ = -1;
-  bool created_ = false, published_ = false;
-};
 
 // The message and exit status of a merge or score stopped by `signal`: nothing was written.
 int report_interrupted(const char* command, int signal, const std::filesystem::path& out,
