@@ -39,7 +39,7 @@ Constants (cycles at 1.98 GHz) and where they come from:
   LAT_EVAL 90, INSTR_EVAL 22: permute_domain = 4 rounds of xor-imul-and-shift-xor, 5
       dependent ops of ~4.5 cycles each (permutation.hpp).
   E_MAX32: expected max over 32 lanes of the cycle-walk length, n = 5000 in a 2^13 domain
-      (computed below: 5.2; mean walk 1.64).
+      (computed below: 4.81; mean walk 1.64).
   Fitted (calibrate()): C_INST (instructions per modelled instruction: address arithmetic,
       local-memory tables, spills), C_CHAIN (cycles per thin-chain step), F (issue
       interference of co-resident CTAs) on 3000 MLPs at 1 and 2 CTAs/SM, the seed
