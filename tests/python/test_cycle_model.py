@@ -1,0 +1,88 @@
+"""bench/cycle_model.py: the H200 cycle model reproduces its calibration points and is consistent.
+
+The model is fitted on the day's H200 measurements (BENCHMARKS.md); these tests fail when a
+change to its phases or constants moves a calibration point outside TOLERANCE, or breaks an
+invariant any sane model of these kernels must keep.
+"""
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "cycle_model.py"
+spec = importlib.util.spec_from_file_location("cycle_model", SCRIPT)
+cm = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(cm)
+
+TOLERANCE = 0.25  # relative, on every calibration point
+
+
+@pytest.fixture(scope="module")
+def params():
+    return cm.calibrate()
+
+
+def errors(p, table):
+    return {name: model(p) / measured - 1 for name, (model, measured) in table.items()}
+
+
+def test_calibration_points_within_tolerance(params):
+    for name, err in errors(params, {**cm.MLP_FIT, **cm.LANE_FIT}).items():
+        assert abs(err) <= TOLERANCE, f"{name}: model off by {100 * err:+.0f}%"
+
+
+def test_tolerance_check_can_fail(params):
+    # A thin-chain step three times as long must push the MLP points out of tolerance.
+    worse = dict(params, c_chain=3 * params["c_chain"])
+    assert max(abs(e) for e in errors(worse, cm.MLP_FIT).values()) > TOLERANCE
+
+
+def test_fitted_constants_are_physical(params):
+    assert 1 <= params["c_inst"] <= 4  # instructions per modelled instruction
+    assert cm.LAT_FMA <= params["c_chain"] <= 4 * cm.LAT_L2  # a chain step: at least one FMA
+    assert 0 <= params["f"] <= 1
+    assert 0 < params["i_bm"] < params["l_bm"]
+
+
+@pytest.mark.parametrize("structure", ["current", "fused-adam"])
+def test_more_ctas_per_sm_never_slower(params, structure):
+    for aug in (0, 1):
+        for in_l2 in (False, True):
+            t1 = cm.cta_step_k(structure, params, aug, in_l2, 1)
+            t2 = cm.cta_step_k(structure, params, aug, in_l2, 2)
+            assert t1 <= t2 <= 2 * t1  # a step per CTA no faster, per replica no slower
+
+
+@pytest.mark.parametrize("structure", ["current", "fused-adam"])
+def test_more_replicas_never_faster(params, structure):
+    times = [cm.mlp_ms(params, n, 2, structure) for n in (1, 30, 132, 264, 1000, 3000, 10_000)]
+    assert times == sorted(times)
+    lanes = [cm.lanes_ms(params, n) for n in (1000, 10_000, 100_000, 1_000_000)]
+    assert lanes == sorted(lanes)
+
+
+def test_structures_as_described(params):
+    assert len(cm.phases("current", params, 1, True)) == 11
+    assert len(cm.phases("fused-adam", params, 1, True)) == 6
+    with pytest.raises(ValueError):
+        cm.phases("no-such-structure", params, 1, True)
+    # the planned structure does the same products with fewer barriers: never slower
+    for k in (1, 2):
+        assert cm.mlp_ms(params, 3000, k, "fused-adam") <= cm.mlp_ms(params, 3000, k, "current")
+
+
+def test_counts_from_the_shape():
+    assert cm.N_PARAMS == 4481 and cm.STEPS == 2370
+    assert math.isclose(cm.MLP_FLOP, 1.647e6, rel_tol=1e-3)  # BENCHMARKS.md: 1.66 MFLOP per step
+    assert cm.gemm_calls(3, 4) == [(2, 1), (1, 1)] * 4  # dW1's 3x4 block: 8 scalar chains
+    assert cm.gemm_calls(4, 1) == [(2, 1), (2, 1)]
+    assert 4 < cm.E_MAX32 < 6  # the warp's longest of 32 cycle walks
+
+
+def test_report_is_json_ready(params, tmp_path):
+    import json
+    r = cm.report(params)
+    json.dumps(r)
+    assert {x["structure"] for x in r["predictions"]} == {"current", "fused-adam"}
+    assert all(0 < x["peak_percent"] < 100 for x in r["predictions"])
