@@ -10,7 +10,7 @@
 #
 # Steps: environment -> binaries (the carried prebuilt ones if they start there, else a
 # build of the GPU targets against .deps/) -> kernel tests and backend tests with
-# CUDA_LAUNCH_BLOCKING=1 -> the seed experiment through the CLI on both backends, compared
+# CUDA_LAUNCH_BLOCKING=1, the cuBLAS graph tests without it -> the seed experiment through the CLI on both backends, compared
 # -> compute-sanitizer memcheck/racecheck/synccheck on tiny runs (one with width 128) ->
 # sweeps of 3000 MLPs (one and two CTAs per SM) and 10^5 perceptrons through the CLI -> the
 # GPU benchmark (`underspec bench`, then the developer harness) -> Nsight Compute on the fused
@@ -123,6 +123,10 @@ if wanted tests; then
   # the launch that caused it.
   CUDA_LAUNCH_BLOCKING=1 step gpu-kernel-tests 120 "$bin/underspec_gpu_tests" --gtest_filter='GpuKernels.*'
   CUDA_LAUNCH_BLOCKING=1 step gpu-backend-tests 240 "$bin/underspec_gpu_tests" --gtest_filter='GpuBackend.*'
+  # The cuBLAS variant's CUDA graphs against its one-by-one launches, and no allocation while
+  # training; not blocking, so that a capture problem under CUDA_LAUNCH_BLOCKING (the step
+  # above) is told apart from one of the graphs themselves.
+  step gpu-cublas-graph-tests 180 "$bin/underspec_gpu_tests" --gtest_filter='GpuCublasGraph.*'
   # `underspec bench --device cuda --quick` through the library and the binary (not blocking: timed).
   UNDERSPEC_TEST_BINARY="$bin/underspec" step gpu-bench-tests 120 "$bin/underspec_gpu_tests" \
     --gtest_filter='GpuBench.*:Cli.GpuBench*'

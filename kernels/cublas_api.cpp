@@ -33,6 +33,7 @@ CublasApi load() {
       symbol<decltype(&cublasDestroy_v2)>(library, "cublasDestroy_v2"),
       symbol<decltype(&cublasSetStream_v2)>(library, "cublasSetStream_v2"),
       symbol<decltype(&cublasSetMathMode)>(library, "cublasSetMathMode"),
+      symbol<decltype(&cublasSetWorkspace_v2)>(library, "cublasSetWorkspace_v2"),
       symbol<decltype(&cublasSgemmStridedBatched)>(library, "cublasSgemmStridedBatched"),
       symbol<decltype(&cublasGetStatusName)>(library, "cublasGetStatusName"),
       symbol<decltype(&cublasGetStatusString)>(library, "cublasGetStatusString"),

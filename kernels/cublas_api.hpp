@@ -13,6 +13,7 @@ struct CublasApi {
   decltype(&cublasDestroy_v2) destroy;
   decltype(&cublasSetStream_v2) set_stream;
   decltype(&cublasSetMathMode) set_math_mode;
+  decltype(&cublasSetWorkspace_v2) set_workspace;
   decltype(&cublasSgemmStridedBatched) sgemm_strided_batched;
   decltype(&cublasGetStatusName) status_name;
   decltype(&cublasGetStatusString) status_string;

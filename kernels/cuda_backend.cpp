@@ -23,12 +23,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "cublas_api.hpp"
 #include "cuda_check.hpp"
+#include "cuda_stream.hpp"
 #include "device_buffer.hpp"
 #include "evaluate.hpp"
 #include "generate.hpp"
@@ -65,18 +67,6 @@ void run_generate(const ExperimentConfig& config, const std::vector<cuda::Genera
                         max_n, stream);
   US_CUDA_CHECK(cudaStreamSynchronize(stream));  // before device_jobs is freed
 }
-
-class Stream {
- public:
-  Stream() { US_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
-  Stream(const Stream&) = delete;
-  Stream& operator=(const Stream&) = delete;
-  ~Stream() { static_cast<void>(cudaStreamDestroy(stream_)); }
-  cudaStream_t get() const { return stream_; }
-
- private:
-  cudaStream_t stream_{};
-};
 
 // UNDERSPEC_CUDA_PROFILE=1: CUDA events around each chunk's training and evaluation, printed
 // to stderr (device time, not the host's view). Off: no events are created.
@@ -222,7 +212,7 @@ class CudaBackend final : public Backend {
     const auto shared_bytes = static_cast<std::size_t>(shared_limit);
     const std::size_t mlp_shared_bytes =
         fused_shared_budget(shared_bytes, static_cast<std::size_t>(shared_per_sm), options_.fused_ctas_per_sm);
-    Stream stream;
+    cuda::CudaStream stream;
     DatasetCache cache;
     std::unique_ptr<CublasHandle> cublas;
 
@@ -254,12 +244,25 @@ class CudaBackend final : public Backend {
       US_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
       const std::size_t chunk = plan_chunk_replicas(group.size(), per_replica, free_bytes,
                                                     options_.device_memory_fraction, options_.max_chunk_replicas);
+      // The cuBLAS trainer allocates all its memory here, once for the group's chunks, so
+      // that training allocates nothing. (A group of the cuBLAS variant holds one cell.)
+      std::optional<cuda::CublasTrainer> trainer;
+      if (use_cublas) {
+        if (cells.size() != 1)
+          throw std::logic_error("a cuBLAS launch group spans " + std::to_string(cells.size()) + " cells");
+        const CellData& cell = cells.begin()->second;
+        const auto n_train = static_cast<std::uint32_t>(sweep.cells[cells.begin()->first].config.data.n_train);
+        trainer.emplace(cublas->get(),
+                        cuda::CublasTrainSetup{shape, cell.run.epochs, cell.run.batch_size, cell.run.augmentation_std,
+                                               n_train, cell.adam_host, static_cast<int>(chunk), options_.cublas_graph},
+                        stream.get());
+      }
       for (const ChunkRange& range : split_chunks(group.size(), chunk)) {
         if (stopped()) return;
         const std::vector<std::size_t> members(group.begin() + static_cast<std::ptrdiff_t>(range.begin),
                                                group.begin() + static_cast<std::ptrdiff_t>(range.end));
         sink(train_chunk(sweep, replicas, members, shape, shared_bytes, mlp_shared_bytes, cells, runs_device,
-                         cublas.get(), stream.get()));
+                         trainer ? &*trainer : nullptr, stream.get()));
       }
     }
   }
@@ -296,7 +299,7 @@ class CudaBackend final : public Backend {
                                          const std::vector<std::size_t>& members, const NetShape& shape,
                                          std::size_t shared_bytes, std::size_t mlp_shared_bytes,
                                          const std::map<std::uint32_t, CellData>& cells,
-                                         const DeviceBuffer<TrainRun>& runs_device, CublasHandle* cublas,
+                                         const DeviceBuffer<TrainRun>& runs_device, cuda::CublasTrainer* trainer,
                                          cudaStream_t stream) const {
     const auto n_replicas = static_cast<int>(members.size());
     const int n_params = param_count(shape);
@@ -343,20 +346,12 @@ class CudaBackend final : public Backend {
     DeviceBuffer<DatasetView> views_device = cuda::to_device(views, stream);
     DeviceBuffer<ReplicaJob> jobs_device = cuda::to_device(jobs, stream);
     DeviceBuffer<float> params(members.size() * static_cast<std::size_t>(n_params));
+    if (trainer) trainer->prepare(jobs_device.data(), views_device.data(), n_replicas);  // graphs: not timed
     PhaseEvents events(profile_);
     events.mark(stream);  // training starts
 
-    if (cublas && shape.n_layers > 1) {
-      // launch_groups keeps the cuBLAS variant's MLP groups within one cell.
-      const CellData& cell = cells.at(replicas[members.front()].cell);
-      TrainRun host_run = cell.run;
-      host_run.adam_steps = cell.adam_host.data();
-      const auto n_train = static_cast<std::uint32_t>(sweep.config_of(replicas[members.front()]).data.n_train);
-      cuda::train_cublas(
-          cublas->get(),
-          cuda::CublasTrainLaunch{shape, host_run, static_cast<int>(cell.adam_host.size()), jobs_device.data(),
-                                  views_device.data(), n_train, n_replicas, params.data()},
-          stream);
+    if (trainer) {
+      trainer->train(params.data());
     } else {
       int max_batch = 1;
       for (const auto& [c, cell] : cells) max_batch = std::max(max_batch, cell.run.batch_size);
@@ -486,6 +481,7 @@ std::unique_ptr<Backend> make_cuda_backend(const std::vector<int>& gpus) {
   try {
     options = options_from_env(std::getenv("UNDERSPEC_CUDA_VARIANT"), std::getenv("UNDERSPEC_CUDA_CHUNK"));
     ctas_per_sm_from_env(std::getenv("UNDERSPEC_CUDA_CTAS_PER_SM"), options);
+    cublas_graph_from_env(std::getenv("UNDERSPEC_CUDA_GRAPH"), options);
   } catch (const std::invalid_argument& e) {
     throw BackendUnavailable(e.what());
   }

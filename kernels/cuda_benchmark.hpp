@@ -32,8 +32,11 @@ benchmark::DeviceInfo cuda_device_info();
 // data.n_train samples, generated first and not timed; augmentation regime, the costliest
 // minibatch) with `variant`, timing only the training launch(es) with CUDA events. FLOPs:
 // benchmark::train_flop_per_sample_step per replica-sample-step. `handle` is needed for
-// TrainVariant::cublas only (MLPs; a perceptron always runs the fused warp kernel).
+// TrainVariant::cublas only (MLPs; a perceptron always runs the fused warp kernel), whose
+// steps are replayed from CUDA graphs unless cublas_graph is false; its allocations and
+// graph captures are not timed.
 benchmark::BenchRow time_cuda_training(const ExperimentConfig& config, ModelKind model, cuda_plan::TrainVariant variant,
-                                       int replicas, cublasHandle_t handle, double peak_gflops);
+                                       int replicas, cublasHandle_t handle, double peak_gflops,
+                                       bool cublas_graph = true);
 
 }  // namespace underspec::cuda

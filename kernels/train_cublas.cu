@@ -6,6 +6,7 @@
 //   weights   dW_l^T    = delta^T act_{l-1}         gemm(N, T, fan_out, fan_in, batch)
 //   errors    dprev^T   = W_l delta^T               gemm(T, N, fan_in, batch, fan_out)
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include "cublas_api.hpp"
@@ -23,6 +24,8 @@ constexpr unsigned kThreads = 256;
 // how many replicas share its chunk (seen on an H200: chunks of 1 and 5 differed from 12).
 constexpr int kSliceReplicas = 1024;
 
+int padded_replicas(int replicas) { return (replicas + kSliceReplicas - 1) / kSliceReplicas * kSliceReplicas; }
+
 unsigned blocks_for(std::size_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
 
 __global__ void init_kernel(NetShape shape, const ReplicaJob* jobs, int n_replicas, float* params, float* m, float* v) {
@@ -36,11 +39,21 @@ __global__ void init_kernel(NetShape shape, const ReplicaJob* jobs, int n_replic
   v[k] = 0.0f;
 }
 
+// The step's epoch, start and rows come from the table at the device counter (cursor[0]);
+// `batch` is the rows this launch (and the step's products) were shaped for. A table entry
+// with other rows means the host replayed the wrong graph: flagged in cursor[1], checked
+// after training.
 __global__ void gather_kernel(const ReplicaJob* jobs, const DatasetView* datasets, int n_replicas,
-                              float augmentation_std, std::uint32_t epoch, std::uint32_t start, int batch,
-                              int batch_capacity, float* act0, float* targets) {
+                              float augmentation_std, const cuda_plan::CublasStep* steps, std::uint32_t* cursor,
+                              int batch, int batch_capacity, float* act0, float* targets) {
   const std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (k >= static_cast<std::size_t>(n_replicas) * batch) return;
+  const cuda_plan::CublasStep& step = steps[cursor[0]];
+  if (step.rows != static_cast<std::uint32_t>(batch)) {
+    cursor[1] = 1;
+    return;
+  }
+  const std::uint32_t epoch = step.epoch, start = step.start;
   const auto r = static_cast<int>(k / batch), b = static_cast<int>(k % batch);
   const ReplicaJob job = jobs[r];
   const DatasetView data = datasets[job.dataset];
@@ -92,103 +105,197 @@ __global__ void relu_mask_kernel(float* delta, const float* act, int width, int 
   d = relu_gate(d, act[static_cast<std::size_t>(r) * batch_capacity * width + e]);
 }
 
-__global__ void adam_kernel(float* params, const float* grads, float* m, float* v, std::size_t n, AdamStep step) {
+// Adam's scalars of the step at the device counter.
+__global__ void adam_kernel(float* params, const float* grads, float* m, float* v, std::size_t n,
+                            const cuda_plan::CublasStep* steps, const std::uint32_t* cursor) {
   const std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-  if (k < n) adam_update(params[k], grads[k], m[k], v[k], step);
+  if (k < n) adam_update(params[k], grads[k], m[k], v[k], steps[cursor[0]].adam);
+}
+
+// A step's last launch: the next step reads the next table entry.
+__global__ void advance_step_kernel(std::uint32_t* cursor) { ++cursor[0]; }
+
+// The cuBLAS workspace size NVIDIA recommends (cublasSetWorkspace): 32 MiB on Hopper and
+// later, 4 MiB before.
+std::size_t workspace_bytes() {
+  int device = 0, major = 0;
+  US_CUDA_CHECK(cudaGetDevice(&device));
+  US_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  return (major >= 9 ? 32u : 4u) << 20;
 }
 
 }  // namespace
 
-void train_cublas(cublasHandle_t handle, const CublasTrainLaunch& a, cudaStream_t stream) {
-  if (a.n_replicas <= 0) return;
-  const NetShape& s = a.shape;
-  const int L = s.n_layers, R = a.n_replicas, cap = a.run.batch_size;
-  const int padded = (R + kSliceReplicas - 1) / kSliceReplicas * kSliceReplicas;
-  const int n_params = param_count(s), widest = max_width(s);
-  const std::size_t total_params = static_cast<std::size_t>(R) * n_params;
-  US_CUBLAS_CHECK(cublas().set_stream(handle, stream));
-  US_CUBLAS_CHECK(cublas().set_math_mode(handle, CUBLAS_PEDANTIC_MATH));
-
-  // Buffers the products read or write hold `padded` replicas; the padding is zeros, so the
-  // padded replicas compute zeros and are never read back.
-  const auto zeroed = [&](std::size_t floats) {
-    DeviceBuffer<float> buffer(floats);
-    US_CUDA_CHECK(cudaMemsetAsync(buffer.data(), 0, floats * sizeof(float), stream));
-    return buffer;
-  };
-  const std::size_t padded_params = static_cast<std::size_t>(padded) * n_params;
-  DeviceBuffer<float> params_buffer = zeroed(padded_params), grads = zeroed(padded_params);
-  DeviceBuffer<float> m(total_params), v(total_params);
-  std::vector<DeviceBuffer<float>> act;
-  for (int l = 0; l <= L; ++l) act.push_back(zeroed(static_cast<std::size_t>(padded) * cap * s.width[l]));
-  const int delta_stride = cap * widest;
-  DeviceBuffer<float> targets(static_cast<std::size_t>(R) * cap);
-  DeviceBuffer<float> delta_a = zeroed(static_cast<std::size_t>(padded) * delta_stride),
-                      delta_b = zeroed(static_cast<std::size_t>(padded) * delta_stride);
-  float* params = params_buffer.data();
-
-  init_kernel<<<blocks_for(total_params), kThreads, 0, stream>>>(s, a.jobs, R, params, m.data(), v.data());
-  US_CUDA_CHECK_LAUNCH("init_kernel");
-
-  const float one = 1.0f, zero = 0.0f;
-  const long long stride_params = n_params, stride_delta = delta_stride;
-  const auto stride_act = [&](int l) { return static_cast<long long>(cap) * s.width[l]; };
-  // C_r = A_r B_r for every replica r, in fixed-size slices (see kSliceReplicas).
-  const auto batched = [&](cublasOperation_t op_a, cublasOperation_t op_b, int rows, int cols, int inner,
-                           const float* a_ptr, int lda, long long stride_a, const float* b_ptr, int ldb,
-                           long long stride_b, float* c_ptr, int ldc, long long stride_c) {
-    for (long long r0 = 0; r0 < padded; r0 += kSliceReplicas)
-      US_CUBLAS_CHECK(cublas().sgemm_strided_batched(handle, op_a, op_b, rows, cols, inner, &one, a_ptr + r0 * stride_a,
-                                                     lda, stride_a, b_ptr + r0 * stride_b, ldb, stride_b, &zero,
-                                                     c_ptr + r0 * stride_c, ldc, stride_c, kSliceReplicas));
-  };
-  const std::uint32_t n = a.n_train, batch_size = static_cast<std::uint32_t>(cap);
-  int step = 0;
-  for (int epoch = 0; epoch < a.run.epochs; ++epoch) {
-    for (std::uint32_t start = 0; start < n; start += batch_size) {
-      const int batch = static_cast<int>(std::min(batch_size, n - start));
-      const std::size_t rows = static_cast<std::size_t>(R) * batch;
-      gather_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(a.jobs, a.datasets, R, a.run.augmentation_std,
-                                                               static_cast<std::uint32_t>(epoch), start, batch, cap,
-                                                               act[0].data(), targets.data());
-      US_CUDA_CHECK_LAUNCH("gather_kernel");
-      for (int l = 1; l <= L; ++l) {
-        const int fan_in = s.width[l - 1], fan_out = s.width[l];
-        batched(CUBLAS_OP_N, CUBLAS_OP_N, fan_out, batch, fan_in, params + weight_offset(s, l), fan_out, stride_params,
-                act[l - 1].data(), fan_in, stride_act(l - 1), act[l].data(), fan_out, stride_act(l));
-        bias_activation_kernel<<<blocks_for(rows * fan_out), kThreads, 0, stream>>>(
-            act[l].data(), fan_out, batch, cap, params, n_params, bias_offset(s, l), R, l < L ? 1 : 0);
-        US_CUDA_CHECK_LAUNCH("bias_activation_kernel");
-      }
-      output_delta_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(act[L].data(), targets.data(), batch, cap,
-                                                                     delta_stride, R, delta_a.data());
-      US_CUDA_CHECK_LAUNCH("output_delta_kernel");
-      float* delta = delta_a.data();
-      float* delta_prev = delta_b.data();
-      for (int l = L; l >= 1; --l) {
-        const int fan_in = s.width[l - 1], fan_out = s.width[l];
-        batched(CUBLAS_OP_N, CUBLAS_OP_T, fan_out, fan_in, batch, delta, fan_out, stride_delta, act[l - 1].data(),
-                fan_in, stride_act(l - 1), grads.data() + weight_offset(s, l), fan_out, stride_params);
-        bias_grad_kernel<<<blocks_for(static_cast<std::size_t>(R) * fan_out), kThreads, 0, stream>>>(
-            delta, fan_out, batch, delta_stride, grads.data(), n_params, bias_offset(s, l), R);
-        US_CUDA_CHECK_LAUNCH("bias_grad_kernel");
-        if (l == 1) break;
-        batched(CUBLAS_OP_T, CUBLAS_OP_N, fan_in, batch, fan_out, params + weight_offset(s, l), fan_out, stride_params,
-                delta, fan_out, stride_delta, delta_prev, fan_in, stride_delta);
-        relu_mask_kernel<<<blocks_for(rows * fan_in), kThreads, 0, stream>>>(delta_prev, act[l - 1].data(), fan_in,
-                                                                             batch, cap, delta_stride, R);
-        US_CUDA_CHECK_LAUNCH("relu_mask_kernel");
-        std::swap(delta, delta_prev);
-      }
-      if (step >= a.n_steps) throw CudaError("train_cublas", __FILE__, __LINE__, "step table", "too few Adam steps");
-      adam_kernel<<<blocks_for(total_params), kThreads, 0, stream>>>(params, grads.data(), m.data(), v.data(),
-                                                                     total_params, a.run.adam_steps[step++]);
-      US_CUDA_CHECK_LAUNCH("adam_kernel");
-    }
-  }
-  US_CUDA_CHECK(cudaMemcpyAsync(a.params_out, params, total_params * sizeof(float), cudaMemcpyDeviceToDevice, stream));
-  // The scratch buffers are freed on return: wait for the work that uses them.
-  US_CUDA_CHECK(cudaStreamSynchronize(stream));
+CublasTrainer::CublasTrainer(cublasHandle_t handle, const CublasTrainSetup& setup, cudaStream_t stream)
+    : handle_(handle),
+      stream_(stream),
+      shape_(setup.shape),
+      batch_capacity_(setup.batch_size),
+      max_replicas_(setup.max_replicas),
+      n_params_(param_count(setup.shape)),
+      delta_stride_(setup.batch_size * max_width(setup.shape)),
+      augmentation_std_(setup.augmentation_std),
+      use_graph_(setup.use_graph),
+      steps_(cuda_plan::make_cublas_steps(setup.epochs, setup.batch_size, setup.n_train, setup.adam)),
+      runs_(cuda_plan::graph_runs(steps_)),
+      shapes_(cuda_plan::graph_shapes(runs_)),
+      workspace_(workspace_bytes()),
+      steps_device_(to_device(steps_, stream)),
+      cursor_(2) {
+  if (max_replicas_ <= 0) return;
+  const auto padded = static_cast<std::size_t>(padded_replicas(max_replicas_));
+  const auto replicas = static_cast<std::size_t>(max_replicas_);
+  const auto cap = static_cast<std::size_t>(batch_capacity_);
+  const auto params = static_cast<std::size_t>(n_params_);
+  params_ = DeviceBuffer<float>(padded * params);
+  grads_ = DeviceBuffer<float>(padded * params);
+  moment1_ = DeviceBuffer<float>(replicas * params);
+  moment2_ = DeviceBuffer<float>(replicas * params);
+  for (int l = 0; l <= shape_.n_layers; ++l)
+    act_.emplace_back(padded * cap * static_cast<std::size_t>(shape_.width[l]));
+  targets_ = DeviceBuffer<float>(replicas * cap);
+  delta_a_ = DeviceBuffer<float>(padded * static_cast<std::size_t>(delta_stride_));
+  delta_b_ = DeviceBuffer<float>(padded * static_cast<std::size_t>(delta_stride_));
+  bind();
 }
 
+CublasTrainer::~CublasTrainer() {
+  // Setting the stream returns the handle to cuBLAS's own workspace pool (cublasSetStream),
+  // so the handle never keeps a pointer to the workspace freed here.
+  static_cast<void>(cublas().set_stream(handle_, nullptr));
+}
+
+// The handle's stream, workspace and math mode, set again before each use since another
+// trainer may share the handle. The same workspace in both paths: cuBLAS may choose its
+// kernels by the workspace it has.
+void CublasTrainer::bind() const {
+  US_CUBLAS_CHECK(cublas().set_stream(handle_, stream_));  // resets the workspace: set it after
+  US_CUBLAS_CHECK(cublas().set_workspace(handle_, workspace_.data(), workspace_.size()));
+  US_CUBLAS_CHECK(cublas().set_math_mode(handle_, CUBLAS_PEDANTIC_MATH));
+}
+
+void CublasTrainer::prepare(const ReplicaJob* jobs, const DatasetView* datasets, int n_replicas) {
+  if (n_replicas > max_replicas_)
+    throw CudaError("CublasTrainer::prepare", __FILE__, __LINE__, "chunk size",
+                    std::to_string(n_replicas) + " replicas for a trainer of " + std::to_string(max_replicas_));
+  graphs_.clear();
+  jobs_ = jobs;
+  datasets_ = datasets;
+  replicas_ = n_replicas;
+  padded_ = n_replicas > 0 ? padded_replicas(n_replicas) : 0;
+  if (n_replicas <= 0) return;
+  bind();
+  // The products read `padded_` replicas; the padding must be zeros (then it computes zeros
+  // and stays zero), also where an earlier, larger chunk left values.
+  const auto zero = [&](const DeviceBuffer<float>& buffer, std::size_t per_replica) {
+    US_CUDA_CHECK(
+        cudaMemsetAsync(buffer.data(), 0, static_cast<std::size_t>(padded_) * per_replica * sizeof(float), stream_));
+  };
+  const auto cap = static_cast<std::size_t>(batch_capacity_);
+  zero(params_, static_cast<std::size_t>(n_params_));
+  zero(grads_, static_cast<std::size_t>(n_params_));
+  for (int l = 0; l <= shape_.n_layers; ++l) zero(act_[static_cast<std::size_t>(l)], cap * shape_.width[l]);
+  zero(delta_a_, static_cast<std::size_t>(delta_stride_));
+  zero(delta_b_, static_cast<std::size_t>(delta_stride_));
+  if (use_graph_)
+    for (std::uint32_t rows : shapes_)
+      graphs_.push_back(CudaGraph::capture(stream_, [&] { enqueue_step(static_cast<int>(rows)); }));
+}
+
+std::size_t CublasTrainer::graph_memory_nodes() const {
+  std::size_t n = 0;
+  for (const CudaGraph& g : graphs_)
+    n += g.count_nodes(cudaGraphNodeTypeMemAlloc) + g.count_nodes(cudaGraphNodeTypeMemFree);
+  return n;
+}
+
+// C_r = A_r B_r for every replica r, in fixed-size slices (see kSliceReplicas).
+void CublasTrainer::gemm(cublasOperation_t op_a, cublasOperation_t op_b, int rows, int cols, int inner, const float* a,
+                         int lda, long long stride_a, const float* b, int ldb, long long stride_b, float* c, int ldc,
+                         long long stride_c) const {
+  const float one = 1.0f, zero = 0.0f;  // host pointer mode: a graph keeps the values
+  for (long long r0 = 0; r0 < padded_; r0 += kSliceReplicas)
+    US_CUBLAS_CHECK(cublas().sgemm_strided_batched(handle_, op_a, op_b, rows, cols, inner, &one, a + r0 * stride_a, lda,
+                                                   stride_a, b + r0 * stride_b, ldb, stride_b, &zero, c + r0 * stride_c,
+                                                   ldc, stride_c, kSliceReplicas));
+}
+
+// One minibatch step of `batch` rows: the launches a graph captures, or that are issued
+// directly without graphs.
+void CublasTrainer::enqueue_step(int batch) {
+  const NetShape& s = shape_;
+  const int L = s.n_layers, R = replicas_, cap = batch_capacity_;
+  const std::size_t rows = static_cast<std::size_t>(R) * batch;
+  const std::size_t total_params = static_cast<std::size_t>(R) * n_params_;
+  const long long stride_params = n_params_, stride_delta = delta_stride_;
+  const auto stride_act = [&](int l) { return static_cast<long long>(cap) * s.width[l]; };
+  const auto act = [&](int l) { return act_[static_cast<std::size_t>(l)].data(); };
+  float* params = params_.data();
+  float* grads = grads_.data();
+  gather_kernel<<<blocks_for(rows), kThreads, 0, stream_>>>(jobs_, datasets_, R, augmentation_std_,
+                                                            steps_device_.data(), cursor_.data(), batch, cap, act(0),
+                                                            targets_.data());
+  US_CUDA_CHECK_LAUNCH("gather_kernel");
+  for (int l = 1; l <= L; ++l) {
+    const int fan_in = s.width[l - 1], fan_out = s.width[l];
+    gemm(CUBLAS_OP_N, CUBLAS_OP_N, fan_out, batch, fan_in, params + weight_offset(s, l), fan_out, stride_params,
+         act(l - 1), fan_in, stride_act(l - 1), act(l), fan_out, stride_act(l));
+    bias_activation_kernel<<<blocks_for(rows * fan_out), kThreads, 0, stream_>>>(
+        act(l), fan_out, batch, cap, params, n_params_, bias_offset(s, l), R, l < L ? 1 : 0);
+    US_CUDA_CHECK_LAUNCH("bias_activation_kernel");
+  }
+  output_delta_kernel<<<blocks_for(rows), kThreads, 0, stream_>>>(act(L), targets_.data(), batch, cap, delta_stride_, R,
+                                                                  delta_a_.data());
+  US_CUDA_CHECK_LAUNCH("output_delta_kernel");
+  float* delta = delta_a_.data();
+  float* delta_prev = delta_b_.data();
+  for (int l = L; l >= 1; --l) {
+    const int fan_in = s.width[l - 1], fan_out = s.width[l];
+    gemm(CUBLAS_OP_N, CUBLAS_OP_T, fan_out, fan_in, batch, delta, fan_out, stride_delta, act(l - 1), fan_in,
+         stride_act(l - 1), grads + weight_offset(s, l), fan_out, stride_params);
+    bias_grad_kernel<<<blocks_for(static_cast<std::size_t>(R) * fan_out), kThreads, 0, stream_>>>(
+        delta, fan_out, batch, delta_stride_, grads, n_params_, bias_offset(s, l), R);
+    US_CUDA_CHECK_LAUNCH("bias_grad_kernel");
+    if (l == 1) break;
+    gemm(CUBLAS_OP_T, CUBLAS_OP_N, fan_in, batch, fan_out, params + weight_offset(s, l), fan_out, stride_params, delta,
+         fan_out, stride_delta, delta_prev, fan_in, stride_delta);
+    relu_mask_kernel<<<blocks_for(rows * fan_in), kThreads, 0, stream_>>>(delta_prev, act(l - 1), fan_in, batch, cap,
+                                                                          delta_stride_, R);
+    US_CUDA_CHECK_LAUNCH("relu_mask_kernel");
+    std::swap(delta, delta_prev);
+  }
+  adam_kernel<<<blocks_for(total_params), kThreads, 0, stream_>>>(params, grads, moment1_.data(), moment2_.data(),
+                                                                  total_params, steps_device_.data(), cursor_.data());
+  US_CUDA_CHECK_LAUNCH("adam_kernel");
+  advance_step_kernel<<<1, 1, 0, stream_>>>(cursor_.data());
+  US_CUDA_CHECK_LAUNCH("advance_step_kernel");
+}
+
+void CublasTrainer::train(float* params_out) {
+  if (replicas_ < 0) throw CudaError("CublasTrainer::train", __FILE__, __LINE__, "not prepared");
+  if (replicas_ == 0) return;
+  bind();
+  const std::size_t total_params = static_cast<std::size_t>(replicas_) * n_params_;
+  US_CUDA_CHECK(cudaMemsetAsync(cursor_.data(), 0, cursor_.size() * sizeof(std::uint32_t), stream_));
+  init_kernel<<<blocks_for(total_params), kThreads, 0, stream_>>>(shape_, jobs_, replicas_, params_.data(),
+                                                                  moment1_.data(), moment2_.data());
+  US_CUDA_CHECK_LAUNCH("init_kernel");
+  if (use_graph_) {
+    for (const cuda_plan::GraphRun& run : runs_) {
+      const auto shape = std::find(shapes_.begin(), shapes_.end(), run.rows) - shapes_.begin();
+      for (std::size_t k = 0; k < run.count; ++k) graphs_[static_cast<std::size_t>(shape)].launch(stream_);
+    }
+  } else {
+    for (const cuda_plan::CublasStep& step : steps_) enqueue_step(static_cast<int>(step.rows));
+  }
+  US_CUDA_CHECK(
+      cudaMemcpyAsync(params_out, params_.data(), total_params * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
+  std::uint32_t cursor[2] = {};
+  cursor_.download(cursor, 2, stream_);
+  US_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  if (cursor[0] != steps_.size() || cursor[1] != 0)
+    throw CudaError("CublasTrainer::train", __FILE__, __LINE__, "step table",
+                    "the device passed " + std::to_string(cursor[0]) + " of " + std::to_string(steps_.size()) +
+                        " steps" + (cursor[1] ? ", some with other rows than their launch" : ""));
+}
 }  // namespace underspec::cuda

@@ -38,6 +38,9 @@ struct CudaBackendOptions {
   // within 1/this of the SM's (regions that do not fit go to global memory), and the kernel
   // is compiled for two (__launch_bounds__), so 1 trades occupancy for shared memory.
   int fused_ctas_per_sm = 2;
+  // cuBLAS variant: replay each step from a captured CUDA graph (true) or issue its launches
+  // one by one (false; the same kernels, cuBLAS calls and order, so the same bits).
+  bool cublas_graph = true;
 };
 
 // Perceptrons train one lane per replica (lane_train_perceptron) from this many replicas in
@@ -55,6 +58,11 @@ std::size_t fused_shared_budget(std::size_t per_block_optin, std::size_t per_sm,
 // UNDERSPEC_CUDA_CTAS_PER_SM (1 or 2) into options; a null or empty value keeps it; a bad
 // value throws std::invalid_argument naming the variable.
 void ctas_per_sm_from_env(const char* value, CudaBackendOptions& options);
+
+// UNDERSPEC_CUDA_GRAPH (1: replay the cuBLAS variant's steps from CUDA graphs, the default;
+// 0: launch them one by one) into options; a null or empty value keeps it; any other value
+// throws std::invalid_argument naming the variable.
+void cublas_graph_from_env(const char* value, CudaBackendOptions& options);
 
 // Options from the environment: UNDERSPEC_CUDA_VARIANT (fused|cublas) and
 // UNDERSPEC_CUDA_CHUNK (a positive replica count). Null values keep the defaults; a bad
