@@ -5,16 +5,21 @@ A MODEL, calibrated on the one day's H200 measurements in BENCHMARKS.md ("CUDA b
 (H200)"); its purpose is to compare kernel structures before GPU time is spent on them.
 
 MLP (fused_mlp_kernel, one 256-thread CTA per 3-64-64-1 replica, batch 64). A training
-step is a list of phases separated by __syncthreads. Each phase holds work items dealt to
-ranks exactly as group_trainer.hpp deals them (4x4 tiles round-robin from rank 0; rows,
-bias columns, transpose elements and Adam parameters rank, rank + 256, ...). Per rank an
-item costs instructions and a dependency latency:
+step is a list of phases separated by __syncthreads, each holding work items dealt to ranks
+as group_trainer.hpp deals them. Two structures:
+  "current": the old 11-barrier step as measured on the H200 (4x4 tiles round-robin from
+      rank 0, edge tiles by gemm_block's scalar calls, a separate Adam phase);
+  "overlapped": group_overlapped_step as built (2L = 6 barriers): jobs of a phase dealt from
+      staggered offsets (first_item), products with 2 x tiles <= 256 one output element per
+      rank, Adam in the gradient epilogue, the next minibatch gathered in the last phase.
+      A prediction: nothing was fitted on it.
+Per rank an item costs instructions and a dependency latency:
   dense 4x4 tile (vector path, K deep): 18K + 40 instructions (16 FMA + 2 LDS.128 per p),
       latency 2 shared loads + K FMA (16 independent chains: issue-bound, not latency-bound);
-  thin tile (gemm_block split into gemm_tile<m,n> calls, scalar loop): one dependent step
-      per p of every call, C_CHAIN cycles each (fitted: FMA + the exposed shared load);
-  bias sum: K dependent adds, C_CHAIN each; Adam loop: iterations serial (the pointers may
-      alias, so loads cannot move above the previous stores), memory latency + LAT_ADAM each;
+  thin chain (a gemm_tile<m,n> call of gemm_block, or gemm_tile<1,1>): one dependent step per
+      p, C_CHAIN cycles each (fitted: FMA + the exposed shared load);
+  bias sum: K dependent adds, C_CHAIN each; Adam, loop or epilogue: updates serial (the
+      pointers may alias, so loads wait for the previous stores), memory latency + LAT_ADAM each;
   gather row: the permutation's cycle walk (the warp pays the max of 32 walks), 4 L2 loads,
       Box-Muller in double (augmentation only: stride != 1, so every row draws a normal4).
 A warp costs the max of its ranks (SIMT). Phase time for one CTA alone on an SM:
@@ -29,7 +34,7 @@ Perceptron lanes (lane_perceptron_kernel, 128-thread CTAs, 5 per SM): per sample
 has latency L = E_MAX32 walks x LAT_EVAL + LAT_L2 + LAT_REST (+ L_BM / 4: one normal4 per 4
 samples, augmentation) and I instructions; with w warps per scheduler a sample costs
 max(L, w I). Perceptron warps (warp_perceptron_kernel): the group trainer's phases with 32
-ranks, using the MLP's fitted C_CHAIN and C_INST (nothing fitted on warps: held out).
+ranks (either structure; overlapped: 2 phases), using the MLP's fitted C_CHAIN and C_INST (nothing fitted on warps: held out).
 
 Constants (cycles at 1.98 GHz) and where they come from:
   hardware: 132 SMs, 4 schedulers/SM, 1.98 GHz, FP32 peak 67 TFLOP/s (BENCHMARKS.md).
@@ -92,12 +97,12 @@ def gemm_calls(m, n):
     return calls
 
 
-def tiles(p, M, N, K, vec, adam_lat=None, extra=0):
-    """A product M x N x K, 4x4 tiles dealt round-robin; optional Adam in the epilogue."""
+def tiles(p, M, N, K, vec):
+    """The old group_gemm ("current"): M x N x K in 4x4 tiles dealt round-robin from rank 0,
+    edge tiles by gemm_block."""
     out, tj = {}, math.ceil(N / TILE)
     for t in range(math.ceil(M / TILE) * tj):
-        m = min(TILE, M - t // tj * TILE)
-        n = min(TILE, N - t % tj * TILE)
+        m, n = min(TILE, M - t // tj * TILE), min(TILE, N - t % tj * TILE)
         if m == n == TILE and vec:
             ins, lat = 18 * K + 40, 2 * LAT_SHARED + LAT_FMA * K
         elif m == n == TILE:  # full tile, scalar loop (K = 1 or 3): 16 independent chains
@@ -106,36 +111,95 @@ def tiles(p, M, N, K, vec, adam_lat=None, extra=0):
             calls = gemm_calls(m, n)
             ins = sum((a + b + a * b + 2) * K + 8 * a * b for a, b in calls)
             lat = len(calls) * K * p["c_chain"] + LAT_SHARED
-        ins += extra * m * n
-        if adam_lat is not None:  # the tile's moments loaded together, then m*n updates
-            ins, lat = ins + INSTR_ADAM * m * n, lat + adam_lat + LAT_ADAM
         add(out, t % THREADS, ins, lat)
     return out
 
 
 def rows(n, ins, lat, first=0):
-    """n independent units dealt rank, rank + 256, ...; a rank's units run one after another."""
+    """n units, unit u to rank (first + u) % ranks; a rank's units run one after another."""
     out = {}
     for u in range(n):
         add(out, (first + u) % THREADS, ins, lat)
     return out
 
 
-def bias(p, cols, adam_lat=None):
-    ins, lat = 3 * BATCH, BATCH * p["c_chain"] + LAT_SHARED
-    if adam_lat is not None:
-        ins, lat = ins + INSTR_ADAM, lat + adam_lat + LAT_ADAM
-    return rows(cols, ins, lat)
+def bias(p, cols):
+    return rows(cols, 3 * BATCH, BATCH * p["c_chain"] + LAT_SHARED)
 
 
-def gather(p, aug):
+def gather(p, aug, first=0):
     ins = E_MAX32 * INSTR_EVAL + 30 + aug * p["i_bm"]
-    return rows(BATCH, ins, E_MAX32 * LAT_EVAL + LAT_L2 + LAT_SHARED + aug * p["l_bm"])
+    return rows(BATCH, ins, E_MAX32 * LAT_EVAL + LAT_L2 + LAT_SHARED + aug * p["l_bm"], first)
 
 
 def add(out, rank, ins, lat):
     a, b = out.get(rank, (0, 0))
     out[rank] = (a + ins, b + lat)
+
+
+# ---- the overlapped step (group_overlapped_step, group_gemm, update_layer) ------------
+def group_gemm(p, M, N, K, vec, offset=0, adam_lat=None):
+    """group_gemm<4,4>: (items, count dealt), item u to rank (u + offset) % ranks; with 2 x
+    tiles <= ranks one output element each (gemm_tile<1,1>); edge tiles (gemm_tile_edge) cost
+    a full scalar tile; the Adam epilogue's updates are serial, adam_lat + LAT_ADAM each."""
+    ti, tj = math.ceil(M / TILE), math.ceil(N / TILE)
+    u_ins, u_lat = (INSTR_ADAM, adam_lat + LAT_ADAM) if adam_lat is not None else (0, 0)
+    if 2 * ti * tj <= THREADS:
+        return rows(M * N, 5 * K + 8 + u_ins, K * p["c_chain"] + LAT_SHARED + u_lat, offset), M * N
+    out = {}
+    for t in range(ti * tj):
+        m, n = min(TILE, M - t // tj * TILE), min(TILE, N - t % tj * TILE)
+        if m == n == TILE and vec:
+            ins, lat = 18 * K + 40, 2 * LAT_SHARED + LAT_FMA * K
+        else:  # scalar loop, 16 independent chains (K = 1 or 3, or an edge tile)
+            ins, lat = 26 * K + 40, 3 * LAT_SHARED + LAT_FMA * K
+        add(out, (t + offset) % THREADS, ins + m * n * u_ins, lat + m * n * u_lat)
+    return out, ti * tj
+
+
+def transpose_conflicts(fan_in, fan_out):
+    """Shared-pipe cycles of w_t[(e % fan_out) * fan_in + e / fan_out] = w[e], a warp storing
+    32 consecutive e (the ranks take e = rank + 256 j): the busiest bank's stores per warp."""
+    n, cycles = fan_in * fan_out, 0
+    for e0 in range(0, n, 32):
+        banks = [((e % fan_out) * fan_in + e // fan_out) % 32 for e in range(e0, min(e0 + 32, n))]
+        cycles += max(banks.count(b) for b in set(banks))
+    return cycles
+
+
+def overlapped(p, aug, mem, widths=WIDTHS):
+    """group_overlapped_step's 2L phases for `widths` (moment latency `mem`)."""
+    L, w = len(widths) - 1, widths
+    vec = lambda a_stride, ldb: a_stride % 4 == 0 and ldb % 4 == 0  # gemm_tile_vector_steps applies
+    update_phase = lambda l: L - l + 1 if l < L else min(2, L)
+
+    def update_layer(l, off):  # dW_l (A = act_{l-1} by columns) with Adam, then db_l from off + dealt
+        dw, n = group_gemm(p, w[l - 1], w[l], BATCH, vec(w[l - 1], w[l]), off, mem)
+        db = rows(w[l], 3 * BATCH + INSTR_ADAM, BATCH * p["c_chain"] + LAT_SHARED + mem + LAT_ADAM, off + n)
+        return [dw, db], off + n + w[l]
+
+    out = [(f"forward l{l}", [group_gemm(p, BATCH, w[l], w[l - 1], vec(w[l - 1], w[l]))[0]], 0) for l in range(1, L)]
+    # output layer: rank b makes row b's prediction (gemm_tile<1,1>) then its error
+    out.append((f"forward l{L} + error", [rows(BATCH, 5 * w[L - 1] + 16, w[L - 1] * p["c_chain"] + 3 * LAT_SHARED)], 0))
+    for k in range(1, L + 1):
+        h, items, names, off, mio = L - k, [], [], 0, 0
+        if h >= 1:  # delta_h from delta_{h+1} (the output layer's directly, else via W_{h+1}^T)
+            d, off = group_gemm(p, BATCH, w[h], w[h + 1], vec(w[h + 1], w[h]))
+            items.append(d)
+            names.append(f"delta{h}")
+            if h >= 2:  # W_h^T for the next phase: strided stores, dealt from off
+                items.append(rows(w[h - 1] * w[h], 6, 2 * LAT_SHARED, off))
+                off, mio = off + w[h - 1] * w[h], transpose_conflicts(w[h - 1], w[h])
+                names.append(f"W{h}^T")
+        for l in ([L - k + 1] if k >= 2 and update_phase(L - k + 1) == k else []) + ([L] if update_phase(L) == k else []):
+            its, off = update_layer(l, off)
+            items += its
+            names.append(f"dW{l} db{l} +adam")
+        if k == L:  # the next minibatch's rows, dealt from off
+            items.append(gather(p, aug, off))
+            names.append("gather")
+        out.append((", ".join(names), items, mio))
+    return out
 
 
 # ---- structures: a step as data ---------------------------------------------------------
@@ -157,18 +221,8 @@ def phases(structure, p, aug, moments_in_l2):
             ("dW1 db1", [tiles(p, 3, 64, 64, False), bias(p, 64)], 0),
             ("adam", [rows(N_PARAMS, INSTR_ADAM + 8, mem + LAT_ADAM)], 0),
         ]
-    if structure == "fused-adam":  # planned: 6 barriers, Adam in the gradient epilogues, moments in L2
-        return [
-            ("forward l1", [tiles(p, 64, 64, 3, False)], 0),
-            ("forward l2", [tiles(p, 64, 64, 64, True)], 0),
-            ("forward l3 + error", [tiles(p, 64, 1, 64, False, extra=8)], 0),
-            ("delta2", [tiles(p, 64, 64, 1, False)], 0),
-            ("dW3 db3 +adam, delta1", [tiles(p, 64, 1, 64, False, LAT_L2), bias(p, 1, LAT_L2),
-                                       tiles(p, 64, 64, 64, True)], 0),
-            ("dW2 db2 dW1 db1 +adam, gather", [tiles(p, 64, 64, 64, True, LAT_L2), bias(p, 64, LAT_L2),
-                                               tiles(p, 3, 64, 64, False, LAT_L2), bias(p, 64, LAT_L2),
-                                               gather(p, aug)], 0),
-        ]
+    if structure == "overlapped":  # as built: 2L = 6 barriers, Adam in the gradient epilogues
+        return overlapped(p, aug, mem)
     raise ValueError(f"unknown structure {structure!r}")
 
 
@@ -231,13 +285,17 @@ def lanes_ms(p, replicas, epochs=EPOCHS, aug_frac=1 / 3):
     return cycles * epochs * N_TRAIN / CLOCK * 1e3
 
 
-def warp_perceptron_ms(p, replicas, epochs=EPOCHS, aug=1):
-    """Warps: the group trainer with 32 ranks, 4 warps per CTA, 2 CTAs per SM; __syncwarp ~free."""
+def warp_perceptron_ms(p, replicas, epochs=EPOCHS, aug=1, structure="current"):
+    """Warps: the group trainer with 32 ranks, 4 warps per CTA, 2 CTAs per SM; __syncwarp ~free.
+    "overlapped": group_overlapped_step for 3-1 (2 phases), moments in shared memory."""
     global THREADS
     saved, THREADS = THREADS, 32
     try:
-        steps = [[gather(p, aug)], [tiles(p, 64, 1, 3, False)], [rows(BATCH, 8, 2 * LAT_SHARED)],
-                 [tiles(p, 3, 1, 64, False), bias(p, 1)], [rows(4, INSTR_ADAM + 8, LAT_SHARED + LAT_ADAM)]]
+        if structure == "overlapped":
+            steps = [items for _, items, _ in overlapped(p, aug, LAT_SHARED, (3, 1))]
+        else:
+            steps = [[gather(p, aug)], [tiles(p, 64, 1, 3, False)], [rows(BATCH, 8, 2 * LAT_SHARED)],
+                     [tiles(p, 3, 1, 64, False), bias(p, 1)], [rows(4, INSTR_ADAM + 8, LAT_SHARED + LAT_ADAM)]]
         ctas = math.ceil(replicas / 4)
         full, rest = divmod(ctas, SMS * 2)
         waves = [2] * full + ([math.ceil(rest / SMS)] if rest else [])
@@ -314,8 +372,8 @@ def report(p):
               for s, table in (("calibration", {**MLP_FIT, **LANE_FIT}), ("held out", HELD_OUT))
               for n, (m, v) in table.items()]
     rows_ = []
-    for structure in ("current", "fused-adam"):
-        seed_mlp, seed_perc = mlp_ms(p, 30, 2, structure), warp_perceptron_ms(p, 30, aug=1)
+    for structure in ("current", "overlapped"):
+        seed_mlp, seed_perc = mlp_ms(p, 30, 2, structure), warp_perceptron_ms(p, 30, aug=1, structure=structure)
         seed_flop = 30 * STEPS * MLP_FLOP + 30 * EPOCHS * N_TRAIN * PERC_FLOP
         for name, ms, flop, meas in (
             ("seed experiment (30 perceptrons by warps + 30 MLPs)", seed_mlp + seed_perc, seed_flop, 140.0),
@@ -327,7 +385,7 @@ def report(p):
             rows_.append(dict(structure=structure, workload=name, model_ms=ms, measured_ms=meas if known else None,
                               peak_percent=100 * flop / (ms / 1e3) / PEAK))
     steps = {}
-    for s in ("current", "fused-adam"):
+    for s in ("current", "overlapped"):
         split = []
         t1, issue, wait = cta_step(s, p, 1, True, split)
         steps[s] = dict(t1_cycles=t1, issue_cycles=issue, barrier_wait=wait, barriers=len(split), phases=split)

@@ -45,7 +45,7 @@ def test_fitted_constants_are_physical(params):
     assert 0 < params["i_bm"] < params["l_bm"]
 
 
-@pytest.mark.parametrize("structure", ["current", "fused-adam"])
+@pytest.mark.parametrize("structure", ["current", "overlapped"])
 def test_more_ctas_per_sm_never_slower(params, structure):
     for aug in (0, 1):
         for in_l2 in (False, True):
@@ -54,7 +54,7 @@ def test_more_ctas_per_sm_never_slower(params, structure):
             assert t1 <= t2 <= 2 * t1  # a step per CTA no faster, per replica no slower
 
 
-@pytest.mark.parametrize("structure", ["current", "fused-adam"])
+@pytest.mark.parametrize("structure", ["current", "overlapped"])
 def test_more_replicas_never_faster(params, structure):
     times = [cm.mlp_ms(params, n, 2, structure) for n in (1, 30, 132, 264, 1000, 3000, 10_000)]
     assert times == sorted(times)
@@ -64,12 +64,55 @@ def test_more_replicas_never_faster(params, structure):
 
 def test_structures_as_described(params):
     assert len(cm.phases("current", params, 1, True)) == 11
-    assert len(cm.phases("fused-adam", params, 1, True)) == 6
+    assert len(cm.phases("overlapped", params, 1, True)) == 6  # group_overlapped_step: 2L phases
     with pytest.raises(ValueError):
         cm.phases("no-such-structure", params, 1, True)
-    # the planned structure does the same products with fewer barriers: never slower
+    # the built structure does the same products with fewer barriers and shorter chains: never slower
     for k in (1, 2):
-        assert cm.mlp_ms(params, 3000, k, "fused-adam") <= cm.mlp_ms(params, 3000, k, "current")
+        assert cm.mlp_ms(params, 3000, k, "overlapped") <= cm.mlp_ms(params, 3000, k, "current")
+
+
+def ranks_of(items):
+    return [sorted(item) for item in items]
+
+
+def test_overlapped_deals_as_group_trainer(params):
+    # Per-rank work of 3-64-64-1, batch 64, 256 ranks, derived by hand from
+    # group_overlapped_step / update_layer / group_gemm (first_item's staggered offsets).
+    ph = cm.phases("overlapped", params, 1, True)
+    all_ranks = list(range(256))
+    assert ranks_of(ph[0][1]) == [all_ranks]  # forward l1: 256 tiles
+    assert ranks_of(ph[2][1]) == [list(range(64))]  # output layer: one row per rank
+    delta2, w2t = ph[3][1]  # delta2: 256 tiles from 0; W2^T's 4096 elements from 256 = rank 0
+    assert sorted(delta2) == all_ranks and sorted(w2t) == all_ranks and ph[3][2] == 4096  # 32-way stores
+    delta1, dw2, db2, dw3, db3 = ph[4][1]
+    assert sorted(delta1) == sorted(dw2) == all_ranks
+    assert sorted(db2) == list(range(64))  # db2 from offset 512
+    assert sorted(dw3) == list(range(64, 128))  # dW3: 16 tiles <= 128, so 64 elements from offset 576
+    assert sorted(db3) == [128]  # db3 from offset 640
+    dw1, db1, gather = ph[5][1]
+    assert sorted(dw1) == list(range(192))  # dW1: 3 x 64 elements from offset 0
+    assert sorted(db1) == list(range(192, 256))  # db1 from offset 192
+    assert sorted(gather) == list(range(64))  # the next minibatch from offset 256
+    # a dense tile on every rank with 16 serial Adam updates, dW3's element one
+    assert dw2[5][1] - delta1[5][1] == 16 * (cm.LAT_L2 + cm.LAT_ADAM)
+
+
+def test_group_gemm_rules(params):
+    items, n = cm.group_gemm(params, 64, 64, 64, True)
+    assert n == 256 and len(items) == 256
+    items, n = cm.group_gemm(params, 64, 4, 64, True, offset=250)  # 16 tiles: one element per rank
+    assert n == 256 and sorted(items) == list(range(256))
+    items, n = cm.group_gemm(params, 66, 64, 64, True)  # 17 x 16 tiles, edge tiles on ranks 0-15 twice
+    assert n == 272 and items[0][0] > items[16][0]
+    assert cm.transpose_conflicts(64, 64) == 4096 and cm.transpose_conflicts(65, 64) == 4160 // 32  # padded: conflict-free
+
+
+def test_warp_perceptron_overlapped(params):
+    global_threads = cm.THREADS
+    assert len(cm.overlapped(params, 1, cm.LAT_SHARED, (3, 1))) == 2  # L = 1: two phases
+    assert cm.THREADS == global_threads
+    assert cm.warp_perceptron_ms(params, 30, structure="overlapped") < cm.warp_perceptron_ms(params, 30)
 
 
 def test_counts_from_the_shape():
@@ -84,5 +127,5 @@ def test_report_is_json_ready(params, tmp_path):
     import json
     r = cm.report(params)
     json.dumps(r)
-    assert {x["structure"] for x in r["predictions"]} == {"current", "fused-adam"}
+    assert {x["structure"] for x in r["predictions"]} == {"current", "overlapped"}
     assert all(0 < x["peak_percent"] < 100 for x in r["predictions"])
