@@ -53,6 +53,17 @@ US_HD_INLINE void adam_update(float& param, float grad, float& m, float& v, cons
   param = param - s.step_size * (m / denom);
 }
 
+// adam_update of a parameter and its moments behind pointers: loaded first, stored last.
+// Through references the compiler, unable to tell the pointers apart, would store and
+// reload between the steps (GPU memory round trips). Same arithmetic, same bits.
+US_HD_INLINE void adam_update_at(float* param, float grad, float* m, float* v, const AdamStep& s) {
+  float p = *param, m_value = *m, v_value = *v;
+  adam_update(p, grad, m_value, v_value, s);
+  *param = p;
+  *m = m_value;
+  *v = v_value;
+}
+
 // Adam over a contiguous range of parameters (vectorises on the CPU).
 US_HD_INLINE void adam_update_range(float* params, const float* grads, float* m, float* v, int count,
                                     const AdamStep& s) {

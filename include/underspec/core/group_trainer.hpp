@@ -344,9 +344,10 @@ US_HD_INLINE int update_layer(const Group& g, const NetShape& shape, const Repli
   gw.moment2 = st.moment2 + w;
   gw.adam = &adam;
   offset += group_gemm<TM, TN>(g, gw, fan_in, fan_out, rank, offset);
+  const AdamStep step = adam;  // in registers for the loop (stores to the moments could alias it)
   for (int j = first_item(rank, offset, g.size); j < fan_out; j += g.size)
-    adam_update(st.params[bias + j], bias_grad(delta, batch, fan_out, j), st.moment1[bias + j], st.moment2[bias + j],
-                adam);
+    adam_update_at(st.params + bias + j, bias_grad(delta, batch, fan_out, j), st.moment1 + bias + j,
+                   st.moment2 + bias + j, step);
   return offset + fan_out;
 }
 

@@ -93,13 +93,40 @@ US_HD_INLINE float apply_epilogue(const GemmArgs& g, float value, int i, int j) 
 }
 
 // C[i][j] from a finished accumulator: through apply_epilogue, or as a gradient that Adam
-// applies to C[i][j] (the same adam_update as the separate pass, so the same bits).
-US_HD_INLINE void store_result(const GemmArgs& g, float value, int i, int j) {
+// applies to C[i][j] (the same adam_update as the separate pass, so the same bits). `adam`
+// is the tile's copy of *g.adam, loaded once before its stores.
+US_HD_INLINE void store_result(const GemmArgs& g, float value, int i, int j, const AdamStep& adam) {
   const int e = i * g.ldc + j;
   if (g.epilogue == GemmEpilogue::adam)
-    adam_update(g.C[e], value, g.moment1[e], g.moment2[e], *g.adam);
+    adam_update_at(g.C + e, value, g.moment1 + e, g.moment2 + e, adam);
   else
     g.C[e] = apply_epilogue(g, value, i, j);
+}
+
+// Adam on a tile row of N gradients (GemmEpilogue::adam) starting at element e of C: every
+// parameter and moment loaded first, all updated, then stored, so the row costs one memory
+// round trip rather than one per element (the compiler cannot tell the pointers apart).
+template <int N>
+US_HD_INLINE void adam_update_row(const GemmArgs& g, const float (&grad)[N], int e, const AdamStep& adam) {
+  float param[N], m[N], v[N];
+  US_UNROLL(16)
+  for (int j = 0; j < N; ++j) {
+    param[j] = g.C[e + j];
+    m[j] = g.moment1[e + j];
+    v[j] = g.moment2[e + j];
+  }
+  US_UNROLL(16)
+  for (int j = 0; j < N; ++j) adam_update(param[j], grad[j], m[j], v[j], adam);
+  US_UNROLL(16)
+  for (int j = 0; j < N; ++j) {
+    g.C[e + j] = param[j];
+    g.moment1[e + j] = m[j];
+    g.moment2[e + j] = v[j];
+  }
+}
+
+US_HD_INLINE AdamStep tile_adam_step(const GemmArgs& g) {
+  return g.epilogue == GemmEpilogue::adam ? *g.adam : AdamStep{};
 }
 
 #if defined(__CUDA_ARCH__)
@@ -178,9 +205,15 @@ US_HD_INLINE void gemm_tile(const GemmArgs& g, int i0, int j0) {
       for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a_ip, b[p * g.ldb + j], acc[i][j]);
     }
   }
+  if (g.epilogue == GemmEpilogue::adam) {
+    const AdamStep adam = *g.adam;
+    US_UNROLL(16)
+    for (int i = 0; i < TM; ++i) adam_update_row<TN>(g, acc[i], (i0 + i) * g.ldc + j0, adam);
+    return;
+  }
   US_UNROLL(16)
   for (int i = 0; i < TM; ++i) US_UNROLL(16)
-  for (int j = 0; j < TN; ++j) store_result(g, acc[i][j], i0 + i, j0 + j);
+  for (int j = 0; j < TN; ++j) g.C[(i0 + i) * g.ldc + j0 + j] = apply_epilogue(g, acc[i][j], i0 + i, j0 + j);
 }
 
 // A TM x TN tile cut by the edge of C (only rows x cols of it exist): each existing element
@@ -213,10 +246,11 @@ US_HD_INLINE void gemm_tile_edge(const GemmArgs& g, int i0, int j0, int rows, in
       for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a_ip, b[p * g.ldb + b_col[j]], acc[i][j]);
     }
   }
+  const AdamStep adam = tile_adam_step(g);
   US_UNROLL(16)
   for (int i = 0; i < TM; ++i) US_UNROLL(16)
   for (int j = 0; j < TN; ++j)
-    if (i < rows && j < cols) store_result(g, acc[i][j], i0 + i, j0 + j);
+    if (i < rows && j < cols) store_result(g, acc[i][j], i0 + i, j0 + j, adam);
 }
 
 template <int TN>
