@@ -175,6 +175,30 @@ TEST(GroupTrainer, EvaluationMatchesCpuRmseBitForBit) {
   }
 }
 
+// The GPU's transposed copy of hidden weights, dealt as diagonals of 32 x 32 blocks: every
+// element once, whatever the shape, the ranks and where the job's dealing starts.
+TEST(GroupTrainer, DiagonalTransposeCoversEveryElementOnce) {
+  for (const auto& [rows, cols] : {std::pair{64, 64}, std::pair{3, 64}, std::pair{5, 9}, std::pair{33, 70}})
+    for (int stride : {1, 37, 256})
+      for (int offset : {0, 5}) {
+        std::vector<float> w(static_cast<std::size_t>(rows * cols)), w_t(w.size(), -1.0f);
+        for (std::size_t e = 0; e < w.size(); ++e) w[e] = static_cast<float>(e);
+        std::vector<int> writes(w.size(), 0);
+        for (int rank = 0; rank < stride; ++rank) {  // each rank alone into a fresh buffer
+          std::vector<float> mine(w.size(), -1.0f);
+          transpose_diagonals(w.data(), rows, cols, mine.data(), first_item(rank, offset, stride), stride);
+          for (std::size_t e = 0; e < mine.size(); ++e)
+            if (mine[e] != -1.0f) {
+              ++writes[e];
+              w_t[e] = mine[e];
+            }
+        }
+        for (int i = 0; i < rows; ++i)
+          for (int j = 0; j < cols; ++j) ASSERT_EQ(w_t[j * rows + i], w[i * cols + j]) << rows << "x" << cols;
+        for (std::size_t e = 0; e < writes.size(); ++e) ASSERT_EQ(writes[e], 1) << "element " << e;
+      }
+}
+
 TEST(GroupTrainer, GatherRowMatchesAugmentationNoise) {
   const ExperimentConfig config = small_config(50, 8, 1);
   const Dataset train = make_training_set(config, Regime::baseline, 0);

@@ -47,6 +47,17 @@ TEST(Philox, MatchesRandom123OnManyInputs) {
   }
 }
 
+// The GPU's strided gather draws only the normal it uses: the same bits as the four.
+TEST(BoxMuller, OneNormalEqualsItsPlaceInTheFour) {
+  for (std::uint32_t c = 0; c < 200000; ++c) {
+    const PhiloxBlock block =
+        philox4x32_10(PhiloxCounter{c, 7u, 0u, 0u}, make_key(c * 2654435761u, Stream::augmentation));
+    const Normal4 four = box_muller4(block);
+    for (std::uint32_t q = 0; q < 4; ++q)
+      ASSERT_EQ(box_muller_one(block, q), four.n[q]) << "counter " << c << " q " << q;
+  }
+}
+
 TEST(Uniform, OpenIntervalAndExactEnds) {
   EXPECT_GT(uniform_open01(0u), 0.0f);
   EXPECT_LT(uniform_open01(0xffffffffu), 1.0f);

@@ -157,9 +157,13 @@ US_HD_INLINE void gather_rows_of(const DatasetView& data, IndexOf&& index_of, co
     const std::uint32_t i = index_of(b);
     float x3 = data.x3[i];
     if (job.augment) {
-      if (stride != 1 || b == first || (position & 3u) == 0)
-        noise = normal4(augmentation_counter(epoch, position), aug_key);
-      x3 += augmentation_std * normal4_pick(noise, position & 3u);
+      if (stride != 1) {  // rows of one rank are not consecutive: the one normal each uses
+        x3 += augmentation_std *
+              box_muller_one(philox4x32_10(augmentation_counter(epoch, position), aug_key), position & 3u);
+      } else {
+        if (b == first || (position & 3u) == 0) noise = normal4(augmentation_counter(epoch, position), aug_key);
+        x3 += augmentation_std * normal4_pick(noise, position & 3u);
+      }
     }
     features[b * kFeatures + 0] = data.x1[i];
     features[b * kFeatures + 1] = data.x2[i];
@@ -311,7 +315,8 @@ US_HD_INLINE void group_train_step(const Group& g, const NetShape& shape, const 
 //                layer), the transposed copy of W_h for the next phase, and the gradient of
 //                every layer whose weights no later phase reads, applied by Adam as it is
 //                made (GemmEpilogue::adam; no gradient array);
-//   the last backward phase also gathers the next minibatch into the other input buffer.
+//   the first backward phase, the lightest, also gathers the next minibatch into the other
+//   input buffer (no phase of this step reads it).
 // Layer l is updated in phase L - l + 1 (l < L) or min(2, L) (the output layer, whose
 // weights phase 1 reads directly). Within a phase no rank writes what another reads; the
 // HostGroup tests run every phase's ranks in several orders to keep it so.
@@ -321,6 +326,23 @@ US_HD_INLINE void group_train_step(const Group& g, const NetShape& shape, const 
 US_HD_INLINE float* hidden_delta(const ReplicaState& st, int h) { return (h & 1) ? st.buf.delta_a : st.buf.delta_b; }
 US_HD_INLINE float* transposed_weights(const ReplicaState& st, int l) {
   return (l & 1) ? st.weights_t2 : st.buf.weights_t;
+}
+
+// w_t[j][i] = w[i][j] (w: rows x cols), items first, first + stride, ... of it. Item e is
+// element (32 bi + lane, 32 bj + (lane + s) % 32) of 32 x 32 block (bi, bj), lane = e % 32,
+// s = e / 32 % 32: 32 consecutive items walk a diagonal, whose rows and columns are all
+// different mod 32, so a warp's reads and writes of 64-wide rows hit 32 different banks
+// (row by row or column by column, one of the two would hit one bank 32 times). Returns the
+// item count (the blocks cover the matrix; items past its edge do nothing).
+US_HD_INLINE int transpose_diagonals(const float* w, int rows, int cols, float* w_t, int first, int stride) {
+  const int blocks_j = (cols + 31) / 32;
+  const int items = ((rows + 31) / 32) * blocks_j * 1024;
+  for (int e = first; e < items; e += stride) {
+    const int lane = e & 31, s = (e >> 5) & 31, block = e >> 10;
+    const int i = (block / blocks_j) * 32 + lane, j = (block % blocks_j) * 32 + ((lane + s) & 31);
+    if (i < rows && j < cols) w_t[j * rows + i] = w[i * cols + j];
+  }
+  return items;
 }
 
 // The phase (1..L) of the backward pass in which layer l's parameters are updated.
@@ -352,7 +374,7 @@ US_HD_INLINE int update_layer(const Group& g, const NetShape& shape, const Repli
 }
 
 // One minibatch of a parallel group: input/targets hold its rows; gather_next(rank, offset)
-// gathers the next minibatch's rows dealt from `offset` (in the last phase).
+// gathers the next minibatch's rows dealt from `offset` (in the first backward phase).
 template <int TM, int TN, class Group, class GatherNext>
 US_HD_INLINE void group_overlapped_step(const Group& g, const NetShape& shape, const ReplicaState& st,
                                         const float* input, const float* targets, int batch, const AdamStep& adam,
@@ -393,21 +415,16 @@ US_HD_INLINE void group_overlapped_step(const Group& g, const NetShape& shape, c
                           GemmEpilogue::relu_mask,
                           st.buf.act[h]};
         offset += group_gemm<TM, TN>(g, gd, batch, fan_in, rank, offset);
-        if (h >= 2) {  // W_h^T, read by the next phase while Adam updates W_h
-          const int n = shape.width[h - 1] * fan_in;
-          const float* w = st.params + weight_offset(shape, h);
-          float* w_t = transposed_weights(st, h);
-          for (int e = first_item(rank, offset, g.size); e < n; e += g.size)
-            w_t[(e % fan_in) * shape.width[h - 1] + e / fan_in] = w[e];
-          offset += n;
-        }
+        if (h >= 2)  // W_h^T, read by the next phase while Adam updates W_h
+          offset += transpose_diagonals(st.params + weight_offset(shape, h), shape.width[h - 1], fan_in,
+                                        transposed_weights(st, h), first_item(rank, offset, g.size), g.size);
       }
       if (k >= 2 && update_phase(L, L - k + 1) == k)
         offset = update_layer<TM, TN>(g, shape, st, input, hidden_delta(st, L - k + 1), batch, adam, L - k + 1, rank,
                                       offset);
       if (update_phase(L, L) == k)
         offset = update_layer<TM, TN>(g, shape, st, input, st.out_delta, batch, adam, L, rank, offset);
-      if (k == L) gather_next(rank, offset);
+      if (k == 1) gather_next(rank, offset);
     });
   }
 }

@@ -21,3 +21,12 @@
 #else
 #define US_UNROLL(n)
 #endif
+
+// Unrolling for the GPU only: a loop carrying one dependent chain (a dot product, a sum) whose
+// loads the GPU should issue ahead of the chain; the CPU's versions of such loops are its
+// SIMD kernels, so the hint would only grow its portable code.
+#if defined(__CUDA_ARCH__)
+#define US_DEVICE_UNROLL(n) US_PRAGMA(unroll n)
+#else
+#define US_DEVICE_UNROLL(n)
+#endif

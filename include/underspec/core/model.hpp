@@ -197,6 +197,7 @@ US_HD_INLINE void gemm_tile(const GemmArgs& g, int i0, int j0) {
 #if defined(__CUDA_ARCH__)
   p = gemm_tile_vector_steps<TM, TN>(g, a, b, acc);
 #endif
+  US_DEVICE_UNROLL(8)
   for (; p < g.P; ++p) {
     US_UNROLL(16)
     for (int i = 0; i < TM; ++i) {
@@ -238,6 +239,7 @@ US_HD_INLINE void gemm_tile_edge(const GemmArgs& g, int i0, int j0, int rows, in
   }
   const float* a = g.A + i0 * g.a_row_stride;
   const float* b = g.B + j0;
+  US_DEVICE_UNROLL(4)
   for (int p = 0; p < g.P; ++p) {
     US_UNROLL(16)
     for (int i = 0; i < TM; ++i) {
@@ -313,6 +315,7 @@ US_HD_INLINE float mse_grad(float prediction, float target, float two_over_batch
 // A bias gradient: sum_b delta[b][j] over the batch in ascending b (every backend's order).
 US_HD_INLINE float bias_grad(const float* delta, int batch, int width, int j) {
   float sum = 0.0f;
+  US_DEVICE_UNROLL(8)
   for (int b = 0; b < batch; ++b) sum += delta[b * width + j];
   return sum;
 }

@@ -85,11 +85,12 @@ US_HD_INLINE float normal4_pick(const Normal4& v, std::uint32_t k) {
   return k == 0u ? v.n[0] : k == 1u ? v.n[1] : k == 2u ? v.n[2] : v.n[3];
 }
 
+constexpr double kTwoPi = 6.283185307179586476925286766559;
+
 // Four standard normals from one Philox block by Box-Muller. Evaluated in double and
 // rounded once to float, so the results of two math libraries (glibc, CUDA's libdevice)
 // agree except in the rare case where they straddle a float rounding boundary.
 US_HD_INLINE Normal4 box_muller4(const PhiloxBlock& block) {
-  constexpr double kTwoPi = 6.283185307179586476925286766559;
   Normal4 out;
   for (int pair = 0; pair < 2; ++pair) {
     const double u1 = uniform_open01_double(block.v[2 * pair]);
@@ -103,5 +104,16 @@ US_HD_INLINE Normal4 box_muller4(const PhiloxBlock& block) {
 }
 
 US_HD_INLINE Normal4 normal4(PhiloxCounter ctr, PhiloxKey key) { return box_muller4(philox4x32_10(ctr, key)); }
+
+// box_muller4(block).n[q] alone: its pair's logarithm and square root and one of cos or sin,
+// a quarter of box_muller4's transcendental work, the same expression so the same bits.
+US_HD_INLINE float box_muller_one(const PhiloxBlock& block, std::uint32_t q) {
+  const bool second_pair = (q & 2u) != 0;
+  const double u1 = uniform_open01_double(second_pair ? block.v[2] : block.v[0]);
+  const double u2 = uniform_open01_double(second_pair ? block.v[3] : block.v[1]);
+  const double radius = sqrt(-2.0 * log(u1));
+  const double angle = kTwoPi * u2;
+  return static_cast<float>(radius * ((q & 1u) ? sin(angle) : cos(angle)));
+}
 
 }  // namespace underspec
