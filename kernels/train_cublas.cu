@@ -28,7 +28,12 @@ int padded_replicas(int replicas) { return (replicas + kSliceReplicas - 1) / kSl
 
 unsigned blocks_for(std::size_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
 
-__global__ void init_kernel(NetShape shape, const ReplicaJob* jobs, int n_replicas, float* params, float* m, float* v) {
+__global__ void init_kernel(NetShape shape_arg, const ReplicaJob* jobs, int n_replicas, float* params, float* m,
+                            float* v) {
+  // init_param indexes the widths at run time: from shared memory, not a stack copy of the argument.
+  __shared__ NetShape shape;
+  if (threadIdx.x == 0) shape = shape_arg;
+  __syncthreads();
   const int n_params = param_count(shape);
   const std::size_t total = static_cast<std::size_t>(n_replicas) * n_params;
   const std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;

@@ -12,6 +12,7 @@ namespace {
 constexpr int kTile = 4;           // 4x4 output tile per thread and product
 constexpr int kWarpsPerBlock = 4;  // perceptron: replicas per CTA (the layout's unit)
 constexpr int kLaneThreads = 128;  // perceptron: replicas (lanes) per CTA
+constexpr int kLaneCtasPerSm = 6;  // <= 85 registers: 10^5 lanes in one wave on 132 SMs
 
 constexpr int kMlpMaxThreads = 256;  // fused_threads' ceiling
 constexpr int kMlpCtasPerSm = 2;     // registers capped (<= 128) so two CTAs fit an SM
@@ -58,7 +59,7 @@ __global__ void warp_perceptron_kernel(FusedTrainLaunch a) {
 }
 
 // One lane per replica, everything in registers: no shared memory, no barriers.
-__global__ void __launch_bounds__(kLaneThreads) lane_perceptron_kernel(FusedTrainLaunch a) {
+__global__ void __launch_bounds__(kLaneThreads, kLaneCtasPerSm) lane_perceptron_kernel(FusedTrainLaunch a) {
   const int replica = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
   if (replica >= a.n_replicas) return;
   const ReplicaJob job = a.jobs[replica];

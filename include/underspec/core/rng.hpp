@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "underspec/core/hd.hpp"
+#include "underspec/core/trig.hpp"
 
 namespace underspec {
 
@@ -87,18 +88,20 @@ US_HD_INLINE float normal4_pick(const Normal4& v, std::uint32_t k) {
 
 constexpr double kTwoPi = 6.283185307179586476925286766559;
 
-// Four standard normals from one Philox block by Box-Muller. Evaluated in double and
-// rounded once to float, so the results of two math libraries (glibc, CUDA's libdevice)
-// agree except in the rare case where they straddle a float rounding boundary.
+// Four standard normals from one Philox block by Box-Muller, evaluated in double and rounded
+// once to float. sin and cos are the project's own (trig.hpp), the same code on both
+// backends; log and sqrt are the math library's (glibc, CUDA's libdevice), whose double
+// results may differ in the last bit, which the rounding to float hides except when they
+// straddle a float rounding boundary.
 US_HD_INLINE Normal4 box_muller4(const PhiloxBlock& block) {
   Normal4 out;
   for (int pair = 0; pair < 2; ++pair) {
     const double u1 = uniform_open01_double(block.v[2 * pair]);
     const double u2 = uniform_open01_double(block.v[2 * pair + 1]);
     const double radius = sqrt(-2.0 * log(u1));
-    const double angle = kTwoPi * u2;
-    out.n[2 * pair] = static_cast<float>(radius * cos(angle));
-    out.n[2 * pair + 1] = static_cast<float>(radius * sin(angle));
+    const SinCos angle = sincos_0_2pi(kTwoPi * u2);
+    out.n[2 * pair] = static_cast<float>(radius * angle.cos);
+    out.n[2 * pair + 1] = static_cast<float>(radius * angle.sin);
   }
   return out;
 }
@@ -112,8 +115,8 @@ US_HD_INLINE float box_muller_one(const PhiloxBlock& block, std::uint32_t q) {
   const double u1 = uniform_open01_double(second_pair ? block.v[2] : block.v[0]);
   const double u2 = uniform_open01_double(second_pair ? block.v[3] : block.v[1]);
   const double radius = sqrt(-2.0 * log(u1));
-  const double angle = kTwoPi * u2;
-  return static_cast<float>(radius * ((q & 1u) ? sin(angle) : cos(angle)));
+  const SinCos angle = sincos_0_2pi(kTwoPi * u2);
+  return static_cast<float>(radius * ((q & 1u) ? angle.sin : angle.cos));
 }
 
 }  // namespace underspec
