@@ -63,8 +63,9 @@ __global__ void __launch_bounds__(kLaneThreads, kLaneCtasPerSm) lane_perceptron_
   const int replica = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
   if (replica >= a.n_replicas) return;
   const ReplicaJob job = a.jobs[replica];
+  __shared__ std::uint32_t index[kLaneIndexChunk * kLaneThreads];  // lane-major: no bank conflicts
   lane_train_perceptron(a.shape, a.runs[job.run], job, a.datasets[job.dataset],
-                        a.params_out + static_cast<std::size_t>(replica) * 4);
+                        a.params_out + static_cast<std::size_t>(replica) * 4, index + threadIdx.x, kLaneThreads);
 }
 
 template <class Kernel>

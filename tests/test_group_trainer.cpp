@@ -132,7 +132,8 @@ TEST(GroupTrainer, LanePerceptronMatchesCpuBitwise) {
         const ReplicaSpec r{seed, 0, ModelKind::perceptron, regime, 0, seed};
         const ReplicaJob job{seed, regime == Regime::augmentation ? 1u : 0u, 0u, 0u};
         std::vector<float> lane(4);
-        lane_train_perceptron(shape, run, job, view_of(train), lane.data());
+        std::uint32_t index[kLaneIndexChunk * 3];
+        lane_train_perceptron(shape, run, job, view_of(train), lane.data(), index + 1, 3);  // a strided column
         SCOPED_TRACE("n_train " + std::to_string(n_train) + ", batch " + std::to_string(batch) + ", seed " +
                      std::to_string(seed));
         expect_bitwise_equal(lane, cpu_trained(config, shape, r, train));

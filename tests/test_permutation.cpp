@@ -42,6 +42,24 @@ TEST_P(PermutationSizes, BatchedIndicesEqualOneAtATime) {
   }
 }
 
+// The perceptron lane's chunks: one evaluation per iteration, strided into a lane's column.
+TEST_P(PermutationSizes, WalkedIndicesEqualOneAtATime) {
+  const std::uint32_t n = GetParam();
+  const EpochPermutation p = make_epoch_permutation(n, 5, 2);
+  for (const std::uint32_t count : {1u, 16u, 33u}) {
+    for (std::uint32_t first = 0; first < n; first += count) {
+      const std::uint32_t c = first + count <= n ? count : n - first;
+      constexpr int kStride = 3;
+      std::vector<std::uint32_t> column(c * kStride, 0xdeadbeefu);
+      walked_indices(p, first, static_cast<int>(c), column.data(), kStride);
+      for (std::uint32_t k = 0; k < c; ++k)
+        ASSERT_EQ(column[k * kStride], permuted_index(p, first + k)) << "n " << n << " position " << first + k;
+      for (std::size_t e = 0; e < column.size(); ++e)
+        if (e % kStride != 0) ASSERT_EQ(column[e], 0xdeadbeefu) << "wrote outside its column";
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Sizes, PermutationSizes, ::testing::Values(1u, 2u, 3u, 5u, 63u, 64u, 65u, 4097u, 5000u));
 
 TEST(Permutation, DiffersAcrossEpochsAndSeeds) {

@@ -129,3 +129,11 @@ def test_report_is_json_ready(params, tmp_path):
     json.dumps(r)
     assert {x["structure"] for x in r["predictions"]} == {"current", "overlapped"}
     assert all(0 < x["peak_percent"] < 100 for x in r["predictions"])
+
+
+def test_chunked_walks_cost_less_than_the_longest_walk_and_more_than_the_mean():
+    # walked_indices: a warp pays the longest of 32 sums of 16 walks, per sample between the
+    # mean walk (1.64) and the longest single walk of 32 lanes (4.81).
+    chunked = cm.e_max_chunk_walk(16, trials=500)
+    assert 1.64 < chunked < cm.e_max_walk()
+    assert cm.e_max_chunk_walk(1, trials=2000) == pytest.approx(cm.e_max_walk(), rel=0.05)

@@ -14,10 +14,15 @@
 
 namespace underspec {
 
+// Samples whose indices a lane computes together (walked_indices) before using them.
+constexpr int kLaneIndexChunk = 16;
+
 // Trains the perceptron `shape` (3 inputs, 1 output: param_count == 4, weights then bias)
-// and writes its final parameters to params_out[0..4).
+// and writes its final parameters to params_out[0..4). `index` is scratch for
+// kLaneIndexChunk sample indices at `index_stride` (the GPU: a lane's column of shared memory).
 US_HD_INLINE void lane_train_perceptron(const NetShape& shape, const TrainRun& run, const ReplicaJob& job,
-                                        const DatasetView& data, float* params_out) {
+                                        const DatasetView& data, float* params_out, std::uint32_t* index,
+                                        int index_stride) {
   float w0 = init_param(shape, job.seed, 0), w1 = init_param(shape, job.seed, 1), w2 = init_param(shape, job.seed, 2);
   float bias = init_param(shape, job.seed, 3);
   float m0 = 0.0f, m1 = 0.0f, m2 = 0.0f, mb = 0.0f, v0 = 0.0f, v1 = 0.0f, v2 = 0.0f, vb = 0.0f;
@@ -30,7 +35,14 @@ US_HD_INLINE void lane_train_perceptron(const NetShape& shape, const TrainRun& r
                        Normal4 noise{};
                        for (std::uint32_t b = 0; b < batch; ++b) {
                          const std::uint32_t position = start + b;
-                         const std::uint32_t i = permuted_index(perm, position);
+                         const auto k = static_cast<int>(b % kLaneIndexChunk);
+                         if (k == 0) {
+                           const std::uint32_t left = batch - b;
+                           walked_indices(perm, position,
+                                          left < kLaneIndexChunk ? static_cast<int>(left) : kLaneIndexChunk, index,
+                                          index_stride);
+                         }
+                         const std::uint32_t i = index[k * index_stride];
                          const float x1 = data.x1[i], x2 = data.x2[i];
                          float x3 = data.x3[i];
                          if (job.augment) {
