@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "cublas_api.hpp"
+#include "cublas_handle.hpp"
 #include "cuda_check.hpp"
 #include "cuda_stream.hpp"
 #include "device_buffer.hpp"
@@ -105,18 +106,6 @@ std::string shape_name(const NetShape& shape) {
   }
   return name;
 }
-
-class CublasHandle {
- public:
-  CublasHandle() { US_CUBLAS_CHECK(cuda::cublas().create(&handle_)); }
-  CublasHandle(const CublasHandle&) = delete;
-  CublasHandle& operator=(const CublasHandle&) = delete;
-  ~CublasHandle() { static_cast<void>(cuda::cublas().destroy(handle_)); }
-  cublasHandle_t get() const { return handle_; }
-
- private:
-  cublasHandle_t handle_{};
-};
 
 // Every input of a generated dataset: two with equal keys hold the same samples.
 struct DataKey {
@@ -214,7 +203,7 @@ class CudaBackend final : public Backend {
         fused_shared_budget(shared_bytes, static_cast<std::size_t>(shared_per_sm), options_.fused_ctas_per_sm);
     cuda::CudaStream stream;
     DatasetCache cache;
-    std::unique_ptr<CublasHandle> cublas;
+    std::unique_ptr<cuda::CublasHandle> cublas;
 
     for (const std::vector<std::size_t>& group : launch_groups(sweep, replicas, options_.variant)) {
       if (stopped()) return;
@@ -238,7 +227,7 @@ class CudaBackend final : public Backend {
       }
       DeviceBuffer<TrainRun> runs_device = cuda::to_device(runs, stream.get());  // `runs` outlives the copy
       const bool use_cublas = shape.n_layers > 1 && options_.variant == TrainVariant::cublas;
-      if (use_cublas && !cublas) cublas = std::make_unique<CublasHandle>();
+      if (use_cublas && !cublas) cublas = std::make_unique<cuda::CublasHandle>();
 
       std::size_t free_bytes = 0, total_bytes = 0;
       US_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));

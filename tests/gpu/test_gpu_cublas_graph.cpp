@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cublas_api.hpp"
+#include "cublas_handle.hpp"
 #include "cuda_stream.hpp"
 #include "device_buffer.hpp"
 #include "gpu_test_support.hpp"
@@ -65,18 +66,6 @@ TEST(GpuCublasGraph, GraphsGiveTheBitsOfOneByOneLaunches) {
   }
 }
 
-class CublasHandle {
- public:
-  CublasHandle() { EXPECT_EQ(cuda::cublas().create(&handle_), CUBLAS_STATUS_SUCCESS); }
-  CublasHandle(const CublasHandle&) = delete;
-  CublasHandle& operator=(const CublasHandle&) = delete;
-  ~CublasHandle() { static_cast<void>(cuda::cublas().destroy(handle_)); }
-  cublasHandle_t get() const { return handle_; }
-
- private:
-  cublasHandle_t handle_{};
-};
-
 // Between prepare() and the end of train(): no memory nodes in the graphs, the same free
 // device memory, and the stream-ordered pool (where cuBLAS takes a workspace it lacks)
 // never above its use before. A cudaMalloc freed again within train() would escape these
@@ -116,7 +105,7 @@ TEST(GpuCublasGraph, TrainingAllocatesNothing) {
     return value;
   };
 
-  CublasHandle handle;
+  cuda::CublasHandle handle;
   cuda::CudaStream stream;
   std::vector<std::vector<float>> results;
   for (bool graph : {true, false}) {
