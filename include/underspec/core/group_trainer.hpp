@@ -308,7 +308,7 @@ US_HD_INLINE void group_train_step(const Group& g, const NetShape& shape, const 
 
 // ---------------------------------------------------------------------------------------
 // The step of parallel groups (a GPU CTA or warp per replica): the same products, errors and
-// Adam updates as group_train_step, in 2L phases instead of 4L - 1 + 1, so fewer barriers:
+// Adam updates as group_train_step, in 2L phases instead of 3L + 2, so fewer barriers:
 //   forward      one phase per layer; the output layer's phase also makes its errors;
 //   backward k   (k = 1..L) the error of hidden layer h = L - k (reading W_{h+1} through a
 //                transposed copy made one phase earlier, or directly for the width-1 output
