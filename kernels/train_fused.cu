@@ -80,10 +80,15 @@ void launch_with_shared(Kernel kernel, const char* name, unsigned blocks, unsign
 }  // namespace
 
 cuda_plan::FusedLayout fused_layout_for(const NetShape& shape, int batch_size, std::size_t shared_limit_bytes) {
+  // The kernels' static shared memory (their ReplicaState tables) comes out of the same
+  // per-block limit as the dynamic layout.
+  const auto less_static = [&](std::size_t states) {
+    const std::size_t bytes = states * sizeof(ReplicaState);
+    return shared_limit_bytes > bytes ? shared_limit_bytes - bytes : 0;
+  };
   if (shape.n_layers == 1)
-    return cuda_plan::plan_fused_layout(shape, batch_size, 32, shared_limit_bytes / kWarpsPerBlock);
-  return cuda_plan::plan_fused_layout(shape, batch_size, cuda_plan::fused_threads(shape, batch_size),
-                                      shared_limit_bytes);
+    return cuda_plan::plan_fused_layout(shape, batch_size, 32, less_static(kWarpsPerBlock) / kWarpsPerBlock);
+  return cuda_plan::plan_fused_layout(shape, batch_size, cuda_plan::fused_threads(shape, batch_size), less_static(1));
 }
 
 void launch_fused_train(const FusedTrainLaunch& a, cudaStream_t stream) {
