@@ -14,7 +14,8 @@
 # -> compute-sanitizer memcheck/racecheck/synccheck on tiny runs (one with width 128) ->
 # sweeps of 3000 MLPs (one and two CTAs per SM) and 10^5 perceptrons through the CLI -> the
 # GPU benchmark (`underspec bench`, then the developer harness) -> Nsight Compute on the fused
-# MLP and lane perceptron kernels. UNDERSPEC_GPU_CHECK_STEPS="env binaries tests" runs a subset.
+# MLP and lane perceptron kernels. UNDERSPEC_GPU_CHECK_STEPS="env binaries tests" runs a subset;
+# UNDERSPEC_GPU_CHECK_BIN=DIR uses the binaries in DIR (ctest GpuCheckDryRun does, with --dry-run).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -94,7 +95,12 @@ if wanted env; then
 fi
 
 bin=""
-if wanted binaries; then
+if [[ -n "${UNDERSPEC_GPU_CHECK_BIN:-}" ]]; then
+  # Binaries given (underspec, underspec_gpu_tests, underspec_gpu_bench in one folder): the
+  # ctest GpuCheckDryRun rehearses the script with the build's own.
+  bin="$UNDERSPEC_GPU_CHECK_BIN"
+  log "binaries: given ($bin)"
+elif wanted binaries; then
   if [[ -x "$prebuilt/underspec" ]] && step prebuilt-starts 30 "$prebuilt/underspec_gpu_tests" --gtest_list_tests &&
     step prebuilt-cli 30 "$prebuilt/underspec" --version; then
     bin="$prebuilt"
