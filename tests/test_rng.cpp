@@ -78,7 +78,7 @@ TEST(BoxMuller, OwnSinCosMatchTheLibrary) {
     float_mismatches += static_cast<float>(radius * own.sin) != static_cast<float>(radius * std::sin(angle));
     float_mismatches += static_cast<float>(radius * own.cos) != static_cast<float>(radius * std::cos(angle));
   }
-  EXPECT_EQ(float_mismatches, 0);  // 80 million pairs measured: none
+  EXPECT_EQ(float_mismatches, 0);  // measured on 40 million angles (80 million normals): none
 }
 
 // The GPU's strided gather draws only the normal it uses: the same bits as the four.
