@@ -11,6 +11,7 @@
 # Steps: environment -> binaries (the carried prebuilt ones if they start there, else a
 # build of the GPU targets against .deps/) -> kernel tests and backend tests with
 # CUDA_LAUNCH_BLOCKING=1, the cuBLAS graph tests without it -> the seed experiment through the CLI on both backends, compared
+# (and on the GPU with its launch groups concurrent and one at a time: the same bytes)
 # -> compute-sanitizer memcheck/racecheck/synccheck on tiny runs (one with width 128) ->
 # sweeps of 3000 MLPs (one and two CTAs per SM) and 10^5 perceptrons through the CLI -> the
 # GPU benchmark (`underspec bench`, then the developer harness) -> Nsight Compute on the fused
@@ -144,6 +145,12 @@ tiny=(--no-report --progress none --set sweep.seeds=2 --set data.n_train=200 --s
 if wanted seed; then
   if (( have_gpu )); then
     UNDERSPEC_CUDA_PROFILE=1 step seed-cuda 120 "$bin/underspec" run --device cuda --no-report --out "$work/seed-cuda"
+    # The same with its two launch groups (perceptrons, MLPs) one after another: same bytes.
+    UNDERSPEC_CUDA_PROFILE=1 UNDERSPEC_CUDA_CONCURRENT_GROUPS=1 step seed-cuda-serial 120 "$bin/underspec" run \
+      --device cuda --no-report --out "$work/seed-cuda-serial"
+    step seed-concurrent-same-bytes 10 cmp "$work/seed-cuda/replicas.csv" "$work/seed-cuda-serial/replicas.csv"
+    grep -h 'launch groups' "$work"/logs/seed-cuda.log "$work"/logs/seed-cuda-serial.log 2> /dev/null |
+      sed 's/^/    /' | tee -a "$summary" > /dev/null
   else
     log "seed-cuda: skipped (no GPU)"
   fi
@@ -187,7 +194,7 @@ if wanted scale; then
         --device cuda --no-report --progress none --set 'sweep.models=["mlp"]' --set sweep.seeds=1000 \
         --set 'model.mlp.hidden=[128,128]' --set train.epochs=3 --out "$work/mlp128-$variant"
     done
-    grep -H 's training\|^cuda device' "$work"/logs/{seed-cuda,mlp3000-ctas2,mlp3000-ctas1,perceptron-1e5,mlp128-fused,mlp128-cublas}.log 2> /dev/null |
+    grep -H 's training\|^cuda device' "$work"/logs/{seed-cuda,seed-cuda-serial,mlp3000-ctas2,mlp3000-ctas1,perceptron-1e5,mlp128-fused,mlp128-cublas}.log 2> /dev/null |
       sed "s|$work/logs/||; s/^/    /" | tee -a "$summary"
   else
     log "scale: skipped (no GPU)"

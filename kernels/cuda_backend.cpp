@@ -1,6 +1,7 @@
 // The CUDA backend's host side: device checks, datasets on the device, chunking, and the
 // launches of generation, training (fused or cuBLAS) and evaluation.
 // Run on an NVIDIA H200 (tests/gpu, bench/gpu-check.sh): bit-identical to the CPU backend.
+// Launch groups trained concurrently (below) came after that run and have not run on a GPU.
 //
 // A backend is bound to one device (cudaSetDevice at the start of train(), in the calling
 // thread). Per train() call, the requested replicas are grouped into launch groups
@@ -12,17 +13,23 @@
 // shared training sets are generated on the device once per distinct set of generation
 // inputs and reused across cells. Each group is trained in chunks that fit the device
 // memory budget (or the configured maximum); after each chunk its results go to the sink,
-// and *stop is checked before the next chunk. Evaluation scores two test domains per
-// launch; a cell with fewer domains than the group's largest repeats its last one. Nothing a
-// replica computes depends on its chunk, group or position.
+// and *stop is checked before the next chunk. Up to options.concurrent_groups groups train
+// at the same time, each from its own host thread on its own stream, sharing the dataset
+// cache and the sink under locks and the free memory in equal parts; their per-chunk
+// buffers are stream-ordered, because cudaMalloc and cudaFree would wait for every stream.
+// Evaluation scores two test domains per launch; a cell with fewer domains than the group's
+// largest repeats its last one. Nothing a replica computes depends on its chunk, group or
+// position.
 #include "underspec/backends/cuda_backend.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <compare>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -38,6 +45,7 @@
 #include "train_cublas.hpp"
 #include "train_fused.hpp"
 #include "underspec/backends/multi_backend.hpp"
+#include "underspec/run/deal_chunks.hpp"
 #include "underspec/sweep/dataset.hpp"
 
 namespace underspec {
@@ -63,10 +71,10 @@ cuda::GenerateJob generate_job(float* base, std::uint32_t n, DatasetId set, std:
 void run_generate(const ExperimentConfig& config, const std::vector<cuda::GenerateJob>& jobs, std::uint32_t max_n,
                   cudaStream_t stream) {
   if (jobs.empty()) return;
-  DeviceBuffer<cuda::GenerateJob> device_jobs = cuda::to_device(jobs, stream);
+  DeviceBuffer<cuda::GenerateJob> device_jobs = cuda::to_device_ordered(jobs, stream);
   cuda::launch_generate(scm_params(config.data), config.data.seed, device_jobs.data(), static_cast<int>(jobs.size()),
                         max_n, stream);
-  US_CUDA_CHECK(cudaStreamSynchronize(stream));  // before device_jobs is freed
+  US_CUDA_CHECK(cudaStreamSynchronize(stream));  // the data is then ready for every stream
 }
 
 // UNDERSPEC_CUDA_PROFILE=1: CUDA events around each chunk's training and evaluation, printed
@@ -127,12 +135,15 @@ struct DataRequest {
   std::uint32_t n;
 };
 
-// The device datasets of one train() call, keyed by their generation inputs.
+// The device datasets of one train() call, keyed by their generation inputs, shared by the
+// launch groups' threads (one at a time).
 class DatasetCache {
  public:
-  // Views of the requested datasets of `config`, generating the missing ones.
+  // Views of the requested datasets of `config`, generating the missing ones on `stream`;
+  // they are ready on every stream when this returns.
   std::vector<DatasetView> get(const ExperimentConfig& config, const std::vector<DataRequest>& requests,
                                cudaStream_t stream) {
+    const std::lock_guard lock(mutex_);
     const ScmParams scm = scm_params(config.data);
     std::vector<cuda::GenerateJob> jobs;
     std::uint32_t max_n = 0;
@@ -164,7 +175,8 @@ class DatasetCache {
   }
 
  private:
-  std::map<DataKey, DeviceDataset> sets_;
+  std::mutex mutex_;
+  std::map<DataKey, DeviceDataset> sets_;  // map: views stay valid as sets are added
 };
 
 // What one grid cell brings to a launch group: its test sets, its shared training sets, and
@@ -201,62 +213,97 @@ class CudaBackend final : public Backend {
     const auto shared_bytes = static_cast<std::size_t>(shared_limit);
     const std::size_t mlp_shared_bytes =
         fused_shared_budget(shared_bytes, static_cast<std::size_t>(shared_per_sm), options_.fused_ctas_per_sm);
-    cuda::CudaStream stream;
+    // One worker thread per launch group at a time, each on its own stream, so that a group
+    // too small to fill the GPU runs beside the others; the sink hears one at a time.
+    const std::vector<std::vector<std::size_t>> groups = launch_groups(sweep, replicas, options_.variant);
+    const int workers = static_cast<int>(std::min<std::size_t>(groups.size(), std::max(1, options_.concurrent_groups)));
     DatasetCache cache;
-    std::unique_ptr<cuda::CublasHandle> cublas;
-
-    for (const std::vector<std::size_t>& group : launch_groups(sweep, replicas, options_.variant)) {
-      if (stopped()) return;
-      const ReplicaSpec& first = replicas[group.front()];
-      const NetShape shape = net_shape(sweep.config_of(first), first.model);
-      // The cells of the group, their data and TrainRuns; sizes are planned for the largest.
-      std::map<std::uint32_t, CellData> cells;
-      std::vector<TrainRun> runs;
-      std::size_t per_replica = 0;
-      for (std::size_t k : group) {
-        const std::uint32_t c = replicas[k].cell;
-        if (cells.count(c)) continue;
-        const ExperimentConfig& config = sweep.cells[c].config;
-        CellData& cell = cells[c];
-        cell_data(config, replicas, group, c, cache, stream.get(), cell);
-        cell.run_index = static_cast<std::uint32_t>(runs.size());
-        runs.push_back(cell.run);
-        const std::size_t extra_sums_bytes = (cell.tests.size() + 1) / 2 * 2 * sizeof(double);  // stress sums
-        per_replica = std::max(per_replica,
-                               bytes_per_replica(shape, config, options_.variant, mlp_shared_bytes) + extra_sums_bytes);
-      }
-      DeviceBuffer<TrainRun> runs_device = cuda::to_device(runs, stream.get());  // `runs` outlives the copy
-      const bool use_cublas = shape.n_layers > 1 && options_.variant == TrainVariant::cublas;
-      if (use_cublas && !cublas) cublas = std::make_unique<cuda::CublasHandle>();
-
-      std::size_t free_bytes = 0, total_bytes = 0;
-      US_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-      const std::size_t chunk = plan_chunk_replicas(group.size(), per_replica, free_bytes,
-                                                    options_.device_memory_fraction, options_.max_chunk_replicas);
-      // The cuBLAS trainer allocates all its memory here, once for the group's chunks, so
-      // that training allocates nothing. (A group of the cuBLAS variant holds one cell.)
-      std::optional<cuda::CublasTrainer> trainer;
-      if (use_cublas) {
-        if (cells.size() != 1)
-          throw std::logic_error("a cuBLAS launch group spans " + std::to_string(cells.size()) + " cells");
-        const CellData& cell = cells.begin()->second;
-        const auto n_train = static_cast<std::uint32_t>(sweep.cells[cells.begin()->first].config.data.n_train);
-        trainer.emplace(cublas->get(),
-                        cuda::CublasTrainSetup{shape, cell.run.epochs, cell.run.batch_size, cell.run.augmentation_std,
-                                               n_train, cell.adam_host, static_cast<int>(chunk), options_.cublas_graph},
-                        stream.get());
-      }
-      for (const ChunkRange& range : split_chunks(group.size(), chunk)) {
-        if (stopped()) return;
-        const std::vector<std::size_t> members(group.begin() + static_cast<std::ptrdiff_t>(range.begin),
-                                               group.begin() + static_cast<std::ptrdiff_t>(range.end));
-        sink(train_chunk(sweep, replicas, members, shape, shared_bytes, mlp_shared_bytes, cells, runs_device,
-                         trainer ? &*trainer : nullptr, stream.get()));
-      }
-    }
+    std::vector<std::unique_ptr<cuda::CublasHandle>> cublas(static_cast<std::size_t>(workers));
+    std::mutex sink_mutex;
+    const ResultSink serial = [&](std::span<const ReplicaResult> done) {
+      const std::lock_guard lock(sink_mutex);
+      sink(done);
+    };
+    const auto started = std::chrono::steady_clock::now();
+    deal_chunks(
+        groups.size(), workers,
+        [&](int worker, std::size_t g) {
+          US_CUDA_CHECK(cudaSetDevice(device_));  // the current device is a host thread's
+          train_group(sweep, replicas, groups[g], GroupLimits{shared_bytes, mlp_shared_bytes, workers}, cache,
+                      cublas[static_cast<std::size_t>(worker)], serial, stopped);
+        },
+        stop);
+    if (profile_)
+      std::fprintf(stderr, "cuda device %d: %zu launch groups, %d at a time: %.2f ms (host wall)\n", device_,
+                   groups.size(), workers,
+                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
   }
 
  private:
+  // What every launch group of one train() call is planned within.
+  struct GroupLimits {
+    std::size_t shared_bytes;      // per block, opt-in
+    std::size_t mlp_shared_bytes;  // per fused MLP replica
+    int workers;                   // groups trained at the same time (they share free memory)
+  };
+
+  // One launch group, chunk after chunk, on its own stream. Buffers made and freed here are
+  // stream-ordered, so that this group never waits for another group's kernels.
+  template <class Stopped>
+  void train_group(const Sweep& sweep, std::span<const ReplicaSpec> replicas, const std::vector<std::size_t>& group,
+                   const GroupLimits& limits, DatasetCache& cache, std::unique_ptr<cuda::CublasHandle>& cublas,
+                   const ResultSink& sink, const Stopped& stopped) const {
+    if (stopped()) return;
+    cuda::CudaStream stream;
+    const ReplicaSpec& first = replicas[group.front()];
+    const NetShape shape = net_shape(sweep.config_of(first), first.model);
+    // The cells of the group, their data and TrainRuns; sizes are planned for the largest.
+    std::map<std::uint32_t, CellData> cells;
+    std::vector<TrainRun> runs;
+    std::size_t per_replica = 0;
+    for (std::size_t k : group) {
+      const std::uint32_t c = replicas[k].cell;
+      if (cells.count(c)) continue;
+      const ExperimentConfig& config = sweep.cells[c].config;
+      CellData& cell = cells[c];
+      cell_data(config, replicas, group, c, cache, stream.get(), cell);
+      cell.run_index = static_cast<std::uint32_t>(runs.size());
+      runs.push_back(cell.run);
+      const std::size_t extra_sums_bytes = (cell.tests.size() + 1) / 2 * 2 * sizeof(double);  // stress sums
+      per_replica = std::max(
+          per_replica, bytes_per_replica(shape, config, options_.variant, limits.mlp_shared_bytes) + extra_sums_bytes);
+    }
+    const DeviceBuffer<TrainRun> runs_device = cuda::to_device_ordered(runs, stream.get());  // `runs` outlives the copy
+    const bool use_cublas = shape.n_layers > 1 && options_.variant == TrainVariant::cublas;
+    if (use_cublas && !cublas) cublas = std::make_unique<cuda::CublasHandle>();
+
+    std::size_t free_bytes = 0, total_bytes = 0;
+    US_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    const std::size_t chunk =
+        plan_chunk_replicas(group.size(), per_replica, free_bytes / static_cast<std::size_t>(limits.workers),
+                            options_.device_memory_fraction, options_.max_chunk_replicas);
+    // The cuBLAS trainer allocates all its memory here, once for the group's chunks, so
+    // that training allocates nothing. (A group of the cuBLAS variant holds one cell.)
+    std::optional<cuda::CublasTrainer> trainer;
+    if (use_cublas) {
+      if (cells.size() != 1)
+        throw std::logic_error("a cuBLAS launch group spans " + std::to_string(cells.size()) + " cells");
+      const CellData& cell = cells.begin()->second;
+      const auto n_train = static_cast<std::uint32_t>(sweep.cells[cells.begin()->first].config.data.n_train);
+      trainer.emplace(cublas->get(),
+                      cuda::CublasTrainSetup{shape, cell.run.epochs, cell.run.batch_size, cell.run.augmentation_std,
+                                             n_train, cell.adam_host, static_cast<int>(chunk), options_.cublas_graph},
+                      stream.get());
+    }
+    for (const ChunkRange& range : split_chunks(group.size(), chunk)) {
+      if (stopped()) return;
+      const std::vector<std::size_t> members(group.begin() + static_cast<std::ptrdiff_t>(range.begin),
+                                             group.begin() + static_cast<std::ptrdiff_t>(range.end));
+      sink(train_chunk(sweep, replicas, members, shape, limits.shared_bytes, limits.mlp_shared_bytes, cells,
+                       runs_device, trainer ? &*trainer : nullptr, stream.get()));
+    }
+  }
+
   // Cell `c`'s test sets, the shared training sets its replicas in `group` need (from
   // `cache` or generated now), and its TrainRun.
   static void cell_data(const ExperimentConfig& config, std::span<const ReplicaSpec> replicas,
@@ -279,7 +326,7 @@ class CudaBackend final : public Backend {
     cell.tests.assign(views.begin(), views.begin() + static_cast<std::ptrdiff_t>(n_tests));
     for (std::size_t i = 0; i < regimes.size(); ++i) cell.train.emplace(regimes[i], views[n_tests + i]);
     cell.adam_host = make_adam_table(config.train, n_train);
-    cell.adam_device = cuda::to_device(cell.adam_host, stream);
+    cell.adam_device = cuda::to_device_ordered(cell.adam_host, stream);
     cell.run = TrainRun{config.train.epochs, config.train.batch_size, static_cast<float>(config.augmentation.noise_std),
                         cell.adam_device.data()};
   }
@@ -303,7 +350,7 @@ class CudaBackend final : public Backend {
       const ExperimentConfig& config = sweep.config_of(replicas[k]);
       if (config.data.per_replica) own_floats += 4 * static_cast<std::size_t>(config.data.n_train);
     }
-    DeviceBuffer<float> own_data(own_floats);
+    DeviceBuffer<float> own_data(own_floats, stream);
     std::map<std::uint32_t, std::vector<cuda::GenerateJob>> generate;  // by cell
     std::size_t own_used = 0;
     for (std::size_t k = 0; k < members.size(); ++k) {
@@ -332,9 +379,9 @@ class CudaBackend final : public Backend {
       for (const cuda::GenerateJob& j : gen) max_n = std::max(max_n, j.n);
       run_generate(sweep.cells[c].config, gen, max_n, stream);
     }
-    DeviceBuffer<DatasetView> views_device = cuda::to_device(views, stream);
-    DeviceBuffer<ReplicaJob> jobs_device = cuda::to_device(jobs, stream);
-    DeviceBuffer<float> params(members.size() * static_cast<std::size_t>(n_params));
+    DeviceBuffer<DatasetView> views_device = cuda::to_device_ordered(views, stream);
+    DeviceBuffer<ReplicaJob> jobs_device = cuda::to_device_ordered(jobs, stream);
+    DeviceBuffer<float> params(members.size() * static_cast<std::size_t>(n_params), stream);
     if (trainer) trainer->prepare(jobs_device.data(), views_device.data(), n_replicas);  // graphs: not timed
     PhaseEvents events(profile_);
     events.mark(stream);  // training starts
@@ -345,12 +392,11 @@ class CudaBackend final : public Backend {
       int max_batch = 1;
       for (const auto& [c, cell] : cells) max_batch = std::max(max_batch, cell.run.batch_size);
       const FusedLayout layout = cuda::fused_layout_for(shape, max_batch, mlp_shared_bytes);
-      DeviceBuffer<float> scratch(members.size() * layout.global_floats);
+      const DeviceBuffer<float> scratch(members.size() * layout.global_floats, stream);  // freed in stream order
       cuda::launch_fused_train(
           cuda::FusedTrainLaunch{shape, runs_device.data(), jobs_device.data(), views_device.data(), n_replicas, layout,
                                  scratch.data(), params.data()},
           stream);
-      US_CUDA_CHECK(cudaStreamSynchronize(stream));  // before scratch is freed
     }
 
     events.mark(stream);  // training done, evaluation starts
@@ -361,8 +407,8 @@ class CudaBackend final : public Backend {
     std::size_t n_pairs = 1;
     for (std::size_t k : members) n_pairs = std::max(n_pairs, (cells.at(replicas[k].cell).tests.size() + 1) / 2);
     const EvalLayout eval_layout = plan_eval_layout(shape, shared_bytes);
-    DeviceBuffer<float> eval_scratch(members.size() * 2 * eval_layout.global_floats);
-    DeviceBuffer<double> sums(n_pairs * members.size() * 2);
+    DeviceBuffer<float> eval_scratch(members.size() * 2 * eval_layout.global_floats, stream);
+    DeviceBuffer<double> sums(n_pairs * members.size() * 2, stream);
     std::vector<DeviceBuffer<DatasetView>> pair_domains;
     for (std::size_t p = 0; p < n_pairs; ++p) {
       std::vector<DatasetView> domains;
@@ -370,7 +416,7 @@ class CudaBackend final : public Backend {
         const std::vector<DatasetView>& tests = cells.at(replicas[k].cell).tests;
         for (std::size_t d = 0; d < 2; ++d) domains.push_back(tests[std::min(2 * p + d, tests.size() - 1)]);
       }
-      pair_domains.push_back(cuda::to_device(domains, stream));  // kept until the launches are done
+      pair_domains.push_back(cuda::to_device_ordered(domains, stream));  // kept until the launches are done
       cuda::EvaluateLaunch eval{shape,
                                 eval_layout,
                                 params.data(),
@@ -471,6 +517,7 @@ std::unique_ptr<Backend> make_cuda_backend(const std::vector<int>& gpus) {
     options = options_from_env(std::getenv("UNDERSPEC_CUDA_VARIANT"), std::getenv("UNDERSPEC_CUDA_CHUNK"));
     ctas_per_sm_from_env(std::getenv("UNDERSPEC_CUDA_CTAS_PER_SM"), options);
     cublas_graph_from_env(std::getenv("UNDERSPEC_CUDA_GRAPH"), options);
+    concurrent_groups_from_env(std::getenv("UNDERSPEC_CUDA_CONCURRENT_GROUPS"), options);
   } catch (const std::invalid_argument& e) {
     throw BackendUnavailable(e.what());
   }

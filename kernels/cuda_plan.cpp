@@ -5,6 +5,7 @@
 #include <charconv>
 #include <map>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 #include "underspec/core/group_trainer.hpp"
@@ -67,6 +68,17 @@ void cublas_graph_from_env(const char* value, CudaBackendOptions& options) {
   if (text != "0" && text != "1")
     throw std::invalid_argument("UNDERSPEC_CUDA_GRAPH: expected 0 or 1, got '" + text + "'");
   options.cublas_graph = text == "1";
+}
+
+void concurrent_groups_from_env(const char* value, CudaBackendOptions& options) {
+  if (value == nullptr || *value == 0) return;
+  const std::string text = value;
+  int groups = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), groups);
+  if (error != std::errc{} || end != text.data() + text.size() || groups < 1 || groups > kMaxConcurrentGroups)
+    throw std::invalid_argument("UNDERSPEC_CUDA_CONCURRENT_GROUPS: expected 1 to " +
+                                std::to_string(kMaxConcurrentGroups) + ", got '" + text + "'");
+  options.concurrent_groups = groups;
 }
 
 int fused_threads(const NetShape& shape, int batch_size) {

@@ -1,5 +1,8 @@
-// A move-only owner of a cudaMalloc'ed array (no managed memory). Destruction never
-// throws: a failing cudaFree during unwinding is ignored.
+// A move-only owner of a device array (no managed memory): cudaMalloc'ed, or stream-ordered
+// (cudaMallocAsync / cudaFreeAsync on one stream). cudaMalloc and cudaFree synchronise the
+// whole device, so buffers made and freed while other streams run (a launch group's chunks,
+// trained beside another group's) are stream-ordered: valid on their stream only, until it
+// is synchronised. Destruction never throws: a failing free during unwinding is ignored.
 #pragma once
 
 #include <cstddef>
@@ -17,15 +20,25 @@ class DeviceBuffer {
   explicit DeviceBuffer(std::size_t count) : count_(count) {
     if (count > 0) US_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&data_), count * sizeof(T)));
   }
+  // Stream-ordered: allocated when `stream` reaches this point, freed when it reaches the
+  // destructor's point.
+  DeviceBuffer(std::size_t count, cudaStream_t stream) : count_(count), stream_(stream), ordered_(true) {
+    if (count > 0) US_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&data_), count * sizeof(T), stream));
+  }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   DeviceBuffer(DeviceBuffer&& other) noexcept
-      : data_(std::exchange(other.data_, nullptr)), count_(std::exchange(other.count_, 0)) {}
+      : data_(std::exchange(other.data_, nullptr)),
+        count_(std::exchange(other.count_, 0)),
+        stream_(other.stream_),
+        ordered_(other.ordered_) {}
   DeviceBuffer& operator=(DeviceBuffer&& other) noexcept {
     if (this != &other) {
       release();
       data_ = std::exchange(other.data_, nullptr);
       count_ = std::exchange(other.count_, 0);
+      stream_ = other.stream_;
+      ordered_ = other.ordered_;
     }
     return *this;
   }
@@ -45,18 +58,28 @@ class DeviceBuffer {
 
  private:
   void release() noexcept {
-    if (data_) static_cast<void>(cudaFree(data_));
+    if (data_) static_cast<void>(ordered_ ? cudaFreeAsync(data_, stream_) : cudaFree(data_));
     data_ = nullptr;
     count_ = 0;
   }
   T* data_ = nullptr;
   std::size_t count_ = 0;
+  cudaStream_t stream_ = nullptr;
+  bool ordered_ = false;
 };
 
 // A buffer holding a copy of `host` (stream-ordered; keep `host` alive until it synchronises).
 template <class T>
 DeviceBuffer<T> to_device(const std::vector<T>& host, cudaStream_t stream) {
   DeviceBuffer<T> buffer(host.size());
+  buffer.upload(host.data(), host.size(), stream);
+  return buffer;
+}
+
+// The same, stream-ordered (valid on `stream` only until it is synchronised).
+template <class T>
+DeviceBuffer<T> to_device_ordered(const std::vector<T>& host, cudaStream_t stream) {
+  DeviceBuffer<T> buffer(host.size(), stream);
   buffer.upload(host.data(), host.size(), stream);
   return buffer;
 }

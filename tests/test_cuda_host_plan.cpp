@@ -54,6 +54,29 @@ TEST(CudaHostPlan, FusedSharedBudgetFitsTwoCtasPerSm) {
   EXPECT_THROW(ctas_per_sm_from_env("3", options), std::invalid_argument);
 }
 
+TEST(CudaHostPlan, ConcurrentGroupsFromEnvironment) {
+  CudaBackendOptions options;
+  EXPECT_EQ(options.concurrent_groups, kMaxConcurrentGroups);
+  concurrent_groups_from_env("1", options);
+  EXPECT_EQ(options.concurrent_groups, 1);
+  concurrent_groups_from_env("", options);
+  EXPECT_EQ(options.concurrent_groups, 1);
+  concurrent_groups_from_env(std::to_string(kMaxConcurrentGroups).c_str(), options);
+  EXPECT_EQ(options.concurrent_groups, kMaxConcurrentGroups);
+  for (const char* bad : {"0", "-1", "2x", " 2", "99"}) {
+    try {
+      concurrent_groups_from_env(bad, options);
+      FAIL() << bad;
+    } catch (const std::invalid_argument& e) {  // names the variable, the value and the range
+      const std::string what = e.what();
+      EXPECT_NE(what.find("UNDERSPEC_CUDA_CONCURRENT_GROUPS"), std::string::npos) << what;
+      EXPECT_NE(what.find(std::string("'") + bad + "'"), std::string::npos) << what;
+      EXPECT_NE(what.find("expected 1 to 4"), std::string::npos) << what;
+    }
+  }
+  EXPECT_EQ(options.concurrent_groups, kMaxConcurrentGroups);  // a bad value changes nothing
+}
+
 TEST(CudaHostPlan, OptionsFromEnvironment) {
   const CudaBackendOptions defaults = options_from_env(nullptr, nullptr);
   EXPECT_EQ(defaults.variant, TrainVariant::fused);  // default by design; bench/gpu must confirm

@@ -2,7 +2,8 @@
 // device): initial parameters bitwise, trained perceptrons within 1e-4, MLPs and all
 // RMSEs within 1e-3 relative, for every variant; chunk-size independence; 1 and 10,000
 // replicas; hidden widths 16 to 128 and ragged shapes; batches not dividing the data;
-// grids of cells with stress domains; the sink and the stop flag.
+// grids of cells with stress domains; launch groups trained at the same time; the sink and
+// the stop flag.
 #include <cuda_runtime.h>
 
 #include <atomic>
@@ -86,6 +87,43 @@ TEST(GpuBackend, ResultsDoNotDependOnChunkSizeOrOrder) {
     std::vector<ReplicaSpec> reversed(sweep.replicas.rbegin(), sweep.replicas.rend());
     const auto back = run_cuda(sweep, reversed, v);
     for (std::size_t k = 0; k < whole.size(); ++k) EXPECT_EQ(back[whole.size() - 1 - k].params, whole[k].params);
+  }
+}
+
+// Launch groups trained at the same time (their own threads and streams, stream-ordered
+// buffers) give the bits of groups trained one after another, and every replica reaches the
+// sink exactly once. Three shapes (perceptron, two MLP widths) and, with cuBLAS, one group
+// per cell: more groups than workers.
+TEST(GpuBackend, ConcurrentGroupsGiveTheBitsOfOneAtATime) {
+  UNDERSPEC_REQUIRE_GPU();
+  ExperimentConfig c = quick_config();
+  c.sweep.grid = {GridAxis{"model.mlp.hidden", {"[16, 16]", "[64, 64]"}}, GridAxis{"data.seed", {"0", "3"}}};
+  const Sweep sweep = make_sweep(c);
+  for (TrainVariant v : kVariants) {
+    SCOPED_TRACE(cuda_plan::to_string(v));
+    ASSERT_GE(cuda_plan::launch_groups(sweep, sweep.replicas, v).size(), 3u);
+    cuda_plan::CudaBackendOptions serial = gpu_test::options_of(v, 3);
+    serial.concurrent_groups = 1;
+    const auto one_at_a_time = make_cuda_backend(serial)->train_replicas(sweep, sweep.replicas);
+    cuda_plan::CudaBackendOptions concurrent = gpu_test::options_of(v, 3);
+    concurrent.concurrent_groups = cuda_plan::kMaxConcurrentGroups;
+    std::vector<int> heard(sweep.replicas.size(), 0);
+    std::vector<ReplicaResult> together(sweep.replicas.size());
+    make_cuda_backend(concurrent)->train(sweep, sweep.replicas, [&](std::span<const ReplicaResult> done) {
+      for (const ReplicaResult& r : done) {
+        ++heard.at(r.id);
+        together.at(r.id) = r;
+      }
+    });
+    std::size_t differing = 0;
+    for (std::size_t k = 0; k < sweep.replicas.size(); ++k) {
+      EXPECT_EQ(heard[sweep.replicas[k].id], 1) << "replica " << sweep.replicas[k].id;
+      const ReplicaResult& a = one_at_a_time[k];
+      const ReplicaResult& b = together[a.id];
+      differing += a.params != b.params || a.iid_rmse != b.iid_rmse || a.ood_rmse != b.ood_rmse;
+    }
+    EXPECT_EQ(differing, 0u);
+    if (v == TrainVariant::fused) expect_matches_cpu(sweep.replicas, one_at_a_time, run_cpu(sweep, sweep.replicas), v);
   }
 }
 

@@ -30,6 +30,9 @@ enum class TrainVariant { fused, cublas };
 const char* to_string(TrainVariant variant);
 bool parse_train_variant(const std::string& name, TrainVariant& out);
 
+// The most launch groups one device trains at the same time (CudaBackendOptions).
+constexpr int kMaxConcurrentGroups = 4;
+
 struct CudaBackendOptions {
   TrainVariant variant = TrainVariant::fused;
   std::size_t max_chunk_replicas = 0;  // 0: as many as fit in device_memory_fraction
@@ -41,6 +44,11 @@ struct CudaBackendOptions {
   // cuBLAS variant: replay each step from a captured CUDA graph (true) or issue its launches
   // one by one (false; the same kernels, cuBLAS calls and order, so the same bits).
   bool cublas_graph = true;
+  // Launch groups (one per network shape: the perceptrons, the MLPs) trained at the same
+  // time, each from its own host thread on its own stream, so a group too small to fill the
+  // GPU (the seed experiment's 30 perceptrons beside its 30 MLPs) runs beside the others
+  // instead of after them. 1: one after another. Results do not depend on it.
+  int concurrent_groups = kMaxConcurrentGroups;
 };
 
 // Perceptrons train one lane per replica (lane_train_perceptron) from this many replicas in
@@ -63,6 +71,10 @@ void ctas_per_sm_from_env(const char* value, CudaBackendOptions& options);
 // 0: launch them one by one) into options; a null or empty value keeps it; any other value
 // throws std::invalid_argument naming the variable.
 void cublas_graph_from_env(const char* value, CudaBackendOptions& options);
+
+// UNDERSPEC_CUDA_CONCURRENT_GROUPS (1 to kMaxConcurrentGroups) into options; a null or empty
+// value keeps it; any other value throws std::invalid_argument naming the variable.
+void concurrent_groups_from_env(const char* value, CudaBackendOptions& options);
 
 // Options from the environment: UNDERSPEC_CUDA_VARIANT (fused|cublas) and
 // UNDERSPEC_CUDA_CHUNK (a positive replica count). Null values keep the defaults; a bad
