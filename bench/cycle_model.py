@@ -6,13 +6,19 @@ A MODEL, calibrated on the one day's H200 measurements in BENCHMARKS.md ("CUDA b
 
 MLP (fused_mlp_kernel, one 256-thread CTA per 3-64-64-1 replica, batch 64). A training
 step is a list of phases separated by __syncthreads, each holding work items dealt to ranks
-as group_trainer.hpp deals them. Two structures:
+as group_trainer.hpp deals them. Three structures:
   "current": the old 11-barrier step as measured on the H200 (4x4 tiles round-robin from
       rank 0, edge tiles by gemm_block's scalar calls, a separate Adam phase);
   "overlapped": group_overlapped_step as built (2L = 6 barriers): jobs of a phase dealt from
       staggered offsets (first_item), products with 2 x tiles <= 256 one output element per
       rank, Adam in the gradient epilogue, the next minibatch gathered in the last phase.
       A prediction: nothing was fitted on it.
+  "today": the overlapped step with what changed after it, each an ASSUMPTION on top of the
+      fit: thin chains unrolled by UNROLL (their loads issue a batch ahead, so a chain step
+      costs C_CHAIN x (LAT_SHARED / UNROLL + LAT_FMA) / (LAT_SHARED + LAT_FMA), the fitted
+      step's overhead scaled with its latency), W^T copied along diagonals (no bank
+      conflicts), and the next gather in the first backward phase drawing one normal per row
+      (box_muller_one: half of a normal4's transcendental work, so L_BM / 2 and I_BM / 2).
 Per rank an item costs instructions and a dependency latency:
   dense 4x4 tile (vector path, K deep): 18K + 40 instructions (16 FMA + 2 LDS.128 per p),
       latency 2 shared loads + K FMA (16 independent chains: issue-bound, not latency-bound);
@@ -64,6 +70,7 @@ LAT_FMA, LAT_SHARED, LAT_L2, LAT_BAR = 4, 30, 275, 40
 LAT_ADAM, INSTR_ADAM = 100, 30
 LAT_EVAL, INSTR_EVAL = 90, 22
 LAT_REST, INSTR_REST = 60, 40  # lane: 3-FMA forward, mse_grad, 4 gradient FMAs, loop
+UNROLL = 8  # US_DEVICE_UNROLL of the thin chains (gemm_tile, bias_grad)
 THREADS, TILE, BATCH, WIDTHS = 256, 4, 64, (3, 64, 64, 1)
 N_TRAIN, EPOCHS = 5000, 30
 STEPS = EPOCHS * math.ceil(N_TRAIN / BATCH)  # 79 steps per epoch
@@ -143,9 +150,15 @@ def bias(p, cols):
     return rows(cols, 3 * BATCH, BATCH * p["c_chain"] + LAT_SHARED)
 
 
-def gather(p, aug, first=0):
-    ins = E_MAX32 * INSTR_EVAL + 30 + aug * p["i_bm"]
-    return rows(BATCH, ins, E_MAX32 * LAT_EVAL + LAT_L2 + LAT_SHARED + aug * p["l_bm"], first)
+def gather(p, aug, first=0, normal_share=1.0):
+    """normal_share: the share of a normal4's Box-Muller work a row draws (box_muller_one: 1/2)."""
+    ins = E_MAX32 * INSTR_EVAL + 30 + aug * normal_share * p["i_bm"]
+    return rows(BATCH, ins, E_MAX32 * LAT_EVAL + LAT_L2 + LAT_SHARED + aug * normal_share * p["l_bm"], first)
+
+
+def unrolled(p):
+    """p with the chain step of UNROLL-unrolled chains ("today"; an assumption, see above)."""
+    return {**p, "c_chain": p["c_chain"] * (LAT_SHARED / UNROLL + LAT_FMA) / (LAT_SHARED + LAT_FMA)}
 
 
 def add(out, rank, ins, lat):
@@ -183,8 +196,10 @@ def transpose_conflicts(fan_in, fan_out):
     return cycles
 
 
-def overlapped(p, aug, mem, widths=WIDTHS):
-    """group_overlapped_step's 2L phases for `widths` (moment latency `mem`)."""
+def overlapped(p, aug, mem, widths=WIDTHS, today=False):
+    """group_overlapped_step's 2L phases for `widths` (moment latency `mem`); today: with the
+    changes made after it (conflict-free W^T, the gather in the first backward phase drawing
+    one normal per row; the caller passes unrolled(p) for the chains)."""
     L, w = len(widths) - 1, widths
     vec = lambda a_stride, ldb: a_stride % 4 == 0 and ldb % 4 == 0  # gemm_tile_vector_steps applies
     update_phase = lambda l: L - l + 1 if l < L else min(2, L)
@@ -205,14 +220,14 @@ def overlapped(p, aug, mem, widths=WIDTHS):
             names.append(f"delta{h}")
             if h >= 2:  # W_h^T for the next phase: strided stores, dealt from off
                 items.append(rows(w[h - 1] * w[h], 6, 2 * LAT_SHARED, off))
-                off, mio = off + w[h - 1] * w[h], transpose_conflicts(w[h - 1], w[h])
+                off, mio = off + w[h - 1] * w[h], 0 if today else transpose_conflicts(w[h - 1], w[h])
                 names.append(f"W{h}^T")
         for l in ([L - k + 1] if k >= 2 and update_phase(L - k + 1) == k else []) + ([L] if update_phase(L) == k else []):
             its, off = update_layer(l, off)
             items += its
             names.append(f"dW{l} db{l} +adam")
-        if k == L:  # the next minibatch's rows, dealt from off
-            items.append(gather(p, aug, off))
+        if k == (1 if today else L):  # the next minibatch's rows, dealt from off
+            items.append(gather(p, aug, off, 0.5 if today else 1.0))
             names.append("gather")
         out.append((", ".join(names), items, mio))
     return out
@@ -239,6 +254,8 @@ def phases(structure, p, aug, moments_in_l2):
         ]
     if structure == "overlapped":  # as built: 2L = 6 barriers, Adam in the gradient epilogues
         return overlapped(p, aug, mem)
+    if structure == "today":  # overlapped plus the later changes, on assumptions (see above)
+        return overlapped(unrolled(p), aug, mem, today=True)
     raise ValueError(f"unknown structure {structure!r}")
 
 
@@ -310,8 +327,9 @@ def warp_perceptron_ms(p, replicas, epochs=EPOCHS, aug=1, structure="current"):
     global THREADS
     saved, THREADS = THREADS, 32
     try:
-        if structure == "overlapped":
-            steps = [items for _, items, _ in overlapped(p, aug, LAT_SHARED, (3, 1))]
+        if structure in ("overlapped", "today"):
+            q = unrolled(p) if structure == "today" else p
+            steps = [items for _, items, _ in overlapped(q, aug, LAT_SHARED, (3, 1), structure == "today")]
         else:
             steps = [[gather(p, aug)], [tiles(p, 64, 1, 3, False)], [rows(BATCH, 8, 2 * LAT_SHARED)],
                      [tiles(p, 3, 1, 64, False), bias(p, 1)], [rows(4, INSTR_ADAM + 8, LAT_SHARED + LAT_ADAM)]]
@@ -391,11 +409,15 @@ def report(p):
               for s, table in (("calibration", {**MLP_FIT, **LANE_FIT}), ("held out", HELD_OUT))
               for n, (m, v) in table.items()]
     rows_ = []
-    for structure in ("current", "overlapped"):
+    for structure in ("current", "overlapped", "today"):
         seed_mlp, seed_perc = mlp_ms(p, 30, 2, structure), warp_perceptron_ms(p, 30, aug=1, structure=structure)
         seed_flop = 30 * STEPS * MLP_FLOP + 30 * EPOCHS * N_TRAIN * PERC_FLOP
         for name, ms, flop, meas in (
             ("seed experiment (30 perceptrons by warps + 30 MLPs)", seed_mlp + seed_perc, seed_flop, 140.0),
+            # Today's backend trains the two launch groups at the same time: 30 + 8 CTAs on
+            # 132 SMs share no SM, so the longer group sets the time.
+            *([("seed experiment, the two groups concurrent", max(seed_mlp, seed_perc), seed_flop, None)]
+              if structure != "current" else []),
             ("3000 MLPs, 2 CTAs/SM", mlp_ms(p, 3000, 2, structure), 3000 * STEPS * MLP_FLOP, 1692.0),
             ("3000 MLPs, 1 CTA/SM", mlp_ms(p, 3000, 1, structure), 3000 * STEPS * MLP_FLOP, 2302.0),
             ("10^5 perceptrons, lanes", lanes_ms(p, 100_002) if structure == "current" else
@@ -406,7 +428,7 @@ def report(p):
             rows_.append(dict(structure=structure, workload=name, model_ms=ms, measured_ms=meas if known else None,
                               peak_percent=100 * flop / (ms / 1e3) / PEAK))
     steps = {}
-    for s in ("current", "overlapped"):
+    for s in ("current", "overlapped", "today"):
         split = []
         t1, issue, wait = cta_step(s, p, 1, True, split)
         steps[s] = dict(t1_cycles=t1, issue_cycles=issue, barrier_wait=wait, barriers=len(split), phases=split)

@@ -123,11 +123,30 @@ def test_counts_from_the_shape():
     assert 4 < cm.E_MAX32 < 6  # the warp's longest of 32 cycle walks
 
 
+def test_today_credits_the_later_changes_and_keeps_the_phases(params):
+    # "today" = overlapped + unrolled chains, conflict-free W^T, the gather moved to the first
+    # backward phase with one normal per row: same 6 phases, a chain step cheaper by the
+    # latency it hides, and every workload no slower than overlapped.
+    today, over = cm.phases("today", params, 1, True), cm.phases("overlapped", params, 1, True)
+    assert len(today) == len(over) == 6
+    assert "gather" in today[3][0] and "gather" in over[5][0]
+    assert all(mio == 0 for _, _, mio in today) and any(mio > 0 for _, _, mio in over)
+    u = cm.unrolled(params)
+    assert u["c_chain"] == pytest.approx(params["c_chain"] * (30 / 8 + 4) / 34)
+    for k in (1, 2):
+        assert cm.mlp_ms(params, 3000, k, "today") < cm.mlp_ms(params, 3000, k, "overlapped")
+    assert cm.warp_perceptron_ms(params, 30, structure="today") <= cm.warp_perceptron_ms(params, 30, structure="overlapped")
+    r = cm.report(params)
+    seed = {(x["structure"], x["workload"]): x["model_ms"] for x in r["predictions"]}
+    for s in ("overlapped", "today"):  # concurrent groups: the longer group sets the time
+        assert seed[(s, "seed experiment, the two groups concurrent")] < seed[(s, "seed experiment (30 perceptrons by warps + 30 MLPs)")]
+
+
 def test_report_is_json_ready(params, tmp_path):
     import json
     r = cm.report(params)
     json.dumps(r)
-    assert {x["structure"] for x in r["predictions"]} == {"current", "overlapped"}
+    assert {x["structure"] for x in r["predictions"]} == {"current", "overlapped", "today"}
     assert all(0 < x["peak_percent"] < 100 for x in r["predictions"])
 
 
