@@ -54,8 +54,11 @@ TEST_P(PermutationSizes, WalkedIndicesEqualOneAtATime) {
       walked_indices(p, first, static_cast<int>(c), column.data(), kStride);
       for (std::uint32_t k = 0; k < c; ++k)
         ASSERT_EQ(column[k * kStride], permuted_index(p, first + k)) << "n " << n << " position " << first + k;
-      for (std::size_t e = 0; e < column.size(); ++e)
-        if (e % kStride != 0) ASSERT_EQ(column[e], 0xdeadbeefu) << "wrote outside its column";
+      for (std::size_t e = 0; e < column.size(); ++e) {
+        if (e % kStride != 0) {
+          ASSERT_EQ(column[e], 0xdeadbeefu) << "wrote outside its column";
+        }
+      }
     }
   }
 }
