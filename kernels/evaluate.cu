@@ -9,12 +9,14 @@ namespace {
 constexpr int kTile = 4;
 
 // At most 256 threads (plan_eval_layout); registers capped so that two CTAs share an SM.
+// OperandsShared: cuda_plan::operands_in_shared(a.layout) (see DeviceGroup).
+template <bool OperandsShared>
 __global__ void __launch_bounds__(256, 2) evaluate_kernel(EvaluateLaunch a) {
   extern __shared__ double shared_doubles[];  // partials first: 8-byte aligned
   const int replica = static_cast<int>(blockIdx.x), domain = static_cast<int>(blockIdx.y);
   if (replica >= a.n_replicas) return;
   const cuda_plan::EvalLayout& layout = a.layout;
-  const CtaGroup group{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
+  const CtaGroup<OperandsShared> group{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
   double* partials = shared_doubles;
   float* shared = reinterpret_cast<float*>(shared_doubles + kEvalLanes);
   float* global = a.scratch ? a.scratch + (static_cast<std::size_t>(replica) * 2 + static_cast<std::size_t>(domain)) *
@@ -44,9 +46,9 @@ void launch_evaluate(const EvaluateLaunch& a, cudaStream_t stream) {
   if (a.n_replicas <= 0) return;
   const dim3 grid(static_cast<unsigned>(a.n_replicas), 2);
   const auto bytes = a.layout.shared_bytes;
-  US_CUDA_CHECK(
-      cudaFuncSetAttribute(evaluate_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
-  evaluate_kernel<<<grid, static_cast<unsigned>(a.layout.threads), bytes, stream>>>(a);
+  const auto kernel = cuda_plan::operands_in_shared(a.layout) ? evaluate_kernel<true> : evaluate_kernel<false>;
+  US_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+  kernel<<<grid, static_cast<unsigned>(a.layout.threads), bytes, stream>>>(a);
   US_CUDA_CHECK_LAUNCH("evaluate_kernel");
 }
 

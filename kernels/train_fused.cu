@@ -17,6 +17,9 @@ constexpr int kLaneCtasPerSm = 6;  // <= 85 registers: 10^5 lanes in one wave on
 constexpr int kMlpMaxThreads = 256;  // fused_threads' ceiling
 constexpr int kMlpCtasPerSm = 2;     // registers capped (<= 128) so two CTAs fit an SM
 
+// OperandsShared: cuda_plan::operands_in_shared(a.layout), so the products load and store
+// shared memory as such (DeviceGroup); otherwise through generic pointers.
+template <bool OperandsShared>
 __global__ void __launch_bounds__(kMlpMaxThreads, kMlpCtasPerSm) fused_mlp_kernel(FusedTrainLaunch a) {
   extern __shared__ float shared[];
   const int replica = static_cast<int>(blockIdx.x);
@@ -28,7 +31,7 @@ __global__ void __launch_bounds__(kMlpMaxThreads, kMlpCtasPerSm) fused_mlp_kerne
   __shared__ ReplicaState st;
   if (threadIdx.x == 0) cuda_plan::fill_replica_state(a.layout, a.shape, shared, global, st);
   __syncthreads();
-  const CtaGroup group{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
+  const CtaGroup<OperandsShared> group{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
   group_train_replica<kTile, kTile>(group, a.shape, a.runs[job.run], job, data, st);
   const int n_params = param_count(a.shape);
   float* out = a.params_out + static_cast<std::size_t>(replica) * n_params;
@@ -37,6 +40,8 @@ __global__ void __launch_bounds__(kMlpMaxThreads, kMlpCtasPerSm) fused_mlp_kerne
 
 // One warp per replica (the group trainer with 32 ranks): fewer sequential steps per sample
 // than a lane, so faster while too few replicas exist to fill the GPU with lanes.
+// OperandsShared as in fused_mlp_kernel.
+template <bool OperandsShared>
 __global__ void warp_perceptron_kernel(FusedTrainLaunch a) {
   extern __shared__ float shared[];
   const int warp = static_cast<int>(threadIdx.x) / 32;
@@ -51,7 +56,7 @@ __global__ void warp_perceptron_kernel(FusedTrainLaunch a) {
     cuda_plan::fill_replica_state(a.layout, a.shape, shared + static_cast<std::size_t>(warp) * a.layout.shared_floats,
                                   global, st);
   __syncwarp();
-  const WarpGroup group{static_cast<int>(threadIdx.x) % 32, 32};
+  const WarpGroup<OperandsShared> group{static_cast<int>(threadIdx.x) % 32, 32};
   group_train_replica<kTile, kTile>(group, a.shape, a.runs[job.run], job, data, st);
   const int n_params = param_count(a.shape);
   float* out = a.params_out + static_cast<std::size_t>(replica) * n_params;
@@ -100,13 +105,21 @@ void launch_fused_train(const FusedTrainLaunch& a, cudaStream_t stream) {
       lane_perceptron_kernel<<<(n + kLaneThreads - 1) / kLaneThreads, kLaneThreads, 0, stream>>>(a);
       US_CUDA_CHECK_LAUNCH("lane_perceptron_kernel");
     } else {
-      launch_with_shared(warp_perceptron_kernel, "warp_perceptron_kernel", (n + kWarpsPerBlock - 1) / kWarpsPerBlock,
-                         32 * kWarpsPerBlock, shared_bytes * kWarpsPerBlock, a, stream);
+      const unsigned blocks = (n + kWarpsPerBlock - 1) / kWarpsPerBlock;
+      if (cuda_plan::operands_in_shared(a.layout))
+        launch_with_shared(warp_perceptron_kernel<true>, "warp_perceptron_kernel<true>", blocks, 32 * kWarpsPerBlock,
+                           shared_bytes * kWarpsPerBlock, a, stream);
+      else
+        launch_with_shared(warp_perceptron_kernel<false>, "warp_perceptron_kernel<false>", blocks, 32 * kWarpsPerBlock,
+                           shared_bytes * kWarpsPerBlock, a, stream);
     }
     return;
   }
   const auto threads = static_cast<unsigned>(a.layout.threads);
-  launch_with_shared(fused_mlp_kernel, "fused_mlp_kernel", n, threads, shared_bytes, a, stream);
+  if (cuda_plan::operands_in_shared(a.layout))
+    launch_with_shared(fused_mlp_kernel<true>, "fused_mlp_kernel<true>", n, threads, shared_bytes, a, stream);
+  else
+    launch_with_shared(fused_mlp_kernel<false>, "fused_mlp_kernel<false>", n, threads, shared_bytes, a, stream);
 }
 
 }  // namespace underspec::cuda

@@ -4,6 +4,7 @@
 // (the GPU itself has not been available to run them).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <tuple>
@@ -42,7 +43,12 @@ std::vector<float> group_trained(const ExperimentConfig& config, const NetShape&
   const TrainRun run{config.train.epochs, config.train.batch_size, static_cast<float>(config.augmentation.noise_std),
                      table.data()};
   const ReplicaJob job{r.seed, r.regime == Regime::augmentation ? 1u : 0u, 0u, 0u};
-  group_train_replica<4, 4>(HostGroup{group_size, order}, shape, run, job, view_of(train), st);
+  HostGroup group{group_size, order};
+  if (cuda_plan::operands_in_shared(layout)) {  // what fused_mlp_kernel<true> assumes, checked
+    group.shared_begin = shared.data();
+    group.shared_end = shared.data() + layout.shared_floats;
+  }
+  group_train_replica<4, 4>(group, shape, run, job, view_of(train), st);
   return std::vector<float>(st.params, st.params + param_count(shape));
 }
 
@@ -152,6 +158,38 @@ TEST(GroupTrainer, GenericShapeAndOddGroupSizeMatchCpuBitwise) {
       expect_bitwise_equal(group_trained(config, shape, r, train, group_size, limit), cpu);
 }
 
+// fused_mlp_kernel<true> tells the compiler that every product operand is in shared memory
+// whenever operands_in_shared(layout). group_trained checks that claim through HostGroup in
+// every test above; here, that the layouts the GPU uses make it, and that the check fails
+// when an operand is elsewhere (activations in global memory).
+TEST(GroupTrainer, ProductOperandsAreInSharedMemoryWhenTheLayoutSaysSo) {
+  const ExperimentConfig config = small_config(130, 64, 1);
+  const Dataset train = make_training_set(config, Regime::augmentation, 0);
+  const ReplicaSpec r{0, 0, ModelKind::mlp, Regime::augmentation, 0, 9};
+  const NetShape shape = mlp_shape({64, 64});
+  // The H200's budget at two CTAs per SM (the seed experiment's layout): operands shared.
+  const std::size_t two_per_sm = cuda_plan::fused_shared_budget(227 * 1024, 228 * 1024, 2);
+  const cuda_plan::FusedLayout layout =
+      cuda_plan::plan_fused_layout(shape, 64, cuda_plan::fused_threads(shape, 64), two_per_sm);
+  ASSERT_TRUE(cuda_plan::operands_in_shared(layout));
+  EXPECT_EQ(group_trained(config, shape, r, train, layout.threads, two_per_sm), cpu_trained(config, shape, r, train));
+  // Parameters in shared memory but activations not: no claim, and a claim would be caught.
+  const cuda_plan::FusedLayout split =
+      cuda_plan::plan_fused_layout(shape, 64, 256, layout.size[cuda_plan::kParams] * 4 + 64);
+  ASSERT_TRUE(split.in_shared[cuda_plan::kParams]);
+  ASSERT_FALSE(split.in_shared[cuda_plan::kActivations]);
+  EXPECT_FALSE(cuda_plan::operands_in_shared(split));
+  std::vector<float> shared(split.shared_floats + 1), global(split.global_floats + 1);
+  const ReplicaState st = cuda_plan::replica_state(split, shape, shared.data(), global.data());
+  const std::vector<AdamStep> table = cuda_plan::make_adam_table(config.train, 130);
+  const TrainRun run{1, 64, 1.0f, table.data()};
+  const HostGroup claiming{256, 0, shared.data(), shared.data() + split.shared_floats};
+  const auto train_claiming = [&] {
+    group_train_replica<4, 4>(claiming, shape, run, ReplicaJob{9, 1, 0, 0}, view_of(train), st);
+  };
+  EXPECT_THROW(train_claiming(), std::logic_error);
+}
+
 // The RMSE is the same bits whatever the group size (the GPU's 64 or 256 threads, the
 // CPU's one) and the rows per tile: the lanes of the sum are fixed (kEvalLanes).
 TEST(GroupTrainer, EvaluationMatchesCpuRmseBitForBit) {
@@ -164,12 +202,17 @@ TEST(GroupTrainer, EvaluationMatchesCpuRmseBitForBit) {
     const cuda_plan::EvalLayout layout = cuda_plan::plan_eval_layout(shape, 1 << 20);
     for (int group_size : {1, 37, 64, 256})
       for (int rows : {layout.rows, 48, 100}) {
-        std::vector<float> act(static_cast<std::size_t>(rows) * (kFeatures + 2 * max_width(shape)));
+        // As evaluate_kernel<true> lays them out in shared memory: activations, then the
+        // staged parameters; HostGroup checks that every product operand is among them.
+        const std::size_t act_floats = static_cast<std::size_t>(rows) * (kFeatures + 2 * max_width(shape));
+        std::vector<float> shared(act_floats + params.size());
+        std::copy(params.begin(), params.end(), shared.begin() + static_cast<std::ptrdiff_t>(act_floats));
+        float* act = shared.data();
         std::vector<double> partials(kEvalLanes);
-        const EvalState st{params.data(), act.data(), act.data() + static_cast<std::size_t>(rows) * kFeatures,
-                           act.data() + static_cast<std::size_t>(rows) * (kFeatures + max_width(shape)),
-                           partials.data()};
-        const double sum = group_sum_squares<4, 4>(HostGroup{group_size}, shape, view_of(test), rows, st);
+        const EvalState st{shared.data() + act_floats, act, act + static_cast<std::size_t>(rows) * kFeatures,
+                           act + static_cast<std::size_t>(rows) * (kFeatures + max_width(shape)), partials.data()};
+        const HostGroup group{group_size, 0, shared.data(), shared.data() + shared.size()};
+        const double sum = group_sum_squares<4, 4>(group, shape, view_of(test), rows, st);
         EXPECT_EQ(std::sqrt(sum / static_cast<double>(test.size())), cpu)
             << "group size " << group_size << ", rows " << rows;
       }

@@ -132,6 +132,14 @@ US_HD_INLINE void fill_replica_state(const FusedLayout& layout, const NetShape& 
   st.out_delta = act + layout.out_delta_offset;
 }
 
+// Whether every operand of the trainer's products (group_gemm's A, B and C: parameters,
+// activations, errors, transposed weights, the input rows) is in shared memory under
+// `layout`: the parameters and the activations region are. The fused MLP kernel is then
+// compiled to address them as shared memory.
+US_HD_INLINE bool operands_in_shared(const FusedLayout& layout) {
+  return layout.in_shared[kParams] && layout.in_shared[kActivations];
+}
+
 US_HD_INLINE ReplicaState replica_state(const FusedLayout& layout, const NetShape& shape, float* shared,
                                         float* global) {
   ReplicaState st{};
@@ -155,6 +163,12 @@ struct EvalLayout {
 };
 
 EvalLayout plan_eval_layout(const NetShape& shape, std::size_t shared_limit_bytes);
+
+// Whether the evaluation's product operands (the staged parameters, the input rows and the
+// ping-pong activations) are all in shared memory under `layout`.
+inline bool operands_in_shared(const EvalLayout& layout) {
+  return layout.params_in_shared && layout.activations_in_shared;
+}
 
 // Device bytes one replica of `shape` needs during a chunk (parameters out, scratch of the
 // chosen variant, its own training set with data.per_replica).

@@ -15,6 +15,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <stdexcept>
 
 #include "underspec/core/adam.hpp"
 #include "underspec/core/hd.hpp"
@@ -85,11 +87,21 @@ struct SerialGroup {
 // The ranks of a phase executed one after another on the host (tests of the GPU's split).
 // `order` runs them ascending (0), descending (1) or in a shuffled order (any other value
 // seeds it): a phase whose result depends on the order its ranks run in has a race on the
-// GPU, and changes bits here.
+// GPU, and changes bits here. With a `shared` range, every product operand (operand()) must
+// lie in it: the check of what a kernel that assumes its operands in shared memory assumes.
 struct HostGroup {
   static constexpr bool kSerial = false;
   int size;
   unsigned order = 0;
+  const float* shared_begin = nullptr;  // null: operands may be anywhere
+  const float* shared_end = nullptr;
+  template <class T>
+  T* operand(T* p) const {
+    const std::less<const void*> before;  // a total order, also across unrelated arrays
+    if (shared_begin != nullptr && (before(p, shared_begin) || !before(p, shared_end)))
+      throw std::logic_error("HostGroup: a product operand outside the shared array");
+    return p;
+  }
   template <class Phase>
   void run(Phase&& phase) const {
     if (order == 0) {
@@ -120,24 +132,35 @@ US_HD_INLINE int first_item(int rank, int offset, int size) { return ((rank - of
 // see first_item): TM x TN tiles, or single elements when there are too few tiles to give
 // every other rank one, since a thin product's time is its longest chain of fmaf's, not its
 // work. Returns how many items it dealt (the same on every rank).
+// A product's A, B and C through the group's operand(): a kernel may know them in shared
+// memory (DeviceGroup), a test checks that they are (HostGroup).
+template <class Group>
+US_HD_INLINE GemmArgs group_operands(const Group& g, GemmArgs a) {
+  a.A = g.operand(a.A);
+  a.B = g.operand(a.B);
+  a.C = g.operand(a.C);
+  return a;
+}
+
 template <int TM, int TN, class Group>
 US_HD_INLINE int group_gemm(const Group& g, const GemmArgs& a, int M, int N, int rank, int offset = 0) {
   if constexpr (Group::kSerial) {
     g.gemm(a, 0, M, 0, N);
     return 1;
   } else {
+    const GemmArgs ga = group_operands(g, a);
     const int tiles_i = (M + TM - 1) / TM, tiles_j = (N + TN - 1) / TN;
     if (2 * tiles_i * tiles_j <= g.size) {
-      for (int e = first_item(rank, offset, g.size); e < M * N; e += g.size) gemm_tile<1, 1>(a, e / N, e % N);
+      for (int e = first_item(rank, offset, g.size); e < M * N; e += g.size) gemm_tile<1, 1>(ga, e / N, e % N);
       return M * N;
     }
     for (int tile = first_item(rank, offset, g.size); tile < tiles_i * tiles_j; tile += g.size) {
       const int i0 = (tile / tiles_j) * TM, j0 = (tile % tiles_j) * TN;
       const int i1 = i0 + TM < M ? i0 + TM : M, j1 = j0 + TN < N ? j0 + TN : N;
       if (i1 - i0 == TM && j1 - j0 == TN)
-        gemm_tile<TM, TN>(a, i0, j0);
+        gemm_tile<TM, TN>(ga, i0, j0);
       else
-        gemm_tile_edge<TM, TN>(a, i0, j0, i1 - i0, j1 - j0);
+        gemm_tile_edge<TM, TN>(ga, i0, j0, i1 - i0, j1 - j0);
     }
     return tiles_i * tiles_j;
   }
@@ -367,9 +390,11 @@ US_HD_INLINE int update_layer(const Group& g, const NetShape& shape, const Repli
   gw.adam = &adam;
   offset += group_gemm<TM, TN>(g, gw, fan_in, fan_out, rank, offset);
   const AdamStep step = adam;  // in registers for the loop (stores to the moments could alias it)
+  const float* errors = g.operand(delta);
+  float* bias_params = g.operand(st.params + bias);
   for (int j = first_item(rank, offset, g.size); j < fan_out; j += g.size)
-    adam_update_at(st.params + bias + j, bias_grad(delta, batch, fan_out, j), st.moment1 + bias + j,
-                   st.moment2 + bias + j, step);
+    adam_update_at(bias_params + j, bias_grad(errors, batch, fan_out, j), st.moment1 + bias + j, st.moment2 + bias + j,
+                   step);
   return offset + fan_out;
 }
 
@@ -386,12 +411,14 @@ US_HD_INLINE void group_overlapped_step(const Group& g, const NetShape& shape, c
     g.run([&](int rank) { group_gemm<TM, TN>(g, ga, batch, shape.width[l], rank); });
   }
   // The output layer (width 1): one rank per row makes the prediction, then its error.
-  const GemmArgs out = forward_args(shape, st.params, L, act(L - 1), st.buf.act[L]);
+  const GemmArgs out = group_operands(g, forward_args(shape, st.params, L, act(L - 1), st.buf.act[L]));
   const float two_over_batch = 2.0f / static_cast<float>(batch);
   g.run([&](int rank) {
+    const float* rows_targets = g.operand(targets);
+    float* out_delta = g.operand(st.out_delta);
     for (int b = rank; b < batch; b += g.size) {
       gemm_tile<1, 1>(out, b, 0);
-      st.out_delta[b] = mse_grad(st.buf.act[L][b], targets[b], two_over_batch);
+      out_delta[b] = mse_grad(out.C[b * out.ldc], rows_targets[b], two_over_batch);
     }
   });
   for (int k = 1; k <= L; ++k) {
@@ -416,8 +443,8 @@ US_HD_INLINE void group_overlapped_step(const Group& g, const NetShape& shape, c
                           st.buf.act[h]};
         offset += group_gemm<TM, TN>(g, gd, batch, fan_in, rank, offset);
         if (h >= 2)  // W_h^T, read by the next phase while Adam updates W_h
-          offset += transpose_diagonals(st.params + weight_offset(shape, h), shape.width[h - 1], fan_in,
-                                        transposed_weights(st, h), first_item(rank, offset, g.size), g.size);
+          offset += transpose_diagonals(g.operand(st.params + weight_offset(shape, h)), shape.width[h - 1], fan_in,
+                                        g.operand(transposed_weights(st, h)), first_item(rank, offset, g.size), g.size);
       }
       if (k >= 2 && update_phase(L, L - k + 1) == k)
         offset = update_layer<TM, TN>(g, shape, st, input, hidden_delta(st, L - k + 1), batch, adam, L - k + 1, rank,

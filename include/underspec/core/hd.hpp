@@ -22,6 +22,19 @@
 #define US_UNROLL(n)
 #endif
 
+// A pointer its caller knows to address GPU shared memory, said to the compiler so that its
+// loads and stores become ld.shared / st.shared with 32-bit addresses rather than generic
+// ones (which it cannot prove for pointers read from a table). Undefined behaviour if false:
+// callers decide it from the layout (cuda_plan::operands_in_shared), and HostGroup checks
+// the same decision on the CPU. The host ignores it.
+template <class T>
+US_HD_INLINE T* assume_shared(T* p) {
+#if defined(__CUDA_ARCH__)
+  __builtin_assume(__isShared(p));
+#endif
+  return p;
+}
+
 // Unrolling for the GPU only: a loop carrying one dependent chain (a dot product, a sum) whose
 // loads the GPU should issue ahead of the chain; the CPU's versions of such loops are its
 // SIMD kernels, so the hint would only grow its portable code.
