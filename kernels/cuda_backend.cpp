@@ -216,7 +216,9 @@ class CudaBackend final : public Backend {
     // One worker thread per launch group at a time, each on its own stream, so that a group
     // too small to fill the GPU runs beside the others; the sink hears one at a time.
     const std::vector<std::vector<std::size_t>> groups = launch_groups(sweep, replicas, options_.variant);
-    const int workers = static_cast<int>(std::min<std::size_t>(groups.size(), std::max(1, options_.concurrent_groups)));
+    // Without stream-ordered memory pools every allocation would wait for the other groups.
+    const int concurrent = cuda::memory_pools_supported() ? std::max(1, options_.concurrent_groups) : 1;
+    const int workers = static_cast<int>(std::min<std::size_t>(groups.size(), concurrent));
     DatasetCache cache;
     std::vector<std::unique_ptr<cuda::CublasHandle>> cublas(static_cast<std::size_t>(workers));
     std::mutex sink_mutex;

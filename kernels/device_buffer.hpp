@@ -6,12 +6,29 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
+#include <mutex>
 #include <utility>
 #include <vector>
 
 #include "cuda_check.hpp"
 
 namespace underspec::cuda {
+
+// Whether the current device has stream-ordered memory pools (cudaMallocAsync); asked once
+// per device. Without them a stream-ordered DeviceBuffer falls back to cudaMalloc/cudaFree.
+inline bool memory_pools_supported() {
+  int device = 0;
+  US_CUDA_CHECK(cudaGetDevice(&device));
+  static std::mutex mutex;
+  static std::map<int, bool> known;
+  const std::lock_guard lock(mutex);
+  const auto it = known.find(device);
+  if (it != known.end()) return it->second;
+  int supported = 0;
+  US_CUDA_CHECK(cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported, device));
+  return known[device] = supported != 0;
+}
 
 template <class T>
 class DeviceBuffer {
@@ -21,9 +38,14 @@ class DeviceBuffer {
     if (count > 0) US_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&data_), count * sizeof(T)));
   }
   // Stream-ordered: allocated when `stream` reaches this point, freed when it reaches the
-  // destructor's point.
-  DeviceBuffer(std::size_t count, cudaStream_t stream) : count_(count), stream_(stream), ordered_(true) {
-    if (count > 0) US_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&data_), count * sizeof(T), stream));
+  // destructor's point (plain cudaMalloc'ed on a device without memory pools).
+  DeviceBuffer(std::size_t count, cudaStream_t stream) : count_(count), stream_(stream) {
+    if (count == 0) return;
+    ordered_ = memory_pools_supported();
+    if (ordered_)
+      US_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&data_), count * sizeof(T), stream));
+    else
+      US_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&data_), count * sizeof(T)));
   }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
