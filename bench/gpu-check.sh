@@ -13,7 +13,7 @@
 # CUDA_LAUNCH_BLOCKING=1, the cuBLAS graph tests without it -> the seed experiment through the CLI on both backends, compared
 # (and on the GPU with its launch groups concurrent and one at a time: the same bytes)
 # -> compute-sanitizer memcheck/racecheck/synccheck on tiny runs (one with width 128) ->
-# sweeps of 3000 MLPs (one and two CTAs per SM) and 10^5 perceptrons through the CLI -> the
+# sweeps of 3000 MLPs (one and two CTAs per SM; generic kernels) and 10^5 perceptrons -> the
 # GPU benchmark (`underspec bench`, then the developer harness) -> Nsight Compute on the fused
 # MLP and lane perceptron kernels. UNDERSPEC_GPU_CHECK_STEPS="env binaries tests" runs a subset;
 # UNDERSPEC_GPU_CHECK_BIN=DIR uses the binaries in DIR (ctest GpuCheckDryRun does, with --dry-run).
@@ -186,6 +186,12 @@ if wanted scale; then
       UNDERSPEC_CUDA_PROFILE=1 UNDERSPEC_CUDA_CTAS_PER_SM=$ctas step "mlp3000-ctas$ctas" 180 "$bin/underspec" run --device cuda --no-report \
         --progress none --set 'sweep.models=["mlp"]' --set sweep.seeds=1000 --out "$work/mlp3000-$ctas"
     done
+    # The same 3000 MLPs with the generic kernels (no ld.shared): same bytes, and the time the
+    # shared-memory addressing saves, side by side.
+    UNDERSPEC_CUDA_PROFILE=1 UNDERSPEC_CUDA_SHARED_OPERANDS=0 step mlp3000-generic 180 "$bin/underspec" run \
+      --device cuda --no-report --progress none --set 'sweep.models=["mlp"]' --set sweep.seeds=1000 \
+      --out "$work/mlp3000-generic"
+    step mlp3000-generic-same-bytes 10 cmp "$work/mlp3000-2/replicas.csv" "$work/mlp3000-generic/replicas.csv"
     UNDERSPEC_CUDA_PROFILE=1 step perceptron-1e5 180 "$bin/underspec" run --device cuda --no-report --progress none \
       --set 'sweep.models=["perceptron"]' --set sweep.seeds=33334 --out "$work/perceptron-1e5"
     # Hidden width 128 (activations leave shared memory): fused against cuBLAS, 3000 replicas.
@@ -194,7 +200,7 @@ if wanted scale; then
         --device cuda --no-report --progress none --set 'sweep.models=["mlp"]' --set sweep.seeds=1000 \
         --set 'model.mlp.hidden=[128,128]' --set train.epochs=3 --out "$work/mlp128-$variant"
     done
-    grep -H 's training\|^cuda device' "$work"/logs/{seed-cuda,seed-cuda-serial,mlp3000-ctas2,mlp3000-ctas1,perceptron-1e5,mlp128-fused,mlp128-cublas}.log 2> /dev/null |
+    grep -H 's training\|^cuda device' "$work"/logs/{seed-cuda,seed-cuda-serial,mlp3000-ctas2,mlp3000-ctas1,mlp3000-generic,perceptron-1e5,mlp128-fused,mlp128-cublas}.log 2> /dev/null |
       sed "s|$work/logs/||; s/^/    /" | tee -a "$summary"
   else
     log "scale: skipped (no GPU)"

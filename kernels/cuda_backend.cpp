@@ -397,7 +397,7 @@ class CudaBackend final : public Backend {
       const DeviceBuffer<float> scratch(members.size() * layout.global_floats, stream);  // freed in stream order
       cuda::launch_fused_train(
           cuda::FusedTrainLaunch{shape, runs_device.data(), jobs_device.data(), views_device.data(), n_replicas, layout,
-                                 scratch.data(), params.data()},
+                                 scratch.data(), params.data(), options_.shared_operands},
           stream);
     }
 
@@ -425,7 +425,8 @@ class CudaBackend final : public Backend {
                                 n_replicas,
                                 pair_domains.back().data(),
                                 eval_scratch.data(),
-                                sums.data() + p * members.size() * 2};
+                                sums.data() + p * members.size() * 2,
+                                options_.shared_operands};
       cuda::launch_evaluate(eval, stream);
     }
 
@@ -520,6 +521,7 @@ std::unique_ptr<Backend> make_cuda_backend(const std::vector<int>& gpus) {
     ctas_per_sm_from_env(std::getenv("UNDERSPEC_CUDA_CTAS_PER_SM"), options);
     cublas_graph_from_env(std::getenv("UNDERSPEC_CUDA_GRAPH"), options);
     concurrent_groups_from_env(std::getenv("UNDERSPEC_CUDA_CONCURRENT_GROUPS"), options);
+    shared_operands_from_env(std::getenv("UNDERSPEC_CUDA_SHARED_OPERANDS"), options);
   } catch (const std::invalid_argument& e) {
     throw BackendUnavailable(e.what());
   }

@@ -81,6 +81,14 @@ void concurrent_groups_from_env(const char* value, CudaBackendOptions& options) 
   options.concurrent_groups = groups;
 }
 
+void shared_operands_from_env(const char* value, CudaBackendOptions& options) {
+  if (value == nullptr || *value == 0) return;
+  const std::string text = value;
+  if (text != "0" && text != "1")
+    throw std::invalid_argument("UNDERSPEC_CUDA_SHARED_OPERANDS: expected 0 or 1, got '" + text + "'");
+  options.shared_operands = text == "1";
+}
+
 int fused_threads(const NetShape& shape, int batch_size) {
   const std::size_t tiles =
       static_cast<std::size_t>((batch_size + 3) / 4) * static_cast<std::size_t>((max_width(shape) + 3) / 4);

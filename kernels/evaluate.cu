@@ -46,7 +46,8 @@ void launch_evaluate(const EvaluateLaunch& a, cudaStream_t stream) {
   if (a.n_replicas <= 0) return;
   const dim3 grid(static_cast<unsigned>(a.n_replicas), 2);
   const auto bytes = a.layout.shared_bytes;
-  const auto kernel = cuda_plan::operands_in_shared(a.layout) ? evaluate_kernel<true> : evaluate_kernel<false>;
+  const auto kernel =
+      a.shared_operands && cuda_plan::operands_in_shared(a.layout) ? evaluate_kernel<true> : evaluate_kernel<false>;
   US_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
   kernel<<<grid, static_cast<unsigned>(a.layout.threads), bytes, stream>>>(a);
   US_CUDA_CHECK_LAUNCH("evaluate_kernel");

@@ -19,9 +19,10 @@ struct EvaluateLaunch {
   cuda_plan::EvalLayout layout;
   const float* params;  // device, n_replicas * param_count(shape)
   int n_replicas;
-  const DatasetView* domains;  // device, [n_replicas][2]: each replica's two test sets of this launch
-  float* scratch;              // device, n_replicas * 2 * layout.global_floats (null when 0)
-  double* sums;                // device, n_replicas * 2: [replica][domain]
+  const DatasetView* domains;   // device, [n_replicas][2]: each replica's two test sets of this launch
+  float* scratch;               // device, n_replicas * 2 * layout.global_floats (null when 0)
+  double* sums;                 // device, n_replicas * 2: [replica][domain]
+  bool shared_operands = true;  // as FusedTrainLaunch::shared_operands
 };
 
 void launch_evaluate(const EvaluateLaunch& launch, cudaStream_t stream);

@@ -106,7 +106,7 @@ void launch_fused_train(const FusedTrainLaunch& a, cudaStream_t stream) {
       US_CUDA_CHECK_LAUNCH("lane_perceptron_kernel");
     } else {
       const unsigned blocks = (n + kWarpsPerBlock - 1) / kWarpsPerBlock;
-      if (cuda_plan::operands_in_shared(a.layout))
+      if (a.shared_operands && cuda_plan::operands_in_shared(a.layout))
         launch_with_shared(warp_perceptron_kernel<true>, "warp_perceptron_kernel<true>", blocks, 32 * kWarpsPerBlock,
                            shared_bytes * kWarpsPerBlock, a, stream);
       else
@@ -116,7 +116,7 @@ void launch_fused_train(const FusedTrainLaunch& a, cudaStream_t stream) {
     return;
   }
   const auto threads = static_cast<unsigned>(a.layout.threads);
-  if (cuda_plan::operands_in_shared(a.layout))
+  if (a.shared_operands && cuda_plan::operands_in_shared(a.layout))
     launch_with_shared(fused_mlp_kernel<true>, "fused_mlp_kernel<true>", n, threads, shared_bytes, a, stream);
   else
     launch_with_shared(fused_mlp_kernel<false>, "fused_mlp_kernel<false>", n, threads, shared_bytes, a, stream);

@@ -29,6 +29,9 @@ struct FusedTrainLaunch {
   cuda_plan::FusedLayout layout;
   float* scratch;     // device, n_replicas * layout.global_floats (may be null when 0)
   float* params_out;  // device, n_replicas * param_count(shape)
+  // The <true> kernels when operands_in_shared(layout); false: always the generic ones
+  // (UNDERSPEC_CUDA_SHARED_OPERANDS=0, to measure the difference).
+  bool shared_operands = true;
 };
 
 // Perceptron kernel for n_layers == 1, else the MLP kernel.

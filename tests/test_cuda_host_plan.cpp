@@ -77,6 +77,25 @@ TEST(CudaHostPlan, ConcurrentGroupsFromEnvironment) {
   EXPECT_EQ(options.concurrent_groups, kMaxConcurrentGroups);  // a bad value changes nothing
 }
 
+TEST(CudaHostPlan, SharedOperandsFromEnvironment) {
+  CudaBackendOptions options;
+  EXPECT_TRUE(options.shared_operands);
+  shared_operands_from_env("0", options);
+  EXPECT_FALSE(options.shared_operands);
+  shared_operands_from_env(nullptr, options);
+  EXPECT_FALSE(options.shared_operands);
+  shared_operands_from_env("1", options);
+  EXPECT_TRUE(options.shared_operands);
+  try {
+    shared_operands_from_env("yes", options);
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("UNDERSPEC_CUDA_SHARED_OPERANDS"), std::string::npos) << what;
+    EXPECT_NE(what.find("'yes'"), std::string::npos) << what;
+  }
+}
+
 TEST(CudaHostPlan, OptionsFromEnvironment) {
   const CudaBackendOptions defaults = options_from_env(nullptr, nullptr);
   EXPECT_EQ(defaults.variant, TrainVariant::fused);  // default by design; bench/gpu must confirm

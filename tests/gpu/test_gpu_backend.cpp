@@ -127,6 +127,24 @@ TEST(GpuBackend, ConcurrentGroupsGiveTheBitsOfOneAtATime) {
   }
 }
 
+// The kernels told that their operands are in shared memory (the seed shapes' layouts) give
+// the bits of the generic ones, for training and evaluation, perceptrons and MLPs.
+TEST(GpuBackend, SharedOperandKernelsGiveTheBitsOfGenericOnes) {
+  UNDERSPEC_REQUIRE_GPU();
+  ExperimentConfig c = quick_config();
+  c.data.stress_factors = {0.05};
+  const Sweep sweep = make_sweep(c);
+  cuda_plan::CudaBackendOptions generic = gpu_test::options_of(TrainVariant::fused);
+  generic.shared_operands = false;
+  const auto plain = make_cuda_backend(generic)->train_replicas(sweep, sweep.replicas);
+  const auto shared = run_cuda(sweep, sweep.replicas, TrainVariant::fused);
+  std::size_t differing = 0;
+  for (std::size_t k = 0; k < plain.size(); ++k)
+    differing += plain[k].params != shared[k].params || plain[k].iid_rmse != shared[k].iid_rmse ||
+                 plain[k].ood_rmse != shared[k].ood_rmse || plain[k].stress_rmse != shared[k].stress_rmse;
+  EXPECT_EQ(differing, 0u);
+}
+
 // cuBLAS products run in fixed slices of replicas: chunks that split a slice, span several
 // or end inside one give the same bits.
 TEST(GpuBackend, CublasResultsDoNotDependOnChunksAcrossSlices) {

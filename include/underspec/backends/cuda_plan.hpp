@@ -49,6 +49,9 @@ struct CudaBackendOptions {
   // GPU (the seed experiment's 30 perceptrons beside its 30 MLPs) runs beside the others
   // instead of after them. 1: one after another. Results do not depend on it.
   int concurrent_groups = kMaxConcurrentGroups;
+  // Kernels told that their operands are in shared memory where the layout puts them there
+  // (operands_in_shared); false: the generic kernels everywhere. The same bits either way.
+  bool shared_operands = true;
 };
 
 // Perceptrons train one lane per replica (lane_train_perceptron) from this many replicas in
@@ -75,6 +78,10 @@ void cublas_graph_from_env(const char* value, CudaBackendOptions& options);
 // UNDERSPEC_CUDA_CONCURRENT_GROUPS (1 to kMaxConcurrentGroups) into options; a null or empty
 // value keeps it; any other value throws std::invalid_argument naming the variable.
 void concurrent_groups_from_env(const char* value, CudaBackendOptions& options);
+
+// UNDERSPEC_CUDA_SHARED_OPERANDS (1, the default, or 0) into options; a null or empty value
+// keeps it; any other value throws std::invalid_argument naming the variable.
+void shared_operands_from_env(const char* value, CudaBackendOptions& options);
 
 // Options from the environment: UNDERSPEC_CUDA_VARIANT (fused|cublas) and
 // UNDERSPEC_CUDA_CHUNK (a positive replica count). Null values keep the defaults; a bad
