@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -62,12 +63,20 @@ void ctas_per_sm_from_env(const char* value, CudaBackendOptions& options) {
   options.fused_ctas_per_sm = text == "1" ? 1 : 2;
 }
 
-void cublas_graph_from_env(const char* value, CudaBackendOptions& options) {
-  if (value == nullptr || *value == 0) return;
+namespace {
+// A 0|1 switch from the environment: none for a null or empty value; anything else throws
+// std::invalid_argument naming `variable`.
+std::optional<bool> switch_from_env(const char* variable, const char* value) {
+  if (value == nullptr || *value == 0) return std::nullopt;
   const std::string text = value;
   if (text != "0" && text != "1")
-    throw std::invalid_argument("UNDERSPEC_CUDA_GRAPH: expected 0 or 1, got '" + text + "'");
-  options.cublas_graph = text == "1";
+    throw std::invalid_argument(std::string(variable) + ": expected 0 or 1, got '" + text + "'");
+  return text == "1";
+}
+}  // namespace
+
+void cublas_graph_from_env(const char* value, CudaBackendOptions& options) {
+  if (const std::optional<bool> on = switch_from_env("UNDERSPEC_CUDA_GRAPH", value)) options.cublas_graph = *on;
 }
 
 void concurrent_groups_from_env(const char* value, CudaBackendOptions& options) {
@@ -82,11 +91,8 @@ void concurrent_groups_from_env(const char* value, CudaBackendOptions& options) 
 }
 
 void shared_operands_from_env(const char* value, CudaBackendOptions& options) {
-  if (value == nullptr || *value == 0) return;
-  const std::string text = value;
-  if (text != "0" && text != "1")
-    throw std::invalid_argument("UNDERSPEC_CUDA_SHARED_OPERANDS: expected 0 or 1, got '" + text + "'");
-  options.shared_operands = text == "1";
+  if (const std::optional<bool> on = switch_from_env("UNDERSPEC_CUDA_SHARED_OPERANDS", value))
+    options.shared_operands = *on;
 }
 
 int fused_threads(const NetShape& shape, int batch_size) {
