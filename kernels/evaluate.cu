@@ -1,6 +1,7 @@
 // Evaluation kernel (see evaluate.hpp).
 #include "cuda_check.hpp"
 #include "device_groups.cuh"
+#include "dynamic_shared.hpp"
 #include "evaluate.hpp"
 
 namespace underspec::cuda {
@@ -48,7 +49,7 @@ void launch_evaluate(const EvaluateLaunch& a, cudaStream_t stream) {
   const auto bytes = a.layout.shared_bytes;
   const auto kernel =
       a.shared_operands && cuda_plan::operands_in_shared(a.layout) ? evaluate_kernel<true> : evaluate_kernel<false>;
-  US_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+  allow_dynamic_shared(kernel, bytes);
   kernel<<<grid, static_cast<unsigned>(a.layout.threads), bytes, stream>>>(a);
   US_CUDA_CHECK_LAUNCH("evaluate_kernel");
 }

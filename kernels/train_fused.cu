@@ -3,6 +3,7 @@
 // (perceptron_lane.hpp, CPU-tested against the CPU backend bit for bit).
 #include "cuda_check.hpp"
 #include "device_groups.cuh"
+#include "dynamic_shared.hpp"
 #include "train_fused.hpp"
 #include "underspec/core/perceptron_lane.hpp"
 
@@ -76,8 +77,7 @@ __global__ void __launch_bounds__(kLaneThreads, kLaneCtasPerSm) lane_perceptron_
 template <class Kernel>
 void launch_with_shared(Kernel kernel, const char* name, unsigned blocks, unsigned threads, std::size_t shared_bytes,
                         const FusedTrainLaunch& a, cudaStream_t stream) {
-  US_CUDA_CHECK(
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes)));
+  allow_dynamic_shared(kernel, shared_bytes);
   kernel<<<blocks, threads, shared_bytes, stream>>>(a);
   US_CUDA_CHECK_LAUNCH(name);
 }
