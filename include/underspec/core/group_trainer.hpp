@@ -87,8 +87,9 @@ struct SerialGroup {
 // The ranks of a phase executed one after another on the host (tests of the GPU's split).
 // `order` runs them ascending (0), descending (1) or in a shuffled order (any other value
 // seeds it): a phase whose result depends on the order its ranks run in has a race on the
-// GPU, and changes bits here. With a `shared` range, every product operand (operand()) must
-// lie in it: the check of what a kernel that assumes its operands in shared memory assumes.
+// GPU, and changes bits here. Given the shared array's range, operand() throws for a pointer
+// outside it: the CPU's check of what a kernel told that its operands are in shared memory
+// (DeviceGroup<..., true>) takes for granted.
 struct HostGroup {
   static constexpr bool kSerial = false;
   int size;
@@ -127,11 +128,6 @@ struct HostGroup {
 // spread over all ranks instead of all starting at rank 0.
 US_HD_INLINE int first_item(int rank, int offset, int size) { return ((rank - offset) % size + size) % size; }
 
-// C = product for rows [0, M) x columns [0, N) with the epilogue of `a`. A serial group
-// computes it whole; otherwise its items are dealt round-robin to the ranks (from `offset`,
-// see first_item): TM x TN tiles, or single elements when there are too few tiles to give
-// every other rank one, since a thin product's time is its longest chain of fmaf's, not its
-// work. Returns how many items it dealt (the same on every rank).
 // A product's A, B and C through the group's operand(): a kernel may know them in shared
 // memory (DeviceGroup), a test checks that they are (HostGroup).
 template <class Group>
@@ -142,6 +138,11 @@ US_HD_INLINE GemmArgs group_operands(const Group& g, GemmArgs a) {
   return a;
 }
 
+// C = product for rows [0, M) x columns [0, N) with the epilogue of `a`. A serial group
+// computes it whole; otherwise its items are dealt round-robin to the ranks (from `offset`,
+// see first_item): TM x TN tiles, or single elements when there are too few tiles to give
+// every other rank one, since a thin product's time is its longest chain of fmaf's, not its
+// work. Returns how many items it dealt (the same on every rank).
 template <int TM, int TN, class Group>
 US_HD_INLINE int group_gemm(const Group& g, const GemmArgs& a, int M, int N, int rank, int offset = 0) {
   if constexpr (Group::kSerial) {
