@@ -127,6 +127,49 @@ TEST(Gemm, TransposeMatchesDefinition) {
   }
 }
 
+// gemm_tile<4, 4>'s 16-byte-load steps (the GPU's dense products; also run here) give each
+// element the bits of one fmaf chain in ascending p, for every operand pattern they take:
+// A read by columns or by rows, at the study's width 64 (constant strides) and at others,
+// with P a multiple of 4 or not (the scalar loop finishes the rows path).
+TEST(Gemm, VectorTileStepsGiveTheBitsOfOneFmafChain) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal;
+  for (const int width : {64, 12, 68})
+    for (const int P : {64, 7, 1})
+      for (const bool a_by_columns : {true, false}) {
+        SCOPED_TRACE("width " + std::to_string(width) + ", P " + std::to_string(P) +
+                     (a_by_columns ? ", A by columns" : ", A by rows"));
+        if (!a_by_columns && P > width) continue;  // a row of A holds at most `width` values
+        // A is 8 x P, stored P-major (A(i, p) at p * width + i) or row-major (i * width + p);
+        // operator new's 16-byte alignment lets the vector steps apply.
+        std::vector<float> a(static_cast<std::size_t>(std::max(P, 8)) * width), b(P * width), c(8 * width, -1.0f);
+        for (float& x : a) x = normal(rng);
+        for (float& x : b) x = normal(rng);
+        ASSERT_TRUE(aligned16(a.data()) && aligned16(b.data()));
+        const GemmArgs g{P,
+                         a.data(),
+                         a_by_columns ? 1 : width,
+                         a_by_columns ? width : 1,
+                         b.data(),
+                         width,
+                         c.data(),
+                         width,
+                         GemmInit::zero,
+                         nullptr};
+        for (int i0 = 0; i0 < 8; i0 += 4)
+          for (int j0 = 0; j0 + 4 <= width; j0 += 4) gemm_tile<4, 4>(g, i0, j0);
+        int mismatches = 0;
+        for (int i = 0; i < 8; ++i)
+          for (int j = 0; j < width; ++j) {
+            float chain = 0.0f;
+            for (int p = 0; p < P; ++p)
+              chain = std::fmaf(a[i * g.a_row_stride + p * g.a_col_stride], b[p * width + j], chain);
+            mismatches += c[i * width + j] != chain;
+          }
+        EXPECT_EQ(mismatches, 0);
+      }
+}
+
 TEST(Init, FollowsPyTorchLinearDefaultBounds) {
   const NetShape s = shape_of({3, 64, 64, 1});
   const std::vector<float> p = initial_params(s, 0);
