@@ -97,6 +97,16 @@ TEST(SlurmScripts, ShellQuote) {
   EXPECT_EQ(shell_quote(""), "''");
 }
 
+// What underspec prints for pasting back: a path is never taken for an option, and a command
+// line (summary.json's run.command_line) keeps each argument one word.
+TEST(ShellWords, PathsAndCommandLinesPasteBack) {
+  EXPECT_EQ(shell_path("-dash"), "./-dash");
+  EXPECT_EQ(shell_path("-a b"), "'./-a b'");
+  EXPECT_EQ(shell_path("runs/x"), "runs/x");
+  const char* argv[] = {"underspec", "run", "--set", "sweep.grid.\"train.lr\"=[1e-3, 3e-3]", "--out", "my runs"};
+  EXPECT_EQ(shell_command(6, argv), "underspec run --set 'sweep.grid.\"train.lr\"=[1e-3, 3e-3]' --out 'my runs'");
+}
+
 const std::string kTiny =
     "--set data.n_train=200 --set data.n_test=200 --set train.epochs=2 --set sweep.seeds=2 "
     "--set 'sweep.models=[\"perceptron\"]' ";

@@ -15,6 +15,7 @@
 #include "underspec/cluster/slurm.hpp"
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/atomic_file.hpp"
+#include "underspec/outputs/shell_words.hpp"
 #include "underspec/run/merge.hpp"
 #include "underspec/run/report.hpp"
 #include "underspec/run/run.hpp"
@@ -35,12 +36,6 @@ constexpr int kExitUsage = 2;
 int fail(int status, const std::string& message) {
   std::cerr << "underspec: error: " << message << '\n';
   return status;
-}
-
-std::string command_line(int argc, char** argv) {
-  std::string s;
-  for (int i = 0; i < argc; ++i) s += (i ? " " : "") + std::string(argv[i]);
-  return s;
 }
 
 void add_config_options(CLI::App* cmd, std::string& config_path, std::vector<std::string>& overrides) {
@@ -68,7 +63,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> overrides;
   underspec::RunOptions options;
   options.version = UNDERSPEC_VERSION;
-  options.command_line = command_line(argc, argv);
+  options.command_line = underspec::shell_command(argc, argv);  // pasteable, as summary.json records it
 
   CLI::App* run = app.add_subcommand(
       "run",
@@ -111,6 +106,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
   plan->add_option("--threads", threads, threads_help)->type_name("N")->check(kNonEmptyValue);
+  // run's other options, so that `run ARGS --dry-run` and `plan ARGS` take the same ARGS
+  plan->add_flag("--no-report", no_report, "Plan without report.html");
+  plan->add_option("--progress", progress, "Accepted as run takes it (a plan trains nothing)")
+      ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
 
   std::vector<std::string> merge_inputs;
   CLI::App* merge = app.add_subcommand(

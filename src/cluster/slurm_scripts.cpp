@@ -17,14 +17,6 @@ std::string path_text(const std::filesystem::path& p) { return p.lexically_norma
 
 }  // namespace
 
-std::string shell_quote(const std::string& text) {
-  constexpr const char* kSafe = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_./+:=@%,";
-  if (!text.empty() && text.find_first_not_of(kSafe) == std::string::npos) return text;
-  std::string quoted = "'";
-  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
 std::string slurm_array_script(const SlurmOptions& o) {
   const std::string dir = path_text(o.dir);
   const std::string n = std::to_string(o.shards);

@@ -121,7 +121,7 @@ int slurm_prepare(SlurmOptions o, const ExperimentConfig& config, bool submit, s
   if (!submit) {
     out << "submit both with:\n  jid=$(sbatch --parsable " << run_script
         << ") && sbatch --dependency=afterok:${jid%%;*} --kill-on-invalid-dep=yes " << merge_script << '\n'
-        << "then watch: underspec status " << shell_quote(dir) << '\n';
+        << "then watch: underspec status " << shell_path(dir) << '\n';
     return 0;
   }
   const std::string array_job = sbatch_submit({dir + "/run.sbatch"});
@@ -138,7 +138,7 @@ int slurm_prepare(SlurmOptions o, const ExperimentConfig& config, bool submit, s
   out << "submitted array job " << array_job << " (" << o.shards << " shards) and merge job " << merge_job
       << " (runs when every shard has succeeded)\n"
       << "watch:   squeue -j " << array_job << ',' << merge_job << "\n"
-      << "         underspec status " << shell_quote(dir) << '\n'
+      << "         underspec status " << shell_path(dir) << '\n'
       << "collect: " << dir << "/merged (replicas.csv, stress.csv, summary.csv, summary.json)\n";
   return 0;
 }

@@ -123,7 +123,7 @@ int plain_status(const fs::path& dir, std::ostream& out) {
   }
   const std::uint64_t total = state->end - state->begin;
   const std::uint64_t done = std::min(count_checkpoint_records(dir), total);
-  std::string resume = "underspec run --resume " + shell_quote(dir.string());
+  std::string resume = "underspec run --resume " + shell_path(dir.string());
   if (state->shard_count > 1)
     resume += " --shard " + std::to_string(state->shard_index) + "/" + std::to_string(state->shard_count);
   if (state->save_params) resume += " --save-params";

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "underspec/config/config.hpp"
+#include "underspec/outputs/shell_words.hpp"  // shell_quote, used by its callers too
 
 namespace underspec {
 
@@ -32,9 +33,6 @@ struct SlurmOptions {
   std::vector<std::string> sbatch_args;
   int signal_grace_seconds = 120;  // SIGTERM this long before the time limit
 };
-
-// `text` as one POSIX shell word.
-std::string shell_quote(const std::string& text);
 
 // The texts of DIR/run.sbatch and DIR/merge.sbatch (pure functions of the options).
 std::string slurm_array_script(const SlurmOptions& options);
