@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <csignal>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -14,6 +15,8 @@
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/atomic_file.hpp"
 #include "underspec/outputs/outputs.hpp"
+#include "underspec/run/finalize.hpp"
+#include "underspec/run/run_dir.hpp"
 #include "underspec/stats/linear_theory.hpp"
 
 namespace underspec {
@@ -191,6 +194,29 @@ void expect_stats(const nlohmann::json& j, const Summary& s) {
   EXPECT_EQ(j.at("median").get<double>(), s.median);
   EXPECT_EQ(j.at("q3").get<double>(), s.q3);
   EXPECT_EQ(j.at("max").get<double>(), s.max);
+}
+
+// The statistics of large groups take minutes: a stop request is heard between groups, and
+// then nothing is written (run says how to finish; merge and score publish nothing).
+TEST_F(OutputDir, AStopDuringTheStatisticsWritesNothing) {
+  RunRecord run = synthetic_run();
+  int checks = 0;
+  EXPECT_THROW(summarize_groups(run,
+                                [&] {
+                                  if (++checks == 2) throw Interrupted{SIGINT};
+                                }),
+               Interrupted);
+  EXPECT_EQ(checks, 2);
+  std::ostringstream out, err;
+  {
+    StopSignals signals;
+    std::raise(SIGINT);
+    EXPECT_THROW(finalize_run(dir_, *run.sweep, run.results, run.info, {}, false, out, err, {}, &signals), Interrupted);
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "summary.json"));
+  EXPECT_FALSE(fs::exists(dir_ / "replicas.csv"));
+  EXPECT_EQ(finalize_run(dir_, *run.sweep, run.results, run.info, {}, false, out, err), 0);  // no signals: as before
+  EXPECT_TRUE(fs::exists(dir_ / "summary.json"));
 }
 
 TEST(Outputs, SummaryJsonIsSummarizeOfTheReplicas) {

@@ -45,7 +45,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .load import WEIGHT_COLUMNS, Run, finite, load_run  # noqa: E402
+from .load import WEIGHT_COLUMNS, Run, RunDataWarning, finite, load_run  # noqa: E402
 
 plt.rcParams.update({
     "svg.fonttype": "none",  # text stays text: small files, the browser's sans-serif
@@ -567,10 +567,16 @@ def _library_warnings_silenced():
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            warnings.simplefilter("always", RunDataWarning)  # about the run itself: for the user
+            warnings.showwarning = _show_run_data_warning
             logger.setLevel(logging.ERROR)
             yield
     finally:
         logger.setLevel(level)
+
+
+def _show_run_data_warning(message, category, *_args, **_kwargs):
+    print(f"underspec.report: warning: {message}", file=sys.stderr)
 
 
 def main(argv=None) -> int:
@@ -593,4 +599,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C reaches the generator with underspec, which says what happened
+        sys.exit(130)

@@ -128,12 +128,30 @@ std::size_t max_stress_factors(const Sweep& sweep) {
   return k;
 }
 
+// g against the baseline group of its cell and model; none for a baseline, or without one.
+std::optional<Comparison> compare_with_baseline(const std::vector<GroupSummary>& groups, const GroupSummary& g) {
+  if (g.regime == Regime::baseline) return std::nullopt;
+  const auto base = std::find_if(groups.begin(), groups.end(), [&](const GroupSummary& b) {
+    return b.cell == g.cell && b.model == g.model && b.regime == Regime::baseline;
+  });
+  if (base == groups.end()) return std::nullopt;
+  Comparison c{g.cell, g.model, g.regime, base->ood_rmse.count, g.ood_rmse.count, {}, {}, {}};
+  c.mean_difference = welch(base->ood_values, g.ood_values);
+  const PhiloxKey key = bootstrap_key(g.cell, static_cast<std::uint32_t>(g.model), static_cast<std::uint32_t>(g.regime),
+                                      BootstrapStatistic::two_sample_std_ratio);
+  c.std_ratio = {g.ood_rmse.std / base->ood_rmse.std,
+                 bootstrap_interval(BootstrapStatistic::two_sample_std_ratio, base->ood_values, g.ood_values, key)};
+  c.equal_spread = brown_forsythe(base->ood_values, g.ood_values);
+  return c;
+}
+
 }  // namespace
 
-std::vector<GroupSummary> summarize_groups(const RunRecord& run) {
+std::vector<GroupSummary> summarize_groups(const RunRecord& run, const std::function<void()>& check_stop) {
   std::vector<GroupSummary> groups;
   const auto& results = run.results;
   for (std::size_t begin = 0; begin < results.size();) {
+    if (check_stop) check_stop();
     const ReplicaSpec& first = run.spec(results[begin]);
     std::size_t end = begin;
     while (end < results.size()) {
@@ -191,6 +209,10 @@ std::vector<GroupSummary> summarize_groups(const RunRecord& run) {
     groups.push_back(std::move(g));
     begin = end;
   }
+  for (GroupSummary& g : groups) {
+    if (check_stop) check_stop();
+    g.versus_baseline = compare_with_baseline(groups, g);
+  }
   return groups;
 }
 
@@ -216,21 +238,8 @@ std::string table_number(double x, int width) {
 
 std::vector<Comparison> compare_groups(const std::vector<GroupSummary>& groups) {
   std::vector<Comparison> out;
-  for (const GroupSummary& g : groups) {
-    if (g.regime == Regime::baseline) continue;
-    const auto base = std::find_if(groups.begin(), groups.end(), [&](const GroupSummary& b) {
-      return b.cell == g.cell && b.model == g.model && b.regime == Regime::baseline;
-    });
-    if (base == groups.end()) continue;
-    Comparison c{g.cell, g.model, g.regime, base->ood_rmse.count, g.ood_rmse.count, {}, {}, {}};
-    c.mean_difference = welch(base->ood_values, g.ood_values);
-    const PhiloxKey key = bootstrap_key(g.cell, static_cast<std::uint32_t>(g.model),
-                                        static_cast<std::uint32_t>(g.regime), BootstrapStatistic::two_sample_std_ratio);
-    c.std_ratio = {g.ood_rmse.std / base->ood_rmse.std,
-                   bootstrap_interval(BootstrapStatistic::two_sample_std_ratio, base->ood_values, g.ood_values, key)};
-    c.equal_spread = brown_forsythe(base->ood_values, g.ood_values);
-    out.push_back(c);
-  }
+  for (const GroupSummary& g : groups)
+    if (g.versus_baseline) out.push_back(*g.versus_baseline);
   return out;
 }
 

@@ -122,11 +122,14 @@ int merge_into(const std::vector<std::string>& dirs, const fs::path& out, const 
                0.0,
                "",
                ""};
-  return finalize_run(dir, sweep, std::move(rows), info, param_sources, options.report, stdout_stream, err, [&] {
-    throw_if_stopped(signals);
-    staged.commit();
-    return staged.target();
-  });
+  return finalize_run(
+      dir, sweep, std::move(rows), info, param_sources, options.report, stdout_stream, err,
+      [&] {
+        throw_if_stopped(signals);
+        staged.commit();
+        return staged.target();
+      },
+      &signals);
 }
 
 }  // namespace

@@ -112,9 +112,11 @@ std::string report_unavailable_message(const fs::path& dir) {
          dir.string();
 }
 
-void report_after_run(const fs::path& dir, std::ostream& err) {
+void report_after_run(const fs::path& dir, std::ostream& err, const StopSignals* signals) {
   try {
-    switch (write_report(dir, true)) {
+    const ReportStatus status = write_report(dir, true);
+    if (signals && signals->requested().load()) return;
+    switch (status) {
       case ReportStatus::written:
         err << "underspec: report " << (dir / "report.html").string() << '\n';
         break;

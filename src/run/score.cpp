@@ -124,11 +124,14 @@ int score_into(const fs::path& dir, const std::vector<std::string>& overrides, c
                shard ? std::to_string(state.shard_index) + "/" + std::to_string(state.shard_count) : "",
                cpu_kernels_description()};
   // A scored shard is still a shard: its metadata says so, and its report is the merge's.
-  return finalize_run(staging, sweep, std::move(rows), info, {}, options.report && !shard, out, err, [&] {
-    throw_if_stopped(signals);
-    staged.commit();
-    return staged.target();
-  });
+  return finalize_run(
+      staging, sweep, std::move(rows), info, {}, options.report && !shard, out, err,
+      [&] {
+        throw_if_stopped(signals);
+        staged.commit();
+        return staged.target();
+      },
+      &signals);
 }
 
 }  // namespace

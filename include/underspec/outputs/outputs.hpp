@@ -7,6 +7,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
@@ -58,6 +59,17 @@ struct Estimate {
   Interval ci;
 };
 
+// A remedy regime against the baseline of the same cell and model (OOD RMSE).
+struct Comparison {
+  std::uint32_t cell;
+  ModelKind model;
+  Regime remedy;
+  int baseline_n, remedy_n;
+  WelchResult mean_difference;  // mean(remedy) - mean(baseline), Welch interval
+  Estimate std_ratio;           // std(remedy) / std(baseline), independent bootstrap
+  BrownForsytheResult equal_spread;
+};
+
 struct GroupSummary {
   std::uint32_t cell;
   ModelKind model;
@@ -76,27 +88,22 @@ struct GroupSummary {
   // distribution (linear_theory.hpp) and the variance of x3's noise there.
   LinearWeights optimum{};
   double train_x3_noise_var = 0;
+  // A remedy group's comparison with its baseline (see compare_groups), made once by
+  // summarize_groups: its bootstrap costs seconds per comparison at 10^5 replicas.
+  std::optional<Comparison> versus_baseline;
 };
 
-// A remedy regime against the baseline of the same cell and model (OOD RMSE).
-struct Comparison {
-  std::uint32_t cell;
-  ModelKind model;
-  Regime remedy;
-  int baseline_n, remedy_n;
-  WelchResult mean_difference;  // mean(remedy) - mean(baseline), Welch interval
-  Estimate std_ratio;           // std(remedy) / std(baseline), independent bootstrap
-  BrownForsytheResult equal_spread;
-};
-
-// One group per (cell, model, regime) present, in sweep order.
-std::vector<GroupSummary> summarize_groups(const RunRecord& run);
+// One group per (cell, model, regime) present, in sweep order, with their comparisons.
+// check_stop, if set, runs between groups (a stop request throws from it: the bootstrap of
+// large groups takes minutes).
+std::vector<GroupSummary> summarize_groups(const RunRecord& run, const std::function<void()>& check_stop = {});
 // "mlp baseline" (with its cell's grid values when the sweep has a grid): warnings.
 std::string group_label(const Sweep& sweep, const GroupSummary& g);
 // `x` in at most `width` columns: %.4f (fewer decimals when needed) below 1e5 in magnitude,
 // else scientific (%.3e, fewer digits when needed); "—" when not finite.
 std::string table_number(double x, int width);
-// One comparison per group with a baseline group of the same cell and model, in group order.
+// One comparison per group with a baseline group of the same cell and model, in group order
+// (those summarize_groups made).
 std::vector<Comparison> compare_groups(const std::vector<GroupSummary>& groups);
 
 std::string replicas_csv(const RunRecord& run);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "underspec/outputs/outputs.hpp"
+#include "underspec/run/stop_signals.hpp"
 
 namespace underspec {
 
@@ -20,9 +21,12 @@ namespace underspec {
 // `report`, the report is drawn after the outputs and before those warnings, so that an
 // error line is the last thing on stderr. With `publish`, it is called once the output files are
 // complete and returns where they now are (merge and score move them into place): the table
-// and the report name that directory.
+// and the report name that directory. With `signals`, a stop request is honoured between
+// groups of the statistics (Interrupted is thrown; nothing is published) and during the
+// report (the outputs are complete: the report is left out, and 128 + signal returned).
 int finalize_run(const std::filesystem::path& dir, const Sweep& sweep, std::vector<ReplicaResult> rows,
                  const RunInfo& info, const std::vector<std::filesystem::path>& param_sources, bool report,
-                 std::ostream& out, std::ostream& err, const std::function<std::filesystem::path()>& publish = {});
+                 std::ostream& out, std::ostream& err, const std::function<std::filesystem::path()>& publish = {},
+                 const StopSignals* signals = nullptr);
 
 }  // namespace underspec

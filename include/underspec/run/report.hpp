@@ -6,6 +6,8 @@
 #include <iosfwd>
 #include <string>
 
+#include "underspec/run/stop_signals.hpp"
+
 namespace underspec {
 
 enum class ReportStatus {
@@ -28,7 +30,8 @@ ReportStatus write_report(const std::filesystem::path& dir, bool quiet);
 std::string report_unavailable_message(const std::filesystem::path& dir);
 
 // The end of `run` / `merge`: writes the report, and on stderr either where it is, or one
-// line on how to get it. Never throws and never changes the command's exit status.
-void report_after_run(const std::filesystem::path& dir, std::ostream& err);
+// line on how to get it. Never throws and never changes the command's exit status. When
+// `signals` saw a stop (Ctrl-C reaches the generator too), it says nothing: the caller does.
+void report_after_run(const std::filesystem::path& dir, std::ostream& err, const StopSignals* signals = nullptr);
 
 }  // namespace underspec
