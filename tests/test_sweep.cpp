@@ -1,6 +1,7 @@
 // The replica grid: order, ids, seeds, shapes and shards.
 #include <gtest/gtest.h>
 
+#include "underspec/run/plan.hpp"
 #include "underspec/sweep/dataset.hpp"
 #include "underspec/sweep/sweep.hpp"
 
@@ -34,6 +35,20 @@ TEST(Sweep, ShardsCoverEveryReplicaOnceAndAreBalanced) {
       EXPECT_EQ(next, n);
     }
   EXPECT_THROW(shard_range(10, 3, 3), std::invalid_argument);
+}
+
+// A shard holds the results of its own replicas only: its memory estimate (which run checks
+// against what is available) must not be the whole sweep's, or large sweeps could not be split.
+TEST(Sweep, HostMemoryEstimateOfAShardIsItsOwn) {
+  ExperimentConfig config;
+  config.sweep.seeds = 300000;  // 1.8M replicas
+  const std::vector<Cell> cells = make_cells(config);
+  const double whole = estimate_host_memory(config, cells, 1, false).bytes;
+  const double shard = estimate_host_memory(config, cells, 1, false, 1800).bytes;
+  EXPECT_GT(whole, 1e9);  // 1.8M x 640 B
+  EXPECT_LT(shard, 0.15 * whole);
+  EXPECT_GT(shard, 1.8e6 * static_cast<double>(sizeof(ReplicaSpec)));  // the replica list is whole
+  EXPECT_EQ(estimate_host_memory(config, cells, 1, false, 1800000).bytes, whole);
 }
 
 TEST(Sweep, NetShapes) {

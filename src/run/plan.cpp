@@ -38,11 +38,15 @@ std::string format_bytes(double bytes) {
 }
 
 MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::vector<Cell>& cells, int threads,
-                                    bool save_params) {
+                                    bool save_params, std::uint64_t shard_replicas) {
   if (threads <= 0) threads = omp_get_max_threads();
-  // The replica list, result rows, pending checkpoint records and the statistics' copies:
-  // ~520 bytes a replica measured (60k-180k MLP replicas), rounded up.
-  const double replicas = static_cast<double>(replica_count(config)) * 640.0;
+  // Every run lists the whole sweep's replicas (sizeof(ReplicaSpec) each); the result rows,
+  // pending checkpoint records and the statistics' copies are its shard's: ~520 bytes a
+  // replica in all, measured (60k-180k MLP replicas), rounded up. (1.8M replicas: 637 MB
+  // peak; shard 1 of 1000 of them: 50 MB.)
+  const auto all = static_cast<double>(replica_count(config));
+  const double held = shard_replicas > 0 ? std::min(all, static_cast<double>(shard_replicas)) : all;
+  const double replicas = all * static_cast<double>(sizeof(ReplicaSpec)) + held * 640.0;
   double datasets = 0, per_thread = 0;
   for (const Cell& cell : cells) {
     const ExperimentConfig& c = cell.config;
@@ -127,7 +131,7 @@ RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, bool re
   }
   p.disk_bytes *= 1.25;  // the sizes above vary with the numbers' digits and the plots' content
   // The same estimate the driver checks against the memory available (one formula).
-  p.host_bytes = estimate_host_memory(sweep.config, sweep.cells, threads, save_params).bytes;
+  p.host_bytes = estimate_host_memory(sweep.config, sweep.cells, threads, save_params, p.replicas).bytes;
   return p;
 }
 

@@ -20,6 +20,7 @@
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/atomic_file.hpp"
 #include "underspec/outputs/outputs.hpp"
+#include "underspec/outputs/shell_words.hpp"
 #include "underspec/run/checkpoint.hpp"
 #include "underspec/run/finalize.hpp"
 #include "underspec/run/plan.hpp"
@@ -154,17 +155,8 @@ class RunLock {
 };
 
 // `text` as one shell word: as is when it is plainly safe, else in single quotes.
-std::string shell_word(const std::string& text) {
-  constexpr const char* kSafe = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_./+:=@%,";
-  const bool safe = !text.empty() && text.find_first_not_of(kSafe) == std::string::npos;
-  if (safe) return text;
-  std::string quoted = "'";
-  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
 std::string resume_command(const RunOptions& options, const std::filesystem::path& dir) {
-  std::string cmd = "underspec run --resume " + shell_word(dir.string());
+  std::string cmd = "underspec run --resume " + shell_path(dir.string());
   if (options.shard)
     cmd += " --shard " + std::to_string(options.shard->index) + "/" + std::to_string(options.shard->count);
   if (options.save_params) cmd += " --save-params";
@@ -201,10 +193,15 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   RunDirectory run_dir = inspect_run_dir(dir, options.resume);
   ExperimentConfig config = options.config;
   if ((run_dir.has_checkpoint || run_dir.has_config) && !options.config_given) config = run_dir.config;
-  require_host_memory(estimate_host_memory(config, make_cells(config), options.threads, options.save_params));
-  const Sweep sweep = make_sweep(config);
   const ShardSpec shard = options.shard.value_or(ShardSpec{});
+  const std::uint64_t shard_replicas = (replica_count(config) + shard.count - 1) / shard.count;  // the largest shard
+  require_host_memory(
+      estimate_host_memory(config, make_cells(config), options.threads, options.save_params, shard_replicas));
+  const Sweep sweep = make_sweep(config);
   const ShardRange range = shard_range(static_cast<std::uint32_t>(sweep.replicas.size()), shard.index, shard.count);
+  if (range.begin == range.end)  // valid (merge takes it), but rarely what was meant
+    err << "underspec: warning: shard " << shard.index << "/" << shard.count << " holds no replica (the sweep has "
+        << sweep.replicas.size() << ")\n";
   CheckpointState state{config_hash(config), shard.index,           shard.count,        range.begin,
                         range.end,           sweep.replicas.size(), options.save_params};
   if (run_dir.has_checkpoint) require_same_run(run_dir, config, state);
@@ -269,9 +266,8 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
                0.0,
                options.shard ? std::to_string(shard.index) + "/" + std::to_string(shard.count) : "",
                backend->kernels()};
-  int status = 0;
+  StopSignals signals;  // until the end: the statistics and the report can take a while too
   {
-    StopSignals signals;
     CheckpointWriter writer(dir);
     ProgressReporter progress(rows.size(), todo.empty() ? ProgressMode::none : options.progress, err,
                               options.stderr_is_terminal, already);
@@ -289,7 +285,7 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
     info.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
     const bool all_done = std::find(done.begin(), done.end(), false) == done.end();
     if (signals.requested().load() && !all_done) {  // a signal after the last replica: just finish
-      status = 128 + signals.signal();
+      const int status = 128 + signals.signal();
       std::size_t finished = 0;
       for (bool d : done) finished += d;
       err << "underspec: stopped by signal " << signals.signal() << "; " << finished << " of " << rows.size()
@@ -304,7 +300,15 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   std::vector<std::filesystem::path> param_sources;
   if (options.save_params) param_sources.push_back(dir);
   // A shard's report is the merge's.
-  return finalize_run(dir, sweep, std::move(rows), info, param_sources, options.report && !options.shard, out, err);
+  try {
+    return finalize_run(dir, sweep, std::move(rows), info, param_sources, options.report && !options.shard, out, err,
+                        {}, &signals);
+  } catch (const Interrupted& stop) {  // in the statistics: nothing of them was written
+    err << "underspec: stopped by signal " << stop.signal << " while computing the statistics; all "
+        << (range.end - range.begin) << " replicas are saved in " << dir.string()
+        << "\nunderspec: to write the outputs: " << resume_command(options, dir) << '\n';
+    return 128 + stop.signal;
+  }
 }
 
 }  // namespace underspec

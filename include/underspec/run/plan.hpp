@@ -31,8 +31,9 @@ struct MemoryEstimate {
 // With save_params, checkpoint records hold every parameter: a run keeps at most
 // kCheckpointBufferBytes of them waiting, and a segment read back is at most that size.
 inline constexpr std::size_t kCheckpointBufferBytes = std::size_t{32} << 20;
+// `shard_replicas`: the replicas this run holds results of (a shard's; 0: the whole sweep).
 MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::vector<Cell>& cells, int threads,
-                                    bool save_params);
+                                    bool save_params, std::uint64_t shard_replicas = 0);
 
 RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, bool report, const std::string& device,
                  int threads);
