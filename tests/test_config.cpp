@@ -77,6 +77,24 @@ class ConfigFile : public TempDirTest {
   }
 };
 
+// Seeds are sweep.seed, sweep.seed + 1, ...: past 2^32 - 1 they would wrap to 0, 1, ... and
+// repeat the replicas of a sweep started there.
+TEST_F(ConfigFile, SeedsRunningPastTheLargestAreRefused) {
+  const auto resolved_error = [&](const std::string& text) -> std::string {
+    try {
+      resolve_config(write(text), {});
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_EQ(resolved_error("[sweep]\nseed = 4294967291\nseeds = 5\n"), "");  // the last is 2^32 - 1
+  const std::string message = resolved_error("[sweep]\nseed = 4294967292\nseeds = 5\n");
+  EXPECT_NE(message.find("sweep.seed = 4294967292 with 5 seeds runs past the largest seed"), std::string::npos)
+      << message;
+  EXPECT_NE(resolved_error("[sweep]\nseed = 4294967292\nseeds = 4\n[sweep.seeds_per_model]\nmlp = 5\n"), "");
+}
+
 TEST_F(ConfigFile, EmptyFileGivesTheDefaults) { expect_same(load_config(write("")), ExperimentConfig{}); }
 
 TEST_F(ConfigFile, ReadsEveryKey) {

@@ -1,5 +1,6 @@
 // Questions about a resolved config: how it differs from another, its hash, how many
 // replicas it runs, and whether that is too many.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
@@ -75,6 +76,13 @@ std::uint64_t replica_count(const ExperimentConfig& config) {
 }
 
 void validate_config(const ExperimentConfig& config) {
+  int most_seeds = 0;
+  for (ModelKind m : config.sweep.models) most_seeds = std::max(most_seeds, config.sweep.seeds_of(m));
+  const std::uint64_t last_seed = std::uint64_t{config.sweep.seed} + static_cast<std::uint64_t>(most_seeds) - 1;
+  if (most_seeds > 0 && last_seed > std::numeric_limits<std::uint32_t>::max())
+    throw ConfigError("config: sweep.seed = " + std::to_string(config.sweep.seed) + " with " +
+                      std::to_string(most_seeds) + " seeds runs past the largest seed, 4294967295 (2^32 - 1): the " +
+                      "seeds are sweep.seed, sweep.seed + 1, ...; lower sweep.seed");
   const std::uint64_t n = replica_count(config);
   if (n <= kMaxReplicas) return;
   throw ConfigError("config: " + std::to_string(n) + " replicas (" + std::to_string(grid_cells(config)) +
