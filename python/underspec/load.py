@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+
+class RunDataWarning(UserWarning):
+    """Something in a run directory was unusable and left out (the report says so)."""
+
 
 # Columns of replicas.csv that are not grid axes (the axes sit between `cell` and `model`).
 _FIXED_AFTER_AXES = ["model", "regime", "seed", "iid_rmse", "ood_rmse", "w_x1", "w_x2", "w_x3", "bias"]
@@ -223,7 +229,9 @@ def load_run(directory) -> Run:
     if summary_path.is_file():
         try:
             raw = json.loads(summary_path.read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError) as e:
+            warnings.warn(f"{summary_path} is unreadable ({e}); the statistics are recomputed from "
+                          "replicas.csv, without their intervals", RunDataWarning, stacklevel=2)
             raw = {}
     groups = raw.get("groups") if isinstance(raw.get("groups"), list) else []
     if groups:

@@ -197,8 +197,8 @@ std::string format_report(const BenchReport& report) {
   if (d.kind != "cuda" && !d.cpu_kernels.empty()) s += "kernels: " + d.cpu_kernels + "\n";
   s += format("peak:   %.1f GFLOP/s FP32, %s", report.peak.gflops, report.peak.method.c_str());
   if (report.peak.gflops_one_thread > 0)
-    s += format(" (1 thread %.1f, %d threads measured %.1f)", report.peak.gflops_one_thread, d.threads,
-                report.peak.gflops_measured);
+    s += format(" (1 thread %.1f, %d thread%s measured %.1f)", report.peak.gflops_one_thread, d.threads,
+                d.threads == 1 ? "" : "s", report.peak.gflops_measured);
   s += std::string("\ntimed:  ") + report.timed + (report.quick ? " (--quick)" : "") + "\n\n";
   s += format("%-10s %-14s %9s %6s %7s %11s %16s %10s %7s\n", "model", "variant", "replicas", "epochs", "samples",
               "wall ms", "r-sample-steps/s", "GFLOP/s", "% peak");

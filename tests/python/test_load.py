@@ -66,6 +66,13 @@ def test_optional_fields_and_missing_files(run_copy):
     assert run.config == {} and run.meta["replicas"] == 48
 
 
+def test_a_corrupt_summary_is_said_not_silently_replaced(run_copy):
+    (run_copy / "summary.json").write_text("{")
+    with pytest.warns(underspec.load.RunDataWarning, match="summary.json is unreadable"):
+        run = underspec.load_run(run_copy)
+    assert len(run.summary) == 12  # recomputed from replicas.csv
+
+
 def test_not_a_run(tmp_path):
     with pytest.raises(FileNotFoundError):
         underspec.load_run(tmp_path)
