@@ -19,6 +19,10 @@ as group_trainer.hpp deals them. Three structures:
       step's overhead scaled with its latency), W^T copied along diagonals (no bank
       conflicts), and the next gather in the first backward phase drawing one normal per row
       (box_muller_one: half of a normal4's transcendental work, so L_BM / 2 and I_BM / 2).
+  "today-sass": "today" with the issue of the dense tiles and of the thin chains' steps read
+      off today's SASS (bench/sass_loops.py, BENCHMARKS.md: SASS_DENSE_PER_P, SASS_CHAIN_STEP
+      issued instructions) instead of modelled instructions x the fitted C_INST, which was
+      fitted on the old spilling kernel. Everything else as "today".
 Per rank an item costs instructions and a dependency latency:
   dense 4x4 tile (vector path, K deep): 18K + 40 instructions (16 FMA + 2 LDS.128 per p),
       latency 2 shared loads + K FMA (16 independent chains: issue-bound, not latency-bound);
@@ -71,6 +75,11 @@ LAT_ADAM, INSTR_ADAM = 100, 30
 LAT_EVAL, INSTR_EVAL = 90, 22
 LAT_REST, INSTR_REST = 60, 40  # lane: 3-FMA forward, mse_grad, 4 gradient FMAs, loop
 UNROLL = 8  # US_DEVICE_UNROLL of the thin chains (gemm_tile, bias_grad)
+# Issued per p of a dense 4x4 vector tile and per step of a thin chain, from the SASS of
+# fused_mlp_kernel<true> (nvcc 13.0, sm_90; bench/sass_loops.py): the three dense products'
+# innermost loops issue 3,824 instructions per rank and step for 3 x 64 p; a gemm_tile<1,1>
+# chain unrolled by 8 issues 38 per 8 steps.
+SASS_DENSE_PER_P, SASS_CHAIN_STEP = 3824 / 192, 38 / 8
 THREADS, TILE, BATCH, WIDTHS = 256, 4, 64, (3, 64, 64, 1)
 N_TRAIN, EPOCHS = 5000, 30
 STEPS = EPOCHS * math.ceil(N_TRAIN / BATCH)  # 79 steps per epoch
@@ -161,6 +170,12 @@ def unrolled(p):
     return {**p, "c_chain": p["c_chain"] * (LAT_SHARED / UNROLL + LAT_FMA) / (LAT_SHARED + LAT_FMA)}
 
 
+def with_sass_issue(p):
+    """p whose dense tiles and chain steps issue what today's SASS does ("today-sass"): the
+    per-item counts are divided by C_INST here because cta_step multiplies every count by it."""
+    return {**p, "dense_per_p": SASS_DENSE_PER_P / p["c_inst"], "chain_per_step": SASS_CHAIN_STEP / p["c_inst"]}
+
+
 def add(out, rank, ins, lat):
     a, b = out.get(rank, (0, 0))
     out[rank] = (a + ins, b + lat)
@@ -174,12 +189,13 @@ def group_gemm(p, M, N, K, vec, offset=0, adam_lat=None):
     ti, tj = math.ceil(M / TILE), math.ceil(N / TILE)
     u_ins, u_lat = (INSTR_ADAM, adam_lat + LAT_ADAM) if adam_lat is not None else (0, 0)
     if 2 * ti * tj <= THREADS:
-        return rows(M * N, 5 * K + 8 + u_ins, K * p["c_chain"] + LAT_SHARED + u_lat, offset), M * N
+        return rows(M * N, p.get("chain_per_step", 5) * K + 8 + u_ins, K * p["c_chain"] + LAT_SHARED + u_lat,
+                    offset), M * N
     out = {}
     for t in range(ti * tj):
         m, n = min(TILE, M - t // tj * TILE), min(TILE, N - t % tj * TILE)
         if m == n == TILE and vec:
-            ins, lat = 18 * K + 40, 2 * LAT_SHARED + LAT_FMA * K
+            ins, lat = p.get("dense_per_p", 18) * K + 40, 2 * LAT_SHARED + LAT_FMA * K
         else:  # scalar loop, 16 independent chains (K = 1 or 3, or an edge tile)
             ins, lat = 26 * K + 40, 3 * LAT_SHARED + LAT_FMA * K
         add(out, (t + offset) % THREADS, ins + m * n * u_ins, lat + m * n * u_lat)
@@ -256,6 +272,8 @@ def phases(structure, p, aug, moments_in_l2):
         return overlapped(p, aug, mem)
     if structure == "today":  # overlapped plus the later changes, on assumptions (see above)
         return overlapped(unrolled(p), aug, mem, today=True)
+    if structure == "today-sass":  # today, with the dense tiles' and chains' issue from SASS
+        return overlapped(with_sass_issue(unrolled(p)), aug, mem, today=True)
     raise ValueError(f"unknown structure {structure!r}")
 
 
@@ -327,9 +345,10 @@ def warp_perceptron_ms(p, replicas, epochs=EPOCHS, aug=1, structure="current"):
     global THREADS
     saved, THREADS = THREADS, 32
     try:
-        if structure in ("overlapped", "today"):
-            q = unrolled(p) if structure == "today" else p
-            steps = [items for _, items, _ in overlapped(q, aug, LAT_SHARED, (3, 1), structure == "today")]
+        if structure in ("overlapped", "today", "today-sass"):
+            q = p if structure == "overlapped" else unrolled(p)
+            q = with_sass_issue(q) if structure == "today-sass" else q
+            steps = [items for _, items, _ in overlapped(q, aug, LAT_SHARED, (3, 1), structure != "overlapped")]
         else:
             steps = [[gather(p, aug)], [tiles(p, 64, 1, 3, False)], [rows(BATCH, 8, 2 * LAT_SHARED)],
                      [tiles(p, 3, 1, 64, False), bias(p, 1)], [rows(4, INSTR_ADAM + 8, LAT_SHARED + LAT_ADAM)]]
@@ -404,12 +423,15 @@ def calibrate():
     return fit(p, ("c_inst", "c_chain", "f"), MLP_FIT)
 
 
+STRUCTURES = ("current", "overlapped", "today", "today-sass")
+
+
 def report(p):
     checks = [dict(name=n, set=s, model=m(p), measured=v, error=m(p) / v - 1)
               for s, table in (("calibration", {**MLP_FIT, **LANE_FIT}), ("held out", HELD_OUT))
               for n, (m, v) in table.items()]
     rows_ = []
-    for structure in ("current", "overlapped", "today"):
+    for structure in STRUCTURES:
         seed_mlp, seed_perc = mlp_ms(p, 30, 2, structure), warp_perceptron_ms(p, 30, aug=1, structure=structure)
         seed_flop = 30 * STEPS * MLP_FLOP + 30 * EPOCHS * N_TRAIN * PERC_FLOP
         for name, ms, flop, meas in (
@@ -428,7 +450,7 @@ def report(p):
             rows_.append(dict(structure=structure, workload=name, model_ms=ms, measured_ms=meas if known else None,
                               peak_percent=100 * flop / (ms / 1e3) / PEAK))
     steps = {}
-    for s in ("current", "overlapped", "today"):
+    for s in STRUCTURES:
         split = []
         t1, issue, wait = cta_step(s, p, 1, True, split)
         steps[s] = dict(t1_cycles=t1, issue_cycles=issue, barrier_wait=wait, barriers=len(split), phases=split)

@@ -142,11 +142,25 @@ def test_today_credits_the_later_changes_and_keeps_the_phases(params):
         assert seed[(s, "seed experiment, the two groups concurrent")] < seed[(s, "seed experiment (30 perceptrons by warps + 30 MLPs)")]
 
 
+def test_today_sass_issues_what_the_sass_does(params):
+    # The dense tiles and chain steps issue SASS counts (about 20 per p and 4.75 per step),
+    # not 18 and 5 modelled instructions x C_INST; the latencies and phases stay today's.
+    q = cm.with_sass_issue(cm.unrolled(params))
+    dense, _ = cm.group_gemm(q, 64, 64, 64, True)
+    ins = dense[0][0] * params["c_inst"]  # cta_step's issued count for rank 0's tile
+    assert ins == pytest.approx(cm.SASS_DENSE_PER_P * 64 + 40 * params["c_inst"])
+    assert 19 < cm.SASS_DENSE_PER_P < 21 and cm.SASS_CHAIN_STEP == 4.75
+    sass, today = cm.phases("today-sass", params, 1, True), cm.phases("today", params, 1, True)
+    assert [n for n, _, _ in sass] == [n for n, _, _ in today]
+    assert cm.cta_step("today-sass", params, 1, True)[1] < cm.cta_step("today", params, 1, True)[1]
+    assert cm.mlp_ms(params, 3000, 2, "today-sass") < cm.mlp_ms(params, 3000, 2, "today")
+
+
 def test_report_is_json_ready(params, tmp_path):
     import json
     r = cm.report(params)
     json.dumps(r)
-    assert {x["structure"] for x in r["predictions"]} == {"current", "overlapped", "today"}
+    assert {x["structure"] for x in r["predictions"]} == {"current", "overlapped", "today", "today-sass"}
     assert all(0 < x["peak_percent"] < 100 for x in r["predictions"])
 
 
