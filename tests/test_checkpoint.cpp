@@ -36,6 +36,30 @@ TEST_F(Checkpoint, DivergenceMarkersRoundTrip) {
   EXPECT_TRUE(std::isinf(back[1].ood_rmse));
 }
 
+// A damaged segment is named with what is wrong and how to recover (moved aside, its replicas
+// are just not done: the CLI test of resume covers that).
+TEST_F(Checkpoint, ADamagedSegmentSaysHowToRecover) {
+  fs::create_directories(checkpoint_dir(dir_));
+  CheckpointWriter(dir_).write_segment(std::vector<ReplicaResult>{{3, 1.5, 2.5, {0.5}, {1.0f, 2.0f}, ""}});
+  const fs::path segment = checkpoint_dir(dir_) / "part-00000000.bin";
+  ASSERT_TRUE(fs::exists(segment));
+  {
+    std::fstream f(segment, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(20);
+    f.put('\x7f');
+  }
+  try {
+    read_all(dir_);
+    FAIL() << "a corrupt segment was read";
+  } catch (const CheckpointError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find(segment.string() + " is corrupt (checksum); move it out of " +
+                           checkpoint_dir(dir_).string() + " and resume: its replicas are trained again"),
+              std::string::npos)
+        << message;
+  }
+}
+
 template <class T>
 void put(std::string& out, const T& v) {
   out.append(reinterpret_cast<const char*>(&v), sizeof v);

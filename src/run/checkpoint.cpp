@@ -35,6 +35,13 @@ void put(std::string& out, const T& value) {
   out.append(reinterpret_cast<const char*>(&value), sizeof value);
 }
 
+// A damaged segment: what is wrong, and how to recover (once it is out of the way its
+// replicas are simply not done, and a resume trains them again).
+CheckpointError damaged_segment(const fs::path& path, const std::string& problem) {
+  return CheckpointError("checkpoint segment " + path.string() + " " + problem + "; move it out of " +
+                         path.parent_path().string() + " and resume: its replicas are trained again");
+}
+
 class Reader {
  public:
   Reader(std::string_view bytes, const fs::path& path) : bytes_(bytes), path_(path) {}
@@ -47,7 +54,7 @@ class Reader {
     return value;
   }
   void need(std::size_t n) const {
-    if (bytes_.size() - at_ < n) throw CheckpointError("checkpoint segment " + path_.string() + " is truncated");
+    if (bytes_.size() - at_ < n) throw damaged_segment(path_, "is truncated");
   }
   std::size_t at() const { return at_; }
 
@@ -189,11 +196,11 @@ void for_each_checkpoint_record(const fs::path& run_dir, const std::function<voi
     const std::string bytes = read_all(path);
     const bool v1 = bytes.size() >= sizeof kMagicV1 && std::memcmp(bytes.data(), kMagicV1, sizeof kMagicV1) == 0;
     if (bytes.size() < sizeof kMagic + 16 || (!v1 && std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0))
-      throw CheckpointError("checkpoint segment " + path.string() + " is not a segment (bad header)");
+      throw damaged_segment(path, "is not a segment (bad header)");
     const std::string_view body(bytes.data(), bytes.size() - 8);
     std::uint64_t stored = 0;
     std::memcpy(&stored, bytes.data() + body.size(), 8);
-    if (stored != fnv1a(body)) throw CheckpointError("checkpoint segment " + path.string() + " is corrupt (checksum)");
+    if (stored != fnv1a(body)) throw damaged_segment(path, "is corrupt (checksum)");
     Reader in(body, path);
     for (std::size_t i = 0; i < sizeof kMagic; ++i) in.get<char>();
     const auto count = in.get<std::uint64_t>();
@@ -216,7 +223,7 @@ void for_each_checkpoint_record(const fs::path& run_dir, const std::function<voi
       }
       visit(std::move(r));
     }
-    if (in.at() != body.size()) throw CheckpointError("checkpoint segment " + path.string() + " has trailing bytes");
+    if (in.at() != body.size()) throw damaged_segment(path, "has trailing bytes");
   }
 }
 
@@ -229,7 +236,7 @@ std::uint64_t count_checkpoint_records(const fs::path& run_dir) {
     char header[sizeof kMagic + 8];
     std::ifstream in(path, std::ios::binary);
     if (!in.read(header, sizeof header) || std::memcmp(header, kMagic, sizeof kMagic) != 0)
-      throw CheckpointError("checkpoint segment " + path.string() + " is not a segment (bad header)");
+      throw damaged_segment(path, "is not a segment (bad header)");
     std::uint64_t count = 0;
     std::memcpy(&count, header + sizeof kMagic, sizeof count);
     total += count;
