@@ -237,6 +237,29 @@ TEST_F(SweepCli, KilledDuringWritesLeavesTemporariesThatTheResumeIgnores) {
   EXPECT_NE(damaged.err.find("part-00000000.bin"), std::string::npos) << damaged.err;
 }
 
+// Ctrl-C while the report is drawn: the outputs stay complete, the generator is stopped (it
+// runs in its own process group and gets SIGTERM from underspec), and the status says so.
+TEST_F(SweepCli, AStopDuringTheReportKeepsTheOutputsAndStopsTheGenerator) {
+  write("slow-python", "#!/bin/sh\nexec sleep 60\n");
+  fs::permissions(cwd() / "slow-python", fs::perms::owner_exec, fs::perm_options::add);
+  const auto started = std::chrono::steady_clock::now();
+  const pid_t pid = start("UNDERSPEC_NO_REPORT=0 UNDERSPEC_PYTHON=" + (cwd() / "slow-python").string() + " run " +
+                          kSmall + "--out r");
+  for (int i = 0; i < 600 && !fs::exists(cwd() / "r" / "summary.json"); ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(fs::exists(cwd() / "r" / "summary.json")) << bg_err();
+  std::this_thread::sleep_for(300ms);  // the generator is running
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(wait_for(pid), 130) << bg_err();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 30s);  // not held by the sleeping generator
+  const std::string err = bg_err();
+  EXPECT_NE(err.find("stopped by signal 2 while drawing the report; the outputs in r are complete; the report: "
+                     "underspec report r"),
+            std::string::npos)
+      << err;
+  EXPECT_FALSE(fs::exists(cwd() / "r" / "report.html"));
+  EXPECT_EQ(run("status r").status, 0);
+}
+
 // SIGTERM or SIGINT once the first segment is saved: 128 + signal, the resume command, then
 // running that very command finishes the run with the uninterrupted bytes.
 TEST_F(SweepCli, SigtermSavesPrintsTheResumeCommandAndResumesByteIdentical) {

@@ -27,6 +27,11 @@ def _require_packages() -> None:
 
 
 if __name__ == "__main__":
+    # Ctrl-C ends the generator quietly (no traceback from whatever import it interrupts):
+    # `underspec`, which gets the same signal, says what happened.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     _require_packages()
 
 import contextlib  # noqa: E402
@@ -599,7 +604,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:  # Ctrl-C reaches the generator with underspec, which says what happened
-        sys.exit(130)
+    sys.exit(main())

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <ostream>
@@ -36,18 +37,39 @@ fs::path executable_dir() {
   return ec ? fs::path() : exe.parent_path();
 }
 
-// Runs `argv` with `env` and waits; 127 when it cannot be started.
-int spawn_and_wait(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+// Runs `argv` with `env` and waits; 127 when it cannot be started. With `stop`, the child
+// runs in a process group of its own, so that Ctrl-C at the terminal reaches only underspec
+// (a Python interrupted mid-import prints a traceback); when `stop` is raised, the child is
+// sent SIGTERM instead.
+int spawn_and_wait(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                   const std::atomic<bool>* stop) {
   std::vector<char*> argv, envp;
   for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   for (const std::string& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
+  posix_spawnattr_t attr;
+  ::posix_spawnattr_init(&attr);
+  if (stop) {
+    ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    ::posix_spawnattr_setpgroup(&attr, 0);
+  }
   pid_t pid = 0;
-  if (::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), envp.data()) != 0) return kExitNotFound;
+  const int spawned = ::posix_spawnp(&pid, argv[0], nullptr, &attr, argv.data(), envp.data());
+  ::posix_spawnattr_destroy(&attr);
+  if (spawned != 0) return kExitNotFound;
   int raw = 0;
-  while (::waitpid(pid, &raw, 0) < 0)
-    if (errno != EINTR) return kExitNotFound;
+  for (;;) {  // the stop handler restarts system calls: poll the flag while the child runs
+    const pid_t done = ::waitpid(pid, &raw, stop ? WNOHANG : 0);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR) return kExitNotFound;
+    if (done == 0 && stop->load()) {
+      ::kill(pid, SIGTERM);
+      stop = nullptr;  // then wait for it to end
+    } else if (done == 0) {
+      ::usleep(20000);
+    }
+  }
   return WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + (WIFSIGNALED(raw) ? WTERMSIG(raw) : 0);
 }
 
@@ -86,7 +108,7 @@ fs::path report_python_path() {
   return {};
 }
 
-ReportStatus write_report(const fs::path& dir, bool quiet) {
+ReportStatus write_report(const fs::path& dir, bool quiet, const std::atomic<bool>* stop) {
   std::vector<std::string> interpreters;
   if (const char* chosen = std::getenv("UNDERSPEC_PYTHON"); chosen && *chosen) {
     interpreters.push_back(chosen);
@@ -99,7 +121,7 @@ ReportStatus write_report(const fs::path& dir, bool quiet) {
   for (const std::string& python : interpreters) {
     std::vector<std::string> args{python, "-m", "underspec.report", dir.string()};
     if (quiet) args.push_back("--quiet");
-    const int status = spawn_and_wait(args, env);
+    const int status = spawn_and_wait(args, env, stop);
     if (status == 0) return ReportStatus::written;
     if (status != kExitMissingPackage && status != kExitNotFound) return ReportStatus::failed;
   }
@@ -114,7 +136,7 @@ std::string report_unavailable_message(const fs::path& dir) {
 
 void report_after_run(const fs::path& dir, std::ostream& err, const StopSignals* signals) {
   try {
-    const ReportStatus status = write_report(dir, true);
+    const ReportStatus status = write_report(dir, true, signals ? &signals->requested() : nullptr);
     if (signals && signals->requested().load()) return;
     switch (status) {
       case ReportStatus::written:

@@ -2,6 +2,7 @@
 // run with PYTHONPATH pointing at the package when it is not installed. See README "Report".
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <iosfwd>
 #include <string>
@@ -24,7 +25,8 @@ std::filesystem::path report_python_path();
 // Runs the generator on `dir`. `quiet`: it prints nothing on success (else the report's path
 // on stdout). The interpreter is $UNDERSPEC_PYTHON, else `python3` on PATH, then
 // /usr/bin/python3 when the first lacks pandas or matplotlib.
-ReportStatus write_report(const std::filesystem::path& dir, bool quiet);
+// `stop`: a stop flag (StopSignals): the generator is stopped when it is raised.
+ReportStatus write_report(const std::filesystem::path& dir, bool quiet, const std::atomic<bool>* stop = nullptr);
 
 // One line (no newline): how to get the report when write_report said `unavailable`.
 std::string report_unavailable_message(const std::filesystem::path& dir);
