@@ -170,6 +170,22 @@ TEST(Bootstrap, DrawsAreUniformOverIndices) {
   for (int t : total) EXPECT_NEAR(t, 2000, 150);  // 14000 draws over 7 indices, sd ~ 41
 }
 
+// The draws are the documented scheme (bootstrap.hpp), whatever the loop that makes them:
+// draw k = floor(u * n / 2^32), u = Philox(counter (resample, k / 4, lane, 0), key)[k % 4].
+TEST(Bootstrap, CountsAreTheDocumentedDraws) {
+  const PhiloxKey key{3, 0xB5000000u};
+  for (const int n : {1, 2, 3, 4, 5, 7, 8, 13, 1001})
+    for (const std::uint32_t lane : {0u, 1u}) {
+      std::vector<int> counts(n, -1), expected(n, 0);
+      bootstrap_counts(key, 17, lane, n, counts.data());
+      for (int k = 0; k < n; ++k) {
+        const PhiloxBlock b = philox4x32_10(PhiloxCounter{17, static_cast<std::uint32_t>(k / 4), lane, 0}, key);
+        ++expected[static_cast<std::size_t>((std::uint64_t{b.v[k % 4]} * static_cast<std::uint64_t>(n)) >> 32)];
+      }
+      EXPECT_EQ(counts, expected) << "n = " << n << ", lane " << lane;
+    }
+}
+
 TEST(Bootstrap, IntervalsAreDeterministicAndDependOnTheKey) {
   const std::vector<double> x{1.0, 1.3, 0.7, 2.2, 1.9, 0.4, 1.1, 1.6, 0.9, 1.4};
   const PhiloxKey key = bootstrap_key(0, 0, 0, BootstrapStatistic::std_dev);

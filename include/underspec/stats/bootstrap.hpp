@@ -65,10 +65,19 @@ US_HD_INLINE int bootstrap_index(std::uint32_t bits, int n) {
 
 US_HD_INLINE void bootstrap_counts(PhiloxKey key, std::uint32_t resample, std::uint32_t lane, int n, int* counts) {
   for (int i = 0; i < n; ++i) counts[i] = 0;
-  PhiloxBlock block{};
-  for (int k = 0; k < n; ++k) {
-    if ((k & 3) == 0) block = philox4x32_10(PhiloxCounter{resample, static_cast<std::uint32_t>(k >> 2), lane, 0u}, key);
-    ++counts[bootstrap_index(block.v[k & 3], n)];
+  // A block's four words in one go (no run-time indexing of the block: ~2x faster on a CPU).
+  const int whole = n & ~3;
+  for (int k = 0; k < whole; k += 4) {
+    const PhiloxBlock block = philox4x32_10(PhiloxCounter{resample, static_cast<std::uint32_t>(k >> 2), lane, 0u}, key);
+    ++counts[bootstrap_index(block.v[0], n)];
+    ++counts[bootstrap_index(block.v[1], n)];
+    ++counts[bootstrap_index(block.v[2], n)];
+    ++counts[bootstrap_index(block.v[3], n)];
+  }
+  if (whole < n) {
+    const PhiloxBlock block =
+        philox4x32_10(PhiloxCounter{resample, static_cast<std::uint32_t>(whole >> 2), lane, 0u}, key);
+    for (int k = whole; k < n; ++k) ++counts[bootstrap_index(block.v[k & 3], n)];
   }
 }
 
