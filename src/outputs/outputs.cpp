@@ -1,9 +1,13 @@
 // Per-group statistics and the output files of a run (see outputs.hpp).
 #include "underspec/outputs/outputs.hpp"
 
+#include <omp.h>
+
+#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
@@ -147,11 +151,89 @@ std::optional<Comparison> compare_with_baseline(const std::vector<GroupSummary>&
 
 }  // namespace
 
-std::vector<GroupSummary> summarize_groups(const RunRecord& run, const std::function<void()>& check_stop) {
-  std::vector<GroupSummary> groups;
+// The statistics of the replicas [begin, end), one group.
+GroupSummary summarize_group(const RunRecord& run, std::size_t begin, std::size_t end) {
   const auto& results = run.results;
+  const ReplicaSpec& first = run.spec(results[begin]);
+  const std::size_t n_stress = run.sweep->cells[first.cell].config.data.stress_factors.size();
+  const bool weights = first.model == ModelKind::perceptron;
+  std::vector<double> iid, ood, gap;
+  std::vector<std::uint32_t> seeds;
+  std::vector<std::vector<double>> stress(n_stress), w(weights ? kPerceptronParams : 0);
+  int diverged = 0;
+  for (std::size_t i = begin; i < end; ++i) {
+    if (!results[i].diverged.empty()) {
+      ++diverged;
+      continue;
+    }
+    seeds.push_back(run.spec(results[i]).seed);
+    gap.push_back(results[i].ood_rmse - results[i].iid_rmse);
+    iid.push_back(results[i].iid_rmse);
+    ood.push_back(results[i].ood_rmse);
+    for (std::size_t k = 0; k < n_stress; ++k) stress[k].push_back(results[i].stress_rmse.at(k));
+    for (std::size_t p = 0; p < w.size(); ++p) w[p].push_back(results[i].params.at(p));
+  }
+  GroupSummary g{};
+  g.cell = first.cell;
+  g.model = first.model;
+  g.regime = first.regime;
+  g.diverged = diverged;
+  g.iid_rmse = summarize(iid);
+  g.ood_rmse = summarize(ood);
+  for (const auto& s : stress) g.stress_rmse.push_back(summarize(s));
+  for (const auto& x : w) g.weights.push_back(summarize(x));
+  // The bootstrap's key is the group's identity, never its position in this run.
+  const auto key = [&](BootstrapStatistic statistic, std::uint32_t variant) {
+    return bootstrap_key(first.cell, static_cast<std::uint32_t>(first.model), static_cast<std::uint32_t>(first.regime),
+                         statistic, variant);
+  };
+  g.iid_inference = infer(iid, seeds, key(BootstrapStatistic::std_dev, 0));
+  g.ood_inference = infer(ood, seeds, key(BootstrapStatistic::std_dev, 1));
+  g.gap = {summarize(gap).mean, mean_t_interval(gap)};
+  g.spread_ratio = {g.ood_rmse.std / g.iid_rmse.std, bootstrap_interval(BootstrapStatistic::paired_std_ratio, iid, ood,
+                                                                        key(BootstrapStatistic::paired_std_ratio, 0))};
+  g.spearman = {spearman(iid, ood),
+                bootstrap_interval(BootstrapStatistic::spearman, iid, ood, key(BootstrapStatistic::spearman, 0))};
+  if (weights) {
+    const ExperimentConfig& config = run.sweep->cells[first.cell].config;
+    g.train_x3_noise_var = train_x3_noise_variance(config, first.regime);
+    g.optimum = ls_optimum(config.data, g.train_x3_noise_var);
+  }
+  g.iid_values = std::move(iid);
+  g.ood_values = std::move(ood);
+  return g;
+}
+
+// Runs job(k) for k in [0, n) in any order (every job's result depends on k alone: the
+// bootstraps are keyed by their group, so the bits do not depend on the thread count). With
+// at least as many groups as threads the groups share the threads; with fewer (a few large
+// groups) they run one at a time and each bootstrap uses every thread. check_stop runs
+// before each job; what it throws is rethrown here once the jobs under way have ended.
+template <class Job>
+void for_each_group(std::size_t n, const std::function<void()>& check_stop, Job&& job) {
+  std::exception_ptr failure;
+  std::atomic<bool> failed{false};
+  const bool across_groups = n >= static_cast<std::size_t>(omp_get_max_threads());
+#pragma omp parallel for schedule(dynamic, 1) if (across_groups)
+  for (std::size_t k = 0; k < n; ++k) {
+    if (failed.load()) continue;
+    try {
+      if (check_stop) check_stop();
+      job(k);
+    } catch (...) {
+#pragma omp critical(underspec_summarize_failure)
+      if (!failed.exchange(true)) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+}
+
+std::vector<GroupSummary> summarize_groups(const RunRecord& run, const std::function<void()>& check_stop) {
+  // Groups are runs of equal (cell, model, regime) in id order; their statistics, then their
+  // comparisons (which read the baselines), are made on every thread: a grid has hundreds.
+  const auto& results = run.results;
+  std::vector<std::pair<std::size_t, std::size_t>> spans;
   for (std::size_t begin = 0; begin < results.size();) {
-    if (check_stop) check_stop();
     const ReplicaSpec& first = run.spec(results[begin]);
     std::size_t end = begin;
     while (end < results.size()) {
@@ -159,60 +241,14 @@ std::vector<GroupSummary> summarize_groups(const RunRecord& run, const std::func
       if (s.cell != first.cell || s.model != first.model || s.regime != first.regime) break;
       ++end;
     }
-    const std::size_t n_stress = run.sweep->cells[first.cell].config.data.stress_factors.size();
-    const bool weights = first.model == ModelKind::perceptron;
-    std::vector<double> iid, ood, gap;
-    std::vector<std::uint32_t> seeds;
-    std::vector<std::vector<double>> stress(n_stress), w(weights ? kPerceptronParams : 0);
-    int diverged = 0;
-    for (std::size_t i = begin; i < end; ++i) {
-      if (!results[i].diverged.empty()) {
-        ++diverged;
-        continue;
-      }
-      seeds.push_back(run.spec(results[i]).seed);
-      gap.push_back(results[i].ood_rmse - results[i].iid_rmse);
-      iid.push_back(results[i].iid_rmse);
-      ood.push_back(results[i].ood_rmse);
-      for (std::size_t k = 0; k < n_stress; ++k) stress[k].push_back(results[i].stress_rmse.at(k));
-      for (std::size_t p = 0; p < w.size(); ++p) w[p].push_back(results[i].params.at(p));
-    }
-    GroupSummary g{};
-    g.cell = first.cell;
-    g.model = first.model;
-    g.regime = first.regime;
-    g.diverged = diverged;
-    g.iid_rmse = summarize(iid);
-    g.ood_rmse = summarize(ood);
-    for (const auto& s : stress) g.stress_rmse.push_back(summarize(s));
-    for (const auto& x : w) g.weights.push_back(summarize(x));
-    // The bootstrap's key is the group's identity, never its position in this run.
-    const auto key = [&](BootstrapStatistic statistic, std::uint32_t variant) {
-      return bootstrap_key(first.cell, static_cast<std::uint32_t>(first.model),
-                           static_cast<std::uint32_t>(first.regime), statistic, variant);
-    };
-    g.iid_inference = infer(iid, seeds, key(BootstrapStatistic::std_dev, 0));
-    g.ood_inference = infer(ood, seeds, key(BootstrapStatistic::std_dev, 1));
-    g.gap = {summarize(gap).mean, mean_t_interval(gap)};
-    g.spread_ratio = {g.ood_rmse.std / g.iid_rmse.std,
-                      bootstrap_interval(BootstrapStatistic::paired_std_ratio, iid, ood,
-                                         key(BootstrapStatistic::paired_std_ratio, 0))};
-    g.spearman = {spearman(iid, ood),
-                  bootstrap_interval(BootstrapStatistic::spearman, iid, ood, key(BootstrapStatistic::spearman, 0))};
-    if (weights) {
-      const ExperimentConfig& config = run.sweep->cells[first.cell].config;
-      g.train_x3_noise_var = train_x3_noise_variance(config, first.regime);
-      g.optimum = ls_optimum(config.data, g.train_x3_noise_var);
-    }
-    g.iid_values = std::move(iid);
-    g.ood_values = std::move(ood);
-    groups.push_back(std::move(g));
+    spans.emplace_back(begin, end);
     begin = end;
   }
-  for (GroupSummary& g : groups) {
-    if (check_stop) check_stop();
-    g.versus_baseline = compare_with_baseline(groups, g);
-  }
+  std::vector<GroupSummary> groups(spans.size());
+  for_each_group(spans.size(), check_stop,
+                 [&](std::size_t k) { groups[k] = summarize_group(run, spans[k].first, spans[k].second); });
+  for_each_group(groups.size(), check_stop,
+                 [&](std::size_t k) { groups[k].versus_baseline = compare_with_baseline(groups, groups[k]); });
   return groups;
 }
 
