@@ -154,7 +154,7 @@ class RunLock {
   int fd_ = -1;
 };
 
-// `text` as one shell word: as is when it is plainly safe, else in single quotes.
+// The command that continues the run in `dir`, for pasting into a shell.
 std::string resume_command(const RunOptions& options, const std::filesystem::path& dir) {
   std::string cmd = "underspec run --resume " + shell_path(dir.string());
   if (options.shard)
@@ -284,7 +284,7 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
     progress.finish();
     info.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
     const bool all_done = std::find(done.begin(), done.end(), false) == done.end();
-    if (signals.requested().load() && !all_done) {  // a signal after the last replica: just finish
+    if (signals.requested().load() && !all_done) {  // after the last replica: the statistics hear it
       const int status = 128 + signals.signal();
       std::size_t finished = 0;
       for (bool d : done) finished += d;
