@@ -222,9 +222,11 @@ if wanted ncu; then
   # Where the fused MLP and lane perceptron kernels stall: Nsight Compute on one epoch of
   # two CTAs per SM worth of MLPs and 10^4 perceptrons (clocks left alone, METHOD.md).
   if (( have_gpu )) && command -v ncu > /dev/null; then
+    # InstructionStats and SourceCounters: the issued mix and the SASS lines that stall most,
+    # to check bench/sass_loops.py's counts and the cycle model's "today-sass" against.
     step ncu-mlp 150 ncu --clock-control none --kernel-name regex:fused_mlp_kernel --launch-count 1 \
       --section SpeedOfLight --section Occupancy --section WarpStateStats --section SchedulerStats \
-      --section MemoryWorkloadAnalysis "$bin/underspec" run --device cuda --no-report --progress none \
+      --section MemoryWorkloadAnalysis --section InstructionStats --section SourceCounters "$bin/underspec" run --device cuda --no-report --progress none \
       --set 'sweep.models=["mlp"]' --set 'sweep.regimes=["baseline"]' --set sweep.seeds=264 \
       --set train.epochs=1 --out "$work/ncu-mlp"
     step ncu-perceptron 150 ncu --clock-control none --kernel-name regex:lane_perceptron_kernel --launch-count 1 \
