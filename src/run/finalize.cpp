@@ -16,9 +16,8 @@ namespace underspec {
 namespace fs = std::filesystem;
 namespace {
 
-// Replicas from which the statistics take long enough to say so: each group's bootstrap
-// intervals cost ~165 us per replica here (2 cores; 20,000 replicas of one group: 3.3 s), so
-// 10^5 replicas take ~15 s and 1.8 million ~5 min.
+// Replicas from which the statistics take long enough to say so: ~5 s per 10^5 replicas on
+// 2 cores (a 120,000-replica merge: 6.3 s; 1.8 million, extrapolated: a minute and a half).
 constexpr std::size_t kLargeStatistics = 100000;
 
 // params.npy, written beside under a temporary name and renamed when complete.
@@ -59,7 +58,7 @@ int finalize_run(const fs::path& written, const Sweep& sweep, std::vector<Replic
   if (!param_sources.empty()) write_params(written, sweep, rows, param_sources);
   if (rows.size() >= kLargeStatistics)
     err << "underspec: computing the statistics of " << rows.size() << " replicas (bootstrap intervals, "
-        << kBootstrapResamples << " resamples each; seconds per 10,000 replicas)\n"
+        << kBootstrapResamples << " resamples each: seconds per 10^5 replicas)\n"
         << std::flush;
   RunRecord run{&sweep, std::move(rows), info};
   const std::vector<GroupSummary> groups = summarize_groups(run, [&] {
