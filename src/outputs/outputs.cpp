@@ -149,8 +149,6 @@ std::optional<Comparison> compare_with_baseline(const std::vector<GroupSummary>&
   return c;
 }
 
-}  // namespace
-
 // The statistics of the replicas [begin, end), one group.
 GroupSummary summarize_group(const RunRecord& run, std::size_t begin, std::size_t end) {
   const auto& results = run.results;
@@ -227,6 +225,8 @@ void for_each_group(std::size_t n, const std::function<void()>& check_stop, Job&
   }
   if (failure) std::rethrow_exception(failure);
 }
+
+}  // namespace
 
 std::vector<GroupSummary> summarize_groups(const RunRecord& run, const std::function<void()>& check_stop) {
   // Groups are runs of equal (cell, model, regime) in id order; their statistics, then their

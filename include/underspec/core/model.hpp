@@ -149,7 +149,7 @@ US_HD_INLINE Floats4 load4(const float* x) {
 // (rows of B, and A's four rows or four columns, contiguous and aligned). Each accumulator
 // still takes its fmaf's in ascending p, so the bits are those of the scalar loop. kStride > 0:
 // the run-time strides equal it (the caller checked), so each load's address is a register
-// plus a constant and the loop holds no address arithmetic (sm_90 SASS: 79-80 instructions
+// plus a constant and the loop holds no address arithmetic (sm_90 SASS: 79-81 instructions
 // per 64 FMAs instead of 85-94). Each returns the first p left to the scalar loop.
 template <int kStride>
 US_HD_INLINE int vector_steps_a_columns(const GemmArgs& g, const float* a, const float* b, float (&acc)[4][4]) {
