@@ -70,7 +70,7 @@ TEST_F(Cli, BadUsageOrConfigExitsTwoAndCreatesNothing) {
 // CLI11's parse errors come out in the documented format: one `underspec: error: ...` line,
 // naming what is wrong (an unknown subcommand, the accepted range), exit 2.
 TEST_F(Cli, ParseErrorsAreOneUnderspecErrorLine) {
-  const std::string subcommands = "run, plan, merge, score, report, slurm, bench or status";
+  const std::string subcommands = "run, plan, merge, score, report, slurm, submit, bench or status";
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"frobnicate", "unknown subcommand 'frobnicate' (expected " + subcommands + ")"},
       {"", "a subcommand is required: " + subcommands},

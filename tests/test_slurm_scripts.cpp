@@ -204,17 +204,14 @@ TEST_F(SlurmCli, WritesTheSweepDirectoryAndPrintsTheSubmitCommands) {
   const fs::path dir = fs::canonical(cwd() / "sweep");
   EXPECT_EQ(entries(dir),
             (std::vector<std::string>{"config.toml", "logs", "merge.sbatch", "run.sbatch", "shards", "slurm.json"}));
-  EXPECT_TRUE(contains(r.out, "jid=$(sbatch --parsable " + dir.string() +
-                                  "/run.sbatch) && sbatch "
-                                  "--dependency=afterok:${jid%%;*} --kill-on-invalid-dep=yes " +
-                                  dir.string() + "/merge.sbatch"))
-      << r.out;
+  EXPECT_TRUE(contains(r.out, "submit both with: underspec submit " + dir.string() + "\n")) << r.out;
   // The scripts pin this binary's absolute path.
   EXPECT_TRUE(contains(read(dir / "run.sbatch"),
                        "exec " + fs::canonical(UNDERSPEC_BINARY).string() + " run " + dir.string() + "/config.toml"));
   const auto meta = nlohmann::json::parse(read(dir / "slurm.json"));
   EXPECT_EQ(meta["shards"], 2);
   EXPECT_EQ(meta["array_job"], "");
+  EXPECT_TRUE(meta["submissions"].empty());
 
   // Status before anything ran; then after shard 0 ran by hand, as the task would run it.
   CliResult s = run("status sweep");
@@ -222,6 +219,7 @@ TEST_F(SlurmCli, WritesTheSweepDirectoryAndPrintsTheSubmitCommands) {
   EXPECT_TRUE(contains(s.out, "2 shards, 6 replicas")) << s.out;
   EXPECT_TRUE(contains(s.out, "0      not started  0/3\n1      not started  0/3\n")) << s.out;
   EXPECT_TRUE(contains(s.out, "total: 2 not started; 0 of 6 replicas done\nmerged: no\n")) << s.out;
+  EXPECT_TRUE(contains(s.out, "  underspec submit " + dir.string() + "\n")) << s.out;
   ASSERT_EQ(run("run sweep/config.toml --shard 0/2 --resume --out sweep/shards/0 --device cpu --threads 2").status, 0);
   s = run("status sweep");
   EXPECT_TRUE(contains(s.out, "0      done         3/3\n1      not started  0/3\n")) << s.out;
@@ -235,7 +233,7 @@ TEST_F(SlurmCli, WritesTheSweepDirectoryAndPrintsTheSubmitCommands) {
                                   "/logs/shard-1.err:\n"
                                   "    underspec: shard 1/2 on node\n    underspec: error: disk on fire\n"))
       << s.out;
-  EXPECT_TRUE(contains(s.out, "sbatch --array=1 " + dir.string() + "/run.sbatch\n")) << s.out;
+  EXPECT_TRUE(contains(s.out, "  underspec submit " + dir.string() + "\n")) << s.out;
   EXPECT_TRUE(contains(s.out, "--shard 1/2 --resume --out " + dir.string() + "/shards/1\n")) << s.out;
   write("sweep/logs/merge.err", "underspec: error: merge: replicas 3-5 are missing\n");
   s = run("status sweep");

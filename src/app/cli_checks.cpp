@@ -44,11 +44,45 @@ std::string escaped(const std::string& text) {
 }
 }  // namespace
 
+// How sbatch splits an #SBATCH line's text into arguments (Slurm's _get_argument): blanks
+// separate them except inside '...' or "...", a backslash escapes the next character, and an
+// unescaped, unquoted '#' starts a comment. Returns the number of arguments; `comment` tells
+// whether a '#' cut the text short.
+namespace {
+int sbatch_argument_count(const std::string& text, bool& comment) {
+  int count = 0;
+  bool in_argument = false, escape = false;
+  char quote = '\0';
+  comment = false;
+  for (const char c : text) {
+    if (escape) {
+      escape = false;
+    } else if (quote != '\0') {
+      if (c == quote) quote = '\0';
+    } else if (c == '\\') {
+      escape = true;
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '#') {
+      comment = true;
+      break;
+    } else if (std::isspace(static_cast<unsigned char>(c))) {
+      in_argument = false;
+      continue;
+    }
+    if (!in_argument) ++count;
+    in_argument = true;
+  }
+  return count;
+}
+}  // namespace
+
 // A value that `slurm` writes into an #SBATCH line as it is: not empty (it would be dropped
 // silently), no newline or other control character (`--time $'1:00\n#SBATCH --x'` would add a
-// line of its own). `word`: one word, no blanks (a partition, time, account, qos or memory;
-// a blank would start another sbatch option). `option`: a whole sbatch option, so it starts
-// with '-' (`#SBATCH #x` or `#SBATCH x` is no option).
+// line of its own), no unescaped '#' (sbatch reads the rest of the line as a comment). `word`:
+// one plain word (a partition, time, account, qos, memory or job name): no blank, quote or
+// backslash. `option`: one whole sbatch option, so it starts with '-' (`#SBATCH #x` or
+// `#SBATCH x` is no option) and is one argument to sbatch: a blank only inside quotes.
 CLI::Validator sbatch_text(SbatchText kind) {
   return CLI::Validator(
       [kind](std::string& text) -> std::string {
@@ -56,10 +90,20 @@ CLI::Validator sbatch_text(SbatchText kind) {
         if (text.empty()) return "empty value";
         if (std::any_of(text.begin(), text.end(), [](char c) { return std::iscntrl(static_cast<unsigned char>(c)); }))
           return quoted + " contains a newline or another control character (it would break the #SBATCH line)";
-        if (kind == SbatchText::word && text.find(' ') != std::string::npos)
-          return quoted + " contains a space (it would start another sbatch option)";
-        if (kind == SbatchText::option && text[0] != '-')
-          return quoted + " is not an sbatch option (it must start with '-', e.g. --constraint=a100)";
+        if (kind == SbatchText::word) {
+          if (text.find(' ') != std::string::npos)
+            return quoted + " contains a space (it would start another sbatch option)";
+          if (text.find_first_of("#\"'\\") != std::string::npos)
+            return quoted + " contains '#', a quote or a backslash (sbatch would read it as a comment or quoting)";
+          return std::string();
+        }
+        if (text[0] != '-') return quoted + " is not an sbatch option (it must start with '-', e.g. --constraint=a100)";
+        bool comment = false;
+        const int arguments = sbatch_argument_count(text, comment);
+        if (comment) return quoted + " contains '#', which starts a comment in an #SBATCH line (escape it: \\#)";
+        if (arguments != 1)
+          return quoted + " is " + std::to_string(arguments) +
+                 " words to sbatch (quote a value with blanks, e.g. --comment=\"my sweep\")";
         return std::string();
       },
       "");

@@ -162,10 +162,22 @@ int main(int argc, char** argv) {
       ->check(integer_at_least(1));
   slurm
       ->add_option("--sbatch-arg", slurm_options.sbatch_args,
-                   "Extra #SBATCH line for the array job, e.g. --sbatch-arg=--constraint=a100 (repeatable)")
+                   "Extra #SBATCH line for both jobs, e.g. --sbatch-arg=--reservation=lab (repeatable)")
       ->allow_extra_args(false)
       ->check(sbatch_text(SbatchText::option));
+  slurm->add_option("--job-name", slurm_options.job_name, "Slurm job name of the array (the merge: NAME-merge)")
+      ->check(sbatch_text(SbatchText::word))
+      ->capture_default_str();
   slurm->add_flag("--submit", submit, "Submit both jobs with sbatch and print their ids");
+
+  std::string submit_dir;
+  CLI::App* submit_command = app.add_subcommand(
+      "submit",
+      "Submit a Slurm sweep written by `underspec slurm`, or what it still lacks after failures: one array job of "
+      "its unfinished shards (each continues from its checkpoint) and a merge job after them");
+  submit_command->add_option("dir", submit_dir, "A directory written by `underspec slurm`")
+      ->required()
+      ->check(kNonEmptyPath);
 
   underspec::benchmark::BenchCommand bench_command;
   CLI::App* bench = app.add_subcommand(
@@ -220,6 +232,11 @@ int main(int argc, char** argv) {
     if (*merge) return underspec::merge_runs(merge_inputs, out, options, std::cout, std::cerr);
     if (*score) return underspec::score_run(score_dir, overrides, options, std::cout, std::cerr);
     if (*status) return underspec::print_status(status_dir, std::cout);
+    if (*submit_command) {
+      if (const std::string problem = underspec::path_problem(submit_dir, true); !problem.empty())
+        throw underspec::UsageError(submit_dir + " " + problem);
+      return underspec::submit_sweep(submit_dir, std::cout, std::cerr);
+    }
     if (*bench) {
       bench_command.threads = options.threads;
       return underspec::benchmark::run_bench_command(bench_command, std::cout, std::cerr);

@@ -6,11 +6,16 @@
 namespace underspec {
 namespace {
 
-// Slurm-side resource lines shared by both scripts.
+// Lines shared by both scripts: where the jobs may run and who pays. --sbatch-arg goes to both
+// too (a reservation, --clusters or mail settings must hold for the merge as well).
 void common_lines(std::ostringstream& s, const SlurmOptions& o) {
   if (!o.partition.empty()) s << "#SBATCH --partition=" << o.partition << '\n';
   if (!o.account.empty()) s << "#SBATCH --account=" << o.account << '\n';
   if (!o.qos.empty()) s << "#SBATCH --qos=" << o.qos << '\n';
+}
+
+void extra_lines(std::ostringstream& s, const SlurmOptions& o) {
+  for (const std::string& a : o.sbatch_args) s << "#SBATCH " << a << '\n';
 }
 
 std::string path_text(const std::filesystem::path& p) { return p.lexically_normal().string(); }
@@ -24,8 +29,8 @@ std::string slurm_array_script(const SlurmOptions& o) {
   s << "#!/bin/bash\n";
   s << "# underspec sweep on Slurm, written by `underspec slurm`: one array task per shard.\n";
   s << "# Each task continues its shard's checkpoint (--resume), so a requeued or resubmitted task\n";
-  s << "# trains only what is missing. Rerun shard I alone: sbatch --array=I " << dir << "/run.sbatch\n";
-  s << "#SBATCH --job-name=underspec\n";
+  s << "# trains only what is missing. Submit what is unfinished again: underspec submit " << dir << "\n";
+  s << "#SBATCH --job-name=" << o.job_name << '\n';
   s << "#SBATCH --array=0-" << (o.shards - 1);
   if (o.array_limit > 0) s << '%' << o.array_limit;
   s << '\n';
@@ -40,7 +45,7 @@ std::string slurm_array_script(const SlurmOptions& o) {
   if (o.gpus_per_task > 0) s << "#SBATCH --gpus-per-task=" << o.gpus_per_task << '\n';
   if (o.cpus_per_task > 0) s << "#SBATCH --cpus-per-task=" << o.cpus_per_task << '\n';
   if (!o.mem.empty()) s << "#SBATCH --mem=" << o.mem << '\n';
-  for (const std::string& a : o.sbatch_args) s << "#SBATCH " << a << '\n';
+  extra_lines(s, o);
   s << "set -eu\n";
   s << "echo \"underspec: shard ${SLURM_ARRAY_TASK_ID}/" << n
     << " on $(hostname), job ${SLURM_JOB_ID}, restart ${SLURM_RESTART_COUNT:-0}\" >&2\n";
@@ -61,13 +66,14 @@ std::string slurm_merge_script(const SlurmOptions& o) {
   s << "#!/bin/bash\n";
   s << "# Merges the shards of the underspec sweep in " << dir << " into " << dir << "/merged.\n";
   s << "# Submitted with --dependency=afterok:<array job>: it runs once every shard has finished.\n";
-  s << "#SBATCH --job-name=underspec-merge\n";
+  s << "#SBATCH --job-name=" << o.job_name << "-merge\n";
   s << "#SBATCH --output=" << dir << "/logs/merge.out\n";
   s << "#SBATCH --error=" << dir << "/logs/merge.err\n";
   s << "#SBATCH --open-mode=append\n";
   s << "#SBATCH --kill-on-invalid-dep=yes\n";
   s << "#SBATCH --ntasks=1\n";
   common_lines(s, o);
+  extra_lines(s, o);
   s << "set -eu\n";
   s << "exec " << shell_quote(o.binary.string()) << " merge";
   for (std::uint32_t i = 0; i < o.shards; ++i) s << ' ' << shell_quote(dir + "/shards/" + std::to_string(i));

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "underspec/cluster/slurm.hpp"
+#include "underspec/cluster/slurm_queue.hpp"
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/atomic_file.hpp"
 #include "underspec/run/run.hpp"
@@ -20,13 +21,17 @@ namespace underspec {
 namespace fs = std::filesystem;
 namespace {
 
-void write_slurm_json(const SlurmOptions& o, const std::string& array_job, const std::string& merge_job) {
-  const nlohmann::json j = {{"format", 1},
-                            {"shards", o.shards},
-                            {"binary", o.binary.string()},
-                            {"array_job", array_job},
-                            {"merge_job", merge_job}};
-  write_file_atomic(o.dir / "slurm.json", j.dump(2) + "\n");
+// What `status` prints for a job that is waiting: its state and Slurm's reason.
+std::string job_text(const SlurmJob& job) { return job.state + (job.reason.empty() ? "" : " (" + job.reason + ")"); }
+
+// Cancels a merge job that can no longer do its work: it waits for the array jobs whose
+// shards are submitted again, so it would run before they finish, or never.
+void cancel_stale_merge(const SlurmJob& merge, std::ostream& out) {
+  std::string output;
+  if (run_capture({"scancel", merge.id}, output) == 0)
+    out << "cancelled merge job " << merge.id << " (" << merge.state << "): a new merge follows the new array job\n";
+  else
+    out << "underspec: warning: could not cancel merge job " << merge.id << ": " << output;
 }
 
 }  // namespace
@@ -80,25 +85,119 @@ std::string sbatch_submit(const std::vector<std::string>& args) {
   return id;
 }
 
+int submit_sweep(const fs::path& dir_given, std::ostream& out, std::ostream& err) {
+  const fs::path dir = fs::absolute(dir_given).lexically_normal();
+  SlurmRecord record = read_slurm_record(dir);
+  const std::string sweep = shell_path(dir.string());
+  if (fs::exists(dir / "merged" / "summary.json")) {
+    out << "nothing to submit: the sweep is merged (" << dir.string() << "/merged)\n";
+    return 0;
+  }
+  const ExperimentConfig config = load_config(dir / "config.toml");
+  const SlurmQueueView view = query_slurm(record);
+  const std::vector<ShardState> shards =
+      shard_states(dir, record, view, static_cast<std::uint32_t>(replica_count(config)));
+  std::vector<std::uint32_t> missing;
+  std::vector<std::string> waits = view.live_arrays;  // the merge waits for these to end, too
+  for (std::uint32_t i = 0; i < shards.size(); ++i) {
+    const std::string& state = shards[i].state;
+    if (state == "done" || state == "pending") continue;
+    if (state == "running") {
+      if (!is_live_state(shards[i].job.state))
+        err << "underspec: warning: shard " << i << " is running outside Slurm; the merge will fail if it starts "
+            << "before that run ends (then: underspec submit " << sweep << ")\n";
+      continue;
+    }
+    missing.push_back(i);
+  }
+  const bool merge_live = is_live_state(view.merge.state);
+  if (missing.empty() && merge_live) {
+    out << "nothing to submit: every shard is done or queued, and merge job " << view.merge.id << " is "
+        << job_text(view.merge) << '\n';
+    return 0;
+  }
+  if (!missing.empty() && merge_live) cancel_stale_merge(view.merge, out);
+
+  SlurmSubmission round;
+  if (!missing.empty()) {
+    round.tasks = task_list(missing);
+    std::string array = "--array=" + round.tasks;
+    if (record.array_limit > 0) array += "%" + std::to_string(record.array_limit);
+    round.array_job = sbatch_submit({array, dir.string() + "/run.sbatch"});
+    record.submissions.push_back(round);
+    write_slurm_record(dir, record);
+  }
+  std::string dependency;
+  if (!round.array_job.empty()) dependency = "afterok:" + round.array_job;
+  // afterany, not afterok: a task of an older array that failed before must not cancel this
+  // merge; the merge itself refuses (naming the shard) if a replica is still missing.
+  if (!waits.empty()) {
+    if (!dependency.empty()) dependency += ",";
+    dependency += "afterany";
+    for (const std::string& w : waits) dependency += ":" + w;
+  }
+  std::vector<std::string> merge_args;
+  if (!dependency.empty()) merge_args = {"--dependency=" + dependency, "--kill-on-invalid-dep=yes"};
+  merge_args.push_back(dir.string() + "/merge.sbatch");
+  try {
+    round.merge_job = sbatch_submit(merge_args);
+  } catch (const std::exception&) {
+    if (!round.array_job.empty())
+      err << "underspec: array job " << round.array_job << " (shards " << round.tasks
+          << ") is submitted, but the merge job is not; submit the merge later with: underspec submit " << sweep
+          << '\n';
+    throw;
+  }
+  if (round.array_job.empty()) {
+    record.submissions.push_back(round);
+  } else {
+    record.submissions.back().merge_job = round.merge_job;
+  }
+  write_slurm_record(dir, record);
+  if (!round.array_job.empty())
+    out << "submitted array job " << round.array_job << " (" << missing.size()
+        << (missing.size() == 1 ? " shard" : " shards") << ": " << round.tasks << ") and merge job " << round.merge_job
+        << " (runs when every shard has succeeded)\n";
+  else
+    out << "submitted merge job " << round.merge_job
+        << (waits.empty() ? " (every shard is done)\n" : " (runs when the queued shards have ended)\n");
+  std::string jobs = round.array_job.empty() ? round.merge_job : round.array_job + "," + round.merge_job;
+  out << "watch:   squeue -j " << jobs << "\n"
+      << "         underspec status " << sweep << '\n'
+      << "collect: " << dir.string() << "/merged (replicas.csv, stress.csv, summary.csv, summary.json)\n";
+  return 0;
+}
+
 int slurm_prepare(SlurmOptions o, const ExperimentConfig& config, bool submit, std::ostream& out, std::ostream& err) {
   const std::uint64_t replicas = replica_count(config);
   if (o.shards < 1 || o.shards > replicas)
     throw UsageError("--shards must be in [1, " + std::to_string(replicas) + "] (the sweep's replicas), got " +
                      std::to_string(o.shards));
+  long limit = 0;
+  if (!o.time.empty()) {
+    const std::optional<long> parsed = parse_slurm_time(o.time);
+    if (!parsed)
+      throw UsageError("--time " + o.time +
+                       ": not a Slurm time (minutes, M:S, H:M:S, D-H, D-H:M or D-H:M:S, e.g. 2:00:00 for two hours)");
+    limit = *parsed;
+    o.signal_grace_seconds = signal_grace_for(limit);
+  }
   const bool default_dir = o.dir.empty();  // as for run: a taken default name gets -2, -3, ...
   if (default_dir) o.dir = default_output_dir(std::chrono::system_clock::now());
   const fs::path given = o.dir;
   o.dir = fs::absolute(o.dir).lexically_normal();
   if (o.dir.has_filename() == false) o.dir = o.dir.parent_path();
-  // #SBATCH lines take no quoting, and Slurm expands % in log file names.
-  if (o.dir.string().find_first_of(" \t\n\"'%\\") != std::string::npos)
+  // #SBATCH lines take no quoting, '#' starts a comment in them, and Slurm expands % in log
+  // file names.
+  if (o.dir.string().find_first_of(" \t\n\"'%\\#") != std::string::npos)
     throw UsageError("--out " + o.dir.string() +
-                     ": a Slurm sweep directory cannot contain spaces, quotes, backslashes or '%' "
+                     ": a Slurm sweep directory cannot contain spaces, quotes, backslashes, '#' or '%' "
                      "(they would break the #SBATCH lines)");
   // The checks and messages of run's --out (on the path as given, so the messages name it as
   // run's do): a file, under a file, not creatable, not empty.
   require_new_output_dir(given);
   std::error_code ec;
+  const bool existed = fs::exists(o.dir, ec);
   if (o.binary.empty()) o.binary = fs::read_symlink("/proc/self/exe", ec);
   if (o.binary.empty()) throw std::runtime_error("cannot find the path of the underspec binary (/proc/self/exe)");
 
@@ -112,35 +211,35 @@ int slurm_prepare(SlurmOptions o, const ExperimentConfig& config, bool submit, s
   for (const char* name : {"run.sbatch", "merge.sbatch"})
     fs::permissions(o.dir / name, fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec,
                     fs::perm_options::add, ec);
-  write_slurm_json(o, "", "");
+  write_slurm_record(o.dir, SlurmRecord{o.shards, o.binary, o.array_limit, {}});
 
   const std::string dir = o.dir.string();
-  const std::string run_script = shell_quote(dir + "/run.sbatch"), merge_script = shell_quote(dir + "/merge.sbatch");
   out << "underspec: wrote " << dir << "/run.sbatch (" << o.shards << " array tasks, " << replicas << " replicas) and "
       << dir << "/merge.sbatch\n";
+  if (limit > 0 && limit < 600)
+    err << "underspec: warning: --time " << o.time << " is " << limit << " s per task to Slurm (M:S; hours are H:M:S); "
+        << "each task saves and stops " << o.signal_grace_seconds << " s before it\n";
   if (!submit) {
-    out << "submit both with:\n  jid=$(sbatch --parsable " << run_script
-        << ") && sbatch --dependency=afterok:${jid%%;*} --kill-on-invalid-dep=yes " << merge_script << '\n'
+    out << "submit both with: underspec submit " << shell_path(dir) << '\n'
+        << "  (or: jid=$(sbatch --parsable " << shell_quote(dir + "/run.sbatch")
+        << ") && sbatch --dependency=afterok:${jid%%;*} --kill-on-invalid-dep=yes "
+        << shell_quote(dir + "/merge.sbatch") << "\n   but then `underspec status` cannot name the jobs)\n"
         << "then watch: underspec status " << shell_path(dir) << '\n';
     return 0;
   }
-  const std::string array_job = sbatch_submit({dir + "/run.sbatch"});
-  std::string merge_job;
   try {
-    merge_job =
-        sbatch_submit({"--dependency=afterok:" + array_job, "--kill-on-invalid-dep=yes", dir + "/merge.sbatch"});
-  } catch (const std::exception&) {
-    write_slurm_json(o, array_job, "");
-    err << "underspec: array job " << array_job << " is submitted, but the merge job is not\n";
-    throw;
+    return submit_sweep(o.dir, out, err);
+  } catch (const std::exception& e) {
+    if (!read_slurm_record(o.dir).submissions.empty()) throw;  // the array job runs: keep its directory
+    // Nothing was submitted: leave nothing behind, so the same command can run again once fixed.
+    if (existed) {
+      for (const auto& entry : fs::directory_iterator(o.dir, ec)) fs::remove_all(entry.path(), ec);
+    } else {
+      fs::remove_all(o.dir, ec);
+    }
+    throw std::runtime_error(std::string(e.what()) + "\nunderspec: nothing was submitted; " + dir +
+                             (existed ? " is empty again" : " is removed"));
   }
-  write_slurm_json(o, array_job, merge_job);
-  out << "submitted array job " << array_job << " (" << o.shards << " shards) and merge job " << merge_job
-      << " (runs when every shard has succeeded)\n"
-      << "watch:   squeue -j " << array_job << ',' << merge_job << "\n"
-      << "         underspec status " << shell_path(dir) << '\n'
-      << "collect: " << dir << "/merged (replicas.csv, stress.csv, summary.csv, summary.json)\n";
-  return 0;
 }
 
 }  // namespace underspec

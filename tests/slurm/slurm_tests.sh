@@ -103,9 +103,11 @@ case $case_name in
     [[ $(job_state "$merge") == CANCELLED ]] || fail "merge job $merge: $(job_state "$merge"), expected CANCELLED"
     "$bin" status "$d/s" | tee "$d/status.out"
     grep -q "^1      cancelled" "$d/status.out" || fail "status does not report shard 1 cancelled"
-    # Resubmit shard 1 alone and the merge, as status says.
-    again=$(sbatch --parsable --array=1 "$d/s/run.sbatch")
-    merge2=$(sbatch --parsable --dependency=afterok:"$again" --kill-on-invalid-dep=yes "$d/s/merge.sbatch")
+    # Submit what is unfinished, as status says: shard 1 alone, and a merge after it.
+    grep -q "underspec submit $d/s" "$d/status.out" || fail "status does not say how to submit shard 1 again"
+    "$bin" submit "$d/s" | tee "$d/resubmit.out"
+    read -r again merge2 < <(submitted_ids "$d/resubmit.out")
+    grep -q "(1 shard: 1)" "$d/resubmit.out" || fail "submit did not submit shard 1 alone"
     wait_jobs "$again,$merge2" 120
     grep -E "resuming $d/s/shards/1: [1-9][0-9]* of 600 replicas already done" "$d/s/logs/shard-1.err" ||
       { cat "$d/s/logs/shard-1.err" >&2; fail "shard 1 did not resume from its checkpoint"; }
@@ -149,16 +151,15 @@ case $case_name in
     echo "ok in $(elapsed)"
     ;;
   failure)
-    # 3. a failing shard: the merge job never runs (kill_invalid_depend), status shows the failure.
+    # 3. a failing shard: the merge job never runs (kill_invalid_depend), status shows the failure;
+    # once mended, `underspec submit` sends that shard alone and a merge, which completes.
     d=$work/failure && rm -rf "$d" && mkdir -p "$d"
     "$bin" slurm "${tiny[@]}" --shards 2 --cpus-per-task 1 --out "$d/s" >"$d/prepare.out"
+    grep -q "underspec submit $d/s" "$d/prepare.out" || fail "slurm does not print the submit command"
     : >"$d/s/shards/1"  # a file where shard 1's directory goes: its run fails (we are root: no chmod)
-    submit=$(grep '^  jid=' "$d/prepare.out")
-    ids=$(bash -c "$submit && echo \"array \$jid\"")
-    echo "$ids"
-    array=$(sed -n 's/^array \([0-9]*\).*/\1/p' <<<"$ids")
-    merge=$(sed -n 's/^Submitted batch job \([0-9]*\).*/\1/p' <<<"$ids")
-    [[ -n $array && -n $merge ]] || fail "the printed submit command did not submit both jobs"
+    "$bin" submit "$d/s" | tee "$d/submit.out"
+    read -r array merge < <(submitted_ids "$d/submit.out")
+    [[ -n $array && -n $merge ]] || fail "no job ids in the output of underspec submit"
     wait_jobs "$array,$merge" 120
     [[ $(job_state "${array}_1") == FAILED ]] || fail "shard 1: $(job_state "${array}_1"), expected FAILED"
     [[ $(job_state "$merge") == CANCELLED ]] || fail "merge job $merge: $(job_state "$merge"), expected CANCELLED"
@@ -167,7 +168,16 @@ case $case_name in
     grep -q "^0      done         9/9" "$d/status.out" || fail "status: shard 0 not done"
     grep -q "^1      failed       0/9" "$d/status.out" || fail "status: shard 1 not failed"
     grep -q "exists and is .*not a directory" "$d/status.out" || fail "status shows no log tail"
-    grep -q "sbatch --array=1 $d/s/run.sbatch" "$d/status.out" || fail "status shows no resume command"
+    grep -q "underspec submit $d/s" "$d/status.out" || fail "status shows no submit command"
+    rm "$d/s/shards/1"
+    "$bin" submit "$d/s" | tee "$d/resubmit.out"
+    read -r array2 merge2 < <(submitted_ids "$d/resubmit.out")
+    grep -q "(1 shard: 1)" "$d/resubmit.out" || fail "submit did not submit shard 1 alone"
+    wait_jobs "$array2,$merge2" 120
+    [[ -f $d/s/merged/summary.json ]] || { cat "$d"/s/logs/merge.* >&2; fail "the merge after the resubmission wrote no outputs"; }
+    "$bin" status "$d/s" | tee "$d/status2.out"
+    grep -q "^merged: yes" "$d/status2.out" || fail "status does not say merged"
+    grep -q "(2 submissions)" "$d/status2.out" || fail "status does not count the submissions"
     rm -rf "$d"
     echo "ok in $(elapsed)"
     ;;

@@ -4,7 +4,8 @@
 //
 // Layout of a Slurm sweep directory DIR:
 //   config.toml        the resolved config every task runs
-//   slurm.json         shard count, the binary, the job ids once submitted
+//   slurm.json         shard count, the binary, the array limit, every submission's job ids
+//                      (slurm_queue.hpp)
 //   run.sbatch         the array job; merge.sbatch the merge job
 //   shards/<i>/        shard i's run directory (`underspec run --shard i/N --resume`)
 //   logs/shard-<i>.out, .err, merge.out, .err   the tasks' logs
@@ -14,7 +15,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <iosfwd>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "underspec/config/config.hpp"
@@ -29,10 +32,18 @@ struct SlurmOptions {
   std::string partition, time, account, qos, mem;
   int gpus_per_task = 0;  // > 0: CUDA backend; else CPU with SLURM_CPUS_PER_TASK threads
   int cpus_per_task = 0;
-  int array_limit = 0;  // > 0: at most this many tasks at once (`%K`)
-  std::vector<std::string> sbatch_args;
-  int signal_grace_seconds = 120;  // SIGTERM this long before the time limit
+  int array_limit = 0;                   // > 0: at most this many tasks at once (`%K`)
+  std::vector<std::string> sbatch_args;  // to both jobs (a reservation, a cluster, mail)
+  std::string job_name = "underspec";    // the array's; the merge job is <job_name>-merge
+  int signal_grace_seconds = 120;        // SIGTERM this long before the time limit
 };
+
+// Slurm's --time formats, "M", "M:S", "H:M:S", "D-H", "D-H:M", "D-H:M:S", or UNLIMITED /
+// INFINITE: the limit in seconds (0: none); nullopt when the text is none of them.
+std::optional<long> parse_slurm_time(std::string_view text);
+// How long before the time limit a task gets SIGTERM to save its checkpoint: 120 s, or a
+// tenth of a short limit (at least 10 s), so a task with --time 2 still trains most of it.
+int signal_grace_for(long limit_seconds);
 
 // The texts of DIR/run.sbatch and DIR/merge.sbatch (pure functions of the options).
 std::string slurm_array_script(const SlurmOptions& options);
@@ -41,9 +52,16 @@ std::string slurm_merge_script(const SlurmOptions& options);
 std::string slurm_shard_command(const SlurmOptions& options, std::uint32_t index);
 
 // `underspec slurm`: checks the options (UsageError), reserves options.dir, writes the config
-// and the scripts, and with `submit` submits them (sbatch --parsable). Returns the exit status.
+// and the scripts, and with `submit` submits them as submit_sweep does. When sbatch refuses
+// the array job, nothing is left: the directory is removed. Returns the exit status.
 int slurm_prepare(SlurmOptions options, const ExperimentConfig& config, bool submit, std::ostream& out,
                   std::ostream& err);
+
+// `underspec submit DIR`: submits what the sweep in DIR still lacks: one array job of the shards
+// that are neither done nor queued nor running (--array=<list>%K), and a merge job after it and
+// after any array job of the sweep still running. With every shard done or queued it submits
+// only a merge (when none is queued). Records each job id in DIR/slurm.json for `status`.
+int submit_sweep(const std::filesystem::path& dir, std::ostream& out, std::ostream& err);
 
 // Runs `sbatch --parsable ARGS...`; returns the job id. Throws std::runtime_error with
 // sbatch's message when it fails.

@@ -1,0 +1,243 @@
+// `underspec submit` and `underspec slurm --submit` against a fake Slurm (sbatch, scontrol and
+// scancel scripts first on PATH that log their arguments and answer from files): what is
+// submitted after failures, what slurm.json records, what status then says. The real
+// one-node cluster runs the same flows in tests/slurm/ (label `slurm`).
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_fixture.hpp"
+#include "underspec/cluster/slurm.hpp"
+#include "underspec/cluster/slurm_queue.hpp"
+
+namespace underspec {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+TEST(SlurmTime, SbatchFormats) {
+  EXPECT_EQ(parse_slurm_time("30"), 30 * 60);
+  EXPECT_EQ(parse_slurm_time("2:00"), 2 * 60);  // M:S, not two hours
+  EXPECT_EQ(parse_slurm_time("2:00:00"), 2 * 3600);
+  EXPECT_EQ(parse_slurm_time("1-0"), 24 * 3600);
+  EXPECT_EQ(parse_slurm_time("1-2:30"), (26 * 60 + 30) * 60);
+  EXPECT_EQ(parse_slurm_time("1-2:30:05"), (26 * 60 + 30) * 60 + 5);
+  EXPECT_EQ(parse_slurm_time("UNLIMITED"), 0);
+  EXPECT_EQ(parse_slurm_time("infinite"), 0);
+  for (const char* bad : {"2h", "", "1:2:3:4", "-5", "1-", "a:b", "1.5"})
+    EXPECT_FALSE(parse_slurm_time(bad).has_value()) << bad;
+}
+
+TEST(SlurmTime, GraceIsATenthOfAShortLimit) {
+  EXPECT_EQ(signal_grace_for(0), 120);  // no limit: preemption's notice
+  EXPECT_EQ(signal_grace_for(3600), 120);
+  EXPECT_EQ(signal_grace_for(600), 60);
+  EXPECT_EQ(signal_grace_for(120), 12);
+  EXPECT_EQ(signal_grace_for(60), 10);
+}
+
+TEST(SlurmQueue, TaskLists) {
+  EXPECT_EQ(task_list({}), "");
+  EXPECT_EQ(task_list({3}), "3");
+  EXPECT_EQ(task_list({0, 1, 2, 5, 7, 8}), "0-2,5,7-8");
+}
+
+const std::string kTiny =
+    "--set data.n_train=200 --set data.n_test=200 --set train.epochs=2 --set sweep.seeds=2 "
+    "--set 'sweep.models=[\"perceptron\"]' ";  // 6 replicas
+
+// A fake Slurm in cwd()/fake: sbatch logs each call's arguments as one line to sbatch.log and
+// prints the next job id (101, 102, ...), or fails like sbatch when fake/sbatch.fail holds a
+// message; scontrol prints fake/job-<id> (as `scontrol -o show job <id>` would) or says the
+// id is invalid; scancel logs to scancel.log.
+class SubmitCli : public Cli {
+ protected:
+  void SetUp() override {
+    Cli::SetUp();
+    fs::create_directory(fake());
+    script("sbatch",
+           "if [ -f \"$F/sbatch.fail\" ]; then cat \"$F/sbatch.fail\" >&2; exit 1; fi\n"
+           "echo \"$*\" >> \"$F/sbatch.log\"\n"
+           "n=$(cat \"$F/next\" 2>/dev/null || echo 101); echo $((n + 1)) > \"$F/next\"; echo \"$n\"\n");
+    script("scontrol",
+           "id=${@: -1}\n"
+           "if [ -f \"$F/job-$id\" ]; then cat \"$F/job-$id\"; else echo \"slurm_load_jobs error: Invalid job id "
+           "specified\" >&2; exit 1; fi\n");
+    script("scancel", "echo \"$*\" >> \"$F/scancel.log\"\n");
+  }
+  fs::path fake() const { return cwd() / "fake"; }
+  void script(const std::string& name, const std::string& body) {
+    const fs::path p = fake() / name;
+    std::ofstream(p) << "#!/bin/bash\nF='" << fake().string() << "'\n" << body;
+    fs::permissions(p, fs::perms::owner_all);
+  }
+  std::string env() const { return "PATH=" + fake().string() + ":/usr/bin:/bin"; }
+  CliResult slurm(const std::string& args) { return run(args, env()); }
+  std::vector<std::string> sbatch_calls() const { return lines(read(fake() / "sbatch.log")); }
+  void job(const std::string& id, const std::string& scontrol_lines) {
+    std::ofstream(fake() / ("job-" + id)) << scontrol_lines;
+  }
+  nlohmann::json record(const std::string& dir) const {
+    return nlohmann::json::parse(read(cwd() / dir / "slurm.json"));
+  }
+  // Runs shard i of `dir` by hand, as its task would.
+  void finish_shard(const std::string& dir, int i, int n) {
+    ASSERT_EQ(run("run " + dir + "/config.toml --shard " + std::to_string(i) + "/" + std::to_string(n) +
+                  " --resume --out " + dir + "/shards/" + std::to_string(i) + " --device cpu --threads 2")
+                  .status,
+              0);
+  }
+};
+
+TEST_F(SubmitCli, SubmitsEveryShardThenOnlyWhatFailedWithAMergeAfterAll) {
+  ASSERT_EQ(slurm("slurm " + kTiny + "--shards 4 --array-limit 2 --out sweep").status, 0);
+  const std::string dir = fs::canonical(cwd() / "sweep").string();
+
+  CliResult r = slurm("submit sweep");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(sbatch_calls(),
+            (std::vector<std::string>{
+                "--parsable --array=0-3%2 " + dir + "/run.sbatch",
+                "--parsable --dependency=afterok:101 --kill-on-invalid-dep=yes " + dir + "/merge.sbatch",
+            }));
+  EXPECT_TRUE(contains(r.out, "submitted array job 101 (4 shards: 0-3) and merge job 102")) << r.out;
+  nlohmann::json meta = record("sweep");
+  EXPECT_EQ(meta["array_job"], "101");
+  EXPECT_EQ(meta["merge_job"], "102");
+  EXPECT_EQ(meta["array_limit"], 2);
+  ASSERT_EQ(meta["submissions"].size(), 1u);
+  EXPECT_EQ(meta["submissions"][0]["tasks"], "0-3");
+
+  // Shard 0 finished; 1 failed, 2 runs, 3 was cancelled; the merge was cancelled with them.
+  finish_shard("sweep", 0, 4);
+  job("101",
+      "JobId=103 ArrayJobId=101 ArrayTaskId=0 JobState=COMPLETED Reason=None\n"
+      "JobId=104 ArrayJobId=101 ArrayTaskId=1 JobState=FAILED Reason=NonZeroExitCode\n"
+      "JobId=105 ArrayJobId=101 ArrayTaskId=2 JobState=RUNNING Reason=None\n"
+      "JobId=106 ArrayJobId=101 ArrayTaskId=3 JobState=CANCELLED Reason=None\n");
+  job("102", "JobId=102 JobName=underspec-merge JobState=CANCELLED Reason=Dependency\n");
+  r = slurm("status sweep");
+  EXPECT_TRUE(contains(r.out, "total: 1 done, 1 running, 1 failed, 1 cancelled")) << r.out;
+  EXPECT_TRUE(contains(r.out, "  underspec submit " + dir + "\n")) << r.out;
+
+  r = slurm("submit sweep");
+  ASSERT_EQ(r.status, 0) << r.err;
+  // Shards 1 and 3 again, throttled as before; the merge also waits for shard 2's array (any end).
+  EXPECT_EQ(sbatch_calls().at(2), "--parsable --array=1,3%2 " + dir + "/run.sbatch");
+  EXPECT_EQ(sbatch_calls().at(3),
+            "--parsable --dependency=afterok:103,afterany:101 --kill-on-invalid-dep=yes " + dir + "/merge.sbatch");
+  EXPECT_TRUE(contains(r.out, "submitted array job 103 (2 shards: 1,3) and merge job 104")) << r.out;
+  meta = record("sweep");
+  ASSERT_EQ(meta["submissions"].size(), 2u);
+  EXPECT_EQ(meta["submissions"][1]["tasks"], "1,3");
+  EXPECT_EQ(meta["array_job"], "103");
+
+  // Status follows the latest job of each shard: the resubmitted ones are pending, not failed.
+  job("103", "JobId=103 ArrayJobId=103 ArrayTaskId=1,3%2 JobState=PENDING Reason=JobArrayTaskLimit\n");
+  job("104", "JobId=104 JobName=underspec-merge JobState=PENDING Reason=Dependency\n");
+  r = slurm("status sweep");
+  EXPECT_TRUE(contains(r.out, "1      pending      0/2  (JobArrayTaskLimit)\n")) << r.out;
+  EXPECT_TRUE(contains(r.out, "total: 1 done, 1 running, 2 pending;")) << r.out;
+  EXPECT_TRUE(contains(r.out, "merged: no (merge job 104: PENDING, Dependency)")) << r.out;
+  EXPECT_FALSE(contains(r.out, "underspec submit")) << r.out;  // nothing to do but wait
+
+  // Submitting again while all is queued submits nothing.
+  r = slurm("submit sweep");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "nothing to submit: every shard is done or queued, and merge job 104 is PENDING"))
+      << r.out;
+  EXPECT_EQ(sbatch_calls().size(), 4u);
+}
+
+TEST_F(SubmitCli, EveryShardDoneButNotMergedSubmitsTheMergeAlone) {
+  ASSERT_EQ(slurm("slurm " + kTiny + "--shards 2 --out sweep").status, 0);
+  const std::string dir = fs::canonical(cwd() / "sweep").string();
+  finish_shard("sweep", 0, 2);
+  finish_shard("sweep", 1, 2);
+  CliResult r = slurm("status sweep");
+  EXPECT_TRUE(contains(r.out, "every shard is done; merge them:\n  underspec submit " + dir)) << r.out;
+  r = slurm("submit sweep");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(sbatch_calls(), (std::vector<std::string>{"--parsable " + dir + "/merge.sbatch"}));
+  EXPECT_TRUE(contains(r.out, "submitted merge job 101 (every shard is done)")) << r.out;
+  EXPECT_EQ(record("sweep")["submissions"][0]["array_job"], "");
+}
+
+TEST_F(SubmitCli, ALiveMergeIsCancelledWhenShardsAreSubmittedAgain) {
+  ASSERT_EQ(slurm("slurm " + kTiny + "--shards 2 --out sweep --submit").status, 0);
+  job("101",
+      "JobId=103 ArrayJobId=101 ArrayTaskId=0 JobState=COMPLETED Reason=None\n"
+      "JobId=104 ArrayJobId=101 ArrayTaskId=1 JobState=COMPLETED Reason=None\n");
+  job("102", "JobId=102 JobState=PENDING Reason=Dependency\n");
+  // Neither shard wrote its outputs (their directories were lost, say): both go again, and the
+  // old merge, which would run as soon as the first array is over, is cancelled.
+  const CliResult r = slurm("submit sweep");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read(fake() / "scancel.log"), "102\n");
+  EXPECT_TRUE(contains(r.out, "cancelled merge job 102")) << r.out;
+  EXPECT_TRUE(contains(sbatch_calls().at(2), "--array=0-1 ")) << sbatch_calls().at(2);
+}
+
+TEST_F(SubmitCli, ARefusedArrayJobLeavesNothingBehind) {
+  std::ofstream(fake() / "sbatch.fail") << "sbatch: error: Invalid job array specification\n";
+  CliResult r = slurm("slurm " + kTiny + "--shards 2 --out sweep --submit");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.err, "Invalid job array specification")) << r.err;
+  EXPECT_TRUE(contains(r.err, "nothing was submitted")) << r.err;
+  EXPECT_FALSE(fs::exists(cwd() / "sweep"));
+  // An empty directory given as --out stays, empty.
+  fs::create_directory(cwd() / "empty");
+  r = slurm("slurm " + kTiny + "--shards 2 --out empty --submit");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(fs::is_empty(cwd() / "empty"));
+  // Fixed, the same command works.
+  fs::remove(fake() / "sbatch.fail");
+  r = slurm("slurm " + kTiny + "--shards 2 --out sweep --submit");
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
+TEST_F(SubmitCli, ARefusedMergeKeepsTheArrayAndSaysHowToSubmitIt) {
+  ASSERT_EQ(slurm("slurm " + kTiny + "--shards 2 --out sweep").status, 0);
+  // sbatch accepts the array job, then refuses the merge.
+  script("sbatch",
+         "if [ -f \"$F/next\" ]; then echo 'sbatch: error: QOSMaxSubmitJobPerUserLimit' >&2; exit 1; fi\n"
+         "echo 102 > \"$F/next\"; echo 101\n");
+  CliResult r = slurm("submit sweep");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.err, "array job 101 (shards 0-1) is submitted, but the merge job is not")) << r.err;
+  EXPECT_TRUE(contains(r.err, "underspec submit ")) << r.err;
+  EXPECT_EQ(record("sweep")["array_job"], "101");
+  // Later: the array runs; submit adds only the merge, after it.
+  script("sbatch", "echo \"$*\" >> \"$F/sbatch.log\"; echo 105\n");
+  job("101", "JobId=101 ArrayJobId=101 ArrayTaskId=0-1 JobState=PENDING Reason=Priority\n");
+  r = slurm("submit sweep");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(sbatch_calls().size(), 1u);
+  EXPECT_TRUE(contains(sbatch_calls().at(0), "--dependency=afterany:101 ")) << sbatch_calls().at(0);
+}
+
+TEST_F(SubmitCli, OptionsSbatchWouldMisreadAreRefused) {
+  for (const std::string bad : {"--out 'run#2'", "--sbatch-arg='--comment=my sweep'", "--sbatch-arg=--comment=a#b",
+                                "--time 2h", "--time 1:2:3:4", "--job-name 'a b'", "--partition 'a#b'"}) {
+    const CliResult r = slurm("slurm " + kTiny + "--shards 2 " + bad + (bad.starts_with("--out") ? "" : " --out s"));
+    EXPECT_EQ(r.status, 2) << bad << "\n" << r.err;
+    EXPECT_TRUE(cwd_entries() == std::vector<std::string>{"fake"}) << bad;
+  }
+  // Quoted blanks are one argument to sbatch.
+  CliResult r = slurm("slurm " + kTiny + "--shards 2 --sbatch-arg='--comment=\"my sweep\"' --job-name lr-scan --out s");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string merge = read(cwd() / "s" / "merge.sbatch");
+  EXPECT_TRUE(contains(merge, "#SBATCH --comment=\"my sweep\"\n")) << merge;  // to both jobs
+  EXPECT_TRUE(contains(merge, "#SBATCH --job-name=lr-scan-merge\n")) << merge;
+  EXPECT_TRUE(contains(read(cwd() / "s" / "run.sbatch"), "#SBATCH --job-name=lr-scan\n"));
+  // A short limit: a warning, and a grace period that leaves the task most of it.
+  r = slurm("slurm " + kTiny + "--shards 2 --time 2:00 --out short");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "--time 2:00 is 120 s per task")) << r.err;
+  EXPECT_TRUE(contains(read(cwd() / "short" / "run.sbatch"), "#SBATCH --signal=B:TERM@12\n"));
+}
+
+}  // namespace
+}  // namespace underspec
