@@ -74,7 +74,8 @@ class Run:
         raise KeyError(key)
 
     def keys(self) -> list:
-        return ["replicas", "stress", "summary", "stress_summary", "weights", "comparisons", "config", "meta", "axes", "raw"]
+        return ["replicas", "stress", "summary", "stress_summary", "weights", "comparisons", "config", "meta", "axes",
+                "raw"]
 
     @property
     def group_keys(self) -> list:
