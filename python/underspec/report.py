@@ -600,6 +600,7 @@ th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: left; vertical-al
 td { font-variant-numeric: tabular-nums; } .scroll { overflow-x: auto; max-width: 100%; }
 thead th { background: #f3f3f3; } .note { color: #555; font-size: 0.85em; }
 .ci { color: #666; font-size: 0.9em; white-space: nowrap; } table.summary .ci { display: block; }
+table.comparisons td:nth-last-child(-n+5) { white-space: nowrap; }  /* numbers, p-values: one line */
 figure { margin: 1em 0; } figcaption { font-size: 0.9em; color: #444; margin-bottom: 0.3em; }
 figure svg { max-width: 100%; height: auto; } pre { background: #f6f6f6; padding: 0.6em; font-size: 0.8em; }
 """
