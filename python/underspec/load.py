@@ -23,8 +23,6 @@ class RunDataWarning(UserWarning):
     """Something in a run directory was unusable and left out (the report says so)."""
 
 
-# Columns of replicas.csv that are not grid axes (the axes sit between `cell` and `model`).
-_FIXED_AFTER_AXES = ["model", "regime", "seed", "iid_rmse", "ood_rmse", "w_x1", "w_x2", "w_x3", "bias"]
 WEIGHT_COLUMNS = ["w_x1", "w_x2", "w_x3", "bias"]
 
 
@@ -32,7 +30,9 @@ WEIGHT_COLUMNS = ["w_x1", "w_x2", "w_x3", "bias"]
 class Run:
     """The outputs of one run directory as pandas objects.
 
-    replicas: one row per replica (replicas.csv), grid axis values as strings.
+    replicas: one row per replica (replicas.csv), grid axis values as strings; model, regime and
+              diverged (its reason, "" where the replica did not diverge) are text, every other
+              column numeric (NaN where empty).
     stress:   one row per (replica, stress factor), with the replica's cell, axes, model,
               regime and seed joined in; empty without stress factors.
     summary:  one row per group (cell, model, regime), summary.json's groups flattened;
@@ -41,6 +41,12 @@ class Run:
     weights:  one row per (group, weight name) from the groups' ``weights`` objects
               (perceptrons only): name (x1, x2, x3, bias), column (its replicas.csv column:
               w_x1, ..., bias), true, mean, std and any further lists (e.g. optimum).
+    comparisons: one row per remedy against the baseline of its cell and model (comparisons.csv):
+              cell, the axes (strings), model, remedy, baseline, baseline_n, remedy_n,
+              ood_mean_diff with ood_mean_diff_ci_low / _high (Welch), welch_df, welch_t,
+              welch_p, ood_std_ratio (remedy / baseline) with ood_std_ratio_ci_low / _high
+              (bootstrap), brown_forsythe_f, _df1, _df2, _p; NaN where undefined. Empty when the
+              run has no comparisons.csv (no baseline, or an older run).
     config:   config.toml as a dict (summary.json's ``config`` when config.toml is unreadable).
     meta:     the run metadata: summary.json's top-level scalars plus its ``run`` object.
     axes:     the grid axis keys, in column order (empty without a grid).
@@ -53,6 +59,7 @@ class Run:
     summary: pd.DataFrame
     stress_summary: pd.DataFrame
     weights: pd.DataFrame
+    comparisons: pd.DataFrame = field(default_factory=pd.DataFrame)
     config: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
     axes: list = field(default_factory=list)
@@ -67,7 +74,8 @@ class Run:
         raise KeyError(key)
 
     def keys(self) -> list:
-        return ["replicas", "stress", "summary", "stress_summary", "weights", "config", "meta", "axes", "raw"]
+        return ["replicas", "stress", "summary", "stress_summary", "weights", "comparisons", "config", "meta", "axes",
+                "raw"]
 
     @property
     def group_keys(self) -> list:
@@ -180,7 +188,7 @@ def summarize(replicas: pd.DataFrame, axes: list) -> pd.DataFrame:
     stats = ["mean", "std", "min", _quantile(0.25), _quantile(0.5), _quantile(0.75), "max"]
     g = replicas.groupby(keys, sort=False, dropna=False)
     out = g.size().rename("replicas").to_frame()
-    if "diverged" in replicas:  # its text where a replica diverged, else empty (NaN once read)
+    if "diverged" in replicas:  # its text where a replica diverged, else empty
         out["diverged"] = g["diverged"].agg(lambda x: int((x.fillna("").astype(str) != "").sum()))
     for metric in ("iid_rmse", "ood_rmse"):
         s = g[metric].agg(stats)
@@ -204,6 +212,22 @@ def _read_toml(path: Path) -> dict | None:
         return None
 
 
+def _read_table(path: Path, text: list, counts: list) -> pd.DataFrame:
+    """A CSV of the run: the `text` columns (grid axes, names) as strings exactly as written
+    (an axis value such as "1e-3" or "[16, 16]" must not become a float or NaN), the `counts`
+    (ids, seeds, n) as integers where complete, every other column float, an empty field NaN.
+    Every column is converted, not a list of known ones, so that a column the binary adds
+    later (as *_expected once was) is numeric too; and a statistic is float whatever its
+    values (an interval end of exactly 0 must not make an int64 column)."""
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for c in table.columns:
+        if c not in text:
+            table[c] = pd.to_numeric(table[c], errors="coerce")
+            if c not in counts:
+                table[c] = table[c].astype(float)
+    return table
+
+
 def load_run(directory) -> Run:
     """Reads the run directory `directory` (a finished run, a merged run or a shard)."""
     path = Path(directory)
@@ -211,11 +235,8 @@ def load_run(directory) -> Run:
     if not replicas_path.is_file():
         raise FileNotFoundError(f"{replicas_path}: no such file (not a finished underspec run directory?)")
     axes = _axes_from_header(replicas_path)
-    replicas = pd.read_csv(replicas_path, dtype={a: str for a in axes}, keep_default_na=False,
-                           na_values={c: ["", "nan", "NaN"] for c in _FIXED_AFTER_AXES if c not in ("model", "regime")})
-    for c in ["iid_rmse", "ood_rmse", *WEIGHT_COLUMNS]:
-        if c in replicas:
-            replicas[c] = pd.to_numeric(replicas[c], errors="coerce")
+    replicas = _read_table(replicas_path, text=[*axes, "model", "regime", "diverged"],
+                           counts=["replica", "cell", "seed"])
 
     stress_path = path / "stress.csv"
     stress = pd.DataFrame(columns=["replica", "factor", "rmse"])
@@ -242,6 +263,12 @@ def load_run(directory) -> Run:
     stress_summary = pd.DataFrame(srows)
     weights = pd.DataFrame(wrows)
 
+    comparisons_path = path / "comparisons.csv"
+    comparisons = pd.DataFrame()
+    if comparisons_path.is_file():
+        comparisons = _read_table(comparisons_path, text=[*axes, "model", "remedy", "baseline"],
+                                  counts=["cell", "baseline_n", "remedy_n"])
+
     config = _read_toml(path / "config.toml")
     if config is None:
         config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
@@ -252,7 +279,7 @@ def load_run(directory) -> Run:
     meta.setdefault("replicas", len(replicas))
     meta.setdefault("cells", int(replicas["cell"].nunique()) if len(replicas) else 0)
     return Run(path=path, replicas=replicas, stress=stress, summary=summary, stress_summary=stress_summary,
-               weights=weights, config=config, meta=meta, axes=axes, raw=raw)
+               weights=weights, comparisons=comparisons, config=config, meta=meta, axes=axes, raw=raw)
 
 
 def finite(x) -> bool:

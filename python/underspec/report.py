@@ -40,12 +40,14 @@ import io  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
 import re  # noqa: E402
+import textwrap  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
+import matplotlib.colors as mcolors  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -66,7 +68,8 @@ REGIME_COLORS = {"baseline": "#d62728", "domain_randomization": "#1f77b4", "augm
 MODEL_MARKERS = {"perceptron": "o", "mlp": "s"}
 MAX_STRIP_POINTS = 400  # per box
 MAX_SCATTER_POINTS = 4000  # per panel
-MAX_SEED_PANELS = 6  # grid cells drawn in the seed figure
+MAX_CELL_PANELS = 6  # grid cells drawn in a per-cell figure (one row of panels each)
+CELL_TITLE_WIDTH = 46  # characters per line of a panel's grid-cell title
 
 # id, title, caption of every figure the report may hold (in order).
 FIGURES = {
@@ -110,12 +113,49 @@ def _legend(ax, **kwargs) -> None:
         ax.legend(**kwargs)
 
 
+def _cell_parts(run: Run, cell) -> list:
+    """`axis=value` of each grid axis of `cell` (from the replicas, as Run.cell_label)."""
+    label = run.cell_label(cell)
+    if not label:
+        return []
+    rows = run.replicas[run.replicas.cell == cell]
+    return [f"{a}={rows.iloc[0][a]}" for a in run.axes] if not rows.empty else [label]
+
+
+def _panel_title(run: Run, model: str, cell) -> str:
+    """The model, then the cell's axes wrapped on lines of their own: long grid-cell labels of
+    neighbouring panels overlapped on one line. A non-breaking space inside `axis=value` keeps
+    a value such as `[16, 16]` whole."""
+    parts = _cell_parts(run, cell)
+    if not parts:
+        return model
+    return model + "\n" + textwrap.fill(" ".join(p.replace(" ", "\u00a0") for p in parts), width=CELL_TITLE_WIDTH)
+
+
+def _shown_cells(cells) -> list:
+    """The grid cells a per-cell figure draws: the first MAX_CELL_PANELS, in the run's order."""
+    return _ordered(cells)[:MAX_CELL_PANELS]
+
+
+def _cell_rows(run: Run, cells: list, models: list, width: float, height: float):
+    """A figure with one row of panels per grid cell (one row without a grid) and one column
+    per model: a grid's cells are never pooled into one panel."""
+    title_lines = max((_panel_title(run, m, c).count("\n") for c in cells for m in models), default=0)
+    fig, axes = plt.subplots(len(cells), len(models), squeeze=False,
+                             figsize=(width * len(models) + 0.8, (height + 0.15 * title_lines) * len(cells)))
+    return fig, axes
+
+
+def _cells_note(fig, shown: int, total: int) -> None:
+    if total > shown:
+        fig.suptitle(f"first {shown} of {total} cells", fontsize=8)
+
+
 def fig_seeds(run: Run):
     r = run.replicas
     models, regimes = _ordered(r.model), _ordered(r.regime)
-    cells = _ordered(r.cell)[:MAX_SEED_PANELS]
-    fig, axes = plt.subplots(len(cells), len(models), figsize=(4.2 * len(models) + 0.8, 3.2 * len(cells)),
-                             squeeze=False)
+    cells = _shown_cells(r.cell)
+    fig, axes = _cell_rows(run, cells, models, 4.2, 3.2)
     rng = np.random.default_rng(0)
     for i, cell in enumerate(cells):
         for j, model in enumerate(models):
@@ -143,12 +183,10 @@ def fig_seeds(run: Run):
                 labels.append("IID   OOD\n" + regime.replace("_", "\n"))
             ax.set_xticks(ticks)
             ax.set_xticklabels(labels, fontsize=7)
-            title = model if not run.axes else f"{model} — {run.cell_label(cell)}"
-            ax.set_title(title)
+            ax.set_title(_panel_title(run, model, cell), fontsize=8)
             if j == 0:
                 ax.set_ylabel("RMSE")
-    if len(_ordered(r.cell)) > len(cells):
-        fig.suptitle(f"first {len(cells)} of {r.cell.nunique()} cells", fontsize=8)
+    _cells_note(fig, len(cells), r.cell.nunique())
     fig.tight_layout()
     return fig
 
@@ -156,87 +194,121 @@ def fig_seeds(run: Run):
 def fig_iid_vs_ood(run: Run):
     r = run.replicas
     models, regimes = _ordered(r.model), _ordered(r.regime)
-    fig, axes = plt.subplots(1, len(models), figsize=(4.4 * len(models) + 0.6, 4.0), squeeze=False)
-    for j, model in enumerate(models):
-        ax = axes[0][j]
-        sub = _sample(r[r.model == model].dropna(subset=["iid_rmse", "ood_rmse"]), MAX_SCATTER_POINTS)
-        for regime in regimes:
-            s = sub[sub.regime == regime]
-            if s.empty:
-                continue
-            ax.scatter(s.iid_rmse, s.ood_rmse, s=12, alpha=0.75, color=regime_color(regime, regimes),
-                       marker=MODEL_MARKERS.get(model, "o"), edgecolors="black", linewidths=0.3, label=regime)
-        if not sub.empty:
-            lo = min(sub.iid_rmse.min(), sub.ood_rmse.min())
-            hi = max(sub.iid_rmse.max(), sub.ood_rmse.max())
-            pad = 0.05 * (hi - lo if hi > lo else 1.0)
-            ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="grey", lw=0.8, ls="--", label="OOD = IID")
-        ax.set_xlabel("IID RMSE")
-        ax.set_ylabel("OOD RMSE")
-        ax.set_title(model)
-        _legend(ax, fontsize=7)
+    cells = _shown_cells(r.cell)
+    fig, axes = _cell_rows(run, cells, models, 4.4, 3.6)
+    for i, cell in enumerate(cells):
+        for j, model in enumerate(models):
+            ax = axes[i][j]
+            sub = r[(r.cell == cell) & (r.model == model)].dropna(subset=["iid_rmse", "ood_rmse"])
+            sub = _sample(sub, MAX_SCATTER_POINTS)
+            for regime in regimes:
+                s = sub[sub.regime == regime]
+                if s.empty:
+                    continue
+                ax.scatter(s.iid_rmse, s.ood_rmse, s=12, alpha=0.75, color=regime_color(regime, regimes),
+                           marker=MODEL_MARKERS.get(model, "o"), edgecolors="black", linewidths=0.3, label=regime)
+            if not sub.empty:
+                lo = min(sub.iid_rmse.min(), sub.ood_rmse.min())
+                hi = max(sub.iid_rmse.max(), sub.ood_rmse.max())
+                pad = 0.05 * (hi - lo if hi > lo else 1.0)
+                ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="grey", lw=0.8, ls="--", label="OOD = IID")
+            ax.set_xlabel("IID RMSE")
+            ax.set_ylabel("OOD RMSE")
+            ax.set_title(_panel_title(run, model, cell), fontsize=8)
+            _legend(ax, fontsize=7)
+    _cells_note(fig, len(cells), r.cell.nunique())
     fig.tight_layout()
     return fig
 
 
+WEIGHT_TABLE_COLUMNS = ["cell", "regime", "name", "mean", "std", "true", "optimum"]
+
+
 def _weight_table(run: Run) -> pd.DataFrame:
-    """Per (regime, name): mean, std, true, optimum (when known), pooled over cells."""
-    r = run.replicas
-    per = r[(r.model == "perceptron")]
+    """Per (cell, regime, weight): mean, std, true, optimum of the perceptrons' weights; `name`
+    is the weight's replicas.csv column (w_x1, ..., bias). From summary.json (run.weights),
+    which has every group's own truth and population optimum: the optimum depends on the
+    regime (its x3 noise) and both on the cell (its data axes)."""
+    w = run.weights
+    if not w.empty and {"column", "mean"} <= set(w.columns):
+        t = w[w.model == "perceptron"] if "model" in w else w
+        t = t.drop(columns="name").rename(columns={"column": "name"})  # x1 -> w_x1, as replicas.csv
+        t = t.reindex(columns=WEIGHT_TABLE_COLUMNS)
+        return t.dropna(subset=["mean"]).reset_index(drop=True)  # every replica diverged: nothing to draw
+    return _weight_table_from_replicas(run)
+
+
+def _weight_table_from_replicas(run: Run) -> pd.DataFrame:
+    """Without summary.json: mean and std from replicas.csv, the truth from config.toml (unless
+    the grid varies it), no optimum."""
+    per = run.replicas[run.replicas.model == "perceptron"]
     cols = [c for c in WEIGHT_COLUMNS if c in per]
     per = per.dropna(subset=cols)
     if per.empty or not cols:
-        return pd.DataFrame()
-    long = per.melt(id_vars=["regime"], value_vars=cols, var_name="name", value_name="value")
-    t = long.groupby(["regime", "name"], sort=False)["value"].agg(["mean", "std"]).reset_index()
-    w = run.weights
-    if not w.empty and "column" in w:
-        wp = w[w.model == "perceptron"] if "model" in w else w
-        for extra in ("true", "optimum"):
-            if extra in wp:
-                vals = wp.groupby("column", sort=False)[extra].first()
-                t[extra] = t["name"].map(vals)
-    if "true" not in t or t["true"].isna().all():
-        data = run.config.get("data", {}) if isinstance(run.config, dict) else {}
+        return pd.DataFrame(columns=WEIGHT_TABLE_COLUMNS)
+    long = per.melt(id_vars=["cell", "regime"], value_vars=cols, var_name="name", value_name="value")
+    t = long.groupby(["cell", "regime", "name"], sort=False)["value"].agg(["mean", "std"]).reset_index()
+    data = run.config.get("data", {}) if isinstance(run.config, dict) else {}
+    if not any(a.startswith(("data.coefficients", "data.intercept")) for a in run.axes):
         coef = data.get("coefficients", [1.0, 2.0])
         truth = {"w_x1": coef[0], "w_x2": coef[1], "w_x3": 0.0, "bias": data.get("intercept", 3.0)}
         t["true"] = t["name"].map(truth)
-    if "optimum" not in t:
-        opt = run.raw.get("optimum") if isinstance(run.raw.get("optimum"), dict) else None
-        if opt and isinstance(opt.get("weights"), list) and len(opt["weights"]) == len(cols):
-            t["optimum"] = t["name"].map(dict(zip(cols, opt["weights"])))
-    return t
+    return t.reindex(columns=WEIGHT_TABLE_COLUMNS)
 
 
 def fig_weights(run: Run):
     t = _weight_table(run)
     if t.empty:
         return None
-    names = _ordered(t["name"])
-    regimes = _ordered(t.regime)
-    fig, ax = plt.subplots(figsize=(9.5, 3.8))
+    names, regimes = _ordered(t["name"]), _ordered(t.regime)
+    cells = _shown_cells(t.cell)
+    fig, axes = _cell_rows(run, cells, ["perceptron"], 8.7, 3.4)
     width = 0.8 / max(1, len(regimes))
-    for k, regime in enumerate(regimes):
-        s = t[t.regime == regime].set_index("name").reindex(names)
-        x = np.arange(len(names)) - 0.4 + width * (k + 0.5)
-        ax.errorbar(x, s["mean"], yerr=s["std"].fillna(0), fmt="o", capsize=3, ms=5,
-                    color=regime_color(regime, regimes), label=f"{regime} (mean ± std over seeds)")
-    first = t.drop_duplicates("name").set_index("name").reindex(names)
-    for i, name in enumerate(names):
-        if finite(first.loc[name, "true"]):
-            v = float(first.loc[name, "true"])
-            ax.plot([i - 0.45, i + 0.45], [v, v], color="black", lw=1.6, label="truth" if i == 0 else None)
-        if "optimum" in first and finite(first.loc[name, "optimum"]):
-            v = float(first.loc[name, "optimum"])
-            ax.plot([i - 0.45, i + 0.45], [v, v], color="#9467bd", lw=1.4, ls="--",
-                    label="population optimum" if i == 0 else None)
-    ax.set_xticks(np.arange(len(names)))
-    ax.set_xticklabels(names)
-    ax.set_ylabel("weight")
-    ax.axhline(0, color="grey", lw=0.6)
-    _legend(ax, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    for i, cell in enumerate(cells):
+        ax = axes[i][0]
+        tc = t[t.cell == cell]
+        for k, regime in enumerate(regimes):
+            s = tc[tc.regime == regime].set_index("name").reindex(names)
+            if s["mean"].isna().all():
+                continue
+            color = regime_color(regime, regimes)
+            x = np.arange(len(names)) - 0.4 + width * (k + 0.5)
+            ax.errorbar(x, s["mean"], yerr=s["std"].fillna(0), fmt="o", capsize=3, ms=5, color=color,
+                        label=f"{regime} (mean ± std over seeds)")
+            # The regime's own optimum, as a dashed tick in its colour over its slot.
+            for xi, name, v in zip(x, names, s["optimum"]):
+                if finite(v):
+                    ax.plot([xi - 0.45 * width, xi + 0.45 * width], [v, v], color=color, lw=1.6, ls=(0, (2, 1)),
+                            gid=f"optimum-c{cell}-{regime}-{name}")
+        truth = tc.groupby("name", sort=False)["true"].first().reindex(names)
+        for n, (name, v) in enumerate(truth.items()):
+            if finite(v):
+                ax.plot([n - 0.45, n + 0.45], [v, v], color="black", lw=1.2, zorder=1, gid=f"truth-c{cell}-{name}",
+                        label="truth" if n == 0 else None)
+        if tc["optimum"].notna().any():  # a legend entry for the ticks, drawn in each regime's colour
+            ax.plot([], [], color="grey", lw=1.6, ls=(0, (2, 1)), label="population optimum of the regime")
+        ax.set_xticks(np.arange(len(names)))
+        ax.set_xticklabels(names)
+        ax.set_ylabel("weight")
+        ax.axhline(0, color="grey", lw=0.6)
+        ax.set_title(_panel_title(run, "perceptron", cell), fontsize=8)
+        _legend(ax, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    _cells_note(fig, len(cells), t.cell.nunique())
     fig.tight_layout()
     return fig
+
+
+REGIME_HATCHES = {"baseline": "////", "domain_randomization": "\\\\\\\\", "augmentation": "...."}
+
+
+def _iqr_band(ax, q: pd.DataFrame, regime: str, regimes: list) -> None:
+    """The interquartile band of one regime: a light fill with a hatch and an outline in its
+    colour, so that overlapping bands of two regimes stay distinguishable (one alpha fill each
+    blended into a single grey-green area)."""
+    color = regime_color(regime, regimes)
+    hatch = REGIME_HATCHES.get(regime, ["xx", "++", "oo"][regimes.index(regime) % 3])
+    ax.fill_between(q.index, q[0.25], q[0.75], facecolor=mcolors.to_rgba(color, 0.08),
+                    edgecolor=mcolors.to_rgba(color, 0.6), hatch=hatch, lw=0.8)
 
 
 def fig_stress(run: Run):
@@ -247,69 +319,90 @@ def fig_stress(run: Run):
     if s.empty:
         return None
     models, regimes = _ordered(s.model), _ordered(s.regime)
-    fig, axes = plt.subplots(1, len(models), figsize=(4.4 * len(models) + 0.6, 3.8), squeeze=False)
-    for j, model in enumerate(models):
-        ax = axes[0][j]
-        for regime in regimes:
-            sub = s[(s.model == model) & (s.regime == regime)]
-            if sub.empty:
-                continue
-            q = sub.groupby("factor")["rmse"].quantile([0.25, 0.5, 0.75]).unstack().sort_index()
-            color = regime_color(regime, regimes)
-            ax.fill_between(q.index, q[0.25], q[0.75], color=color, alpha=0.2, lw=0)
-            ax.plot(q.index, q[0.5], marker="o", ms=3.5, color=color, label=f"{regime} (median, IQR)")
-        ax.set_xscale("log")
-        factors = sorted(s.factor.unique())
-        if len(factors) <= 12:
-            ax.set_xticks(factors)
-            ax.set_xticklabels([f"{f:g}" for f in factors])
-            ax.minorticks_off()
-        ax.set_xlabel("stress factor (x3 = y + N(0,1)/factor)")
-        ax.set_ylabel("RMSE")
-        ax.set_title(model)
-        _legend(ax, fontsize=7)
+    cells = _shown_cells(s.cell)
+    fig, axes = _cell_rows(run, cells, models, 4.4, 3.6)
+    factors = sorted(s.factor.unique())
+    for i, cell in enumerate(cells):
+        for j, model in enumerate(models):
+            ax = axes[i][j]
+            for regime in regimes:
+                sub = s[(s.cell == cell) & (s.model == model) & (s.regime == regime)]
+                if sub.empty:
+                    continue
+                q = sub.groupby("factor")["rmse"].quantile([0.25, 0.5, 0.75]).unstack().sort_index()
+                _iqr_band(ax, q, regime, regimes)
+                ax.plot(q.index, q[0.5], marker="o", ms=3.5, color=regime_color(regime, regimes),
+                        label=f"{regime} (median, IQR)")
+            ax.set_xscale("log")
+            if len(factors) <= 12:
+                ax.set_xticks(factors)
+                ax.set_xticklabels([f"{f:g}" for f in factors])
+                ax.minorticks_off()
+            ax.set_xlabel("stress factor (x3 = y + N(0,1)/factor)")
+            ax.set_ylabel("RMSE")
+            ax.set_title(_panel_title(run, model, cell), fontsize=8)
+            _legend(ax, fontsize=7)
+    _cells_note(fig, len(cells), s.cell.nunique())
     fig.tight_layout()
     return fig
+
+
+def _axis_positions(values) -> dict:
+    """Grid values as categories: positions 0, 1, ... in numeric order where every value is a
+    number (else in the run's order). A grid holds a few chosen values (an integer axis such as
+    data.seed drawn as continuous got ticks at 0.2, 0.4, ...), and categories leave room to
+    set the series side by side with their error bars."""
+    values = _ordered(values)
+    if all(_as_number(v) is not None for v in values):
+        values = sorted(values, key=_as_number)
+    return {v: i for i, v in enumerate(values)}
+
+
+def _spread_table(run: Run) -> pd.DataFrame:
+    """Per group: cell, axes, model, regime, std (of the OOD RMSE) and its interval lo / hi
+    (NaN where undefined, or without summary.json)."""
+    s = run.summary
+    cols = {"ood_rmse_std": "std", "ood_rmse_std_ci_lo": "lo", "ood_rmse_std_ci_hi": "hi"}
+    t = s.rename(columns=cols).reindex(columns=["cell", *run.axes, "model", "regime", *cols.values()])
+    return t.dropna(subset=["std"])
 
 
 def fig_grid_spread(run: Run):
     if not run.axes:
         return None
-    r = run.replicas
-    models, regimes = _ordered(r.model), _ordered(r.regime)
-    spread = r.groupby(["cell", *run.axes, "model", "regime"], sort=False)["ood_rmse"].std().reset_index()
-    fig, axes = plt.subplots(1, len(run.axes), figsize=(4.6 * len(run.axes) + 0.6, 3.8), squeeze=False)
+    t = _spread_table(run)
+    if t.empty:
+        return None
+    models, regimes = _ordered(t.model), _ordered(t.regime)
+    series = [(m, g) for m in models for g in regimes if not t[(t.model == m) & (t.regime == g)].empty]
+    step = 0.8 / len(series)
+    fig, axes = plt.subplots(1, len(run.axes), figsize=(4.8 * len(run.axes) + 0.6, 4.0), squeeze=False)
     for a, axis in enumerate(run.axes):
         ax = axes[0][a]
-        values = _ordered(spread[axis])
-        numeric = all(_as_number(v) is not None for v in values)
-        if numeric:
-            pos = {v: _as_number(v) for v in values}
-        else:
-            pos = {v: i for i, v in enumerate(values)}
-        for model in models:
-            for regime in regimes:
-                sub = spread[(spread.model == model) & (spread.regime == regime)]
-                if sub.empty:
-                    continue
-                # Other axes: the mean over their values of the spread.
-                per = sub.groupby(axis, sort=False)["ood_rmse"].mean()
-                xs = sorted(per.index, key=lambda v: pos[v])
-                ax.plot([pos[v] for v in xs], [per[v] for v in xs], marker=MODEL_MARKERS.get(model, "o"), ms=4,
-                        color=regime_color(regime, regimes), ls="-" if model == models[0] else "--",
-                        label=f"{model} {regime}")
-        if numeric:
-            positive = all(p > 0 for p in pos.values())
-            if positive and max(pos.values()) / min(pos.values()) >= 20:
-                ax.set_xscale("log")
-        else:
-            ax.set_xticks(list(pos.values()))
-            ax.set_xticklabels(values, rotation=20, fontsize=7)
+        pos = _axis_positions(t[axis].astype(str))
+        for k, (model, regime) in enumerate(series):
+            sub = t[(t.model == model) & (t.regime == regime)]
+            x = sub[axis].astype(str).map(pos) + (k - (len(series) - 1) / 2) * step  # side by side
+            color = regime_color(regime, regimes)
+            # Every cell: its std with its 95% bootstrap interval (no bar where undefined).
+            yerr = np.vstack([(sub["std"] - sub["lo"]).to_numpy(), (sub["hi"] - sub["std"]).to_numpy()])
+            bars = ax.errorbar(x, sub["std"], yerr=np.nan_to_num(yerr, nan=0.0), fmt=MODEL_MARKERS.get(model, "o"),
+                               ms=4, capsize=2, elinewidth=0.9, color=color, alpha=0.9, ls="none",
+                               label=f"{model} {regime}")
+            bars.lines[0].set_gid(f"spread-{model}-{regime}-{axis}")  # ids for the tests: the points
+            bars.lines[2][0].set_gid(f"spread-ci-{model}-{regime}-{axis}")  # and their interval bars
+            if len(run.axes) > 1:  # the mean over the other axes, as a line
+                mean = sub.assign(x=x).groupby("x")["std"].mean()
+                ax.plot(mean.index, mean.to_numpy(), color=color, lw=0.9, ls="-" if model == models[0] else "--")
+        ax.set_xticks(list(pos.values()))
+        ax.set_xticklabels(list(pos), rotation=20 if max(map(len, pos)) > 6 else 0, fontsize=7)
+        ax.set_xlim(-0.6, len(pos) - 0.4)
         ax.set_xlabel(axis)
         ax.set_ylabel("std of OOD RMSE across seeds")
         if len(run.axes) > 1:
-            ax.set_title("mean over the other axes", fontsize=8)
-        _legend(ax, fontsize=6)
+            ax.set_title("points: cells; lines: mean over the other axes", fontsize=8)
+    # One legend, outside the last panel: inside, six entries hid the points of every panel.
+    _legend(axes[0][-1], fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     return fig
 
@@ -373,19 +466,32 @@ CI_BOUNDS = [("lo", "hi"), ("low", "high"), ("lower", "upper")]
 
 
 def _interval(row, metric: str, stat: str) -> str:
-    """`[lo, hi]` from summary.json's `<stat>_ci` (a pair, or an object with lo/hi-like keys)."""
+    """`<stat> [lo, hi]` on a line of its own from summary.json's `<stat>_ci`, or "" where
+    undefined: the table stays narrow and every interval says what it is of."""
     for a, b in CI_BOUNDS:
         lo, hi = row.get(f"{metric}_{stat}_ci_{a}"), row.get(f"{metric}_{stat}_ci_{b}")
         if finite(lo) and finite(hi):
-            return f' <span class="ci">[{_fmt(lo)}, {_fmt(hi)}]</span>'
+            return f'<span class="ci">{stat} [{_fmt(lo)}, {_fmt(hi)}]</span>'
     return ""
+
+
+def _any_interval(table: pd.DataFrame) -> bool:
+    """Whether some interval of the table is defined (with 1 seed none is)."""
+    ends = [c for c in table.columns if c.endswith(tuple(f"_ci_{a}" for a, _ in CI_BOUNDS))]
+    return bool(ends) and table[ends].apply(pd.to_numeric, errors="coerce").notna().any().any()
+
+
+def _scroll(table: str) -> str:
+    """A table in a box that scrolls sideways: a wide one (many grid axes) stays on the page
+    instead of running past its edge."""
+    return f'<div class="scroll">{table}</div>'
 
 
 def _summary_table(run: Run) -> str:
     s = run.summary
     if s.empty:
         return "<p>No groups.</p>"
-    has_ci = any(c.endswith(tuple(f"_ci_{a}" for a, _ in CI_BOUNDS)) for c in s.columns)
+    has_ci = _any_interval(s)
     w3 = {}
     if not run.weights.empty and {"column", "mean"} <= set(run.weights.columns):
         for _, w in run.weights[run.weights["column"] == "w_x3"].iterrows():
@@ -396,8 +502,8 @@ def _summary_table(run: Run) -> str:
             for key, v in per.groupby(["cell", "model", "regime"])["w_x3"].mean().items():
                 w3[key] = v
     head = ["cell"] if run.axes else []
-    head += ["model", "regime", "n", "diverged", "IID RMSE mean ± std", "OOD RMSE mean ± std", "OOD min / median / max",
-             "w_x3 (mean)"]
+    head += ["model", "regime", "n", "diverged", "IID RMSE mean ± std", "OOD RMSE mean ± std",
+             "OOD min / median / max", "w_x3 (mean)"]
     out = ['<table class="summary"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in head)
            + "</tr></thead><tbody>"]
     for _, row in s.iterrows():
@@ -417,47 +523,56 @@ def _summary_table(run: Run) -> str:
         cells.append(_fmt(w3.get((row.get("cell"), row.get("model"), row.get("regime")))))
         out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     out.append("</tbody></table>")
+    out = [_scroll("".join(out))]
     out.append('<p class="note">n: the replicas in the statistics; diverged replicas (parameters or RMSE not '
                'finite) are left out of every statistic. —: undefined (e.g. a std of one replica).</p>')
     if has_ci:
-        out.append('<p class="note">Brackets: confidence intervals of the mean and of the std, from summary.json.</p>')
+        out.append('<p class="note">Below each mean ± std: the 95% confidence intervals of the mean (Student t) '
+                   'and of the std (percentile bootstrap; it covers less than 95% with few seeds, see README '
+                   '"Intervals"), from summary.json.</p>')
     return "\n".join(out)
 
 
-def _generic_table(records: list, css: str, lead: tuple = ()) -> str:
-    """A list of flat-ish dicts (e.g. summary.json's comparisons) as a table; the columns
-    whose names start with a `lead` entry come first, in that order (JSON keys are sorted)."""
-    rows = []
-    for rec in records:
-        flat = {}
-        if isinstance(rec, dict):
-            for k, v in rec.items():
-                if isinstance(v, dict):
-                    for kk, vv in v.items():
-                        flat[f"{k}.{kk}"] = vv
-                else:
-                    flat[k] = v
-        rows.append(flat)
-    cols = _ordered([k for r in rows for k in r])
-    rank = {c: next((i for i, p in enumerate(lead) if c == p or c.startswith(p + ".")), len(lead)) for c in cols}
-    cols.sort(key=lambda c: rank[c])  # stable: the rest keep their order
-    if not cols:
+def _with_interval(value, lo, hi) -> str:
+    """`value [lo, hi]` as the stdout table prints it; the interval left out where undefined."""
+    text = _fmt(value)
+    if finite(lo) and finite(hi):
+        text += f' <span class="ci">[{_fmt(lo)}, {_fmt(hi)}]</span>'
+    return text
+
+
+def _p_value(p) -> str:
+    return f"{float(p):.3g}" if finite(p) else UNDEFINED
+
+
+# The comparisons table: the columns of the stdout table (src/outputs/outputs.cpp), from comparisons.csv.
+COMPARISON_HEADERS = ["model", "remedy vs baseline", "n (remedy / baseline)", "OOD mean diff [95% Welch CI]",
+                      "Welch p", "OOD std ratio [95% bootstrap CI]", "Brown–Forsythe p"]
+
+
+def _comparisons_table(run: Run) -> str:
+    """Each remedy against the baseline of its cell and model: the difference of the OOD means
+    and the ratio of the OOD stds (remedy / baseline), each value followed by its interval."""
+    c = run.comparisons
+    if c.empty:
         return ""
-
-    def cell(v):
-        if v is None:  # JSON null: undefined
-            return UNDEFINED
-        if isinstance(v, float):
-            return _fmt(v, 4)
-        if isinstance(v, list):
-            if v and all(x is None for x in v):  # an interval with no defined end
-                return UNDEFINED
-            return "[" + ", ".join(cell(x) for x in v) + "]"
-        return html.escape(str(v))
-
-    body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows)
-    return (f'<table class="{css}"><thead><tr>' + "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-            + f"</tr></thead><tbody>{body}</tbody></table>")
+    head = (["cell"] if run.axes else []) + COMPARISON_HEADERS
+    rows = []
+    for _, r in c.iterrows():
+        cells = [html.escape(run.cell_label(r["cell"]))] if run.axes else []
+        cells += [html.escape(str(r["model"])), html.escape(f"{r['remedy']} vs {r['baseline']}"),
+                  f"{_count(r['remedy_n'])} / {_count(r['baseline_n'])}",
+                  _with_interval(r["ood_mean_diff"], r["ood_mean_diff_ci_low"], r["ood_mean_diff_ci_high"]),
+                  _p_value(r["welch_p"]),
+                  _with_interval(r["ood_std_ratio"], r["ood_std_ratio_ci_low"], r["ood_std_ratio_ci_high"]),
+                  _p_value(r["brown_forsythe_p"])]
+        rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
+    table = ('<table class="comparisons"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+             + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    note = ('<p class="note">Remedy − baseline of the OOD RMSE mean (Welch) and remedy / baseline of its std '
+            '(below 1: the remedy narrows the spread across seeds); Brown–Forsythe tests equal spreads. '
+            'From comparisons.csv; —: undefined.</p>')
+    return _scroll(table) + note
 
 
 def _meta_table(run: Run) -> str:
@@ -482,8 +597,10 @@ body { font-family: sans-serif; margin: 1.5em auto; max-width: 1150px; color: #2
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: left; vertical-align: top; }
-table.summary td { font-variant-numeric: tabular-nums; white-space: nowrap; }
-thead th { background: #f3f3f3; } .ci { color: #666; font-size: 0.9em; } .note { color: #555; font-size: 0.85em; }
+td { font-variant-numeric: tabular-nums; } .scroll { overflow-x: auto; max-width: 100%; }
+thead th { background: #f3f3f3; } .note { color: #555; font-size: 0.85em; }
+.ci { color: #666; font-size: 0.9em; white-space: nowrap; } table.summary .ci { display: block; }
+table.comparisons td:nth-last-child(-n+5) { white-space: nowrap; }  /* numbers, p-values: one line */
 figure { margin: 1em 0; } figcaption { font-size: 0.9em; color: #444; margin-bottom: 0.3em; }
 figure svg { max-width: 100%; height: auto; } pre { background: #f6f6f6; padding: 0.6em; font-size: 0.8em; }
 """
@@ -494,11 +611,27 @@ CAPTIONS = {
     "iid_vs_ood": "One dot per replica. Replicas at the same IID RMSE but different OOD RMSE differ only in "
                   "their seed: the IID test cannot tell them apart.",
     "weights": "Mean ± std over seeds of the perceptron's learned weights, against the structural model's "
-               "true coefficients (black) and the population optimum when known (dashed).",
+               "true coefficients (black) and each regime's population optimum (dashed, in the regime's colour; "
+               "from summary.json).",
     "stress": "RMSE on test domains where the spurious feature x3 gets noisier (smaller factor): median over "
-              "seeds and interquartile band per regime.",
-    "grid_spread": "Standard deviation of the OOD RMSE across seeds, per grid cell, against each grid axis.",
+              "seeds and interquartile band (hatched) per regime.",
+    "grid_spread": "Standard deviation of the OOD RMSE across seeds of every grid cell, against each grid axis, "
+                   "with its 95% bootstrap interval (summary.json's std_ci; none where undefined). Grid values "
+                   "are drawn as categories, the series side by side.",
 }
+
+# Figures drawn per grid cell (one row of panels each), never pooled over cells.
+PER_CELL_FIGURES = ("seeds", "iid_vs_ood", "weights", "stress")
+
+
+def _caption(run: Run, name: str) -> str:
+    """The figure's caption, saying how a grid is drawn: one row per cell, and which cells."""
+    text = CAPTIONS[name]
+    cells = run.replicas.cell.nunique()
+    if run.axes and name in PER_CELL_FIGURES:
+        which = f"all {cells}" if cells <= MAX_CELL_PANELS else f"the first {MAX_CELL_PANELS} of {cells}"
+        text += f" One row of panels per grid cell ({which})."
+    return text
 
 
 def render(run: Run, plots_dir: Path) -> str:
@@ -512,7 +645,7 @@ def render(run: Run, plots_dir: Path) -> str:
         _write_atomic(plots_dir / f"{name}.svg", svg)
         figures.append(
             f'<figure class="figure" id="fig-{name}" data-figure="{name}">'
-            f"<figcaption><b>{html.escape(FIGURES[name])}.</b> {html.escape(CAPTIONS[name])} "
+            f"<figcaption><b>{html.escape(FIGURES[name])}.</b> {html.escape(_caption(run, name))} "
             f'(<code>plots/{name}.svg</code>)</figcaption>\n{_inline_svg(svg, name)}</figure>')
 
     title = f"underspec report — {run.path.name}"
@@ -525,12 +658,9 @@ def render(run: Run, plots_dir: Path) -> str:
         '<section id="run"><h2>Run</h2>', _meta_table(run), "</section>",
         '<section id="summary"><h2>Summary</h2>', _summary_table(run),
     ]
-    comparisons = run.raw.get("comparisons")
-    if isinstance(comparisons, list) and comparisons:
-        parts += ['<h3>Comparisons</h3>', _generic_table(comparisons, "comparisons",
-                                                                 ("cell", "grid", "model", "remedy", "baseline",
-                                                                  "remedy_n", "baseline_n", "ood_mean_diff",
-                                                                  "ood_std_ratio", "brown_forsythe"))]
+    comparisons = _comparisons_table(run)
+    if comparisons:
+        parts += ["<h3>Comparisons</h3>", comparisons]
     parts.append("</section>")
     parts += ['<section id="figures"><h2>Figures</h2>', *figures, "</section>"]
     config_text = ""

@@ -114,3 +114,47 @@ def test_summary_columns_do_not_depend_on_n(one_and_mixed):
     assert n1.ood_rmse_mean_ci_hi.isna().all() and n1.ood_rmse_std.isna().all()
     # The weights' std of one seed is NaN too, not None.
     assert pd.api.types.is_float_dtype(one.weights["std"]) and one.weights["std"].isna().all()
+
+
+def test_every_column_has_its_dtype(small_run):
+    # QA: iid_rmse_expected / ood_rmse_expected loaded as text, so `r.ood_rmse_expected - r.ood_rmse`
+    # raised TypeError. Every column that is not a name or a grid axis must be numeric.
+    run = underspec.load_run(small_run)
+    r = run.replicas
+    text = {*run.axes, "model", "regime", "diverged"}
+    assert {"iid_rmse_expected", "ood_rmse_expected"} <= set(r.columns)
+    for col in r.columns:
+        if col in text:
+            assert r[col].dtype == object, (col, r[col].dtype)
+        elif col in ("replica", "cell", "seed"):
+            assert pd.api.types.is_integer_dtype(r[col]), (col, r[col].dtype)
+        else:
+            assert pd.api.types.is_float_dtype(r[col]), (col, r[col].dtype)
+    assert (r.diverged == "").all()  # text: the reason where a replica diverged
+    per = r[r.model == "perceptron"]  # the closed form exists for perceptrons only (NaN for MLPs)
+    assert ((per.ood_rmse_expected - per.ood_rmse).abs() < 1).all()
+    assert r[r.model == "mlp"].ood_rmse_expected.isna().all()
+    # The same file read by plain pandas gives the same numbers.
+    plain = pd.read_csv(small_run / "replicas.csv")
+    pd.testing.assert_series_equal(plain.ood_rmse_expected, r.ood_rmse_expected)
+
+
+def test_comparisons(run_copy):
+    run = underspec.load_run(run_copy)
+    c = run.comparisons
+    assert run["comparisons"] is c
+    assert len(c) == 2 * 2 * 2  # cells x models x remedies
+    assert set(c.remedy) == {"domain_randomization", "augmentation"} and set(c.baseline) == {"baseline"}
+    assert c["train.lr"].dtype == object
+    for col in c.columns:
+        if col not in {*run.axes, "model", "remedy", "baseline"}:
+            assert pd.api.types.is_numeric_dtype(c[col]), (col, c[col].dtype)
+    # The same numbers as summary.json's comparisons.
+    for row, doc in zip(c.itertuples(), run.raw["comparisons"]):
+        assert (row.cell, row.model, row.remedy) == (doc["cell"], doc["model"], doc["remedy"])
+        assert row.ood_mean_diff == pytest.approx(doc["ood_mean_diff"]["value"], rel=1e-12)
+        assert row.ood_std_ratio == pytest.approx(doc["ood_std_ratio"]["value"], rel=1e-12)
+        assert row.brown_forsythe_p == pytest.approx(doc["brown_forsythe"]["p_value"], rel=1e-12)
+    # A run without comparisons.csv: an empty frame, not an error.
+    (run_copy / "comparisons.csv").unlink()
+    assert underspec.load_run(run_copy).comparisons.empty

@@ -1,5 +1,6 @@
 """python3 -m underspec.report on a real run: files, figures, self-containment, optional fields."""
 
+import html
 import json
 import logging
 import re
@@ -8,6 +9,7 @@ import sys
 import warnings
 
 import pandas as pd
+import pytest
 
 import underspec
 from conftest import underspec as run_binary
@@ -65,12 +67,11 @@ def test_report_uses_intervals_optimum_and_comparisons(run_copy):
         g["ood_rmse"]["mean_ci"] = [0.123456, 9.87654]
         if "weights" in g:
             g["weights"]["optimum"] = [1.0, 2.0, 0.0, 3.0]
-    doc["comparisons"] = [{"metric": "ood_rmse_std", "a": "baseline", "b": "augmentation", "ratio_ci": [1.5, 3.0]}]
     path.write_text(json.dumps(doc))
     text = report.write_report(run_copy).read_text()
-    assert "[0.1235, 9.877]" in text  # 4 significant digits
+    assert "mean [0.1235, 9.877]" in text  # 4 significant digits, saying what it is the interval of
     assert "population optimum" in (run_copy / "plots" / "weights.svg").read_text()
-    assert 'class="comparisons"' in text and "ratio_ci" in text
+    assert 'class="comparisons"' in text
 
 
 def test_missing_package_exit_status(run_copy, tmp_path):
@@ -144,3 +145,175 @@ def test_report_counts_and_formats_diverged_groups(binary, tmp_path):
     assert not re.search(r"\d{8,}", section), "numbers are printed with a few significant digits"
     if (summary.diverged == summary.replicas).any():  # a comparison without data shows dashes
         assert "—" in section.split('class="comparisons"')[1]
+
+
+# ---------------------------------------------------------------- QA fixes: figures per cell and regime
+
+
+def _svg_ids(svg: str) -> set:
+    return set(re.findall(r'\bid="([^"]+)"', svg))
+
+
+def test_weights_draw_each_groups_own_optimum_and_truth(run_copy):
+    # QA: the first group's optimum (baseline, cell 0) was drawn for every regime and cell.
+    # Give every (cell, regime) its own optimum and truth, and look for each in the figure.
+    path = run_copy / "summary.json"
+    doc = json.loads(path.read_text())
+    expected = {}
+    for g in doc["groups"]:
+        if "weights" not in g:
+            continue
+        base = 10 * g["cell"] + {"baseline": 1, "domain_randomization": 2, "augmentation": 3}[g["regime"]]
+        g["weights"]["optimum"] = [base + 0.1 * k for k in range(4)]
+        g["weights"]["true"] = [100 * (g["cell"] + 1) + k for k in range(4)]
+        for k, col in enumerate(["w_x1", "w_x2", "w_x3", "bias"]):
+            expected[("optimum", g["cell"], g["regime"], col)] = base + 0.1 * k
+            expected[("truth", g["cell"], None, col)] = 100 * (g["cell"] + 1) + k
+    path.write_text(json.dumps(doc))
+    run = underspec.load_run(run_copy)
+    fig = report.fig_weights(run)
+    drawn = {}
+    for ax in fig.axes:
+        for line in ax.lines:
+            gid = line.get_gid() or ""
+            if gid.startswith(("optimum-", "truth-")):
+                y = line.get_ydata()
+                assert y[0] == y[1]
+                drawn[gid] = y[0]
+    for (kind, cell, regime, col), v in expected.items():
+        gid = f"optimum-c{cell}-{regime}-{col}" if kind == "optimum" else f"truth-c{cell}-{col}"
+        assert drawn.pop(gid) == pytest.approx(v), gid
+    assert not drawn
+    report.write_report(run_copy)
+    ids = _svg_ids((run_copy / "plots" / "weights.svg").read_text())
+    for regime in ("baseline", "domain_randomization", "augmentation"):
+        for cell in (0, 1):
+            assert f"optimum-c{cell}-{regime}-w_x3" in ids
+
+
+def test_weights_optima_of_a_real_run_differ_by_regime(small_run):
+    run = underspec.load_run(small_run)
+    t = report._weight_table(run)
+    x3 = t[(t.cell == 0) & (t.name == "w_x3")].set_index("regime")["optimum"]
+    assert x3.nunique() == 3  # the regimes' x3 noise differs, so do their optima
+    w = run.weights[(run.weights.cell == 0) & (run.weights.column == "w_x3")].set_index("regime")["optimum"]
+    pd.testing.assert_series_equal(x3.sort_index(), w.sort_index(), check_names=False)
+
+
+def test_grid_figures_are_split_by_cell(run_copy):
+    # QA: weights, stress and IID-vs-OOD pooled the cells of a grid (mean over cells, cell 0's truth).
+    run = underspec.load_run(run_copy)
+    report.write_report(run_copy)
+    text = (run_copy / "report.html").read_text()
+    labels = [run.cell_label(c) for c in (0, 1)]
+    for name, models in (("seeds", 2), ("iid_vs_ood", 2), ("stress", 2), ("weights", 1)):
+        fig = report.BUILDERS[name](run)
+        titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+        assert len(titles) == 2 * models, name
+        for label in labels:  # each cell on a line of its own under the model's name
+            assert sum(t.split("\n", 1)[1] == label for t in titles) == models, (name, titles)
+        svg = (run_copy / "plots" / f"{name}.svg").read_text()
+        assert all(label in svg for label in labels), name
+        fig_html = text[text.index(f'id="fig-{name}"'):]
+        assert "One row of panels per grid cell (all 2)" in fig_html[:fig_html.index("<svg")]
+    # The stress medians are those of each cell alone.
+    fig = report.fig_stress(run)
+    s = run.stress
+    for ax, (cell, model) in zip(fig.axes, [(c, m) for c in (0, 1) for m in ("perceptron", "mlp")]):
+        line = next(ln for ln in ax.lines if ln.get_label().startswith("baseline"))
+        sub = s[(s.cell == cell) & (s.model == model) & (s.regime == "baseline")]
+        assert list(line.get_ydata()) == pytest.approx(list(sub.groupby("factor").rmse.median().sort_index()))
+
+
+def test_stress_bands_are_hatched_and_outlined(small_run):
+    fig = report.fig_stress(underspec.load_run(small_run))
+    bands = [c for c in fig.axes[0].collections]
+    assert len(bands) == 3
+    assert len({b.get_hatch() for b in bands}) == 3 and all(b.get_hatch() for b in bands)
+    for b in bands:
+        assert b.get_facecolor()[0][3] < 0.15 and b.get_edgecolor()[0][3] > 0.4  # light fill, visible outline
+
+
+def test_panel_titles_wrap_long_cell_labels(small_run):
+    run = underspec.load_run(small_run)
+    run.replicas["train.lr"] = "0.001 and a very long grid value [16, 16, 16, 16] " * 2
+    title = report._panel_title(run, "mlp", 0)
+    model, *lines = title.split("\n")
+    assert model == "mlp" and len(lines) >= 2
+    assert all(len(line) <= report.CELL_TITLE_WIDTH for line in lines)
+
+
+@pytest.fixture(scope="module")
+def seed_grid(binary, tmp_path_factory):
+    """A grid over data.seed, an integer axis, with 3 seeds per group."""
+    out = tmp_path_factory.mktemp("seedgrid") / "run"
+    run_binary("run", "--set", "data.n_train=300", "--set", "data.n_test=300", "--set", "train.epochs=2",
+               "--set", "sweep.seeds=3", "--set", 'sweep.models=["perceptron"]',
+               "--set", 'sweep.grid."data.seed"=[0, 1, 2]', "--device", "cpu", "--threads", "2",
+               "--progress", "none", "--no-report", "--out", str(out))
+    return out
+
+
+def test_grid_spread_has_error_bars_and_categorical_integer_axes(seed_grid):
+    run = underspec.load_run(seed_grid)
+    fig = report.fig_grid_spread(run)
+    ax = fig.axes[0]
+    # data.seed: one category per value, no fractional ticks.
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2"]
+    assert list(ax.get_xticks()) == [0, 1, 2]
+    # Every group's std with its bootstrap interval, from summary.json.
+    s = run.summary
+    for regime in ("baseline", "domain_randomization", "augmentation"):
+        bars = next(c for c in ax.collections if c.get_gid() == f"spread-ci-perceptron-{regime}-data.seed")
+        got = sorted((round(seg[0][1], 12), round(seg[1][1], 12)) for seg in bars.get_segments())
+        g = s[s.regime == regime]
+        want = sorted((round(lo, 12), round(hi, 12)) for lo, hi in zip(g.ood_rmse_std_ci_lo, g.ood_rmse_std_ci_hi))
+        assert got == want
+    report.write_report(seed_grid)
+    svg = (seed_grid / "plots" / "grid_spread.svg").read_text()
+    assert 'id="spread-ci-perceptron-baseline-data.seed"' in svg
+
+
+# ---------------------------------------------------------------- QA fixes: tables
+
+
+def test_comparisons_table_has_the_stdout_columns(run_copy):
+    run = underspec.load_run(run_copy)
+    text = report.write_report(run_copy).read_text()
+    table = text[text.index('<table class="comparisons">'):]
+    table = table[:table.index("</table>")]
+    heads = re.findall(r"<th>([^<]*)</th>", table)
+    assert heads == ["cell"] + [html.escape(h) for h in report.COMPARISON_HEADERS]
+    assert "ood_mean_diff" not in table and ".ci" not in table  # no raw JSON keys
+    rows = re.findall(r"<tr><td>(.*?)</td></tr>", table)
+    assert len(rows) == len(run.comparisons)
+    first = run.comparisons.iloc[0]
+    cells = rows[0].split("</td><td>")
+    # value, then its interval
+    fmt = report._fmt
+    assert cells[4] == (f'{fmt(first.ood_mean_diff)} <span class="ci">[{fmt(first.ood_mean_diff_ci_low)}, '
+                        f'{fmt(first.ood_mean_diff_ci_high)}]</span>')
+    assert cells[6].startswith(report._fmt(first.ood_std_ratio))
+    assert cells[7] == f"{first.brown_forsythe_p:.3g}"
+
+
+def test_tables_scroll_inside_the_page(run_copy):
+    text = report.write_report(run_copy).read_text()
+    for css in ("summary", "comparisons"):
+        assert f'<div class="scroll"><table class="{css}">' in text, css
+    assert ".scroll { overflow-x: auto" in text
+
+
+def test_interval_note_only_when_an_interval_is_defined(one_seed_run, run_copy):
+    assert "95% confidence intervals" in report.write_report(run_copy).read_text()
+    text = report.write_report(one_seed_run).read_text()
+    assert "95% confidence intervals" not in text and 'class="ci"' not in text
+
+
+@pytest.fixture
+def one_seed_run(binary, tmp_path):
+    out = tmp_path / "one"
+    run_binary("run", "--set", "data.n_train=300", "--set", "data.n_test=300", "--set", "train.epochs=2",
+               "--set", "sweep.seeds=1", "--device", "cpu", "--threads", "2", "--progress", "none", "--no-report",
+               "--out", str(out))
+    return out
