@@ -57,7 +57,10 @@ void write_file_atomic(const fs::path& path, std::string_view contents) {
     ::unlink(tmp.c_str());
     fail("cannot open a temporary file for", path, err);
   }
-  const bool written = std::fwrite(contents.data(), 1, contents.size(), f) == contents.size();
+  // fsync before the rename: after a power loss the name must not point at an empty file (a
+  // summary.json that exists marks a run finished).
+  const bool written =
+      std::fwrite(contents.data(), 1, contents.size(), f) == contents.size() && std::fflush(f) == 0 && ::fsync(fd) == 0;
   const int err = errno;
   if (std::fclose(f) != 0 || !written) {
     ::unlink(tmp.c_str());
@@ -69,6 +72,11 @@ void write_file_atomic(const fs::path& path, std::string_view contents) {
   if (ec) {
     ::unlink(tmp.c_str());
     fail("cannot rename into", path, ec.value());
+  }
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  if (const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir_fd >= 0) {  // the rename itself
+    ::fsync(dir_fd);
+    ::close(dir_fd);
   }
 }
 

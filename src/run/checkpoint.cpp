@@ -2,6 +2,7 @@
 #include "underspec/run/checkpoint.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -84,10 +85,14 @@ void fsync_dir(const fs::path& dir) {
 }
 
 // Writes `bytes` to `path` durably: temporary file, fsync, rename, fsync of the directory.
+// The temporary file has a unique name (mkstemp), so no other process can write or rename it.
 void write_durable(const fs::path& path, std::string_view bytes) {
-  const fs::path tmp = path.string() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) throw CheckpointError("cannot create " + tmp.string() + ": " + std::strerror(errno));
+  std::string tmp = path.string() + ".tmp-XXXXXX";
+  const int fd = ::mkstemp(tmp.data());
+  if (fd < 0) throw CheckpointError("cannot create " + path.string() + ": " + std::strerror(errno));
+  const mode_t mask = ::umask(0);  // mkstemp creates 0600: give the file the mode open(0666) would
+  ::umask(mask);
+  ::fchmod(fd, 0666 & ~mask);
   std::size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
@@ -96,19 +101,19 @@ void write_durable(const fs::path& path, std::string_view bytes) {
       const int err = errno;
       ::close(fd);
       ::unlink(tmp.c_str());
-      throw CheckpointError("cannot write " + tmp.string() + ": " + std::strerror(err));
+      throw CheckpointError("cannot write " + path.string() + ": " + std::strerror(err));
     }
     done += static_cast<std::size_t>(n);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    throw CheckpointError("cannot sync " + tmp.string() + ": " + std::strerror(err));
+    throw CheckpointError("cannot sync " + path.string() + ": " + std::strerror(err));
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    throw CheckpointError("cannot rename " + tmp.string() + ": " + std::strerror(err));
+    throw CheckpointError("cannot rename into " + path.string() + ": " + std::strerror(err));
   }
   fsync_dir(path.parent_path());
 }
@@ -161,8 +166,10 @@ std::optional<CheckpointState> read_checkpoint_state(const fs::path& run_dir) {
 
 CheckpointWriter::CheckpointWriter(fs::path run_dir) : dir_(checkpoint_dir(run_dir)) {
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir_, ec))  // a write cut short by kill -9
-    if (e.path().extension() == ".tmp") fs::remove(e.path(), ec);
+  for (const auto& e : fs::directory_iterator(dir_, ec)) {  // a write cut short by kill -9
+    const std::string name = e.path().filename().string();
+    if (e.path().extension() == ".tmp" || name.find(".tmp-") != std::string::npos) fs::remove(e.path(), ec);
+  }
   for (const fs::path& p : segments(dir_)) {
     const std::string name = p.stem().string();  // part-NNNNNNNN
     next_ = std::max<std::uint64_t>(next_, std::stoull(name.substr(5)) + 1);

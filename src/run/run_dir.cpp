@@ -1,6 +1,8 @@
 // Output directories: inspection, resume checks, reservation (see run_dir.hpp).
 #include "underspec/run/run_dir.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -212,18 +214,54 @@ void require_resources(const RunPlan& plan, const fs::path& dir) {
                      format_bytes(free_bytes) + " free; choose another --out or a smaller sweep");
 }
 
-void create_output_dir(fs::path& dir, bool rename_if_taken) {
-  if (make_output_dir(dir, rename_if_taken)) return;
+namespace {
+// `dir` exists: it must be empty or hold only what a reservation cut short left (cleared).
+void require_reservable(const fs::path& dir, const char* why) {
   std::error_code ec;
   if (!fs::is_empty(dir, ec) && !only_reservation_leftovers(dir))
-    throw UsageError("output directory " + dir.string() + " is not empty");
+    throw UsageError("output directory " + dir.string() + " is not empty" + why);
   for (const auto& e : fs::directory_iterator(dir, ec))  // a reservation cut short: start it again
     if (is_temporary(e.path())) fs::remove(e.path(), ec);
 }
+}  // namespace
+
+void create_output_dir(fs::path& dir, bool rename_if_taken) {
+  if (make_output_dir(dir, rename_if_taken)) return;
+  require_reservable(dir, "");
+}
+
+namespace {
+
+// An exclusive flock on the directory itself while a run reserves it. Two runs started at once
+// into one empty --out both pass the emptiness check; without it both would write config.toml
+// and checkpoint/state.json, each the other's. The second now finds the directory locked (in
+// use) or, once the first has its run lock, not empty.
+class ReservationLock {
+ public:
+  explicit ReservationLock(const fs::path& dir) : fd_(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+    if (fd_ >= 0 && ::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      throw UsageError("output directory " + dir.string() + " is in use by another underspec run");
+    }
+  }
+  ~ReservationLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  ReservationLock(const ReservationLock&) = delete;
+  ReservationLock& operator=(const ReservationLock&) = delete;
+
+ private:
+  int fd_;
+};
+
+}  // namespace
 
 void reserve_run_dir(fs::path& dir, bool rename_if_taken, const ExperimentConfig& config,
                      const CheckpointState& state) {
-  create_output_dir(dir, rename_if_taken);
+  const bool made = make_output_dir(dir, rename_if_taken);
+  const ReservationLock lock(dir);
+  // Checked under the lock, even in a directory made just now: another run may have found it.
+  require_reservable(dir, made ? " (another underspec run reserved it)" : "");
   write_file_atomic(dir / "config.toml", config_to_toml(config));
   write_checkpoint_state(dir, state);
 }
