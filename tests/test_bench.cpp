@@ -5,6 +5,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "cli_fixture.hpp"
 #include "underspec/backends/backend.hpp"
@@ -148,6 +149,18 @@ TEST_F(Cli, BenchCpuQuickWritesTableAndJson) {
     ASSERT_EQ(f.at("notes").size(), 1u) << f.at("notes");
     EXPECT_NE(f.at("notes")[0].get<std::string>().find("not the widest"), std::string::npos) << f.at("notes");
   }
+}
+
+// More threads than the hardware has add no FMA units: the peak is at most the one-thread
+// rate times the hardware threads (or the all-thread measurement, if higher).
+TEST_F(Cli, BenchPeakDoesNotCountThreadsBeyondTheHardware) {
+  const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const CliResult r = run("bench --device cpu --quick --threads " + std::to_string(4 * hardware) + " --json b.json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json peak = nlohmann::json::parse(read(cwd() / "b.json")).at("peak");
+  const double bound =
+      std::max(peak.at("gflops_measured").get<double>(), hardware * peak.at("gflops_one_thread").get<double>());
+  EXPECT_LE(peak.at("gflops").get<double>(), bound * (1 + 1e-12)) << peak.dump();
 }
 
 TEST_F(Cli, BenchBadArgumentsExitTwoWithAMessage) {

@@ -123,6 +123,22 @@ TEST(Inference, BrownForsytheUndefinedHasNoDegreesOfFreedom) {
   EXPECT_TRUE(std::isnan(half.df2));
 }
 
+TEST(Inference, BrownForsytheWithoutSpreadWithinGroupsIsUndefined) {
+  // Two values per group: each group's deviations from its median are equal, so nothing
+  // varies within the groups. The residue of rounding must not become F ~ 1e29, p ~ 0.
+  for (const auto& [a, b] : std::vector<std::pair<std::vector<double>, std::vector<double>>>{
+           {{3.1, 3.7}, {2.9, 3.05}}, {{1.0, 1.0}, {2.0, 2.0}}, {{0.1, 0.3}, {0.7, 0.71}}}) {
+    const BrownForsytheResult r = brown_forsythe(a, b);
+    EXPECT_TRUE(std::isnan(r.statistic)) << r.statistic;
+    EXPECT_TRUE(std::isnan(r.p_value)) << r.p_value;
+    EXPECT_EQ(r.df1, 1.0);
+    EXPECT_EQ(r.df2, static_cast<double>(a.size() + b.size()) - 2.0);
+  }
+  // One group of 2 next to a larger one still has spread within the groups: defined.
+  const BrownForsytheResult mixed = brown_forsythe(std::vector<double>{1, 2}, std::vector<double>{1, 4, 9});
+  EXPECT_FALSE(std::isnan(mixed.p_value));
+}
+
 // Expands a resample's counts into the values it holds.
 std::vector<double> expand(const std::vector<double>& v, const std::vector<int>& counts) {
   std::vector<double> out;

@@ -158,16 +158,18 @@ BenchReport run_cpu_benchmark(const BenchOptions& options) {
       "training (forward, weight and input gradients, bias gradients per replica-sample-step) plus the forward "
       "passes over the IID and OOD test sets; Adam, ReLU and the loss not counted";
 
-  // The fractions are taken against the larger of the all-thread probe and threads x the
-  // one-thread probe: on a shared machine other processes can hold a core during the
-  // all-thread probe, and a too-low peak would flatter the fractions.
+  // The fractions are taken against the larger of the all-thread probe and the one-thread
+  // probe times the threads that can run at once (at most the hardware threads): on a shared
+  // machine other processes can hold a core during the all-thread probe, and a too-low peak
+  // would flatter the fractions; --threads beyond the hardware adds no FMA units.
   const double probe_seconds = options.quick ? 0.15 : 1.0;
   const FmaPeak one = measure_fma_peak(1, probe_seconds);
   const FmaPeak all = threads == 1 ? one : measure_fma_peak(threads, probe_seconds);
   report.peak.method = all.isa + " FMA chains (CPU probe)";
   report.peak.gflops_one_thread = one.gflops;
   report.peak.gflops_measured = all.gflops;
-  report.peak.gflops = std::max(all.gflops, threads * one.gflops);
+  const int parallel = std::min(threads, std::max(1, report.device.hardware_threads));
+  report.peak.gflops = std::max(all.gflops, parallel * one.gflops);
   report.peak.seconds = all.seconds;
   say(format("FMA probe (%s): %.1f GFLOP/s on 1 thread, %.1f on %d", all.isa.c_str(), one.gflops, all.gflops, threads));
   // A level forced below the widest (UNDERSPEC_CPU_KERNELS) still gets the widest unit's peak.

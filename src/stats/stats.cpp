@@ -215,10 +215,14 @@ BrownForsytheResult brown_forsythe(std::span<const double> a, std::span<const do
   r.df2 = n - 2.0;
   const double ma = mean_of(za), mb = mean_of(zb), m = (na * ma + nb * mb) / n;
   const double between = na * (ma - m) * (ma - m) + nb * (mb - m) * (mb - m);
-  double within = 0.0;
-  for (double z : za) within += (z - ma) * (z - ma);
-  for (double z : zb) within += (z - mb) * (z - mb);
-  r.statistic = (n - 2.0) * between / within;  // NaN (0/0) or inf when nothing varies within
+  double within = 0.0, squares = 0.0;
+  for (double z : za) within += (z - ma) * (z - ma), squares += z * z;
+  for (double z : zb) within += (z - mb) * (z - mb), squares += z * z;
+  // No spread of the deviations within the groups (as always with 2 values per group: both
+  // lie one distance from their median): the test is undefined. Rounding leaves a residue of
+  // ~1e-32, which would give F ~ 1e29 and p ~ 0, a confident answer from nothing.
+  if (!(within > 1e-12 * squares)) return r;
+  r.statistic = (n - 2.0) * between / within;
   r.p_value = f_sf(r.statistic, r.df1, r.df2);
   return r;
 }
