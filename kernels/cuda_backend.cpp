@@ -487,9 +487,13 @@ bool cuda_backend_available(std::string* why) {
   int count = 0;
   const cudaError_t error = cudaGetDeviceCount(&count);
   if (error != cudaSuccess) {
+    // Without an NVIDIA driver (a login node, a CPU machine) the runtime reports an old driver.
+    const char* hint = error == cudaErrorInsufficientDriver || error == cudaErrorNoDevice
+                           ? "; is there an NVIDIA GPU with its driver loaded (nvidia-smi)?"
+                           : "";
     if (why)
-      *why =
-          std::string("cudaGetDeviceCount failed: ") + cudaGetErrorName(error) + " (" + cudaGetErrorString(error) + ")";
+      *why = std::string("cudaGetDeviceCount failed: ") + cudaGetErrorName(error) + " (" + cudaGetErrorString(error) +
+             ")" + hint;
     static_cast<void>(cudaGetLastError());  // clear the sticky-free error state
     return false;
   }

@@ -122,6 +122,8 @@ TEST_F(Cli, BenchCpuQuickWritesTableAndJson) {
   EXPECT_GE(j.at("device").at("threads").get<int>(), 1);
   EXPECT_GT(j.at("peak").at("gflops").get<double>(), 0.0);
   EXPECT_TRUE(j.at("quick").get<bool>());
+  EXPECT_FALSE(j.at("version").get<std::string>().empty());
+  EXPECT_EQ(j.at("started_utc").get<std::string>().size(), 20u);  // 2026-11-30T13:00:00Z
   std::set<std::string> models;
   for (const auto& row : j.at("rows")) {
     models.insert(row.at("model").get<std::string>());
@@ -131,6 +133,11 @@ TEST_F(Cli, BenchCpuQuickWritesTableAndJson) {
     EXPECT_GT(row.at("replica_sample_steps_per_s").get<double>(), 0.0);
     EXPECT_GT(row.at("gflops").get<double>(), 0.0);
     EXPECT_GT(row.at("peak_fraction").get<double>(), 0.0);
+    // gflops is the row's FLOPs over its median time, recomputable from the file
+    EXPECT_NEAR(row.at("gflops").get<double>(),
+                row.at("flop").get<double>() / (row.at("wall_ms").get<double>() * 1e-3) * 1e-9,
+                1e-9 * row.at("gflops").get<double>());
+    EXPECT_GT(row.at("replica_sample_steps").get<double>(), 0.0);
     EXPECT_NE(r.out.find(row.at("model").get<std::string>()), std::string::npos);
   }
   EXPECT_EQ(models, (std::set<std::string>{"mlp", "perceptron"}));

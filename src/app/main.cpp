@@ -239,6 +239,7 @@ int main(int argc, char** argv) {
     }
     if (*bench) {
       bench_command.threads = options.threads;
+      bench_command.version = UNDERSPEC_VERSION;
       return underspec::benchmark::run_bench_command(bench_command, std::cout, std::cerr);
     }
     options.config = underspec::resolve_config(config_path, overrides);

@@ -1,6 +1,7 @@
 // See bench_command.hpp.
 #include "underspec/benchmark/bench_command.hpp"
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <ostream>
@@ -10,6 +11,7 @@
 #include "underspec/benchmark/benchmark.hpp"
 #include "underspec/outputs/atomic_file.hpp"
 #include "underspec/run/run.hpp"
+#include "underspec/run/run_info.hpp"
 
 namespace underspec::benchmark {
 namespace {
@@ -56,7 +58,12 @@ int run_bench_command(const BenchCommand& command, std::ostream& out, std::ostre
   options.quick = command.quick;
   options.threads = command.threads;
   options.progress = [&err](const std::string& line) { err << "underspec: bench: " << line << '\n' << std::flush; };
-  const BenchReport report = use_cuda ? run_cuda_benchmark(options) : run_cpu_benchmark(options);
+  const auto started = std::chrono::system_clock::now();
+  BenchReport report = use_cuda ? run_cuda_benchmark(options) : run_cpu_benchmark(options);
+  report.version = command.version;
+  report.git_commit = git_commit();
+  report.host = host_name();
+  report.started_utc = utc_timestamp(started);
 
   out << format_report(report) << std::flush;
   if (!command.json_path.empty()) write_file_atomic(command.json_path, to_json(report).dump(2) + "\n");

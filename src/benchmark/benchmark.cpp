@@ -89,6 +89,8 @@ double median(std::vector<double> values) {
 }
 
 void finish_row(BenchRow& row, double sample_steps, double flop, double peak_gflops) {
+  row.sample_steps = sample_steps;
+  row.flop = flop;
   row.wall_ms = median(row.run_ms);
   const double seconds = row.wall_ms * 1e-3;
   row.sample_steps_per_s = seconds > 0 ? sample_steps / seconds : 0;
@@ -214,11 +216,18 @@ std::string format_report(const BenchReport& report) {
 }
 
 nlohmann::json to_json(const BenchRow& r) {
-  return nlohmann::json{{"model", r.model},       {"variant", r.variant},
-                        {"replicas", r.replicas}, {"epochs", r.epochs},
-                        {"n_train", r.n_train},   {"run_ms", r.run_ms},
-                        {"wall_ms", r.wall_ms},   {"replica_sample_steps_per_s", r.sample_steps_per_s},
-                        {"gflops", r.gflops},     {"peak_fraction", r.peak_fraction}};
+  return nlohmann::json{{"model", r.model},
+                        {"variant", r.variant},
+                        {"replicas", r.replicas},
+                        {"epochs", r.epochs},
+                        {"n_train", r.n_train},
+                        {"run_ms", r.run_ms},
+                        {"wall_ms", r.wall_ms},
+                        {"replica_sample_steps_per_s", r.sample_steps_per_s},
+                        {"gflops", r.gflops},
+                        {"peak_fraction", r.peak_fraction},
+                        {"replica_sample_steps", r.sample_steps},
+                        {"flop", r.flop}};
 }
 
 nlohmann::json to_json(const DeviceInfo& d) {
@@ -244,7 +253,11 @@ nlohmann::json to_json(const BenchReport& report) {
   if (report.peak.gflops_one_thread > 0) peak["gflops_one_thread"] = report.peak.gflops_one_thread;
   nlohmann::json rows = nlohmann::json::array();
   for (const BenchRow& r : report.rows) rows.push_back(to_json(r));
-  return nlohmann::json{{"device", to_json(report.device)},
+  return nlohmann::json{{"version", report.version},
+                        {"git_commit", report.git_commit},
+                        {"host", report.host},
+                        {"started_utc", report.started_utc},
+                        {"device", to_json(report.device)},
                         {"peak", peak},
                         {"quick", report.quick},
                         {"repeat", report.repeat},

@@ -12,6 +12,7 @@ struct BenchCommand {
   bool quick = false;
   int threads = 0;        // CPU threads (<= 0: all hardware threads)
   std::string json_path;  // "" : no JSON
+  std::string version;    // underspec's, recorded in the JSON
 };
 
 // Checks the options before anything runs (UsageError: an unknown device, a --json path that

@@ -72,9 +72,12 @@ struct BenchRow {
   double sample_steps_per_s = 0;  // replica-sample-steps of training per second
   double gflops = 0;
   double peak_fraction = 0;  // gflops / peak
+  double sample_steps = 0;   // replica-sample-steps of training in one run
+  double flop = 0;           // FLOPs counted in one run (gflops = flop / wall time)
 };
 
 struct BenchReport {
+  std::string version, git_commit, host, started_utc;  // to compare benchmarks across builds
   DeviceInfo device;
   Peak peak;
   bool quick = false;
