@@ -82,11 +82,14 @@ MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::v
 // Bytes on disk, measured on outputs of small and large sweeps (3 to 3000 replicas) and
 // rounded up: a replicas.csv row ~120-170 B, a stress.csv row ~37 B, a checkpoint record ~56
 // B plus the parameters it keeps; per group ~1.3 KiB of summary.csv and ~3.5 KiB of
-// summary.json. The report embeds each plot twice (plots/*.svg and inline), ~190 B per drawn
-// point, with the points capped per panel and box (python/underspec/report.py).
+// summary.json. The report embeds each plot twice (plots/*.svg and inline): per grid cell
+// drawn (at most MAX_CELL_PANELS = 6, python/underspec/report.py) ~240 KiB of panels, and
+// ~350 KiB more with stress factors; up to ~700 B per drawn point, with the points capped per
+// panel and box (measured: 1 to 20 cells, 36 to 4200 replicas).
 constexpr double kReplicaRowBytes = 200, kStressRowBytes = 48, kCheckpointRecordBytes = 64;
 constexpr double kGroupBytes = 6 * 1024, kFixedBytes = 8 * 1024;
-constexpr double kReportFixedBytes = 320 * 1024, kReportPointBytes = 400;
+constexpr double kReportFixedBytes = 64 * 1024, kReportPointBytes = 800;
+constexpr double kReportCellBytes = 240 * 1024, kReportStressCellBytes = 350 * 1024, kReportMaxCells = 6;
 constexpr double kReportMaxScatterPoints = 2 * 4000, kReportMaxStripPointsPerGroup = 400;
 // Files take whole blocks; a run writes ~10 files and a checkpoint segment every few seconds.
 constexpr double kBlockSlackBytes = 32 * 4096;
@@ -99,8 +102,9 @@ RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, bool re
   p.save_params = save_params;
   p.report = report;
   p.device = device;
-  double max_params = 0, groups = 0;
-  std::uint32_t last_group = UINT32_MAX;
+  double max_params = 0, groups = 0, cells = 0;
+  bool stress = false;
+  std::uint32_t last_group = UINT32_MAX, last_cell = UINT32_MAX;
   for (std::uint32_t id = range.begin; id < range.end; ++id) {
     const ReplicaSpec& r = sweep.replicas[id];
     const ExperimentConfig& c = sweep.config_of(r);
@@ -119,15 +123,19 @@ RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, bool re
     max_params = std::max(max_params, params);
     const std::uint32_t group =
         (r.cell * 4u + static_cast<std::uint32_t>(r.model)) * 4u + static_cast<std::uint32_t>(r.regime);
-    if (group != last_group) ++groups;  // replicas of a group are contiguous
+    if (group != last_group) ++groups;  // replicas of a group (and of a cell) are contiguous
+    if (r.cell != last_cell) ++cells;
     last_group = group;
+    last_cell = r.cell;
+    stress = stress || k > 0;
   }
   if (save_params) p.disk_bytes += 4 * max_params * static_cast<double>(p.replicas);  // params.npy (padded rows)
   p.disk_bytes += kGroupBytes * groups + kFixedBytes + kBlockSlackBytes;
   if (report) {
     const auto n = static_cast<double>(p.replicas);
     const double points = std::min(n, kReportMaxScatterPoints) + std::min(n, kReportMaxStripPointsPerGroup * groups);
-    p.disk_bytes += kReportFixedBytes + kReportPointBytes * points;
+    p.disk_bytes += kReportFixedBytes + kReportPointBytes * points +
+                    std::min(cells, kReportMaxCells) * (kReportCellBytes + (stress ? kReportStressCellBytes : 0));
   }
   p.disk_bytes *= 1.25;  // the sizes above vary with the numbers' digits and the plots' content
   // The same estimate the driver checks against the memory available (one formula).

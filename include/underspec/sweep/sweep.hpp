@@ -26,7 +26,7 @@ struct ReplicaSpec {
 };
 
 struct Cell {
-  ExperimentConfig config;          // the base config with this cell's axis values applied
+  ExperimentConfig config;          // the base config with this cell's axis values applied, no grid
   std::vector<std::string> values;  // canonical TOML text, one per axis of sweep.grid
 };
 
