@@ -381,10 +381,16 @@ TEST_F(SweepCli, SavedParamsSurviveKillResumeAndMerge) {
     ASSERT_EQ(
         run("run " + kSmall + "--save-params --shard " + std::to_string(i) + "/3 --out s" + std::to_string(i)).status,
         0);
-  ASSERT_EQ(run("merge s2 s0 s1 --out m").status, 0);  // any order
+  const CliResult merged = run("merge s2 s0 s1 --out m");  // any order
+  ASSERT_EQ(merged.status, 0);
+  // The table's last line: a merge trained nothing, a score only scored.
+  EXPECT_NE(merged.out.find("\nmerged "), std::string::npos) << merged.out;
+  EXPECT_EQ(merged.out.find("s training"), std::string::npos) << merged.out;
   expect_same_outputs("small", "m");
   EXPECT_TRUE(read(cwd() / "small" / "params.npy") == read(cwd() / "m" / "params.npy"));
-  ASSERT_EQ(run("score small --set 'data.stress_factors=[0.1]' --out score_small").status, 0);
+  const CliResult scored = run("score small --set 'data.stress_factors=[0.1]' --out score_small");
+  ASSERT_EQ(scored.status, 0);
+  EXPECT_NE(scored.out.find(" s scoring, "), std::string::npos) << scored.out;
   ASSERT_EQ(run("score m --set 'data.stress_factors=[0.1]' --out score_m").status, 0);
   expect_same_outputs("score_small", "score_m");
   // A shard scores its own replicas.

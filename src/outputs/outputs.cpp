@@ -562,8 +562,11 @@ std::string summary_table(const RunRecord& run, const std::vector<GroupSummary>&
     }
   }
   const RunInfo& info = run.info;
-  t += format("backend %s, %d %s, %.3f s training, %zu replicas", info.backend.c_str(), info.threads,
-              info.threads == 1 ? "thread" : "threads", info.wall_seconds, run.results.size());
+  if (info.backend == "merge")  // no training: the shards' own tables say how they ran
+    t += format("merged %zu replicas", run.results.size());
+  else
+    t += format("backend %s, %d %s, %.3f s %s, %zu replicas", info.backend.c_str(), info.threads,
+                info.threads == 1 ? "thread" : "threads", info.wall_seconds, info.timed.c_str(), run.results.size());
   if (grid) t += format(" in %zu cells", sweep.cells.size());
   t += " -> " + dir.string() + "\n";
   return t;

@@ -122,7 +122,8 @@ int score_into(const fs::path& dir, const std::vector<std::string>& overrides, c
                threads,
                seconds,
                shard ? std::to_string(state.shard_index) + "/" + std::to_string(state.shard_count) : "",
-               cpu_kernels_description()};
+               cpu_kernels_description(),
+               "scoring"};
   // A scored shard is still a shard: its metadata says so, and its report is the merge's.
   return finalize_run(
       staging, sweep, std::move(rows), info, {}, options.report && !shard, out, err,

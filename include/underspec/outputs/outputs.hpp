@@ -27,9 +27,10 @@ struct RunInfo {
   std::string backend;
   std::vector<std::string> devices;
   int threads = 0;
-  double wall_seconds = 0;  // training only
-  std::string shard;        // "I/N" for a shard, "" otherwise
-  std::string cpu_kernels;  // the CPU's kernels when it computed the results ("avx2+fma (auto)"), else ""
+  double wall_seconds = 0;         // training only (scoring only for `score`)
+  std::string shard;               // "I/N" for a shard, "" otherwise
+  std::string cpu_kernels;         // the CPU's kernels when it computed the results ("avx2+fma (auto)"), else ""
+  std::string timed = "training";  // what wall_seconds measured, for the table's last line
 };
 
 struct RunRecord {
