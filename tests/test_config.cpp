@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -205,6 +206,18 @@ TEST_F(ConfigFile, FactorsAndRatesMustBePositive) {
   expect_error("[regime.augmentation]\nnoise_std = -0.5\n", "regime.augmentation.noise_std", 2, 13);
 }
 
+// Training runs in float32: values that would become 0, subnormal or infinite there are
+// refused with the key and the representable range (they used to train silently broken).
+TEST_F(ConfigFile, ValuesOutsideFloatRangeAreRefused) {
+  expect_error("[train]\neps = 1e-46\n", "train.eps: 1e-46 is below the smallest float", 2, 7);
+  expect_error("[train]\neps = 1e-50\n", "[1.17549e-38, 3.40282e+38]", 2, 7);
+  expect_error("[train]\nlr = 1e-300\n", "train.lr: 1e-300 is below", 2, 6);
+  expect_error("[data]\nintercept = 1e300\n", "data.intercept: 1e+300 is above the largest float", 2, 13);
+  expect_error("[data]\ncoefficients = [1e300, 0]\n", "data.coefficients[0]: 1e+300 is above", 2, 17);
+  expect_error("[data]\nstress_factors = [1e-40]\n", "data.stress_factors[0]", 2, 19);
+  EXPECT_EQ(error_of("[train]\neps = 1e-37\nlr = 3e38\n[data]\nintercept = -1e30\ncoefficients = [0, 0]\n"), "");
+}
+
 TEST_F(ConfigFile, ListsOfNames) {
   expect_error("[sweep]\nmodels = []\n", "sweep.models", 2, 10);
   expect_error("[sweep]\nregimes = []\n", "sweep.regimes", 2, 11);
@@ -293,6 +306,15 @@ TEST(ConfigOverride, SetsAnyKey) {
   EXPECT_EQ(c.mlp.hidden, std::vector<int>{32});
 }
 
+TEST(ConfigOverride, ValuesOutsideFloatRangeAreRefused) {
+  for (const std::string arg : {"train.eps=1e-46", "train.lr=1e-300", "data.intercept=1e300",
+                                "data.coefficients=[1e300,0]", "sweep.grid.\"train.lr\"=[1e-3, 1e-50]"}) {
+    const std::string message = set_error(arg);
+    EXPECT_EQ(message.rfind("--set " + arg + ":", 0), 0u) << message;
+    EXPECT_NE(message.find("float"), std::string::npos) << message;
+  }
+}
+
 TEST(ConfigOverride, MalformedSetNamesTheArgument) {
   for (const std::string arg :
        {"sweep.seeds", "nope=1", "data=1", "sweep.seeds=", "sweep.seeds=abc", "sweep.seeds=0", "sweep.seeds=1.5",
@@ -316,8 +338,8 @@ TEST_F(ConfigFile, WrittenConfigParsesBackExactly) {
   ExperimentConfig c;
   c.data.n_train = 2147483647;
   c.data.coefficients = {0.1 + 0.2, -1.0 / 3.0};
-  c.data.intercept = 1e300;
-  c.data.noise_std = 5e-324;  // the smallest subnormal
+  c.data.intercept = std::numeric_limits<float>::max();  // the ends of float's range (training is float32)
+  c.data.noise_std = std::numeric_limits<float>::min();
   c.data.train_factor = 123456789.123456789;
   c.data.ood_factor = 2.0 / 3.0;
   c.data.seed = 4294967295u;
@@ -331,7 +353,7 @@ TEST_F(ConfigFile, WrittenConfigParsesBackExactly) {
   c.mlp.hidden = {1, 1024, 7};
   c.domain_randomization.factor_range = {0.7, 0.7};
   c.augmentation.noise_std = 0.0;
-  c.data.stress_factors = {0.05, 1.0 / 3.0, 1e300};
+  c.data.stress_factors = {0.05, 1.0 / 3.0, 3e38};
   c.sweep.seeds_per_model = {0, 7};
   apply_override(c, "sweep.grid.\"train.lr\"=[1e-3, 3e-3, 1]");
   apply_override(c, "sweep.grid.\"model.mlp.hidden\"=[[32], [64, 64]]");

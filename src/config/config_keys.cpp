@@ -4,6 +4,7 @@
 #include <charconv>
 #include <climits>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 namespace underspec::config_detail {
@@ -58,7 +59,20 @@ double Field::number() const {
   else
     fail("expected a number, got " + type_name());
   if (!std::isfinite(x)) fail("must be finite");
+  require_float_range(x);
   return x;
+}
+
+// Training runs in float32: a value that becomes 0, subnormal or infinite there passes every
+// double check and then silently breaks training (eps 1e-50 -> 0 gives 0/0, lr 1e-300 -> 0
+// learns nothing, 1e300 -> inf), so it is refused here, where the key is known.
+void Field::require_float_range(double x) const {
+  if (x == 0) return;
+  const float f = static_cast<float>(x);
+  if (std::isnormal(f)) return;
+  const char* side = std::isinf(f) ? "above the largest" : "below the smallest";
+  fail(format(x) + " is " + side + " float (training runs in float32: a nonzero magnitude must be in [" +
+       format(std::numeric_limits<float>::min()) + ", " + format(std::numeric_limits<float>::max()) + "])");
 }
 
 double Field::positive() const {

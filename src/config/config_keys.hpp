@@ -58,6 +58,7 @@ class Field {
 
  private:
   std::string where() const;
+  void require_float_range(double x) const;
   std::string type_name() const;
 
   const toml::node& node_;
