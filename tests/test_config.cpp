@@ -478,6 +478,22 @@ TEST_F(ConfigFile, GridNestedFormIsFlattened) {
   expect_error("[sweep.grid]\ntrain = {}\n", "sweep.grid.\"train\"", 2, 9);
 }
 
+// --set 'sweep.grid=<table>' is the whole grid: it replaces the file's axes ({} clears them),
+// where --set 'sweep.grid."KEY"=[...]' sets one axis.
+TEST_F(ConfigFile, SetGridTableReplacesTheWholeGrid) {
+  const fs::path path = write("[sweep.grid]\n\"train.lr\" = [1e-3, 3e-3]\n\"data.seed\" = [0, 1]\n");
+  EXPECT_TRUE(resolve_config(path, {"sweep.grid={}"}).sweep.grid.empty());
+  const ExperimentConfig replaced = resolve_config(path, {"sweep.grid={\"train.epochs\"=[1,2]}"});
+  ASSERT_EQ(axis_keys(replaced), std::vector<std::string>{"train.epochs"});
+  EXPECT_EQ(replaced.sweep.grid[0].values, (std::vector<std::string>{"1", "2"}));
+  const ExperimentConfig nested = resolve_config(path, {"sweep={grid={train={epochs=[3]}}}"});
+  EXPECT_EQ(axis_keys(nested), std::vector<std::string>{"train.epochs"});
+  const ExperimentConfig one_axis = resolve_config(path, {"sweep.grid.\"train.epochs\"=[1,2]"});
+  EXPECT_EQ(axis_keys(one_axis), (std::vector<std::string>{"data.seed", "train.epochs", "train.lr"}));
+  const ExperimentConfig then_axis = resolve_config(path, {"sweep.grid={}", "sweep.grid.\"train.lr\"=[0.1]"});
+  EXPECT_EQ(axis_keys(then_axis), std::vector<std::string>{"train.lr"});
+}
+
 TEST_F(ConfigFile, GridErrors) {
   expect_error("[sweep.grid]\n\"train.lr\" = [1e-3, 0.001]\n", "sweep.grid.\"train.lr\"[1]: duplicate value 0.001", 2,
                21);
@@ -509,8 +525,8 @@ TEST(ConfigOverride, GridAxes) {
   apply_override(c, "sweep.grid.train.lr=[0.01]");  // the unquoted form; replaces the axis
   ASSERT_EQ(axis_keys(c), (std::vector<std::string>{"data.train_factor", "train.lr"}));
   EXPECT_EQ(c.sweep.grid[1].values, std::vector<std::string>{"0.01"});
-  apply_override(c, "sweep.grid={\"model.mlp.hidden\" = [[4]]}");  // adds axes
-  EXPECT_EQ(axis_keys(c), (std::vector<std::string>{"data.train_factor", "model.mlp.hidden", "train.lr"}));
+  apply_override(c, "sweep.grid={\"model.mlp.hidden\" = [[4]]}");  // the whole grid: replaces every axis
+  EXPECT_EQ(axis_keys(c), (std::vector<std::string>{"model.mlp.hidden"}));
 
   const auto expect_set_error = [](const std::string& arg, const std::string& what) {
     const std::string message = set_error(arg);

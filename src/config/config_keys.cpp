@@ -168,11 +168,15 @@ void flatten(const toml::table& table, const std::string& prefix, const Field& g
   }
 }
 
+// The table is the whole grid: it replaces every axis set before (a file's [sweep.grid] when
+// given by --set 'sweep.grid={...}'), so `{}` removes them all. One axis alone is set by
+// set_grid_axis (`--set 'sweep.grid."train.lr"=[...]'`).
 void set_grid(const Field& f, ExperimentConfig& c) {
   const auto* table = f.node().as_table();
   if (!table) f.fail("expected a table of axes (\"<key>\" = [values, ...])");
   std::vector<std::pair<std::string, const toml::node*>> axes;
   flatten(*table, "", f, axes);
+  c.sweep.grid.clear();
   for (std::size_t i = 0; i < axes.size(); ++i) {
     const Field values = f.child(*axes[i].second, axis_name(axes[i].first));
     for (std::size_t j = 0; j < i; ++j)

@@ -94,8 +94,8 @@ struct KeySpec {
   std::string_view name() const { return key.substr(key.rfind('.') + 1); }
 };
 
-// The grid: a table of axes, not a value. Its setter takes the table (axes merged into the
-// config's grid, a later axis replacing an earlier one of the same key).
+// The grid: a table of axes, not a value. Its setter takes the table and replaces the whole
+// grid with it (`{}` clears it); set_grid_axis sets one axis.
 inline constexpr std::string_view kGridKey = "sweep.grid";
 
 // Every key, in the order config.toml writes them (grouped by TOML table).
