@@ -164,6 +164,38 @@ TEST_F(ConfigFile, UnknownKeysAndTables) {
   expect_error("[train]\nlr = 0.1\nmomentum = 0.9\n", "'train.momentum'", 3, 1);
 }
 
+// A typo or a key in the wrong table gets the nearest known key, from a file and from --set.
+TEST_F(ConfigFile, UnknownKeysSuggestTheNearestKey) {
+  expect_error("[data]\nn_trian = 5\n", "unknown key 'data.n_trian' (did you mean 'data.n_train'?)", 2, 1);
+  expect_error("[train]\nseeds = 5\n", "'train.seeds' (did you mean 'sweep.seeds'? seeds belongs in [sweep])", 2, 1);
+  expect_error("[train]\nlearning_rate = 0.1\n", "(did you mean 'train.lr'?)", 2, 1);
+  expect_error("[dat]\nn_train = 5\n", "unknown table 'dat' (did you mean 'data'?)", 1, 2);
+  expect_error("\"data.seed\" = 1\n", "write the key unquoted", 1, 1);
+  EXPECT_EQ(error_of("[train]\nmomentum = 0.9\n").find("did you mean"), std::string::npos);
+  for (const auto& [arg, hint] : std::vector<std::pair<std::string, std::string>>{
+           {"train.learning_rate=0.01", "(did you mean 'train.lr'?)"},
+           {"sweep.model=[\"mlp\"]", "(did you mean 'sweep.models'?)"},
+           {"data.n_trian=5", "(did you mean 'data.n_train'?)"},
+           {"train.seeds=3", "(did you mean 'sweep.seeds'? seeds belongs in [sweep])"},
+           {"noise_std=1", "(did you mean 'data.noise_std' or 'regime.augmentation.noise_std'?"},
+           {"sweep.grid.\"train.learning_rate\"=[1]", "(did you mean 'train.lr'?)"},
+           {"sweep={model=[\"mlp\"]}", "(did you mean 'sweep.models'?)"}}) {
+    std::string message;
+    ExperimentConfig c;
+    try {
+      apply_override(c, arg);
+    } catch (const ConfigError& e) {
+      message = e.what();
+    }
+    EXPECT_NE(message.find(hint), std::string::npos) << arg << ": " << message;
+  }
+}
+
+TEST_F(ConfigFile, ALeadingUtf8ByteOrderMarkIsSkipped) {
+  EXPECT_EQ(load_config(write("\xEF\xBB\xBF[sweep]\nseeds = 3\n")).sweep.seeds, 3);
+  expect_error("\xEF\xBB\xBF[sweep]\nseeds = 0\n", "sweep.seeds", 2, 9);
+}
+
 TEST_F(ConfigFile, WrongTypes) {
   expect_error("[data]\nn_train = 5.0\n", "data.n_train: expected an integer", 2, 11);
   expect_error("[data]\nper_replica = 1\n", "data.per_replica: expected a boolean", 2, 15);

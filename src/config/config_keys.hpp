@@ -103,6 +103,9 @@ std::span<const KeySpec> keys();
 const KeySpec* find_key(std::string_view key);
 // Tables that only hold keys (`data`, `model`, `sweep.seeds_per_model`, ...).
 bool is_table(std::string_view key);
+// For a message about the unknown key or table `unknown`: " (did you mean 'KEY'?)" naming
+// the nearest known one, or the right table for a known name in the wrong one; "" if none.
+std::string did_you_mean(std::string_view unknown);
 
 // Sets the grid axis `axis` (a key outside [sweep], e.g. `train.lr`) to the array `values`:
 // every value is checked by the key's own setter and stored as its canonical text. Replaces
