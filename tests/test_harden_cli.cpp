@@ -61,6 +61,53 @@ TEST_F(Cli, BadMergeScoreAndReportPathsExitCleanly) {
   EXPECT_FALSE(fs::exists(cwd() / "s"));
 }
 
+// An existing, empty --out that cannot be written is a usage error (exit 2) before any work,
+// as a missing one that cannot be created is, for every command that writes one. As root
+// (which permissions do not stop) it lies on a read-only tmpfs; otherwise it is mode 555.
+TEST_F(Cli, AnExistingEmptyOutThatCannotBeWrittenExitsTwo) {
+  ASSERT_EQ(run("run " + kTiny + "--device cpu --save-params --out src").status, 0);
+  const fs::path ro = cwd() / "ro";
+  fs::create_directory(ro);
+  const bool root = ::geteuid() == 0;
+  if (root) {
+    if (::mount("tmpfs", ro.c_str(), "tmpfs", 0, "size=64k") != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
+    fs::create_directory(ro / "empty");
+    ASSERT_EQ(::mount("tmpfs", ro.c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, "size=64k"), 0);
+  } else {
+    fs::create_directory(ro / "empty");
+    fs::permissions(ro / "empty", fs::perms::owner_read | fs::perms::owner_exec);
+    fs::permissions(ro, fs::perms::owner_read | fs::perms::owner_exec);
+  }
+  const std::vector<std::string> commands = {"run " + kTiny + "--device cpu --out ro/empty",
+                                             "slurm " + kTiny + "--shards 2 --out ro/empty", "merge src --out ro/empty",
+                                             "score src --set 'data.stress_factors=[0.1]' --out ro/empty"};
+  std::vector<CliResult> results;
+  for (const std::string& cmd : commands) results.push_back(run(cmd));
+  // A writable, empty mount point: rename(2) cannot replace it, so merge and score refuse it.
+  const fs::path mp = cwd() / "mp";
+  fs::create_directory(mp);
+  const bool mp_mounted = root && ::mount("tmpfs", mp.c_str(), "tmpfs", 0, "size=64k") == 0;
+  const CliResult mount_point = run("merge src --out mp");
+  if (mp_mounted) ::umount2(mp.c_str(), MNT_DETACH);
+  const std::vector<std::string> left = entries(ro / "empty");
+  if (root) {
+    ::umount2(ro.c_str(), MNT_DETACH);
+  } else {
+    fs::permissions(ro, fs::perms::owner_all);
+    fs::permissions(ro / "empty", fs::perms::owner_all);
+  }
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    EXPECT_EQ(results[i].status, 2) << commands[i] << "\n" << results[i].err;
+    EXPECT_EQ(results[i].err.rfind("underspec: error: output directory ro/empty ", 0), 0u) << results[i].err;
+    EXPECT_EQ(lines(results[i].err).size(), 1u) << commands[i] << "\n" << results[i].err;
+  }
+  EXPECT_TRUE(left.empty());
+  if (mp_mounted) {
+    EXPECT_EQ(mount_point.status, 2) << mount_point.err;
+    EXPECT_NE(mount_point.err.find("mount point"), std::string::npos) << mount_point.err;
+  }
+}
+
 TEST_F(Cli, AFullFilesystemIsACleanFailure) {
   if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
   const fs::path mnt = cwd() / "tiny";
