@@ -128,6 +128,53 @@ TEST_F(Cli, AFullFilesystemIsACleanFailure) {
   }
 }
 
+// The disk fills up during training: the error is the first failed write (not the retry's),
+// preceded by how many replicas are saved and the command that continues; it does continue.
+TEST_F(Cli, ADiskFullDuringTrainingSaysWhatIsSavedAndHowToContinue) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
+  const fs::path mnt = cwd() / "tiny";
+  fs::create_directory(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=1m") != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
+  const std::string args =
+      "run --set data.n_train=2000 --set data.n_test=200 --set train.epochs=10 "
+      "--set sweep.seeds=100 --set 'sweep.models=[\"mlp\"]' --threads 1 --device cpu --out tiny/a";
+  CliResult full;
+  std::thread runner([&] { full = run(args, "UNDERSPEC_CHECKPOINT_SECONDS=0"); });
+  const auto first_segment = [&] {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(mnt / "a" / "checkpoint", ec))
+      if (e.path().filename().string().starts_with("part-")) return true;
+    return false;
+  };
+  for (int i = 0; i < 3000 && !first_segment(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  {
+    std::ofstream filler(mnt / "filler", std::ios::binary);
+    const std::string block(4096, 'x');
+    while (filler.write(block.data(), block.size())) filler.flush();
+  }
+  runner.join();
+  fs::remove(mnt / "filler");
+  const CliResult status = run("status tiny/a");
+  const CliResult resumed = run("run --resume tiny/a");
+  const std::string rows = read(mnt / "a" / "replicas.csv");
+  ::umount2(mnt.c_str(), MNT_DETACH);
+
+  ASSERT_EQ(full.status, 1) << full.err;
+  const auto err = lines(full.err);
+  ASSERT_GE(err.size(), 3u) << full.err;
+  EXPECT_EQ(err.back().rfind("underspec: error: ", 0), 0u) << full.err;
+  EXPECT_NE(err.back().find("No space left on device"), std::string::npos) << full.err;
+  EXPECT_EQ(err[err.size() - 2], "underspec: to continue once it is fixed: underspec run --resume tiny/a") << full.err;
+  const std::string& saved = err[err.size() - 3];
+  const auto at = saved.find("; ");
+  ASSERT_NE(at, std::string::npos) << full.err;
+  const std::string count = saved.substr(at + 2, saved.find(" of 300 replicas are saved in tiny/a") - at - 2);
+  EXPECT_NE(saved.find(" of 300 replicas are saved in tiny/a"), std::string::npos) << full.err;
+  EXPECT_NE(status.out.find(count + " of 300 replicas done"), std::string::npos) << status.out << full.err;
+  EXPECT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_EQ(lines(rows).size(), 301u);
+}
+
 TEST_F(Cli, OutOfMemoryIsOneLineAndExitOne) {
 #ifdef __SANITIZE_ADDRESS__
   GTEST_SKIP() << "AddressSanitizer's shadow memory does not fit an address-space limit";

@@ -103,6 +103,16 @@ class ResultCollector {
     std::lock_guard lock(mutex_);
     flush_locked();
   }
+  // After an error: keeps what finished if it can, without replacing that error by the same
+  // failure again (a full disk fails this write too). Returns how many replicas are saved.
+  std::size_t flush_after_error() noexcept {
+    std::lock_guard lock(mutex_);
+    try {
+      flush_locked();
+    } catch (...) {  // the records stay pending: not saved
+    }
+    return static_cast<std::size_t>(std::count(done_.begin(), done_.end(), true)) - pending_.size();
+  }
 
  private:
   void flush_locked() {
@@ -276,8 +286,11 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
     try {
       backend->train(sweep, todo, std::ref(collect), &signals.requested());
     } catch (...) {
-      collect.flush();  // keep what finished before the error
+      const std::size_t saved = collect.flush_after_error();
       progress.finish();
+      err << "underspec: training failed (the error is below); " << saved << " of " << rows.size()
+          << " replicas are saved in " << dir.string()
+          << "\nunderspec: to continue once it is fixed: " << resume_command(options, dir) << '\n';
       throw;
     }
     collect.flush();
