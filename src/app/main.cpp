@@ -108,6 +108,9 @@ int main(int argc, char** argv) {
   plan->add_option("--threads", threads, threads_help)->type_name("N")->check(kNonEmptyValue);
   // run's other options, so that `run ARGS --dry-run` and `plan ARGS` take the same ARGS
   plan->add_flag("--no-report", no_report, "Plan without report.html");
+  plan->add_option("--resume", resume_dir, "Plan the rest of the interrupted run in DIR (or in --out)")
+      ->expected(0, 1)
+      ->type_name("[DIR]");
   plan->add_option("--progress", progress, "Accepted as run takes it (a plan trains nothing)")
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
 
@@ -235,13 +238,13 @@ int main(int argc, char** argv) {
     if (*run) {
       underspec::parse_progress_mode(progress, options.progress);
       options.gpus = underspec::parse_gpu_list(gpus);
-      if (run->count("--resume") > 0) {
-        options.resume = true;
-        if (!resume_dir.empty()) {
-          if (!out.empty() && out != resume_dir)
-            throw underspec::UsageError("--resume " + resume_dir + " and --out " + out + " name different directories");
-          options.out = resume_dir;
-        }
+    }
+    if ((*run && run->count("--resume") > 0) || (*plan && plan->count("--resume") > 0)) {
+      options.resume = true;
+      if (!resume_dir.empty()) {
+        if (!out.empty() && out != resume_dir)
+          throw underspec::UsageError("--resume " + resume_dir + " and --out " + out + " name different directories");
+        options.out = resume_dir;
       }
     }
     return underspec::run_experiment(options, std::cout, std::cerr);

@@ -92,7 +92,7 @@ constexpr double kReportMaxScatterPoints = 2 * 4000, kReportMaxStripPointsPerGro
 constexpr double kBlockSlackBytes = 32 * 4096;
 
 RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, bool report, const std::string& device,
-                 int threads) {
+                 int threads, const std::vector<bool>& done) {
   RunPlan p;
   p.cells = sweep.cells.size();
   p.replicas = range.end - range.begin;
@@ -108,10 +108,14 @@ RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, bool re
     const double params = param_count(shape), weights = weights_of(shape);
     const auto steps = replica_steps(c);
     const double k = static_cast<double>(c.data.stress_factors.size());
-    p.replica_steps += steps;
-    // 2 FLOP per weight and sample forward, 4 backward, ~10 per parameter for Adam.
-    p.flops += 6 * weights * static_cast<double>(c.data.n_train) * c.train.epochs +
-               10 * params * static_cast<double>(steps) + 2 * weights * static_cast<double>(c.data.n_test) * (2 + k);
+    if (!done.empty() && done[id - range.begin]) {
+      ++p.already_done;
+    } else {
+      p.replica_steps += steps;
+      // 2 FLOP per weight and sample forward, 4 backward, ~10 per parameter for Adam.
+      p.flops += 6 * weights * static_cast<double>(c.data.n_train) * c.train.epochs +
+                 10 * params * static_cast<double>(steps) + 2 * weights * static_cast<double>(c.data.n_test) * (2 + k);
+    }
     const bool kept = save_params || r.model == ModelKind::perceptron;
     // replicas.csv and stress.csv rows, the checkpoint record (and params.npy's row below).
     p.disk_bytes += kReplicaRowBytes + kStressRowBytes * k + kCheckpointRecordBytes + kStressRowBytes * k / 2 +
@@ -145,7 +149,11 @@ std::string describe_plan(const RunPlan& plan, const Sweep& sweep, const std::fi
            std::to_string(sweep.config.sweep.grid[a].values.size());
     s += ")";
   }
-  s += "\n  replicas     " + std::to_string(plan.replicas) + " of " + std::to_string(sweep.replicas.size()) + "\n";
+  s += "\n  replicas     " + std::to_string(plan.replicas) + " of " + std::to_string(sweep.replicas.size());
+  if (plan.already_done > 0)
+    s += " (" + std::to_string(plan.already_done) + " already done in the checkpoint, " +
+         std::to_string(plan.replicas - plan.already_done) + " to train)";
+  s += "\n";
   s += "  work         " + fmt("%.3g", static_cast<double>(plan.replica_steps)) + " replica-steps, " +
        fmt("%.3g", plan.flops / 1e9) + " GFLOP\n";
   s += "  host memory  about " + format_bytes(plan.host_bytes) + "\n";

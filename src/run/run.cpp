@@ -164,6 +164,18 @@ class RunLock {
   int fd_ = -1;
 };
 
+// The replicas of `range` that the checkpoint in `dir` holds, for a dry run of a resume (read
+// without the run lock: segments appear whole, by rename, so a running run does not harm it).
+std::vector<bool> finished_replicas(const std::filesystem::path& dir, ShardRange range) {
+  std::vector<bool> done(range.end - range.begin, false);
+  for_each_checkpoint_record(dir, [&](ReplicaResult&& r) {
+    if (r.id < range.begin || r.id >= range.end)
+      throw CheckpointError("checkpoint holds replica " + std::to_string(r.id) + " outside this run's range");
+    done[r.id - range.begin] = true;
+  });
+  return done;
+}
+
 // The command that continues the run in `dir`, for pasting into a shell.
 std::string resume_command(const RunOptions& options, const std::filesystem::path& dir) {
   std::string cmd = "underspec run --resume " + shell_path(dir.string());
@@ -222,12 +234,15 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
     require_same_run(reserved, config, state);
   }
 
-  const RunPlan plan =
-      plan_run(sweep, range, options.save_params, options.report && !options.shard, options.device, options.threads);
   if (options.dry_run) {
+    const std::vector<bool> done = run_dir.has_checkpoint ? finished_replicas(dir, range) : std::vector<bool>{};
+    const RunPlan plan = plan_run(sweep, range, options.save_params, options.report && !options.shard, options.device,
+                                  options.threads, done);
     out << describe_plan(plan, sweep, dir) << std::flush;
     return 0;
   }
+  const RunPlan plan =
+      plan_run(sweep, range, options.save_params, options.report && !options.shard, options.device, options.threads);
   require_resources(plan, dir);
 
   std::string notice;
