@@ -175,6 +175,21 @@ TEST_F(Cli, ADiskFullDuringTrainingSaysWhatIsSavedAndHowToContinue) {
   EXPECT_EQ(lines(rows).size(), 301u);
 }
 
+// A run refused for its host memory is told to shard only when it is not a shard already.
+TEST_F(Cli, TooLittleMemoryAdvisesShardingOnlyWithoutShard) {
+  std::string seeds = "[1";
+  for (int i = 2; i <= 21; ++i) seeds += ", " + std::to_string(i);
+  const std::string big = "plan --set sweep.seeds=16777216 --set 'sweep.grid.\"data.seed\"=" + seeds + "]' ";
+  const CliResult whole = run(big);
+  const CliResult shard = run(big + "--shard 0/100000");
+  if (whole.status == 0 || shard.status == 0) GTEST_SKIP() << "this machine has the memory (~50 GiB)";
+  EXPECT_EQ(whole.status, 2) << whole.err;
+  EXPECT_NE(whole.err.find("(or split it with --shard)"), std::string::npos) << whole.err;
+  EXPECT_EQ(shard.status, 2) << shard.err;
+  EXPECT_NE(shard.err.find("of host memory but"), std::string::npos) << shard.err;
+  EXPECT_EQ(shard.err.find("--shard"), std::string::npos) << shard.err;
+}
+
 TEST_F(Cli, OutOfMemoryIsOneLineAndExitOne) {
 #ifdef __SANITIZE_ADDRESS__
   GTEST_SKIP() << "AddressSanitizer's shadow memory does not fit an address-space limit";

@@ -218,7 +218,8 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   const ShardSpec shard = options.shard.value_or(ShardSpec{});
   const std::uint64_t shard_replicas = (replica_count(config) + shard.count - 1) / shard.count;  // the largest shard
   require_host_memory(
-      estimate_host_memory(config, make_cells(config), options.threads, options.save_params, shard_replicas));
+      estimate_host_memory(config, make_cells(config), options.threads, options.save_params, shard_replicas),
+      options.shard.has_value());
   const Sweep sweep = make_sweep(config);
   const ShardRange range = shard_range(static_cast<std::uint32_t>(sweep.replicas.size()), shard.index, shard.count);
   if (range.begin == range.end)  // valid (merge takes it), but rarely what was meant

@@ -222,12 +222,12 @@ double available_memory() {
 
 }  // namespace
 
-void require_host_memory(const MemoryEstimate& estimate) {
+void require_host_memory(const MemoryEstimate& estimate, bool sharded) {
   const double available = available_memory();
-  if (available > 0 && estimate.bytes > available)
+  if (available > 0 && estimate.bytes > available)  // a shard is split already: more shards may not help
     throw UsageError("the sweep needs about " + format_bytes(estimate.bytes) + " of host memory but " +
                      format_bytes(available) + " is available; reduce " + estimate.dominant_key +
-                     " (or split it with --shard)");
+                     (sharded ? "" : " (or split it with --shard)"));
 }
 
 void require_resources(const RunPlan& plan, const fs::path& dir) {

@@ -48,7 +48,8 @@ void require_same_run(const RunDirectory& dir, const ExperimentConfig& config, c
 
 // Checks that the sweep fits in the host memory available now (MemAvailable), before its
 // replica list is allocated: UsageError with the estimate, the limit and the key to change.
-void require_host_memory(const MemoryEstimate& estimate);
+// `sharded`: the run is a shard already (--shard), so splitting it is not suggested.
+void require_host_memory(const MemoryEstimate& estimate, bool sharded);
 
 // Checks that the outputs fit on the file system of `dir` (UsageError with both numbers).
 void require_resources(const RunPlan& plan, const std::filesystem::path& dir);
