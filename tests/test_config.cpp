@@ -585,6 +585,38 @@ TEST_F(ConfigFile, GridOverrideReplacesTheFilesAxis) {
   EXPECT_EQ(c.sweep.grid[1].values, std::vector<std::string>{"0.3"});
 }
 
+// Axes that leave some models or regimes unchanged retrain identical replicas: named, counted.
+TEST(ConfigGrid, IdleAxesAreNamedWithTheirCopies) {
+  ExperimentConfig c;
+  for (const char* set :
+       {"sweep.seeds=3", "sweep.regimes=[\"baseline\"]", "sweep.models=[\"perceptron\"]",
+        "sweep.grid.\"regime.augmentation.noise_std\"=[1, 5, 10, 20]", "sweep.grid.\"model.mlp.hidden\"=[[8], [64]]"})
+    apply_override(c, set);
+  EXPECT_EQ(idle_axis_warnings(c),
+            (std::vector<std::string>{
+                "grid axis model.mlp.hidden does not affect perceptron: its 2 values train the same perceptron "
+                "replicas again (12 of 24 replicas are bit-identical copies)",
+                "grid axis regime.augmentation.noise_std does not affect baseline: its 4 values train the same "
+                "baseline replicas again (18 of 24 replicas are bit-identical copies)"}));
+  // The default sweep: perceptrons repeat across the widths (2 values x 3 regimes x 10 seeds).
+  ExperimentConfig d;
+  apply_override(d, "sweep.grid.\"model.mlp.hidden\"=[[8], [16, 16]]");
+  apply_override(d, "sweep.grid.\"data.train_factor\"=[0.1, 0.2]");
+  const auto w = idle_axis_warnings(d);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_NE(w[0].find("data.train_factor does not affect domain_randomization"), std::string::npos) << w[0];
+  EXPECT_NE(w[0].find("(40 of 240 replicas"), std::string::npos) << w[0];
+  EXPECT_NE(w[1].find("(60 of 240 replicas"), std::string::npos) << w[1];
+  // Axes every replica depends on, or of one value, or over a model not in the sweep: silent.
+  ExperimentConfig e;
+  apply_override(e, "sweep.grid.\"train.lr\"=[1e-3, 3e-3]");
+  apply_override(e, "sweep.grid.\"regime.augmentation.noise_std\"=[1]");
+  EXPECT_TRUE(idle_axis_warnings(e).empty());
+  apply_override(e, "sweep.models=[\"mlp\"]");
+  apply_override(e, "sweep.grid.\"model.mlp.hidden\"=[[8], [16]]");
+  EXPECT_TRUE(idle_axis_warnings(e).empty());
+}
+
 TEST(ConfigWrite, GridAndStressFactorsInConfigToml) {
   ExperimentConfig c;
   apply_override(c, "sweep.grid.\"train.lr\"=[1e-3, 3e-3]");

@@ -672,6 +672,15 @@ TEST_F(SweepCli, DryRunAndPlanCreateNothing) {
                 r.out.find("replicas     18 of 36") != std::string::npos)
         << r.out;
   }
+  // An axis that changes only the MLPs: plan and run say the perceptrons repeat (stderr only).
+  for (const std::string& cmd : {"plan ", "run --dry-run "}) {
+    const CliResult idle = run(cmd + kSmall + "--set 'sweep.grid.\"model.mlp.hidden\"=[[8], [16]]'");
+    EXPECT_EQ(idle.status, 0) << idle.err;
+    EXPECT_NE(idle.err.find("underspec: warning: grid axis model.mlp.hidden does not affect perceptron: its 2 values "
+                            "train the same perceptron replicas again (9 of 36 replicas are bit-identical copies)\n"),
+              std::string::npos)
+        << idle.err;
+  }
   // A bad config is still refused by a plan.
   EXPECT_EQ(run("plan --set sweep.seeds=0").status, 2);
   EXPECT_TRUE(cwd_entries().empty());

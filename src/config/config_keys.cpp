@@ -198,7 +198,8 @@ const KeySpec kKeys[] = {
      [](const ExperimentConfig& c) { return number(c.data.noise_std); }, "standard deviation of the noise on y"},
     {"data.train_factor", [](const Field& f, ExperimentConfig& c) { c.data.train_factor = f.positive(); },
      [](const ExperimentConfig& c) { return number(c.data.train_factor); },
-     "x3 = y + N(0,1)/factor on the training domain"},
+     "x3 = y + N(0,1)/factor on the training domain", kAllModels,
+     bit(Regime::baseline) | bit(Regime::augmentation)},  // domain randomization draws its own
     {"data.iid_factor", [](const Field& f, ExperimentConfig& c) { c.data.iid_factor = f.positive(); },
      [](const ExperimentConfig& c) { return number(c.data.iid_factor); }, "factor of the IID test domain"},
     {"data.ood_factor", [](const Field& f, ExperimentConfig& c) { c.data.ood_factor = f.positive(); },
@@ -270,7 +271,7 @@ const KeySpec kKeys[] = {
        c.mlp.hidden = hidden;
      },
      [](const ExperimentConfig& c) { return list(c.mlp.hidden, [](int n) { return std::to_string(n); }); },
-     "hidden layer widths (ReLU)"},
+     "hidden layer widths (ReLU)", bit(ModelKind::mlp)},
     {"regime.domain_randomization.factor_range",
      [](const Field& f, ExperimentConfig& c) {
        const auto e = f.elements(2, 2);
@@ -279,11 +280,11 @@ const KeySpec kKeys[] = {
        c.domain_randomization.factor_range = {lo, hi};
      },
      [](const ExperimentConfig& c) { return numbers(c.domain_randomization.factor_range); },
-     "each training sample draws factor ~ U(lo, hi)"},
+     "each training sample draws factor ~ U(lo, hi)", kAllModels, bit(Regime::domain_randomization)},
     {"regime.augmentation.noise_std",
      [](const Field& f, ExperimentConfig& c) { c.augmentation.noise_std = f.non_negative(); },
      [](const ExperimentConfig& c) { return number(c.augmentation.noise_std); },
-     "x3 += N(0, noise_std^2) at every step"},
+     "x3 += N(0, noise_std^2) at every step", kAllModels, bit(Regime::augmentation)},
 };
 
 constexpr std::string_view kTables[] = {"data",

@@ -84,11 +84,20 @@ using Setter = void (*)(const Field&, ExperimentConfig&);
 // not written at all: only sweep.seeds_per_model.* can be unset).
 using Writer = std::string (*)(const ExperimentConfig&);
 
+// Bit masks of the models (bit = ModelKind) and regimes (bit = Regime) a key's value changes.
+inline constexpr unsigned kAllModels = 0b11, kAllRegimes = 0b111;
+constexpr unsigned bit(ModelKind m) { return 1u << static_cast<unsigned>(m); }
+constexpr unsigned bit(Regime r) { return 1u << static_cast<unsigned>(r); }
+
 struct KeySpec {
   std::string_view key;  // dotted: table, then name (`model.mlp.hidden`)
   Setter set;
   Writer write;  // null for kGridKey, whose lines are the axes
   std::string_view comment;
+  // What the value changes: a grid axis over it retrains identical replicas of the others.
+  unsigned models = kAllModels, regimes = kAllRegimes;
+
+  bool affects(ModelKind m, Regime r) const { return (models & bit(m)) && (regimes & bit(r)); }
 
   std::string_view table() const { return key.substr(0, key.rfind('.')); }
   std::string_view name() const { return key.substr(key.rfind('.') + 1); }

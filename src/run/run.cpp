@@ -222,6 +222,7 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
       options.shard.has_value());
   const Sweep sweep = make_sweep(config);
   const ShardRange range = shard_range(static_cast<std::uint32_t>(sweep.replicas.size()), shard.index, shard.count);
+  for (const std::string& w : idle_axis_warnings(config)) err << "underspec: warning: " << w << '\n';
   if (range.begin == range.end)  // valid (merge takes it), but rarely what was meant
     err << "underspec: warning: shard " << shard.index << "/" << shard.count << " holds no replica (the sweep has "
         << sweep.replicas.size() << ")\n";
