@@ -54,14 +54,18 @@ MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::v
     const double train_sets = c.data.per_replica ? 0.0 : static_cast<double>(c.sweep.regimes.size());
     datasets +=
         16.0 * (static_cast<double>(c.data.n_test) * (2 + k) + static_cast<double>(c.data.n_train) * train_sets);
-    // Per thread: a per-replica training set, the Adam/StepLR table of one training and the
-    // trainer's workspace (parameters, gradients, moments, activations of a batch).
+    // Per thread: a per-replica training set, the Adam/StepLR table of one training, the
+    // trainer's workspace (TrainWorkspace: parameters, gradients, moments, a batch's
+    // activations and errors, and the transposed weights, width^2) and two copies of the
+    // result's parameters (the one returned, the one the driver's sink makes).
     const double adam = 16.0 * static_cast<double>(replica_steps(c));
     double workspace = 0;
     for (ModelKind model : c.sweep.models) {
       const NetShape shape = net_shape(c, model);
-      workspace =
-          std::max(workspace, 4.0 * (4.0 * param_count(shape) + 4.0 * c.train.batch_size * (max_width(shape) + 1.0)));
+      const double params = param_count(shape), width = max_width(shape), batch = c.train.batch_size;
+      double activations = 0;
+      for (int l = 0; l <= shape.n_layers; ++l) activations += batch * shape.width[l];
+      workspace = std::max(workspace, 4.0 * (6.0 * params + batch * (2.0 * width + 1.0) + width * width + activations));
     }
     per_thread = std::max(per_thread,
                           (c.data.per_replica ? 16.0 * static_cast<double>(c.data.n_train) : 0.0) + adam + workspace);
