@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -163,6 +164,38 @@ TEST_F(ConfigFile, UnknownKeysAndTables) {
   expect_error("[train]\nlr = 0.1\nmomentum = 0.9\n", "'train.momentum'", 3, 1);
 }
 
+// A typo or a key in the wrong table gets the nearest known key, from a file and from --set.
+TEST_F(ConfigFile, UnknownKeysSuggestTheNearestKey) {
+  expect_error("[data]\nn_trian = 5\n", "unknown key 'data.n_trian' (did you mean 'data.n_train'?)", 2, 1);
+  expect_error("[train]\nseeds = 5\n", "'train.seeds' (did you mean 'sweep.seeds'? seeds belongs in [sweep])", 2, 1);
+  expect_error("[train]\nlearning_rate = 0.1\n", "(did you mean 'train.lr'?)", 2, 1);
+  expect_error("[dat]\nn_train = 5\n", "unknown table 'dat' (did you mean 'data'?)", 1, 2);
+  expect_error("\"data.seed\" = 1\n", "write the key unquoted", 1, 1);
+  EXPECT_EQ(error_of("[train]\nmomentum = 0.9\n").find("did you mean"), std::string::npos);
+  for (const auto& [arg, hint] : std::vector<std::pair<std::string, std::string>>{
+           {"train.learning_rate=0.01", "(did you mean 'train.lr'?)"},
+           {"sweep.model=[\"mlp\"]", "(did you mean 'sweep.models'?)"},
+           {"data.n_trian=5", "(did you mean 'data.n_train'?)"},
+           {"train.seeds=3", "(did you mean 'sweep.seeds'? seeds belongs in [sweep])"},
+           {"noise_std=1", "(did you mean 'data.noise_std' or 'regime.augmentation.noise_std'?"},
+           {"sweep.grid.\"train.learning_rate\"=[1]", "(did you mean 'train.lr'?)"},
+           {"sweep={model=[\"mlp\"]}", "(did you mean 'sweep.models'?)"}}) {
+    std::string message;
+    ExperimentConfig c;
+    try {
+      apply_override(c, arg);
+    } catch (const ConfigError& e) {
+      message = e.what();
+    }
+    EXPECT_NE(message.find(hint), std::string::npos) << arg << ": " << message;
+  }
+}
+
+TEST_F(ConfigFile, ALeadingUtf8ByteOrderMarkIsSkipped) {
+  EXPECT_EQ(load_config(write("\xEF\xBB\xBF[sweep]\nseeds = 3\n")).sweep.seeds, 3);
+  expect_error("\xEF\xBB\xBF[sweep]\nseeds = 0\n", "sweep.seeds", 2, 9);
+}
+
 TEST_F(ConfigFile, WrongTypes) {
   expect_error("[data]\nn_train = 5.0\n", "data.n_train: expected an integer", 2, 11);
   expect_error("[data]\nper_replica = 1\n", "data.per_replica: expected a boolean", 2, 15);
@@ -203,6 +236,18 @@ TEST_F(ConfigFile, FactorsAndRatesMustBePositive) {
   expect_error("[train]\nbetas = [0.9, 1]\n", "train.betas[1]", 2, 15);
   expect_error("[data]\nnoise_std = -1\n", "data.noise_std", 2, 13);
   expect_error("[regime.augmentation]\nnoise_std = -0.5\n", "regime.augmentation.noise_std", 2, 13);
+}
+
+// Training runs in float32: values that would become 0, subnormal or infinite there are
+// refused with the key and the representable range (they used to train silently broken).
+TEST_F(ConfigFile, ValuesOutsideFloatRangeAreRefused) {
+  expect_error("[train]\neps = 1e-46\n", "train.eps: 1e-46 is below the smallest float", 2, 7);
+  expect_error("[train]\neps = 1e-50\n", "[1.17549e-38, 3.40282e+38]", 2, 7);
+  expect_error("[train]\nlr = 1e-300\n", "train.lr: 1e-300 is below", 2, 6);
+  expect_error("[data]\nintercept = 1e300\n", "data.intercept: 1e+300 is above the largest float", 2, 13);
+  expect_error("[data]\ncoefficients = [1e300, 0]\n", "data.coefficients[0]: 1e+300 is above", 2, 17);
+  expect_error("[data]\nstress_factors = [1e-40]\n", "data.stress_factors[0]", 2, 19);
+  EXPECT_EQ(error_of("[train]\neps = 1e-37\nlr = 3e38\n[data]\nintercept = -1e30\ncoefficients = [0, 0]\n"), "");
 }
 
 TEST_F(ConfigFile, ListsOfNames) {
@@ -293,6 +338,15 @@ TEST(ConfigOverride, SetsAnyKey) {
   EXPECT_EQ(c.mlp.hidden, std::vector<int>{32});
 }
 
+TEST(ConfigOverride, ValuesOutsideFloatRangeAreRefused) {
+  for (const std::string arg : {"train.eps=1e-46", "train.lr=1e-300", "data.intercept=1e300",
+                                "data.coefficients=[1e300,0]", "sweep.grid.\"train.lr\"=[1e-3, 1e-50]"}) {
+    const std::string message = set_error(arg);
+    EXPECT_EQ(message.rfind("--set " + arg + ":", 0), 0u) << message;
+    EXPECT_NE(message.find("float"), std::string::npos) << message;
+  }
+}
+
 TEST(ConfigOverride, MalformedSetNamesTheArgument) {
   for (const std::string arg :
        {"sweep.seeds", "nope=1", "data=1", "sweep.seeds=", "sweep.seeds=abc", "sweep.seeds=0", "sweep.seeds=1.5",
@@ -316,8 +370,8 @@ TEST_F(ConfigFile, WrittenConfigParsesBackExactly) {
   ExperimentConfig c;
   c.data.n_train = 2147483647;
   c.data.coefficients = {0.1 + 0.2, -1.0 / 3.0};
-  c.data.intercept = 1e300;
-  c.data.noise_std = 5e-324;  // the smallest subnormal
+  c.data.intercept = std::numeric_limits<float>::max();  // the ends of float's range (training is float32)
+  c.data.noise_std = std::numeric_limits<float>::min();
   c.data.train_factor = 123456789.123456789;
   c.data.ood_factor = 2.0 / 3.0;
   c.data.seed = 4294967295u;
@@ -331,7 +385,7 @@ TEST_F(ConfigFile, WrittenConfigParsesBackExactly) {
   c.mlp.hidden = {1, 1024, 7};
   c.domain_randomization.factor_range = {0.7, 0.7};
   c.augmentation.noise_std = 0.0;
-  c.data.stress_factors = {0.05, 1.0 / 3.0, 1e300};
+  c.data.stress_factors = {0.05, 1.0 / 3.0, 3e38};
   c.sweep.seeds_per_model = {0, 7};
   apply_override(c, "sweep.grid.\"train.lr\"=[1e-3, 3e-3, 1]");
   apply_override(c, "sweep.grid.\"model.mlp.hidden\"=[[32], [64, 64]]");
@@ -456,6 +510,22 @@ TEST_F(ConfigFile, GridNestedFormIsFlattened) {
   expect_error("[sweep.grid]\ntrain = {}\n", "sweep.grid.\"train\"", 2, 9);
 }
 
+// --set 'sweep.grid=<table>' is the whole grid: it replaces the file's axes ({} clears them),
+// where --set 'sweep.grid."KEY"=[...]' sets one axis.
+TEST_F(ConfigFile, SetGridTableReplacesTheWholeGrid) {
+  const fs::path path = write("[sweep.grid]\n\"train.lr\" = [1e-3, 3e-3]\n\"data.seed\" = [0, 1]\n");
+  EXPECT_TRUE(resolve_config(path, {"sweep.grid={}"}).sweep.grid.empty());
+  const ExperimentConfig replaced = resolve_config(path, {"sweep.grid={\"train.epochs\"=[1,2]}"});
+  ASSERT_EQ(axis_keys(replaced), std::vector<std::string>{"train.epochs"});
+  EXPECT_EQ(replaced.sweep.grid[0].values, (std::vector<std::string>{"1", "2"}));
+  const ExperimentConfig nested = resolve_config(path, {"sweep={grid={train={epochs=[3]}}}"});
+  EXPECT_EQ(axis_keys(nested), std::vector<std::string>{"train.epochs"});
+  const ExperimentConfig one_axis = resolve_config(path, {"sweep.grid.\"train.epochs\"=[1,2]"});
+  EXPECT_EQ(axis_keys(one_axis), (std::vector<std::string>{"data.seed", "train.epochs", "train.lr"}));
+  const ExperimentConfig then_axis = resolve_config(path, {"sweep.grid={}", "sweep.grid.\"train.lr\"=[0.1]"});
+  EXPECT_EQ(axis_keys(then_axis), std::vector<std::string>{"train.lr"});
+}
+
 TEST_F(ConfigFile, GridErrors) {
   expect_error("[sweep.grid]\n\"train.lr\" = [1e-3, 0.001]\n", "sweep.grid.\"train.lr\"[1]: duplicate value 0.001", 2,
                21);
@@ -487,8 +557,8 @@ TEST(ConfigOverride, GridAxes) {
   apply_override(c, "sweep.grid.train.lr=[0.01]");  // the unquoted form; replaces the axis
   ASSERT_EQ(axis_keys(c), (std::vector<std::string>{"data.train_factor", "train.lr"}));
   EXPECT_EQ(c.sweep.grid[1].values, std::vector<std::string>{"0.01"});
-  apply_override(c, "sweep.grid={\"model.mlp.hidden\" = [[4]]}");  // adds axes
-  EXPECT_EQ(axis_keys(c), (std::vector<std::string>{"data.train_factor", "model.mlp.hidden", "train.lr"}));
+  apply_override(c, "sweep.grid={\"model.mlp.hidden\" = [[4]]}");  // the whole grid: replaces every axis
+  EXPECT_EQ(axis_keys(c), (std::vector<std::string>{"model.mlp.hidden"}));
 
   const auto expect_set_error = [](const std::string& arg, const std::string& what) {
     const std::string message = set_error(arg);
@@ -513,6 +583,38 @@ TEST_F(ConfigFile, GridOverrideReplacesTheFilesAxis) {
   ASSERT_EQ(axis_keys(c), (std::vector<std::string>{"data.train_factor", "train.lr"}));
   EXPECT_EQ(c.sweep.grid[0].values, std::vector<std::string>{"0.5"});
   EXPECT_EQ(c.sweep.grid[1].values, std::vector<std::string>{"0.3"});
+}
+
+// Axes that leave some models or regimes unchanged retrain identical replicas: named, counted.
+TEST(ConfigGrid, IdleAxesAreNamedWithTheirCopies) {
+  ExperimentConfig c;
+  for (const char* set :
+       {"sweep.seeds=3", "sweep.regimes=[\"baseline\"]", "sweep.models=[\"perceptron\"]",
+        "sweep.grid.\"regime.augmentation.noise_std\"=[1, 5, 10, 20]", "sweep.grid.\"model.mlp.hidden\"=[[8], [64]]"})
+    apply_override(c, set);
+  EXPECT_EQ(idle_axis_warnings(c),
+            (std::vector<std::string>{
+                "grid axis model.mlp.hidden does not affect perceptron: its 2 values train the same perceptron "
+                "replicas again (12 of 24 replicas are bit-identical copies)",
+                "grid axis regime.augmentation.noise_std does not affect baseline: its 4 values train the same "
+                "baseline replicas again (18 of 24 replicas are bit-identical copies)"}));
+  // The default sweep: perceptrons repeat across the widths (2 values x 3 regimes x 10 seeds).
+  ExperimentConfig d;
+  apply_override(d, "sweep.grid.\"model.mlp.hidden\"=[[8], [16, 16]]");
+  apply_override(d, "sweep.grid.\"data.train_factor\"=[0.1, 0.2]");
+  const auto w = idle_axis_warnings(d);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_NE(w[0].find("data.train_factor does not affect domain_randomization"), std::string::npos) << w[0];
+  EXPECT_NE(w[0].find("(40 of 240 replicas"), std::string::npos) << w[0];
+  EXPECT_NE(w[1].find("(60 of 240 replicas"), std::string::npos) << w[1];
+  // Axes every replica depends on, or of one value, or over a model not in the sweep: silent.
+  ExperimentConfig e;
+  apply_override(e, "sweep.grid.\"train.lr\"=[1e-3, 3e-3]");
+  apply_override(e, "sweep.grid.\"regime.augmentation.noise_std\"=[1]");
+  EXPECT_TRUE(idle_axis_warnings(e).empty());
+  apply_override(e, "sweep.models=[\"mlp\"]");
+  apply_override(e, "sweep.grid.\"model.mlp.hidden\"=[[8], [16]]");
+  EXPECT_TRUE(idle_axis_warnings(e).empty());
 }
 
 TEST(ConfigWrite, GridAndStressFactorsInConfigToml) {

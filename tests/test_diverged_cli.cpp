@@ -83,6 +83,19 @@ TEST_F(Cli, EveryReplicaDivergedExitsOneAfterWritingTheOutputs) {
   expect_no_non_finite_text(r.out, "table");
 }
 
+// Data on a scale float32 training cannot hold diverge whatever the learning rate: the hint
+// names the key that looks extreme, not train.lr.
+TEST_F(Cli, EveryReplicaDivergedOnExtremeDataNamesTheDataKey) {
+  const CliResult r = run("run " + kTiny + "--device cpu --set data.intercept=1e20 --out out");
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("every replica diverged; no statistic is defined (data.intercept looks extreme"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("train.lr"), std::string::npos) << r.err;
+  const CliResult lr = run("run " + kTiny + "--device cpu --set train.lr=1e30 --set 'sweep.models=[\"mlp\"]' --out lr");
+  EXPECT_NE(lr.err.find("(lower train.lr?)"), std::string::npos) << lr.err;
+}
+
 TEST_F(Cli, HugeAugmentationNoiseDivergesOnlyTheAugmentedGroups) {
   const CliResult r = run("run " + kTiny + "--device cpu --set regime.augmentation.noise_std=1e38 --out out");
   ASSERT_EQ(r.status, 0) << r.err;  // not every replica diverged
@@ -103,8 +116,10 @@ TEST_F(Cli, HugeAugmentationNoiseDivergesOnlyTheAugmentedGroups) {
 }
 
 TEST_F(Cli, AnInfiniteRmseIsDiverged) {
-  // A tiny OOD factor makes the OOD test set's x3 overflow: the perceptrons' OOD RMSE is inf.
-  const CliResult r = run("run " + kTiny + "--device cpu --set data.ood_factor=1e-45 --out out");
+  // The smallest OOD factors make the OOD test set's x3 overflow (float32 ends at 3.4e38):
+  // the perceptrons' OOD RMSE is inf.
+  const CliResult r =
+      run("run " + kTiny + "--device cpu --set data.ood_factor=1.2e-38 --set data.n_test=100000 --out out");
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.err.find("perceptron baseline (2/2)"), std::string::npos) << r.err;
   const std::string csv = read(cwd() / "out" / "replicas.csv");

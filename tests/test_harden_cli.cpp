@@ -61,6 +61,53 @@ TEST_F(Cli, BadMergeScoreAndReportPathsExitCleanly) {
   EXPECT_FALSE(fs::exists(cwd() / "s"));
 }
 
+// An existing, empty --out that cannot be written is a usage error (exit 2) before any work,
+// as a missing one that cannot be created is, for every command that writes one. As root
+// (which permissions do not stop) it lies on a read-only tmpfs; otherwise it is mode 555.
+TEST_F(Cli, AnExistingEmptyOutThatCannotBeWrittenExitsTwo) {
+  ASSERT_EQ(run("run " + kTiny + "--device cpu --save-params --out src").status, 0);
+  const fs::path ro = cwd() / "ro";
+  fs::create_directory(ro);
+  const bool root = ::geteuid() == 0;
+  if (root) {
+    if (::mount("tmpfs", ro.c_str(), "tmpfs", 0, "size=64k") != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
+    fs::create_directory(ro / "empty");
+    ASSERT_EQ(::mount("tmpfs", ro.c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, "size=64k"), 0);
+  } else {
+    fs::create_directory(ro / "empty");
+    fs::permissions(ro / "empty", fs::perms::owner_read | fs::perms::owner_exec);
+    fs::permissions(ro, fs::perms::owner_read | fs::perms::owner_exec);
+  }
+  const std::vector<std::string> commands = {"run " + kTiny + "--device cpu --out ro/empty",
+                                             "slurm " + kTiny + "--shards 2 --out ro/empty", "merge src --out ro/empty",
+                                             "score src --set 'data.stress_factors=[0.1]' --out ro/empty"};
+  std::vector<CliResult> results;
+  for (const std::string& cmd : commands) results.push_back(run(cmd));
+  // A writable, empty mount point: rename(2) cannot replace it, so merge and score refuse it.
+  const fs::path mp = cwd() / "mp";
+  fs::create_directory(mp);
+  const bool mp_mounted = root && ::mount("tmpfs", mp.c_str(), "tmpfs", 0, "size=64k") == 0;
+  const CliResult mount_point = run("merge src --out mp");
+  if (mp_mounted) ::umount2(mp.c_str(), MNT_DETACH);
+  const std::vector<std::string> left = entries(ro / "empty");
+  if (root) {
+    ::umount2(ro.c_str(), MNT_DETACH);
+  } else {
+    fs::permissions(ro, fs::perms::owner_all);
+    fs::permissions(ro / "empty", fs::perms::owner_all);
+  }
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    EXPECT_EQ(results[i].status, 2) << commands[i] << "\n" << results[i].err;
+    EXPECT_EQ(results[i].err.rfind("underspec: error: output directory ro/empty ", 0), 0u) << results[i].err;
+    EXPECT_EQ(lines(results[i].err).size(), 1u) << commands[i] << "\n" << results[i].err;
+  }
+  EXPECT_TRUE(left.empty());
+  if (mp_mounted) {
+    EXPECT_EQ(mount_point.status, 2) << mount_point.err;
+    EXPECT_NE(mount_point.err.find("mount point"), std::string::npos) << mount_point.err;
+  }
+}
+
 TEST_F(Cli, AFullFilesystemIsACleanFailure) {
   if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
   const fs::path mnt = cwd() / "tiny";
@@ -79,6 +126,68 @@ TEST_F(Cli, AFullFilesystemIsACleanFailure) {
     EXPECT_TRUE(r->status == 1 || r->status == 2) << r->status << "\n" << r->err;
     EXPECT_EQ(lines(r->err).back().rfind("underspec: error: ", 0), 0u) << r->err;
   }
+}
+
+// The disk fills up during training: the error is the first failed write (not the retry's),
+// preceded by how many replicas are saved and the command that continues; it does continue.
+TEST_F(Cli, ADiskFullDuringTrainingSaysWhatIsSavedAndHowToContinue) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
+  const fs::path mnt = cwd() / "tiny";
+  fs::create_directory(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=1m") != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
+  const std::string args =
+      "run --set data.n_train=2000 --set data.n_test=200 --set train.epochs=10 "
+      "--set sweep.seeds=100 --set 'sweep.models=[\"mlp\"]' --threads 1 --device cpu --out tiny/a";
+  CliResult full;
+  std::thread runner([&] { full = run(args, "UNDERSPEC_CHECKPOINT_SECONDS=0"); });
+  const auto first_segment = [&] {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(mnt / "a" / "checkpoint", ec))
+      if (e.path().filename().string().starts_with("part-")) return true;
+    return false;
+  };
+  for (int i = 0; i < 3000 && !first_segment(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  {
+    std::ofstream filler(mnt / "filler", std::ios::binary);
+    const std::string block(4096, 'x');
+    while (filler.write(block.data(), block.size())) filler.flush();
+  }
+  runner.join();
+  fs::remove(mnt / "filler");
+  const CliResult status = run("status tiny/a");
+  const CliResult resumed = run("run --resume tiny/a");
+  const std::string rows = read(mnt / "a" / "replicas.csv");
+  ::umount2(mnt.c_str(), MNT_DETACH);
+
+  ASSERT_EQ(full.status, 1) << full.err;
+  const auto err = lines(full.err);
+  ASSERT_GE(err.size(), 3u) << full.err;
+  EXPECT_EQ(err.back().rfind("underspec: error: ", 0), 0u) << full.err;
+  EXPECT_NE(err.back().find("No space left on device"), std::string::npos) << full.err;
+  EXPECT_EQ(err[err.size() - 2], "underspec: to continue once it is fixed: underspec run --resume tiny/a") << full.err;
+  const std::string& saved = err[err.size() - 3];
+  const auto at = saved.find("; ");
+  ASSERT_NE(at, std::string::npos) << full.err;
+  const std::string count = saved.substr(at + 2, saved.find(" of 300 replicas are saved in tiny/a") - at - 2);
+  EXPECT_NE(saved.find(" of 300 replicas are saved in tiny/a"), std::string::npos) << full.err;
+  EXPECT_NE(status.out.find(count + " of 300 replicas done"), std::string::npos) << status.out << full.err;
+  EXPECT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_EQ(lines(rows).size(), 301u);
+}
+
+// A run refused for its host memory is told to shard only when it is not a shard already.
+TEST_F(Cli, TooLittleMemoryAdvisesShardingOnlyWithoutShard) {
+  std::string seeds = "[1";
+  for (int i = 2; i <= 21; ++i) seeds += ", " + std::to_string(i);
+  const std::string big = "plan --set sweep.seeds=16777216 --set 'sweep.grid.\"data.seed\"=" + seeds + "]' ";
+  const CliResult whole = run(big);
+  const CliResult shard = run(big + "--shard 0/100000");
+  if (whole.status == 0 || shard.status == 0) GTEST_SKIP() << "this machine has the memory (~50 GiB)";
+  EXPECT_EQ(whole.status, 2) << whole.err;
+  EXPECT_NE(whole.err.find("(or split it with --shard)"), std::string::npos) << whole.err;
+  EXPECT_EQ(shard.status, 2) << shard.err;
+  EXPECT_NE(shard.err.find("of host memory but"), std::string::npos) << shard.err;
+  EXPECT_EQ(shard.err.find("--shard"), std::string::npos) << shard.err;
 }
 
 TEST_F(Cli, OutOfMemoryIsOneLineAndExitOne) {

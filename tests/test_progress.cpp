@@ -49,6 +49,32 @@ TEST(ProgressRender, StartHasNoRateOrEta) {
             "progress: 0/10 replicas (0.0%), 0.00e+00 replica-steps/s, elapsed 0:05, ETA --:--");
 }
 
+// On a narrow terminal the bar drops its least useful fields so that one line (shorter than
+// the width: a full line wraps) is redrawn in place, and the ETA stays visible.
+TEST(ProgressRender, BarFitsTheTerminalWidthAndKeepsTheEta) {
+  const ProgressSnapshot p{1234, 3000, 6252000, 12.0};
+  const std::string full = render_progress(p, true);
+  EXPECT_EQ(render_progress(p, true, 0), full);
+  EXPECT_EQ(render_progress(p, true, static_cast<int>(full.size()) + 1), full);
+  EXPECT_EQ(render_progress(p, true, 80), "[########------------]  1234/3000 replicas  41.1%  elapsed 0:12  ETA 0:17");
+  EXPECT_EQ(render_progress(p, true, 60), "[########------------]  1234/3000 replicas  41.1%  ETA 0:17");
+  EXPECT_EQ(render_progress(p, true, 50), "[####------]  1234/3000 replicas  41.1%  ETA 0:17");
+  EXPECT_EQ(render_progress(p, true, 40), "1234/3000 replicas  41.1%  ETA 0:17");
+  EXPECT_EQ(render_progress(p, true, 30), "1234/3000  41.1%  ETA 0:17");
+  EXPECT_EQ(render_progress(p, true, 20), "41.1%  ETA 0:17");
+  EXPECT_EQ(render_progress(p, true, 10), "ETA 0:17");
+  EXPECT_EQ(render_progress(p, true, 5), "ETA ");
+  for (int columns = 2; columns <= 140; ++columns) {
+    const std::string line = render_progress(p, true, columns);
+    EXPECT_LT(line.size(), static_cast<std::size_t>(columns)) << columns << ": " << line;
+    if (columns > 9) {
+      EXPECT_NE(line.find("ETA 0:17"), std::string::npos) << columns << ": " << line;
+    }
+  }
+  // Lines mode (a log, not a terminal) is never cut.
+  EXPECT_EQ(render_progress(p, false, 20), render_progress(p, false));
+}
+
 TEST(ProgressRender, DoneAndHours) {
   EXPECT_EQ(render_progress({10, 10, 1000, 3725.9}, true),
             "[####################]  10/10 replicas  100.0%  2.68e-01 replica-steps/s  elapsed 1:02:05  ETA 0:00");

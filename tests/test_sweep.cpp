@@ -51,6 +51,25 @@ TEST(Sweep, HostMemoryEstimateOfAShardIsItsOwn) {
   EXPECT_EQ(estimate_host_memory(config, cells, 1, false, 1800000).bytes, whole);
 }
 
+// Each thread trains one replica at a time with its own workspace: for a wide MLP that is
+// parameters, gradients, two moments, the width^2 transposed weights and two copies of the
+// result's parameters (~30 MB at [1024, 1024]), so the estimate grows by that per thread.
+TEST(Sweep, HostMemoryEstimateCountsEachThreadsWorkspace) {
+  ExperimentConfig config;
+  config.sweep.seeds = 16;
+  config.sweep.models = {ModelKind::mlp};
+  config.mlp.hidden = {1024, 1024};
+  const std::vector<Cell> cells = make_cells(config);
+  const double params = param_count(net_shape(config, ModelKind::mlp));
+  const double per_thread = 4.0 * (6.0 * params + 1024.0 * 1024.0);
+  const double one = estimate_host_memory(config, cells, 1, false).bytes;
+  const double two = estimate_host_memory(config, cells, 2, false).bytes;
+  const double eight = estimate_host_memory(config, cells, 8, false).bytes;
+  EXPECT_GE(two - one, per_thread);
+  EXPECT_LT(two - one, 1.2 * per_thread);  // the rest is the batch's activations and Adam's table
+  EXPECT_DOUBLE_EQ(eight - one, 7 * (two - one));
+}
+
 TEST(Sweep, NetShapes) {
   ExperimentConfig config;
   const NetShape p = net_shape(config, ModelKind::perceptron);

@@ -289,6 +289,37 @@ TEST_F(SweepCli, SigtermSavesPrintsTheResumeCommandAndResumesByteIdentical) {
   EXPECT_EQ(a, b);
 }
 
+// A dry run of a resume (run --resume DIR --dry-run, plan --resume DIR) counts what the
+// checkpoint already holds and plans the work of the rest only; it changes nothing there.
+TEST_F(SweepCli, ADryRunOfAResumePlansOnlyTheReplicasLeft) {
+  const pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--out term");
+  ASSERT_TRUE(wait_for_segment("term"));
+  ::kill(pid, SIGTERM);
+  ASSERT_EQ(wait_for(pid), 143) << bg_err();
+  std::smatch m;
+  const std::string err = bg_err();
+  ASSERT_TRUE(std::regex_search(err, m, std::regex(R"(; ([0-9]+) of 600 replicas are saved)"))) << err;
+  const int saved = std::stoi(m[1].str());
+  const std::string checkpoint = read(cwd() / "term" / "checkpoint" / "state.json");
+  char work[64];  // 8 epochs of ceil(2000 / 64) = 32 steps per replica
+  std::snprintf(work, sizeof work, "work         %.3g replica-steps", (600.0 - saved) * 8 * 32);
+  for (const std::string& cmd : {"run --resume term --dry-run", "plan --resume term", "plan --out term --resume"}) {
+    const CliResult r = run(cmd);
+    ASSERT_EQ(r.status, 0) << cmd << "\n" << r.err;
+    EXPECT_NE(r.out.find("replicas     600 of 600 (" + std::to_string(saved) + " already done in the checkpoint, " +
+                         std::to_string(600 - saved) + " to train)"),
+              std::string::npos)
+        << cmd << "\n"
+        << r.out;
+    EXPECT_NE(r.out.find(work), std::string::npos) << cmd << "\n" << work << "\n" << r.out;
+  }
+  EXPECT_EQ(read(cwd() / "term" / "checkpoint" / "state.json"), checkpoint);
+  EXPECT_FALSE(fs::exists(cwd() / "term" / "summary.json"));
+  // Without --resume a plan of that directory is still the whole sweep.
+  const CliResult fresh = run("plan " + kMedium);
+  EXPECT_NE(fresh.out.find("replicas     600 of 600\n"), std::string::npos) << fresh.out;
+}
+
 TEST_F(SweepCli, DivergedMarkersSurviveSigtermAndResume) {
   // Augmentation noise of 1e38 diverges the augmentation regime; the markers travel in the
   // checkpoint, so the resumed run's outputs equal an uninterrupted run's.
@@ -646,6 +677,15 @@ TEST_F(SweepCli, DryRunAndPlanCreateNothing) {
     EXPECT_TRUE(r.out.find("replicas     36 of 36") != std::string::npos ||
                 r.out.find("replicas     18 of 36") != std::string::npos)
         << r.out;
+  }
+  // An axis that changes only the MLPs: plan and run say the perceptrons repeat (stderr only).
+  for (const std::string& cmd : {"plan ", "run --dry-run "}) {
+    const CliResult idle = run(cmd + kSmall + "--set 'sweep.grid.\"model.mlp.hidden\"=[[8], [16]]'");
+    EXPECT_EQ(idle.status, 0) << idle.err;
+    EXPECT_NE(idle.err.find("underspec: warning: grid axis model.mlp.hidden does not affect perceptron: its 2 values "
+                            "train the same perceptron replicas again (9 of 36 replicas are bit-identical copies)\n"),
+              std::string::npos)
+        << idle.err;
   }
   // A bad config is still refused by a plan.
   EXPECT_EQ(run("plan --set sweep.seeds=0").status, 2);

@@ -1,6 +1,7 @@
 // `underspec`: the command line. Parses and validates everything, then hands over to the
 // driver. Exit status: 0 success, 2 bad usage or config (nothing created), 1 runtime
 // failure, 128 + signal when SIGINT/SIGTERM stopped a run (its finished work is saved).
+#include <malloc.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -50,6 +51,10 @@ void add_config_options(CLI::App* cmd, std::string& config_path, std::vector<std
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Blocks of 1 MiB and more (a wide MLP's per-replica workspace and parameters: 4-22 MB at
+  // width 1024) are mapped and unmapped, not kept: glibc's default raises the threshold after
+  // the first such free, and each thread's arena then held ~100 MB of freed workspaces.
+  ::mallopt(M_MMAP_THRESHOLD, 1 << 20);
   CLI::App app{
       "underspec: measures underspecification, the spread of out-of-distribution error across seeds "
       "of models trained on data with a spurious correlation, and how remedies change it."};
@@ -108,6 +113,9 @@ int main(int argc, char** argv) {
   plan->add_option("--threads", threads, threads_help)->type_name("N")->check(kNonEmptyValue);
   // run's other options, so that `run ARGS --dry-run` and `plan ARGS` take the same ARGS
   plan->add_flag("--no-report", no_report, "Plan without report.html");
+  plan->add_option("--resume", resume_dir, "Plan the rest of the interrupted run in DIR (or in --out)")
+      ->expected(0, 1)
+      ->type_name("[DIR]");
   plan->add_option("--progress", progress, "Accepted as run takes it (a plan trains nothing)")
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
 
@@ -253,13 +261,13 @@ int main(int argc, char** argv) {
     if (*run) {
       underspec::parse_progress_mode(progress, options.progress);
       options.gpus = underspec::parse_gpu_list(gpus);
-      if (run->count("--resume") > 0) {
-        options.resume = true;
-        if (!resume_dir.empty()) {
-          if (!out.empty() && out != resume_dir)
-            throw underspec::UsageError("--resume " + resume_dir + " and --out " + out + " name different directories");
-          options.out = resume_dir;
-        }
+    }
+    if ((*run && run->count("--resume") > 0) || (*plan && plan->count("--resume") > 0)) {
+      options.resume = true;
+      if (!resume_dir.empty()) {
+        if (!out.empty() && out != resume_dir)
+          throw underspec::UsageError("--resume " + resume_dir + " and --out " + out + " name different directories");
+        options.out = resume_dir;
       }
     }
     return underspec::run_experiment(options, std::cout, std::cerr);

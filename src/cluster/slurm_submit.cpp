@@ -195,7 +195,7 @@ int slurm_prepare(SlurmOptions o, const ExperimentConfig& config, bool submit, s
                      "(they would break the #SBATCH lines)");
   // The checks and messages of run's --out (on the path as given, so the messages name it as
   // run's do): a file, under a file, not creatable, not empty.
-  require_new_output_dir(given);
+  require_new_output_dir(given, OutputUse::fill);
   std::error_code ec;
   const bool existed = fs::exists(o.dir, ec);
   if (o.binary.empty()) o.binary = fs::read_symlink("/proc/self/exe", ec);

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <climits>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 namespace underspec::config_detail {
@@ -58,7 +59,20 @@ double Field::number() const {
   else
     fail("expected a number, got " + type_name());
   if (!std::isfinite(x)) fail("must be finite");
+  require_float_range(x);
   return x;
+}
+
+// Training runs in float32: a value that becomes 0, subnormal or infinite there passes every
+// double check and then silently breaks training (eps 1e-50 -> 0 gives 0/0, lr 1e-300 -> 0
+// learns nothing, 1e300 -> inf), so it is refused here, where the key is known.
+void Field::require_float_range(double x) const {
+  if (x == 0) return;
+  const float f = static_cast<float>(x);
+  if (std::isnormal(f)) return;
+  const char* side = std::isinf(f) ? "above the largest" : "below the smallest";
+  fail(format(x) + " is " + side + " float (training runs in float32: a nonzero magnitude must be in [" +
+       format(std::numeric_limits<float>::min()) + ", " + format(std::numeric_limits<float>::max()) + "])");
 }
 
 double Field::positive() const {
@@ -154,11 +168,15 @@ void flatten(const toml::table& table, const std::string& prefix, const Field& g
   }
 }
 
+// The table is the whole grid: it replaces every axis set before (a file's [sweep.grid] when
+// given by --set 'sweep.grid={...}'), so `{}` removes them all. One axis alone is set by
+// set_grid_axis (`--set 'sweep.grid."train.lr"=[...]'`).
 void set_grid(const Field& f, ExperimentConfig& c) {
   const auto* table = f.node().as_table();
   if (!table) f.fail("expected a table of axes (\"<key>\" = [values, ...])");
   std::vector<std::pair<std::string, const toml::node*>> axes;
   flatten(*table, "", f, axes);
+  c.sweep.grid.clear();
   for (std::size_t i = 0; i < axes.size(); ++i) {
     const Field values = f.child(*axes[i].second, axis_name(axes[i].first));
     for (std::size_t j = 0; j < i; ++j)
@@ -180,7 +198,8 @@ const KeySpec kKeys[] = {
      [](const ExperimentConfig& c) { return number(c.data.noise_std); }, "standard deviation of the noise on y"},
     {"data.train_factor", [](const Field& f, ExperimentConfig& c) { c.data.train_factor = f.positive(); },
      [](const ExperimentConfig& c) { return number(c.data.train_factor); },
-     "x3 = y + N(0,1)/factor on the training domain"},
+     "x3 = y + N(0,1)/factor on the training domain", kAllModels,
+     bit(Regime::baseline) | bit(Regime::augmentation)},  // domain randomization draws its own
     {"data.iid_factor", [](const Field& f, ExperimentConfig& c) { c.data.iid_factor = f.positive(); },
      [](const ExperimentConfig& c) { return number(c.data.iid_factor); }, "factor of the IID test domain"},
     {"data.ood_factor", [](const Field& f, ExperimentConfig& c) { c.data.ood_factor = f.positive(); },
@@ -252,7 +271,7 @@ const KeySpec kKeys[] = {
        c.mlp.hidden = hidden;
      },
      [](const ExperimentConfig& c) { return list(c.mlp.hidden, [](int n) { return std::to_string(n); }); },
-     "hidden layer widths (ReLU)"},
+     "hidden layer widths (ReLU)", bit(ModelKind::mlp)},
     {"regime.domain_randomization.factor_range",
      [](const Field& f, ExperimentConfig& c) {
        const auto e = f.elements(2, 2);
@@ -261,11 +280,11 @@ const KeySpec kKeys[] = {
        c.domain_randomization.factor_range = {lo, hi};
      },
      [](const ExperimentConfig& c) { return numbers(c.domain_randomization.factor_range); },
-     "each training sample draws factor ~ U(lo, hi)"},
+     "each training sample draws factor ~ U(lo, hi)", kAllModels, bit(Regime::domain_randomization)},
     {"regime.augmentation.noise_std",
      [](const Field& f, ExperimentConfig& c) { c.augmentation.noise_std = f.non_negative(); },
      [](const ExperimentConfig& c) { return number(c.augmentation.noise_std); },
-     "x3 += N(0, noise_std^2) at every step"},
+     "x3 += N(0, noise_std^2) at every step", kAllModels, bit(Regime::augmentation)},
 };
 
 constexpr std::string_view kTables[] = {"data",
@@ -278,7 +297,75 @@ constexpr std::string_view kTables[] = {"data",
                                         "regime.domain_randomization",
                                         "regime.augmentation"};
 
+// Optimal string alignment distance: edits, counting a swap of neighbours as one (n_trian).
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i)
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1])});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.size()][b.size()];
+}
+
+std::string_view leaf_of(std::string_view key) { return key.substr(key.rfind('.') + 1); }
+std::string_view table_of(std::string_view key) {
+  const auto dot = key.rfind('.');
+  return dot == std::string_view::npos ? std::string_view() : key.substr(0, dot);
+}
+
+// The first letters of a name's words: learning_rate -> lr.
+std::string initials(std::string_view name) {
+  std::string out;
+  for (std::size_t i = 0; i < name.size(); ++i)
+    if (i == 0 || name[i - 1] == '_') out += name[i];
+  return out;
+}
+
+// Known keys whose leaf is `unknown`'s but in another table (train.seeds -> sweep.seeds).
+std::vector<std::string_view> same_leaf_elsewhere(std::string_view unknown) {
+  std::vector<std::string_view> out;
+  for (const KeySpec& k : kKeys)
+    if (k.name() == leaf_of(unknown) && k.table() != table_of(unknown)) out.push_back(k.key);
+  return out;
+}
+
+// The known key or table nearest to `unknown`: by edit distance (at most a third of its
+// last name, 1 to 3 edits), or one whose name is the initials of unknown's in the same table.
+std::string_view nearest_name(std::string_view unknown) {
+  const std::size_t limit = std::clamp<std::size_t>(leaf_of(unknown).size() / 3, 1, 3);
+  std::string_view best;
+  std::size_t best_distance = limit + 1;
+  const auto consider = [&](std::string_view known) {
+    const std::size_t d = edit_distance(unknown, known);
+    if (d < best_distance) best = known, best_distance = d;
+  };
+  for (const KeySpec& k : kKeys) consider(k.key);
+  for (std::string_view t : kTables) consider(t);
+  if (!best.empty()) return best;
+  for (const KeySpec& k : kKeys)
+    if (k.table() == table_of(unknown) && k.name().size() > 1 && k.name() == initials(leaf_of(unknown))) return k.key;
+  return {};
+}
+
 }  // namespace
+
+std::string did_you_mean(std::string_view unknown) {
+  const std::vector<std::string_view> moved = same_leaf_elsewhere(unknown);
+  if (!moved.empty()) {
+    std::string names, tables;
+    for (std::string_view k : moved) {
+      names += (names.empty() ? "'" : " or '") + std::string(k) + "'";
+      tables += (tables.empty() ? "[" : " or [") + std::string(table_of(k)) + "]";
+    }
+    return " (did you mean " + names + "? " + std::string(leaf_of(unknown)) + " belongs in " + tables + ")";
+  }
+  const std::string_view near = nearest_name(unknown);
+  return near.empty() ? std::string() : " (did you mean '" + std::string(near) + "'?)";
+}
 
 std::span<const KeySpec> keys() { return kKeys; }
 
@@ -298,7 +385,7 @@ void set_grid_axis(ExperimentConfig& config, const std::string& axis, const Fiel
   if (axis == "sweep" || axis.starts_with("sweep."))
     values.fail("keys of [sweep] cannot be grid axes (the grid varies the experiment, not the sweep)");
   const KeySpec* spec = find_key(axis);
-  if (!spec) values.fail("unknown key '" + axis + "'");
+  if (!spec) values.fail("unknown key '" + axis + "'" + did_you_mean(axis));
   if (const auto* a = values.node().as_array(); a && a->empty()) values.fail("empty list: an axis needs a value");
   GridAxis out{axis, {}};
   for (const Field& e : values.elements(1, SIZE_MAX)) {

@@ -58,6 +58,7 @@ class Field {
 
  private:
   std::string where() const;
+  void require_float_range(double x) const;
   std::string type_name() const;
 
   const toml::node& node_;
@@ -83,18 +84,27 @@ using Setter = void (*)(const Field&, ExperimentConfig&);
 // not written at all: only sweep.seeds_per_model.* can be unset).
 using Writer = std::string (*)(const ExperimentConfig&);
 
+// Bit masks of the models (bit = ModelKind) and regimes (bit = Regime) a key's value changes.
+inline constexpr unsigned kAllModels = 0b11, kAllRegimes = 0b111;
+constexpr unsigned bit(ModelKind m) { return 1u << static_cast<unsigned>(m); }
+constexpr unsigned bit(Regime r) { return 1u << static_cast<unsigned>(r); }
+
 struct KeySpec {
   std::string_view key;  // dotted: table, then name (`model.mlp.hidden`)
   Setter set;
   Writer write;  // null for kGridKey, whose lines are the axes
   std::string_view comment;
+  // What the value changes: a grid axis over it retrains identical replicas of the others.
+  unsigned models = kAllModels, regimes = kAllRegimes;
+
+  bool affects(ModelKind m, Regime r) const { return (models & bit(m)) && (regimes & bit(r)); }
 
   std::string_view table() const { return key.substr(0, key.rfind('.')); }
   std::string_view name() const { return key.substr(key.rfind('.') + 1); }
 };
 
-// The grid: a table of axes, not a value. Its setter takes the table (axes merged into the
-// config's grid, a later axis replacing an earlier one of the same key).
+// The grid: a table of axes, not a value. Its setter takes the table and replaces the whole
+// grid with it (`{}` clears it); set_grid_axis sets one axis.
 inline constexpr std::string_view kGridKey = "sweep.grid";
 
 // Every key, in the order config.toml writes them (grouped by TOML table).
@@ -102,6 +112,9 @@ std::span<const KeySpec> keys();
 const KeySpec* find_key(std::string_view key);
 // Tables that only hold keys (`data`, `model`, `sweep.seeds_per_model`, ...).
 bool is_table(std::string_view key);
+// For a message about the unknown key or table `unknown`: " (did you mean 'KEY'?)" naming
+// the nearest known one, or the right table for a known name in the wrong one; "" if none.
+std::string did_you_mean(std::string_view unknown);
 
 // Sets the grid axis `axis` (a key outside [sweep], e.g. `train.lr`) to the array `values`:
 // every value is checked by the key's own setter and stored as its canonical text. Replaces

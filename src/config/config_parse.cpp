@@ -29,7 +29,9 @@ void apply_table(const toml::table& table, const std::string& prefix, Experiment
       if (!node.is_table()) Field(node, key, nullptr).fail("expected a table");
       apply_table(*node.as_table(), key, config);
     } else {
-      throw ConfigError(location(k.source()) + ": unknown " + (node.is_table() ? "table" : "key") + " '" + key + "'");
+      throw ConfigError(
+          location(k.source()) + ": unknown " + (node.is_table() ? "table" : "key") + " '" + key + "'" +
+          (dotted_name ? " (a quoted name with a dot is one name; write the key unquoted)" : did_you_mean(key)));
     }
   }
 }
@@ -174,7 +176,7 @@ void apply_node(ExperimentConfig& config, const std::string& key, const toml::no
   std::string axis;
   if (grid_axis_of(key, axis)) return set_grid_axis(config, axis, Field(node, axis_name(axis), &origin));
   if (const KeySpec* spec = find_key(key)) return spec->set(Field(node, key, &origin), config);
-  if (!is_table(key)) fail("unknown key '" + key + "'");
+  if (!is_table(key)) fail("unknown key '" + key + "'" + did_you_mean(key));
   const toml::table* table = node.as_table();
   if (!table)
     fail(key + ": is a table; set one of its keys (--set " + key + ".KEY=VALUE) or give an inline table (--set '" +
@@ -190,7 +192,8 @@ void apply_node(ExperimentConfig& config, const std::string& key, const toml::no
 void apply_text(ExperimentConfig& config, const std::string& key, std::string_view value, const std::string& origin) {
   const auto fail = [&](const std::string& what) { throw ConfigError(origin + ": " + what); };
   std::string axis;
-  if (!grid_axis_of(key, axis) && !find_key(key) && !is_table(key)) fail("unknown key '" + key + "'");
+  if (!grid_axis_of(key, axis) && !find_key(key) && !is_table(key))
+    fail("unknown key '" + key + "'" + did_you_mean(key));
   if (value.empty()) fail(key + ": missing value");
   if (const std::string problem = unparsable_by_tomlpp(value); !problem.empty())
     fail(key + ": not a TOML value (" + problem.substr(problem.find("error: ") + 7) + ")");
@@ -208,6 +211,8 @@ void apply_text(ExperimentConfig& config, const std::string& key, std::string_vi
 }  // namespace
 
 ExperimentConfig parse_config(std::string_view text, std::string_view source) {
+  constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";  // written by many Windows editors; TOML allows none
+  if (text.starts_with(kUtf8Bom)) text.remove_prefix(kUtf8Bom.size());
   ExperimentConfig config;
   apply_table(parse_toml(text, source), "", config);
   return config;

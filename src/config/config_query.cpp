@@ -75,6 +75,31 @@ std::uint64_t replica_count(const ExperimentConfig& config) {
   return saturating_mul(saturating_mul(grid_cells(config), seeds_over_models(config)), config.sweep.regimes.size());
 }
 
+std::vector<std::string> idle_axis_warnings(const ExperimentConfig& config) {
+  std::vector<std::string> out;
+  const std::uint64_t cells = grid_cells(config);
+  for (const GridAxis& axis : config.sweep.grid) {
+    const KeySpec* spec = find_key(axis.key);
+    const std::uint64_t n = axis.values.size();
+    if (!spec || n < 2) continue;
+    std::uint64_t copies = 0;  // replicas trained exactly as another cell's of this axis
+    std::string idle;
+    for (ModelKind m : config.sweep.models)
+      for (Regime r : config.sweep.regimes)
+        if (!spec->affects(m, r))
+          copies += (cells - cells / n) * static_cast<std::uint64_t>(std::max(config.sweep.seeds_of(m), 0));
+    for (ModelKind m : config.sweep.models)
+      if (!(spec->models & bit(m))) idle += (idle.empty() ? "" : ", ") + std::string(to_string(m));
+    for (Regime r : config.sweep.regimes)
+      if (!(spec->regimes & bit(r))) idle += (idle.empty() ? "" : ", ") + std::string(to_string(r));
+    if (copies == 0) continue;
+    out.push_back("grid axis " + axis.key + " does not affect " + idle + ": its " + std::to_string(n) +
+                  " values train the same " + idle + " replicas again (" + std::to_string(copies) + " of " +
+                  std::to_string(replica_count(config)) + " replicas are bit-identical copies)");
+  }
+  return out;
+}
+
 void validate_config(const ExperimentConfig& config) {
   int most_seeds = 0;
   for (ModelKind m : config.sweep.models) most_seeds = std::max(most_seeds, config.sweep.seeds_of(m));

@@ -2,6 +2,7 @@
 #include "underspec/run/finalize.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <ostream>
 
 #include "underspec/outputs/atomic_file.hpp"
@@ -50,6 +51,37 @@ void write_params(const fs::path& dir, const Sweep& sweep, const std::vector<Rep
   if (ec) throw OutputError("cannot rename into " + (dir / "params.npy").string() + ": " + ec.message());
 }
 
+// Data keys whose values make the data's scale extreme in some cell (|value| >= 1e6, or a
+// domain factor <= 1e-6, which makes x3 = y + N(0,1)/factor huge): float training then
+// overflows whatever the learning rate, so blaming train.lr would mislead.
+std::vector<std::string> extreme_data_keys(const Sweep& sweep) {
+  constexpr double kLarge = 1e6;
+  std::vector<std::string> keys;
+  const auto note = [&](bool extreme, const char* key) {
+    if (extreme && std::find(keys.begin(), keys.end(), key) == keys.end()) keys.emplace_back(key);
+  };
+  for (const Cell& cell : sweep.cells) {
+    const DataConfig& d = cell.config.data;
+    note(std::max(std::abs(d.coefficients[0]), std::abs(d.coefficients[1])) >= kLarge, "data.coefficients");
+    note(std::abs(d.intercept) >= kLarge, "data.intercept");
+    note(d.noise_std >= kLarge, "data.noise_std");
+    note(d.train_factor <= 1 / kLarge, "data.train_factor");
+    note(cell.config.augmentation.noise_std >= kLarge, "regime.augmentation.noise_std");
+    note(cell.config.domain_randomization.factor_range[0] <= 1 / kLarge, "regime.domain_randomization.factor_range");
+  }
+  return keys;
+}
+
+// Why every replica may have diverged: the extreme data keys, else the usual suspect.
+std::string divergence_hint(const Sweep& sweep) {
+  const std::vector<std::string> keys = extreme_data_keys(sweep);
+  if (keys.empty()) return "lower train.lr?";
+  std::string names;
+  for (const std::string& k : keys) names += (names.empty() ? "" : ", ") + k;
+  return names + (keys.size() == 1 ? " looks" : " look") +
+         " extreme: float32 training overflows at that scale; bring the data nearer 1";
+}
+
 }  // namespace
 
 int finalize_run(const fs::path& written, const Sweep& sweep, std::vector<ReplicaResult> rows, const RunInfo& info,
@@ -89,7 +121,7 @@ int finalize_run(const fs::path& written, const Sweep& sweep, std::vector<Replic
          "of replicas.csv): "
       << names << '\n';
   if (diverged < run.results.size()) return 0;
-  err << "underspec: error: every replica diverged; no statistic is defined (lower train.lr?)\n";
+  err << "underspec: error: every replica diverged; no statistic is defined (" << divergence_hint(sweep) << ")\n";
   return 1;
 }
 

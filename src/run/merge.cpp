@@ -105,7 +105,7 @@ int merge_into(const std::vector<std::string>& dirs, const fs::path& out, const 
     err << "underspec: merge: not every shard saved its parameters; no params.npy\n";
 
   CheckpointState state{shards.front().state.config_hash, 0, 1, 0, static_cast<std::uint32_t>(total), total, false};
-  require_new_output_dir(out);  // must not exist or be empty
+  require_new_output_dir(out, OutputUse::replace);  // must not exist or be empty
   StagingDir staged(out);
   fs::path dir = staged.path();
   reserve_run_dir(dir, false, sweep.config, state);

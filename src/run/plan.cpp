@@ -54,14 +54,18 @@ MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::v
     const double train_sets = c.data.per_replica ? 0.0 : static_cast<double>(c.sweep.regimes.size());
     datasets +=
         16.0 * (static_cast<double>(c.data.n_test) * (2 + k) + static_cast<double>(c.data.n_train) * train_sets);
-    // Per thread: a per-replica training set, the Adam/StepLR table of one training and the
-    // trainer's workspace (parameters, gradients, moments, activations of a batch).
+    // Per thread: a per-replica training set, the Adam/StepLR table of one training, the
+    // trainer's workspace (TrainWorkspace: parameters, gradients, moments, a batch's
+    // activations and errors, and the transposed weights, width^2) and two copies of the
+    // result's parameters (the one returned, the one the driver's sink makes).
     const double adam = 16.0 * static_cast<double>(replica_steps(c));
     double workspace = 0;
     for (ModelKind model : c.sweep.models) {
       const NetShape shape = net_shape(c, model);
-      workspace =
-          std::max(workspace, 4.0 * (4.0 * param_count(shape) + 4.0 * c.train.batch_size * (max_width(shape) + 1.0)));
+      const double params = param_count(shape), width = max_width(shape), batch = c.train.batch_size;
+      double activations = 0;
+      for (int l = 0; l <= shape.n_layers; ++l) activations += batch * shape.width[l];
+      workspace = std::max(workspace, 4.0 * (6.0 * params + batch * (2.0 * width + 1.0) + width * width + activations));
     }
     per_thread = std::max(per_thread,
                           (c.data.per_replica ? 16.0 * static_cast<double>(c.data.n_train) : 0.0) + adam + workspace);
@@ -95,7 +99,7 @@ constexpr double kReportMaxScatterPoints = 2 * 4000, kReportMaxStripPointsPerGro
 constexpr double kBlockSlackBytes = 32 * 4096;
 
 RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, bool report, const std::string& device,
-                 int threads) {
+                 int threads, const std::vector<bool>& done) {
   RunPlan p;
   p.cells = sweep.cells.size();
   p.replicas = range.end - range.begin;
@@ -112,10 +116,14 @@ RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, bool re
     const double params = param_count(shape), weights = weights_of(shape);
     const auto steps = replica_steps(c);
     const double k = static_cast<double>(c.data.stress_factors.size());
-    p.replica_steps += steps;
-    // 2 FLOP per weight and sample forward, 4 backward, ~10 per parameter for Adam.
-    p.flops += 6 * weights * static_cast<double>(c.data.n_train) * c.train.epochs +
-               10 * params * static_cast<double>(steps) + 2 * weights * static_cast<double>(c.data.n_test) * (2 + k);
+    if (!done.empty() && done[id - range.begin]) {
+      ++p.already_done;
+    } else {
+      p.replica_steps += steps;
+      // 2 FLOP per weight and sample forward, 4 backward, ~10 per parameter for Adam.
+      p.flops += 6 * weights * static_cast<double>(c.data.n_train) * c.train.epochs +
+                 10 * params * static_cast<double>(steps) + 2 * weights * static_cast<double>(c.data.n_test) * (2 + k);
+    }
     const bool kept = save_params || r.model == ModelKind::perceptron;
     // replicas.csv and stress.csv rows, the checkpoint record (and params.npy's row below).
     p.disk_bytes += kReplicaRowBytes + kStressRowBytes * k + kCheckpointRecordBytes + kStressRowBytes * k / 2 +
@@ -153,7 +161,11 @@ std::string describe_plan(const RunPlan& plan, const Sweep& sweep, const std::fi
            std::to_string(sweep.config.sweep.grid[a].values.size());
     s += ")";
   }
-  s += "\n  replicas     " + std::to_string(plan.replicas) + " of " + std::to_string(sweep.replicas.size()) + "\n";
+  s += "\n  replicas     " + std::to_string(plan.replicas) + " of " + std::to_string(sweep.replicas.size());
+  if (plan.already_done > 0)
+    s += " (" + std::to_string(plan.already_done) + " already done in the checkpoint, " +
+         std::to_string(plan.replicas - plan.already_done) + " to train)";
+  s += "\n";
   s += "  work         " + fmt("%.3g", static_cast<double>(plan.replica_steps)) + " replica-steps, " +
        fmt("%.3g", plan.flops / 1e9) + " GFLOP\n";
   s += "  host memory  about " + format_bytes(plan.host_bytes) + "\n";

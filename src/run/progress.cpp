@@ -1,11 +1,16 @@
 // Progress lines and the redraw thread (see progress.hpp).
 #include "underspec/run/progress.hpp"
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ostream>
+#include <vector>
 
 namespace underspec {
 
@@ -28,6 +33,52 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
+std::string bar_cells(double fraction, int width) {
+  const int filled = static_cast<int>(std::lround(fraction * width));
+  std::string cells(static_cast<std::size_t>(width), '-');
+  cells.replace(0, static_cast<std::size_t>(filled), static_cast<std::size_t>(filled), '#');
+  return "[" + cells + "]";
+}
+
+struct BarFields {
+  std::string bar, short_bar, count, percent, rate, elapsed, eta;
+};
+
+// The richest form of the bar line that fits in `columns` - 1 (a line filling the last
+// column wraps on many terminals, and every redraw would leave a line behind): fields are
+// dropped from the least useful (the rate, the elapsed time, then the bar's width, the bar,
+// the word "replicas", the count, the percentage); the ETA stays, cut only by a terminal
+// narrower than itself. columns <= 0: no limit.
+std::string fit_bar_line(const BarFields& f, int columns) {
+  const std::vector<std::string> forms = {
+      f.bar + "  " + f.count + " replicas  " + f.percent + "  " + f.rate + "  " + f.elapsed + "  " + f.eta,
+      f.bar + "  " + f.count + " replicas  " + f.percent + "  " + f.elapsed + "  " + f.eta,
+      f.bar + "  " + f.count + " replicas  " + f.percent + "  " + f.eta,
+      f.short_bar + "  " + f.count + " replicas  " + f.percent + "  " + f.eta,
+      f.count + " replicas  " + f.percent + "  " + f.eta,
+      f.count + "  " + f.percent + "  " + f.eta,
+      f.percent + "  " + f.eta,
+      f.eta,
+  };
+  if (columns <= 0) return forms.front();
+  const auto room = static_cast<std::size_t>(std::max(columns - 1, 1));
+  for (const std::string& form : forms)
+    if (form.size() <= room) return form;
+  return forms.back().substr(0, room);
+}
+
+// The width of the terminal on stderr: TIOCGWINSZ, else $COLUMNS, else 80.
+int terminal_columns() {
+  winsize ws{};
+  if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  if (const char* env = std::getenv("COLUMNS"); env && *env) {
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (*end == '\0' && n > 0 && n < 100000) return static_cast<int>(n);
+  }
+  return 80;
+}
+
 }  // namespace
 
 bool parse_progress_mode(const std::string& text, ProgressMode& mode) {
@@ -45,7 +96,7 @@ bool parse_progress_mode(const std::string& text, ProgressMode& mode) {
   return true;
 }
 
-std::string render_progress(const ProgressSnapshot& p, bool bar) {
+std::string render_progress(const ProgressSnapshot& p, bool bar, int columns) {
   const double fraction =
       p.total == 0 ? 1.0 : std::min(1.0, static_cast<double>(p.done) / static_cast<double>(p.total));
   const bool timed = p.elapsed_seconds > 0 && std::isfinite(p.elapsed_seconds);
@@ -65,14 +116,14 @@ std::string render_progress(const ProgressSnapshot& p, bool bar) {
 
   char buf[256];
   if (bar) {
-    const int filled = static_cast<int>(std::lround(fraction * kBarWidth));
-    std::string cells(kBarWidth, '-');
-    cells.replace(0, static_cast<std::size_t>(filled), static_cast<std::size_t>(filled), '#');
     // Pad `done` to the width of `total` so the line does not jitter as it redraws.
     const int width = std::snprintf(nullptr, 0, "%" PRIu64, p.total);
-    std::snprintf(buf, sizeof buf,
-                  "[%s]  %*" PRIu64 "/%" PRIu64 " replicas  %.1f%%  %s replica-steps/s  elapsed %s  ETA %s",
-                  cells.c_str(), width, p.done, p.total, 100 * fraction, rate, elapsed.c_str(), eta.c_str());
+    char count[64], percent[16];
+    std::snprintf(count, sizeof count, "%*" PRIu64 "/%" PRIu64, width, p.done, p.total);
+    std::snprintf(percent, sizeof percent, "%.1f%%", 100 * fraction);
+    return fit_bar_line({bar_cells(fraction, kBarWidth), bar_cells(fraction, kBarWidth / 2), count, percent,
+                         std::string(rate) + " replica-steps/s", "elapsed " + elapsed, "ETA " + eta},
+                        columns);
   } else {
     std::snprintf(buf, sizeof buf,
                   "progress: %" PRIu64 "/%" PRIu64 " replicas (%.1f%%), %s replica-steps/s, elapsed %s, ETA %s", p.done,
@@ -108,7 +159,8 @@ ProgressSnapshot ProgressReporter::snapshot() const {
 }
 
 void ProgressReporter::draw() {
-  const std::string line = render_progress(snapshot(), mode_ == ProgressMode::bar);
+  const bool bar = mode_ == ProgressMode::bar;
+  const std::string line = render_progress(snapshot(), bar, bar ? terminal_columns() : 0);
   if (mode_ == ProgressMode::bar) {
     err_ << '\r' << line << "\x1b[K" << std::flush;
   } else {

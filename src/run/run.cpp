@@ -103,6 +103,16 @@ class ResultCollector {
     std::lock_guard lock(mutex_);
     flush_locked();
   }
+  // After an error: keeps what finished if it can, without replacing that error by the same
+  // failure again (a full disk fails this write too). Returns how many replicas are saved.
+  std::size_t flush_after_error() noexcept {
+    std::lock_guard lock(mutex_);
+    try {
+      flush_locked();
+    } catch (...) {  // the records stay pending: not saved
+    }
+    return static_cast<std::size_t>(std::count(done_.begin(), done_.end(), true)) - pending_.size();
+  }
 
  private:
   void flush_locked() {
@@ -154,6 +164,18 @@ class RunLock {
   int fd_ = -1;
 };
 
+// The replicas of `range` that the checkpoint in `dir` holds, for a dry run of a resume (read
+// without the run lock: segments appear whole, by rename, so a running run does not harm it).
+std::vector<bool> finished_replicas(const std::filesystem::path& dir, ShardRange range) {
+  std::vector<bool> done(range.end - range.begin, false);
+  for_each_checkpoint_record(dir, [&](ReplicaResult&& r) {
+    if (r.id < range.begin || r.id >= range.end)
+      throw CheckpointError("checkpoint holds replica " + std::to_string(r.id) + " outside this run's range");
+    done[r.id - range.begin] = true;
+  });
+  return done;
+}
+
 // The command that continues the run in `dir`, for pasting into a shell.
 std::string resume_command(const RunOptions& options, const std::filesystem::path& dir) {
   std::string cmd = "underspec run --resume " + shell_path(dir.string());
@@ -196,9 +218,11 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   const ShardSpec shard = options.shard.value_or(ShardSpec{});
   const std::uint64_t shard_replicas = (replica_count(config) + shard.count - 1) / shard.count;  // the largest shard
   require_host_memory(
-      estimate_host_memory(config, make_cells(config), options.threads, options.save_params, shard_replicas));
+      estimate_host_memory(config, make_cells(config), options.threads, options.save_params, shard_replicas),
+      options.shard.has_value());
   const Sweep sweep = make_sweep(config);
   const ShardRange range = shard_range(static_cast<std::uint32_t>(sweep.replicas.size()), shard.index, shard.count);
+  for (const std::string& w : idle_axis_warnings(config)) err << "underspec: warning: " << w << '\n';
   if (range.begin == range.end)  // valid (merge takes it), but rarely what was meant
     err << "underspec: warning: shard " << shard.index << "/" << shard.count << " holds no replica (the sweep has "
         << sweep.replicas.size() << ")\n";
@@ -212,12 +236,15 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
     require_same_run(reserved, config, state);
   }
 
-  const RunPlan plan =
-      plan_run(sweep, range, options.save_params, options.report && !options.shard, options.device, options.threads);
   if (options.dry_run) {
+    const std::vector<bool> done = run_dir.has_checkpoint ? finished_replicas(dir, range) : std::vector<bool>{};
+    const RunPlan plan = plan_run(sweep, range, options.save_params, options.report && !options.shard, options.device,
+                                  options.threads, done);
     out << describe_plan(plan, sweep, dir) << std::flush;
     return 0;
   }
+  const RunPlan plan =
+      plan_run(sweep, range, options.save_params, options.report && !options.shard, options.device, options.threads);
   require_resources(plan, dir);
 
   std::string notice;
@@ -276,8 +303,11 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
     try {
       backend->train(sweep, todo, std::ref(collect), &signals.requested());
     } catch (...) {
-      collect.flush();  // keep what finished before the error
+      const std::size_t saved = collect.flush_after_error();
       progress.finish();
+      err << "underspec: training failed (the error is below); " << saved << " of " << rows.size()
+          << " replicas are saved in " << dir.string()
+          << "\nunderspec: to continue once it is fixed: " << resume_command(options, dir) << '\n';
       throw;
     }
     collect.flush();

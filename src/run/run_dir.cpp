@@ -56,6 +56,16 @@ std::string file_kind(const fs::file_status& s) {
   }
 }
 
+// Why nothing can be created in the directory `dir` ("" when something can): probed with a
+// directory made and removed at once, which also catches read-only file systems, /proc and
+// /sys, and permissions as they apply to this process (root included).
+std::string write_problem(const fs::path& dir) {
+  std::string tmpl = (dir / ".underspec-probe-XXXXXX").string();
+  if (::mkdtemp(tmpl.data()) == nullptr) return std::strerror(errno);
+  ::rmdir(tmpl.c_str());
+  return {};
+}
+
 // An output directory that does not exist yet must be creatable: its nearest existing
 // ancestor is a directory we can create entries in (probed with a directory made and
 // removed at once, which also catches read-only file systems and /proc or /sys).
@@ -71,13 +81,31 @@ void require_creatable(const fs::path& dir) {
     if (!fs::is_directory(s))
       throw UsageError("output path " + dir.string() + " lies under " + probe.string() + ", which is " + file_kind(s) +
                        ", not a directory");
-    std::string tmpl = (probe / ".underspec-probe-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr)
-      throw UsageError("output path " + dir.string() + " cannot be created in " + probe.string() + ": " +
-                       std::strerror(errno));
-    ::rmdir(tmpl.c_str());
+    if (const std::string problem = write_problem(probe); !problem.empty())
+      throw UsageError("output path " + dir.string() + " cannot be created in " + probe.string() + ": " + problem);
     return;
   }
+}
+
+// An existing directory that will be written into (run, slurm) or beside (merge and score
+// stage their outputs in a sibling, then rename it onto `dir`): otherwise the first write
+// fails mid-command with a runtime error instead of this usage error.
+void require_writable(const fs::path& dir, OutputUse use) {
+  if (use == OutputUse::fill) {
+    if (const std::string problem = write_problem(dir); !problem.empty())
+      throw UsageError("output directory " + dir.string() + " exists but cannot be written: " + problem);
+    return;
+  }
+  const fs::path parent = fs::absolute(dir).lexically_normal().parent_path();
+  struct stat own {
+  }, above{};
+  if (::stat(dir.c_str(), &own) == 0 && ::stat(parent.c_str(), &above) == 0 && own.st_dev != above.st_dev)
+    throw UsageError(
+        "output directory " + dir.string() +
+        " is a mount point, which cannot be replaced by the finished outputs; choose a directory inside it");
+  if (const std::string problem = write_problem(parent); !problem.empty())
+    throw UsageError("output directory " + dir.string() + " cannot be replaced: its parent " + parent.string() +
+                     " (where the outputs are staged) cannot be written: " + problem);
 }
 
 }  // namespace
@@ -97,7 +125,7 @@ std::string path_problem(const fs::path& path, bool want_directory) {
 namespace {
 
 // inspect_run_dir, with what to suggest when `dir` already holds a run and resume is false.
-RunDirectory inspect(const fs::path& dir, bool resume, const char* taken_advice) {
+RunDirectory inspect(const fs::path& dir, bool resume, const char* taken_advice, OutputUse use) {
   RunDirectory r;
   r.path = dir;
   std::error_code ec;
@@ -128,11 +156,13 @@ RunDirectory inspect(const fs::path& dir, bool resume, const char* taken_advice)
         } catch (const ConfigError&) {  // cut short: the reservation writes it again
         }
       }
+      require_writable(dir, use);
       return r;
     }
     if (!fs::is_empty(dir, ec))
       throw UsageError("output directory " + dir.string() + " already exists and is not empty" +
                        (resume ? " (and holds no underspec checkpoint to resume)" : ""));
+    require_writable(dir, use);
     return r;
   }
   if (!resume) throw UsageError("output directory " + dir.string() + " holds a run already; " + taken_advice);
@@ -149,12 +179,12 @@ RunDirectory inspect(const fs::path& dir, bool resume, const char* taken_advice)
 }  // namespace
 
 RunDirectory inspect_run_dir(const fs::path& dir, bool resume) {
-  return inspect(dir, resume, "continue it with --resume, or choose another --out");
+  return inspect(dir, resume, "continue it with --resume, or choose another --out", OutputUse::fill);
 }
 
-void require_new_output_dir(const fs::path& dir) {
+void require_new_output_dir(const fs::path& dir, OutputUse use) {
   // merge, score and slurm cannot continue a run: only a new directory helps.
-  inspect(dir, false, "choose another --out, or remove that directory first");
+  inspect(dir, false, "choose another --out, or remove that directory first", use);
 }
 
 void require_same_run(const RunDirectory& dir, const ExperimentConfig& config, const CheckpointState& state) {
@@ -194,12 +224,12 @@ double available_memory() {
 
 }  // namespace
 
-void require_host_memory(const MemoryEstimate& estimate) {
+void require_host_memory(const MemoryEstimate& estimate, bool sharded) {
   const double available = available_memory();
-  if (available > 0 && estimate.bytes > available)
+  if (available > 0 && estimate.bytes > available)  // a shard is split already: more shards may not help
     throw UsageError("the sweep needs about " + format_bytes(estimate.bytes) + " of host memory but " +
                      format_bytes(available) + " is available; reduce " + estimate.dominant_key +
-                     " (or split it with --shard)");
+                     (sharded ? "" : " (or split it with --shard)"));
 }
 
 void require_resources(const RunPlan& plan, const fs::path& dir) {

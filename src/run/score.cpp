@@ -65,7 +65,7 @@ int score_into(const fs::path& dir, const std::vector<std::string>& overrides, c
   }
 
   target = options.out.empty() ? default_output_dir(std::chrono::system_clock::now()) : options.out;
-  require_new_output_dir(target);
+  require_new_output_dir(target, OutputUse::replace);
   StagingDir staged(target, options.out.empty());  // reserved before the work, as run does
   target = staged.target();
 

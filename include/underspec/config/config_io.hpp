@@ -28,6 +28,11 @@ void apply_override(ExperimentConfig& config, std::string_view assignment);
 // Applies the TOML value text `toml_value` (such as a GridAxis value) to `key`, a key as
 // --set spells it; checked as --set checks it.
 void apply_value(ExperimentConfig& config, std::string_view key, std::string_view toml_value);
+// One line per grid axis that leaves some of the sweep's models or regimes unchanged (e.g.
+// model.mlp.hidden and the perceptron): it names them and counts the identical replicas
+// retrained in its other cells. Nothing is changed: those replicas are still trained.
+std::vector<std::string> idle_axis_warnings(const ExperimentConfig& config);
+
 // Checks what no single key can: at most 2^31 - 1 replicas in all (replica_count).
 void validate_config(const ExperimentConfig& config);
 // The config a run uses: the file (or the built-in defaults when `path` is empty), then the

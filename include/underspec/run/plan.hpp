@@ -13,7 +13,8 @@ namespace underspec {
 struct RunPlan {
   std::size_t cells = 0;
   std::uint64_t replicas = 0;       // in this run (or shard)
-  std::uint64_t replica_steps = 0;  // minibatch updates of all of them
+  std::uint64_t already_done = 0;   // of them, finished in the checkpoint of the run resumed
+  std::uint64_t replica_steps = 0;  // minibatch updates of those still to train
   double flops = 0;                 // training and scoring, forward + backward
   double host_bytes = 0;            // peak host memory of the driver and CPU backend
   double disk_bytes = 0;            // outputs, checkpoint and report, rounded up generously
@@ -35,8 +36,10 @@ inline constexpr std::size_t kCheckpointBufferBytes = std::size_t{32} << 20;
 MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::vector<Cell>& cells, int threads,
                                     bool save_params, std::uint64_t shard_replicas = 0);
 
+// `done` (empty, or one flag per replica of `range`): replicas a resumed run has finished;
+// work and FLOPs count only the others, memory and disk the whole range (the outputs).
 RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, bool report, const std::string& device,
-                 int threads);
+                 int threads, const std::vector<bool>& done = {});
 // For people: cells, replicas, work, memory, the files and their columns.
 std::string describe_plan(const RunPlan& plan, const Sweep& sweep, const std::filesystem::path& dir);
 

@@ -32,8 +32,10 @@ struct ProgressSnapshot {
 // One line, no newline. bar: `[####----]  1234/3000 replicas  41.1%  5.21e+05
 // replica-steps/s  elapsed 0:12  ETA 0:17`; otherwise `progress: 1234/3000 replicas
 // (41.1%), 5.21e+05 replica-steps/s, elapsed 0:12, ETA 0:17`. Unknown rate prints `--`,
-// unknown ETA `--:--`; times are m:ss or h:mm:ss.
-std::string render_progress(const ProgressSnapshot& snapshot, bool bar);
+// unknown ETA `--:--`; times are m:ss or h:mm:ss. A bar fits in `columns` - 1 characters
+// (the rate, the elapsed time, then the bar and the counts are dropped; the ETA stays);
+// columns <= 0, or a line that is not a bar: no limit.
+std::string render_progress(const ProgressSnapshot& snapshot, bool bar, int columns = 0);
 
 // Counts finished replicas (add() is thread-safe: backends call it from their result
 // callbacks) and redraws from a background thread until finish() (or destruction).

@@ -22,15 +22,21 @@ struct RunDirectory {
   CheckpointState state;
 };
 
+// How a command writes its output directory: into it (run, slurm), or by renaming a
+// directory staged beside it onto it (merge, score: StagingDir), which needs its parent.
+enum class OutputUse { fill, replace };
+
 // Throws UsageError when `dir` cannot be used: not a directory, not empty and not a run
 // (or a run but `resume` is false), unreadable config or state.
-// A missing directory must be creatable (its nearest existing ancestor a writable directory).
+// A missing directory must be creatable (its nearest existing ancestor a writable directory),
+// an existing empty one (or a reservation cut short) writable.
 RunDirectory inspect_run_dir(const std::filesystem::path& dir, bool resume);
 
 // The checks of inspect_run_dir(dir, false) for the new output directory of a command that
 // cannot continue a run (merge, score, slurm): a run already there is refused with advice
-// that fits those commands (another --out), not --resume.
-void require_new_output_dir(const std::filesystem::path& dir);
+// that fits those commands (another --out), not --resume. An existing empty `dir` must be
+// writable as `use` needs.
+void require_new_output_dir(const std::filesystem::path& dir, OutputUse use);
 
 // What is wrong with an input path that should be a directory (or a regular file): "" when
 // nothing, else e.g. "does not exist", "is a FIFO, not a directory", "Too many levels of
@@ -42,7 +48,8 @@ void require_same_run(const RunDirectory& dir, const ExperimentConfig& config, c
 
 // Checks that the sweep fits in the host memory available now (MemAvailable), before its
 // replica list is allocated: UsageError with the estimate, the limit and the key to change.
-void require_host_memory(const MemoryEstimate& estimate);
+// `sharded`: the run is a shard already (--shard), so splitting it is not suggested.
+void require_host_memory(const MemoryEstimate& estimate, bool sharded);
 
 // Checks that the outputs fit on the file system of `dir` (UsageError with both numbers).
 void require_resources(const RunPlan& plan, const std::filesystem::path& dir);
