@@ -303,7 +303,7 @@ TEST_F(SweepCli, ADryRunOfAResumePlansOnlyTheReplicasLeft) {
   const std::string checkpoint = read(cwd() / "term" / "checkpoint" / "state.json");
   char work[64];  // 8 epochs of ceil(2000 / 64) = 32 steps per replica
   std::snprintf(work, sizeof work, "work         %.3g replica-steps", (600.0 - saved) * 8 * 32);
-  for (const std::string& cmd : {"run --resume term --dry-run", "plan --resume term", "plan --out term --resume"}) {
+  for (const std::string cmd : {"run --resume term --dry-run", "plan --resume term", "plan --out term --resume"}) {
     const CliResult r = run(cmd);
     ASSERT_EQ(r.status, 0) << cmd << "\n" << r.err;
     EXPECT_NE(r.out.find("replicas     600 of 600 (" + std::to_string(saved) + " already done in the checkpoint, " +
@@ -679,7 +679,7 @@ TEST_F(SweepCli, DryRunAndPlanCreateNothing) {
         << r.out;
   }
   // An axis that changes only the MLPs: plan and run say the perceptrons repeat (stderr only).
-  for (const std::string& cmd : {"plan ", "run --dry-run "}) {
+  for (const std::string cmd : {"plan ", "run --dry-run "}) {
     const CliResult idle = run(cmd + kSmall + "--set 'sweep.grid.\"model.mlp.hidden\"=[[8], [16]]'");
     EXPECT_EQ(idle.status, 0) << idle.err;
     EXPECT_NE(idle.err.find("underspec: warning: grid axis model.mlp.hidden does not affect perceptron: its 2 values "
