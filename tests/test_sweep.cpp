@@ -51,6 +51,27 @@ TEST(Sweep, HostMemoryEstimateOfAShardIsItsOwn) {
   EXPECT_EQ(estimate_host_memory(config, cells, 1, false, 1800000).bytes, whole);
 }
 
+// Datasets are made per cell of the replicas trained: a shard of a 300,000-cell grid counts
+// the few cells it touches, not every cell's data (22.5 GiB for shard 0/1000 before).
+TEST(Sweep, HostMemoryEstimateOfAShardCountsItsCellsData) {
+  ExperimentConfig config;
+  config.sweep.seeds = 1;
+  config.sweep.models = {ModelKind::perceptron};
+  config.data.n_train = config.data.n_test = 1000;
+  GridAxis lr{"train.lr", {}}, seed{"data.seed", {}};
+  for (int i = 0; i < 300; ++i) lr.values.push_back(std::to_string(1e-4 * (i + 1)));
+  for (int i = 0; i < 100; ++i) seed.values.push_back(std::to_string(i));
+  config.sweep.grid = {seed, lr};  // sorted by key
+  const std::vector<Cell> cells = make_cells(config);
+  ASSERT_EQ(cells.size(), 30000u);  // 90,000 replicas
+  const double cell_data = 16.0 * (1000.0 * 2 + 1000.0 * 3);
+  const double whole = estimate_host_memory(config, cells, 1, false).bytes;
+  const double shard = estimate_host_memory(config, cells, 1, false, 90).bytes;  // 30 cells' replicas
+  EXPECT_GT(whole, 30000 * cell_data);
+  EXPECT_LT(shard, whole - 29000 * cell_data);
+  EXPECT_GE(shard, 31 * cell_data);  // the cells it may touch are counted
+}
+
 // Each thread trains one replica at a time with its own workspace: for a wide MLP that is
 // parameters, gradients, two moments, the width^2 transposed weights and two copies of the
 // result's parameters (~30 MB at [1024, 1024]), so the estimate grows by that per thread.

@@ -5,7 +5,10 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <functional>
+#include <numeric>
 
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/outputs.hpp"
@@ -46,14 +49,17 @@ MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::v
   // peak; shard 1 of 1000 of them: 50 MB.)
   const auto all = static_cast<double>(replica_count(config));
   const double held = shard_replicas > 0 ? std::min(all, static_cast<double>(shard_replicas)) : all;
-  const double replicas = all * static_cast<double>(sizeof(ReplicaSpec)) + held * 640.0;
-  double datasets = 0, per_thread = 0;
+  // The cells (a config each, ~1 KiB with its axis values) are the whole sweep's too.
+  const double replicas =
+      all * static_cast<double>(sizeof(ReplicaSpec)) + held * 640.0 + 1024.0 * static_cast<double>(cells.size());
+  double per_thread = 0;
+  std::vector<double> cell_datasets;  // bytes of each cell's test sets and training sets
   for (const Cell& cell : cells) {
     const ExperimentConfig& c = cell.config;
     const double k = static_cast<double>(c.data.stress_factors.size());
     const double train_sets = c.data.per_replica ? 0.0 : static_cast<double>(c.sweep.regimes.size());
-    datasets +=
-        16.0 * (static_cast<double>(c.data.n_test) * (2 + k) + static_cast<double>(c.data.n_train) * train_sets);
+    cell_datasets.push_back(
+        16.0 * (static_cast<double>(c.data.n_test) * (2 + k) + static_cast<double>(c.data.n_train) * train_sets));
     // Per thread: a per-replica training set, the Adam/StepLR table of one training, the
     // trainer's workspace (TrainWorkspace: parameters, gradients, moments, a batch's
     // activations and errors, and the transposed weights, width^2) and two copies of the
@@ -70,6 +76,17 @@ MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::v
     per_thread = std::max(per_thread,
                           (c.data.per_replica ? 16.0 * static_cast<double>(c.data.n_train) : 0.0) + adam + workspace);
   }
+  // Datasets are made for the cells of the replicas trained: a shard's range of `held`
+  // replicas touches at most held / (replicas per cell) + 1 cells (every cell has as many).
+  std::size_t touched = cell_datasets.size();
+  if (held < all && !cells.empty()) {
+    const double per_cell = all / static_cast<double>(cells.size());
+    touched = std::min(touched, static_cast<std::size_t>(std::ceil(held / per_cell)) + 1);
+  }
+  std::partial_sort(cell_datasets.begin(), cell_datasets.begin() + static_cast<std::ptrdiff_t>(touched),
+                    cell_datasets.end(), std::greater<>());
+  const double datasets =
+      std::accumulate(cell_datasets.begin(), cell_datasets.begin() + static_cast<std::ptrdiff_t>(touched), 0.0);
   const double threads_bytes = per_thread * threads;
   // The process itself (~75 MiB measured: libraries, the CUDA runtime's reservations) and,
   // with --save-params, parameters in flight: the backend's last batch, the records waiting
