@@ -218,6 +218,20 @@ TEST_F(SubmitCli, ARefusedMergeKeepsTheArrayAndSaysHowToSubmitIt) {
   EXPECT_TRUE(contains(sbatch_calls().at(0), "--dependency=afterany:101 ")) << sbatch_calls().at(0);
 }
 
+TEST_F(SubmitCli, WithoutAnAnswerFromSlurmNothingIsSubmittedTwice) {
+  ASSERT_EQ(slurm("slurm " + kTiny + "--shards 2 --out sweep --submit").status, 0);
+  script("scontrol",
+         "echo 'slurm_load_jobs error: Unable to contact slurm controller (connect failure)' >&2; exit 1\n");
+  CliResult r = slurm("submit sweep");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.err, "cannot ask Slurm about the sweep's jobs (slurm_load_jobs error: Unable to contact"))
+      << r.err;
+  EXPECT_EQ(sbatch_calls().size(), 2u);  // only the first submission's
+  r = slurm("status sweep");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_TRUE(contains(r.out, "(Slurm did not answer: slurm_load_jobs error: Unable to contact")) << r.out;
+}
+
 TEST_F(SubmitCli, OptionsSbatchWouldMisreadAreRefused) {
   for (const std::string bad : {"--out 'run#2'", "--sbatch-arg='--comment=my sweep'", "--sbatch-arg=--comment=a#b",
                                 "--time 2h", "--time 1:2:3:4", "--job-name 'a b'", "--partition 'a#b'"}) {

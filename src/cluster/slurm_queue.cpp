@@ -63,10 +63,18 @@ enum class Query { known, unknown, unreachable };
 
 // `scontrol -o show job ID`: one SlurmJob per task of an array (key: task id) or one for a
 // job (key ""). At most 10 s: an unreachable controller makes scontrol retry much longer.
-Query scontrol_jobs(const std::string& job_id, std::map<std::string, SlurmJob>& jobs) {
+// `complaint` gets scontrol's output when Slurm could not be asked.
+Query scontrol_jobs(const std::string& job_id, std::map<std::string, SlurmJob>& jobs, std::string& complaint) {
   std::string output;
-  if (run_capture({"timeout", "10", "scontrol", "-o", "show", "job", job_id}, output) != 0)
-    return output.find("Invalid job id") != std::string::npos ? Query::unknown : Query::unreachable;
+  const int status = run_capture({"timeout", "10", "scontrol", "-o", "show", "job", job_id}, output);
+  if (status != 0) {
+    if (output.find("Invalid job id") != std::string::npos) return Query::unknown;  // ended long ago
+    while (!output.empty() && output.back() == '\n') output.pop_back();
+    complaint = status == 127 && output.empty() ? "scontrol not found"
+                : status == 124                 ? "scontrol timed out after 10 s"
+                                                : output;
+    return Query::unreachable;
+  }
   static const std::regex task(R"((?:^|\s)ArrayTaskId=(\S+))"), state(R"((?:^|\s)JobState=(\S+))"),
       reason(R"((?:^|\s)Reason=(\S+))");
   std::istringstream in(output);
@@ -159,7 +167,7 @@ SlurmQueueView query_slurm(const SlurmRecord& record) {
   for (const SlurmSubmission& s : record.submissions) {
     std::map<std::string, SlurmJob> jobs;
     if (!s.array_job.empty()) {
-      if (scontrol_jobs(s.array_job, jobs) == Query::unreachable) break;  // each try would wait 10 s
+      if (scontrol_jobs(s.array_job, jobs, view.unreachable) == Query::unreachable) break;  // each try: 10 s
       bool live = false;
       for (std::uint32_t i : expand_tasks(s.tasks)) {
         const auto it = jobs.find(std::to_string(i));
@@ -170,7 +178,7 @@ SlurmQueueView query_slurm(const SlurmRecord& record) {
     }
     if (!s.merge_job.empty()) {
       jobs.clear();
-      if (scontrol_jobs(s.merge_job, jobs) == Query::unreachable) break;
+      if (scontrol_jobs(s.merge_job, jobs, view.unreachable) == Query::unreachable) break;
       view.merge = jobs.count("") ? jobs[""] : SlurmJob{s.merge_job, "", ""};
     }
   }

@@ -95,6 +95,10 @@ int submit_sweep(const fs::path& dir_given, std::ostream& out, std::ostream& err
   }
   const ExperimentConfig config = load_config(dir / "config.toml");
   const SlurmQueueView view = query_slurm(record);
+  // Without Slurm's view, queued shards would look unfinished and be submitted twice.
+  if (!view.unreachable.empty())
+    throw std::runtime_error("cannot ask Slurm about the sweep's jobs (" + view.unreachable +
+                             "); nothing was submitted, try again when scontrol answers");
   const std::vector<ShardState> shards =
       shard_states(dir, record, view, static_cast<std::uint32_t>(replica_count(config)));
   std::vector<std::uint32_t> missing;

@@ -98,6 +98,8 @@ int print_status(const fs::path& dir, std::ostream& out) {
     if (!view.merge.id.empty()) out << ", merge job " << view.merge.id;
     if (record.submissions.size() > 1) out << " (" << record.submissions.size() << " submissions)";
   }
+  if (!view.unreachable.empty())
+    out << "\n(Slurm did not answer: " << view.unreachable << "; the states below come from the files only)";
   out << "\nshard  state        replicas\n";
   std::map<std::string, int> counts;
   std::uint64_t done_total = 0;

@@ -185,6 +185,21 @@ std::string resume_command(const RunOptions& options, const std::filesystem::pat
   return cmd;
 }
 
+// Inside a task of a Slurm sweep (DIR/shards/<i>, DIR/slurm.json), the way on is not a
+// resume by hand: a preempted task is requeued by Slurm itself, and anything else (a time
+// limit, scancel, an error) is mended by submitting the unfinished shards again.
+std::string slurm_hint(const std::filesystem::path& dir) {
+  const char* job = std::getenv("SLURM_JOB_ID");
+  const std::filesystem::path run = std::filesystem::absolute(dir).lexically_normal();
+  const std::filesystem::path sweep = run.parent_path().parent_path();
+  std::error_code ec;
+  if (!job || !*job || run.parent_path().filename() != "shards" || !std::filesystem::exists(sweep / "slurm.json", ec))
+    return "";
+  return "\nunderspec: (Slurm requeues a preempted task by itself; after a time limit, scancel or an error: "
+         "underspec submit " +
+         shell_path(sweep.string()) + ")";
+}
+
 }  // namespace
 
 bool is_device_name(const std::string& device) { return device == "auto" || device == "cpu" || device == "cuda"; }
@@ -307,7 +322,7 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
       progress.finish();
       err << "underspec: training failed (the error is below); " << saved << " of " << rows.size()
           << " replicas are saved in " << dir.string()
-          << "\nunderspec: to continue once it is fixed: " << resume_command(options, dir) << '\n';
+          << "\nunderspec: to continue once it is fixed: " << resume_command(options, dir) << slurm_hint(dir) << '\n';
       throw;
     }
     collect.flush();
@@ -320,7 +335,7 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
       for (bool d : done) finished += d;
       err << "underspec: stopped by signal " << signals.signal() << "; " << finished << " of " << rows.size()
           << " replicas are saved in " << dir.string() << "\nunderspec: to continue: " << resume_command(options, dir)
-          << '\n';
+          << slurm_hint(dir) << '\n';
       return status;
     }
   }

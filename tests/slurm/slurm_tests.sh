@@ -98,6 +98,7 @@ case $case_name in
     [[ ! -f $d/s/shards/1/summary.json ]] || fail "shard 1 finished before it could be cancelled"
     grep -q "stopped by signal 15" "$d/s/logs/shard-1.err" ||
       { cat "$d/s/logs/shard-1.err" >&2; fail "shard 1 did not stop on SIGTERM"; }
+    grep -q "underspec submit $d/s)" "$d/s/logs/shard-1.err" || fail "the stopped task's log does not say how to go on"
     saved=$(ls "$ck"/part-*.bin | wc -l)
     wait_jobs "$array,$merge" 120
     [[ $(job_state "$merge") == CANCELLED ]] || fail "merge job $merge: $(job_state "$merge"), expected CANCELLED"

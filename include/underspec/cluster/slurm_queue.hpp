@@ -48,6 +48,7 @@ struct SlurmQueueView {
   std::map<std::uint32_t, SlurmJob> shards;
   SlurmJob merge;
   std::vector<std::string> live_arrays;  // array jobs with a task that is still live
+  std::string unreachable;               // scontrol's complaint when Slurm could not be asked
 };
 SlurmQueueView query_slurm(const SlurmRecord& record);
 
