@@ -488,9 +488,8 @@ bool cuda_backend_available(std::string* why) {
   const cudaError_t error = cudaGetDeviceCount(&count);
   if (error != cudaSuccess) {
     // Without an NVIDIA driver (a login node, a CPU machine) the runtime reports an old driver.
-    const char* hint = error == cudaErrorInsufficientDriver || error == cudaErrorNoDevice
-                           ? "; is there an NVIDIA GPU with its driver loaded (nvidia-smi)?"
-                           : "";
+    const char* hint =
+        error == cudaErrorInsufficientDriver || error == cudaErrorNoDevice ? "; no NVIDIA driver on this machine?" : "";
     if (why)
       *why = std::string("cudaGetDeviceCount failed: ") + cudaGetErrorName(error) + " (" + cudaGetErrorString(error) +
              ")" + hint;
