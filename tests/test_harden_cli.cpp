@@ -203,5 +203,15 @@ TEST_F(Cli, OutOfMemoryIsOneLineAndExitOne) {
   EXPECT_EQ(r.err.rfind("underspec: error: out of memory", 0), 0u) << r.err;
 }
 
+// Resuming a finished run (as a requeued Slurm task of a finished shard does) says only that:
+// the CPU-fallback notice of --device auto is for runs that train.
+TEST_F(Cli, AFinishedRunsResumeSaysOnlyThatItIsFinished) {
+  ASSERT_EQ(run("run " + kTiny + "--device cpu --threads 2 --out done").status, 0);
+  const CliResult r = run("run --resume done --device auto --threads 2");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(lines(r.err).size(), 1u) << r.err;
+  EXPECT_NE(r.err.find("is already finished"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace underspec
