@@ -232,6 +232,28 @@ TEST_F(SubmitCli, WithoutAnAnswerFromSlurmNothingIsSubmittedTwice) {
   EXPECT_TRUE(contains(r.out, "(Slurm did not answer: slurm_load_jobs error: Unable to contact")) << r.out;
 }
 
+// A large sweep's status: runs of neighbouring shards that are all done or all waiting are one
+// row each, so the shards that need a look stand out; the totals still count every shard.
+TEST_F(SubmitCli, ManyShardsCollapseIntoRangesAroundTheOnesThatNeedALook) {
+  const std::string sweep24 =
+      "--set data.n_train=200 --set data.n_test=200 --set train.epochs=2 --set sweep.seeds=8 "
+      "--set 'sweep.models=[\"perceptron\"]' ";  // 24 replicas
+  ASSERT_EQ(slurm("slurm " + sweep24 + "--shards 24 --out sweep").status, 0);
+  finish_shard("sweep", 3, 24);
+  write("sweep/logs/shard-10.err", "underspec: error: disk on fire\n");
+  const CliResult r = slurm("status sweep");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out,
+                       "shard  state        replicas\n"
+                       "0-2    not started  0/3\n"
+                       "3      done         1/1\n"
+                       "4-9    not started  0/6\n"
+                       "10     failed       0/1\n"
+                       "11-23  not started  0/13\n"
+                       "total: 1 done, 1 failed, 22 not started; 1 of 24 replicas done\n"))
+      << r.out;
+}
+
 TEST_F(SubmitCli, OptionsSbatchWouldMisreadAreRefused) {
   for (const std::string bad : {"--out 'run#2'", "--sbatch-arg='--comment=my sweep'", "--sbatch-arg=--comment=a#b",
                                 "--time 2h", "--time 1:2:3:4", "--job-name 'a b'", "--partition 'a#b'"}) {

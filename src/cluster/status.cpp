@@ -43,6 +43,9 @@ std::string tail_lines(const std::string& text, std::size_t n) {
   return out;
 }
 
+// Up to this many shards, status lists each on its own row.
+constexpr std::size_t kShardRowsInFull = 20;
+
 int plain_status(const fs::path& dir, std::ostream& out) {
   const std::optional<CheckpointState> state = read_checkpoint_state(dir);
   const bool finished = present(dir / "summary.json");
@@ -104,17 +107,37 @@ int print_status(const fs::path& dir, std::ostream& out) {
   std::map<std::string, int> counts;
   std::uint64_t done_total = 0;
   std::vector<std::uint32_t> troubled;
-  for (std::uint32_t i = 0; i < shards.size(); ++i) {
+  // Many shards: a run of neighbours that are all done, or all untouched and waiting (pending
+  // for one reason, or not started), is one row "first-last", so the rows that need a look stand out.
+  const bool collapse = shards.size() > kShardRowsInFull;
+  const auto quiet = [&](const ShardState& s) {
+    return (s.state == "done" || s.state == "pending" || s.state == "not started") &&
+           (s.done == 0 || s.done == s.total);
+  };
+  for (std::uint32_t i = 0; i < shards.size();) {
     const ShardState& s = shards[i];
-    ++counts[s.state];
-    done_total += s.done;
-    char row[96];
-    std::snprintf(row, sizeof row, "%-6u %-12s %llu/%llu", i, s.state.c_str(), static_cast<unsigned long long>(s.done),
-                  static_cast<unsigned long long>(s.total));
+    std::uint32_t last = i;
+    std::uint64_t done = s.done, total = s.total;
+    while (collapse && quiet(s) && last + 1 < shards.size() && quiet(shards[last + 1]) &&
+           shards[last + 1].state == s.state && shards[last + 1].job.reason == s.job.reason) {
+      ++last;
+      done += shards[last].done;
+      total += shards[last].total;
+    }
+    const std::string ids = last == i ? std::to_string(i) : std::to_string(i) + "-" + std::to_string(last);
+    char row[128];
+    std::snprintf(row, sizeof row, "%-6s %-12s %llu/%llu", ids.c_str(), s.state.c_str(),
+                  static_cast<unsigned long long>(done), static_cast<unsigned long long>(total));
     out << row;
     if (s.state == "pending" && !s.job.reason.empty()) out << "  (" << s.job.reason << ")";
     out << '\n';
-    if (s.state == "failed" || s.state == "cancelled" || s.state == "stopped") troubled.push_back(i);
+    for (std::uint32_t k = i; k <= last; ++k) {
+      ++counts[shards[k].state];
+      done_total += shards[k].done;
+      if (shards[k].state == "failed" || shards[k].state == "cancelled" || shards[k].state == "stopped")
+        troubled.push_back(k);
+    }
+    i = last + 1;
   }
   out << "total: ";
   bool first = true;
