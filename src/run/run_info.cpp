@@ -5,9 +5,7 @@
 
 #include <ctime>
 
-#ifndef UNDERSPEC_GIT_COMMIT
-#define UNDERSPEC_GIT_COMMIT "unknown"
-#endif
+#include "underspec_git_commit.h"  // UNDERSPEC_GIT_COMMIT, written at every build (cmake/git_commit.cmake)
 
 namespace underspec {
 
