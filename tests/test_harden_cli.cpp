@@ -203,6 +203,40 @@ TEST_F(Cli, OutOfMemoryIsOneLineAndExitOne) {
   EXPECT_EQ(r.err.rfind("underspec: error: out of memory", 0), 0u) << r.err;
 }
 
+// merge and score check the free space for their outputs before any work, as run does: exit 2,
+// nothing created (they failed with exit 1 after the work, on a full disk).
+TEST_F(Cli, MergeAndScoreRefuseOutputsThatWouldNotFit) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
+  ASSERT_EQ(run("run " + kTiny + "--set sweep.seeds=200 --device cpu --threads 2 --save-params --out whole").status, 0);
+  for (int i = 0; i < 2; ++i)
+    ASSERT_EQ(run("run " + kTiny + "--set sweep.seeds=200 --device cpu --threads 2 --shard " + std::to_string(i) +
+                  "/2 --out s" + std::to_string(i))
+                  .status,
+              0);
+  const fs::path mnt = cwd() / "small";
+  fs::create_directory(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=64k") != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
+  const CliResult merged = run("merge s0 s1 --out small/m");
+  const CliResult scored = run("score whole --set 'data.stress_factors=[0.1]' --out small/sc");
+  const std::vector<std::string> left = entries(mnt);
+  ::umount2(mnt.c_str(), MNT_DETACH);
+  for (const CliResult& r : {merged, scored}) {
+    EXPECT_EQ(r.status, 2) << r.err;
+    EXPECT_NE(r.err.find("the outputs need about"), std::string::npos) << r.err;
+  }
+  EXPECT_TRUE(left.empty());
+}
+
+// plan takes run's options: --gpus is checked as run checks it, --dry-run is what it does.
+TEST_F(Cli, PlanTakesRunsGpusAndDryRunOptions) {
+  CliResult r = run("plan " + kTiny + "--device cpu --gpus 0,1 --dry-run");
+  EXPECT_EQ(r.status, 0) << r.err;
+  r = run("plan " + kTiny + "--gpus x");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--gpus x: expected device numbers"), std::string::npos) << r.err;
+  EXPECT_TRUE(cwd_entries().empty());
+}
+
 // Resuming a finished run (as a requeued Slurm task of a finished shard does) says only that:
 // the CPU-fallback notice of --device auto is for runs that train.
 TEST_F(Cli, AFinishedRunsResumeSaysOnlyThatItIsFinished) {

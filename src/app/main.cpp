@@ -116,6 +116,10 @@ int main(int argc, char** argv) {
   plan->add_option("--resume", resume_dir, "Plan the rest of the interrupted run in DIR (or in --out)")
       ->expected(0, 1)
       ->type_name("[DIR]");
+  plan->add_option("--gpus", gpus, "CUDA devices the run would use, e.g. 0,2 (checked; a plan uses none)")
+      ->check(kNonEmptyValue);
+  bool plan_dry_run = false;  // what a plan is anyway
+  plan->add_flag("--dry-run", plan_dry_run, "Accepted as run takes it (a plan is a dry run)");
   plan->add_option("--progress", progress, "Accepted as run takes it (a plan trains nothing)")
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
 
@@ -258,7 +262,7 @@ int main(int argc, char** argv) {
     options.config_given = !config_path.empty() || !overrides.empty();
     if (!shard.empty()) options.shard = underspec::parse_shard(shard, std::getenv("SLURM_ARRAY_TASK_ID"));
     if (*plan) options.dry_run = true;
-    if (*run) {
+    if (*run || *plan) {
       underspec::parse_progress_mode(progress, options.progress);
       options.gpus = underspec::parse_gpu_list(gpus);
     }

@@ -7,6 +7,7 @@
 #include "underspec/outputs/atomic_file.hpp"
 #include "underspec/run/checkpoint.hpp"
 #include "underspec/run/finalize.hpp"
+#include "underspec/run/plan.hpp"
 #include "underspec/run/run_dir.hpp"
 #include "underspec/run/run_info.hpp"
 
@@ -106,6 +107,10 @@ int merge_into(const std::vector<std::string>& dirs, const fs::path& out, const 
 
   CheckpointState state{shards.front().state.config_hash, 0, 1, 0, static_cast<std::uint32_t>(total), total, false};
   require_new_output_dir(out, OutputUse::replace);  // must not exist or be empty
+  // The merged outputs are a whole run's: refused up front when they would not fit, as run does.
+  require_resources(plan_run(sweep, ShardRange{0, static_cast<std::uint32_t>(total)}, !param_sources.empty(),
+                             options.report, "cpu", 1),
+                    out);
   StagingDir staged(out);
   fs::path dir = staged.path();
   reserve_run_dir(dir, false, sweep.config, state);

@@ -14,6 +14,7 @@
 #include "underspec/outputs/npy.hpp"
 #include "underspec/run/checkpoint.hpp"
 #include "underspec/run/finalize.hpp"
+#include "underspec/run/plan.hpp"
 #include "underspec/run/run_dir.hpp"
 #include "underspec/run/run_info.hpp"
 
@@ -66,6 +67,9 @@ int score_into(const fs::path& dir, const std::vector<std::string>& overrides, c
 
   target = options.out.empty() ? default_output_dir(std::chrono::system_clock::now()) : options.out;
   require_new_output_dir(target, OutputUse::replace);
+  // Its outputs are a run's (no params.npy): refused up front when they would not fit, as run does.
+  const bool shard = run_dir.state.shard_count > 1;
+  require_resources(plan_run(sweep, range, false, options.report && !shard, "cpu", 1), target);
   StagingDir staged(target, options.out.empty());  // reserved before the work, as run does
   target = staged.target();
 
@@ -107,7 +111,6 @@ int score_into(const fs::path& dir, const std::vector<std::string>& overrides, c
                         range.end,
                         sweep.replicas.size(),
                         false};
-  const bool shard = state.shard_count > 1;
   fs::path staging = staged.path();
   reserve_run_dir(staging, false, config, state);
   CheckpointWriter(staging).write_segment(rows);
