@@ -22,13 +22,6 @@ namespace underspec {
 namespace fs = std::filesystem;
 namespace {
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 bool present(const fs::path& p) {
   std::error_code ec;
   return fs::exists(p, ec);
@@ -93,6 +86,13 @@ Query scontrol_jobs(const std::string& job_id, std::map<std::string, SlurmJob>& 
 }
 
 }  // namespace
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
 
 SlurmRecord read_slurm_record(const fs::path& dir) {
   const fs::path path = dir / "slurm.json";

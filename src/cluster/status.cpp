@@ -18,13 +18,6 @@ namespace underspec {
 namespace fs = std::filesystem;
 namespace {
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 bool present(const fs::path& p) {
   std::error_code ec;
   return fs::exists(p, ec);

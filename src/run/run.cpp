@@ -19,6 +19,7 @@
 #include "underspec/backends/backend.hpp"
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/atomic_file.hpp"
+#include "underspec/outputs/file_lock.hpp"
 #include "underspec/outputs/outputs.hpp"
 #include "underspec/outputs/shell_words.hpp"
 #include "underspec/run/checkpoint.hpp"
@@ -136,32 +137,14 @@ class ResultCollector {
 };
 
 // An exclusive lock on the run's checkpoint state for as long as the run goes on, so that a
-// second process (a resume submitted twice) cannot write segments beside it; the kernel drops
-// it when the process ends, kill -9 included. `underspec status` probes it with a shared lock
-// held for an instant: a lock found taken is tried again for a moment before giving up.
+// second process (a resume submitted twice) cannot write segments beside it. A lock found
+// taken is tried again for half a second: `underspec status` probes it for an instant.
 class RunLock {
  public:
-  explicit RunLock(const std::filesystem::path& dir) {
-    fd_ = ::open((checkpoint_dir(dir) / "state.json").c_str(), O_RDONLY | O_CLOEXEC);
-    bool taken = fd_ >= 0 && ::flock(fd_, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-    for (int attempt = 0; taken && attempt < 50; ++attempt) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      taken = ::flock(fd_, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-    }
-    if (taken) {
-      ::close(fd_);
-      fd_ = -1;
-      throw UsageError("output directory " + dir.string() + " is in use by another underspec run");
-    }
-  }
-  ~RunLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  RunLock(const RunLock&) = delete;
-  RunLock& operator=(const RunLock&) = delete;
+  explicit RunLock(const std::filesystem::path& dir) : lock_(checkpoint_dir(dir) / "state.json", O_RDONLY, dir, 50) {}
 
  private:
-  int fd_ = -1;
+  ExclusiveLock lock_;
 };
 
 // The replicas of `range` that the checkpoint in `dir` holds, for a dry run of a resume (read

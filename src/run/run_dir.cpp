@@ -14,6 +14,7 @@
 
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/atomic_file.hpp"
+#include "underspec/outputs/file_lock.hpp"
 #include "underspec/run/run.hpp"
 
 namespace underspec {
@@ -260,36 +261,14 @@ void create_output_dir(fs::path& dir, bool rename_if_taken) {
   require_reservable(dir, "");
 }
 
-namespace {
-
-// An exclusive flock on the directory itself while a run reserves it. Two runs started at once
-// into one empty --out both pass the emptiness check; without it both would write config.toml
-// and checkpoint/state.json, each the other's. The second now finds the directory locked (in
-// use) or, once the first has its run lock, not empty.
-class ReservationLock {
- public:
-  explicit ReservationLock(const fs::path& dir) : fd_(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
-    if (fd_ >= 0 && ::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      ::close(fd_);
-      throw UsageError("output directory " + dir.string() + " is in use by another underspec run");
-    }
-  }
-  ~ReservationLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  ReservationLock(const ReservationLock&) = delete;
-  ReservationLock& operator=(const ReservationLock&) = delete;
-
- private:
-  int fd_;
-};
-
-}  // namespace
-
 void reserve_run_dir(fs::path& dir, bool rename_if_taken, const ExperimentConfig& config,
                      const CheckpointState& state) {
   const bool made = make_output_dir(dir, rename_if_taken);
-  const ReservationLock lock(dir);
+  // An exclusive flock on the directory itself while the run reserves it. Two runs started at
+  // once into one empty --out both pass the emptiness check; without it both would write
+  // config.toml and checkpoint/state.json, each the other's. The second now finds the
+  // directory locked (in use) or, once the first has its run lock, not empty.
+  const ExclusiveLock lock(dir, O_RDONLY | O_DIRECTORY, dir, 0);
   // Checked under the lock, even in a directory made just now: another run may have found it.
   require_reservable(dir, made ? " (another underspec run reserved it)" : "");
   write_file_atomic(dir / "config.toml", config_to_toml(config));

@@ -61,6 +61,9 @@ struct ShardState {
 std::vector<ShardState> shard_states(const std::filesystem::path& dir, const SlurmRecord& record,
                                      const SlurmQueueView& view, std::uint32_t replicas);
 
+// The text of a log or record file; "" when it is missing or unreadable.
+std::string read_text(const std::filesystem::path& path);
+
 // True when a process holds the run lock of run_dir (an flock on checkpoint/state.json).
 bool run_is_locked(const std::filesystem::path& run_dir);
 // True while a merge or score holds the lock on its reserved, still empty output directory.
