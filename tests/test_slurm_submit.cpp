@@ -36,6 +36,18 @@ TEST(SlurmTime, GraceIsATenthOfAShortLimit) {
   EXPECT_EQ(signal_grace_for(600), 60);
   EXPECT_EQ(signal_grace_for(120), 12);
   EXPECT_EQ(signal_grace_for(60), 10);
+  EXPECT_EQ(signal_grace_for(5), 10);   // Slurm's limit is a whole minute
+  EXPECT_EQ(signal_grace_for(61), 12);  // two minutes
+}
+
+TEST(SlurmQueue, TheLatestAttemptOfALog) {
+  const std::string log =
+      "underspec: shard 1/4 on a, job 7, restart 0\nunderspec: error: disk on fire\n"
+      "underspec: shard 1/4 on b, job 9, restart 0\nunderspec: resuming ...\n";
+  EXPECT_EQ(latest_attempt(log, kShardLogHeader),
+            "underspec: shard 1/4 on b, job 9, restart 0\nunderspec: resuming ...\n");
+  EXPECT_EQ(latest_attempt("underspec: error: x\n", kShardLogHeader), "underspec: error: x\n");  // no header
+  EXPECT_EQ(latest_attempt("", kMergeLogHeader), "");
 }
 
 TEST(SlurmQueue, TaskLists) {
@@ -151,6 +163,37 @@ TEST_F(SubmitCli, SubmitsEveryShardThenOnlyWhatFailedWithAMergeAfterAll) {
   EXPECT_EQ(sbatch_calls().size(), 4u);
 }
 
+// A task cancelled while pending leaves no record: Slurm lists the array without it. Such a
+// shard is cancelled, not "not started", and status says how to go on.
+TEST_F(SubmitCli, TasksCancelledWhilePendingAreCancelled) {
+  ASSERT_EQ(slurm("slurm " + kTiny + "--shards 3 --out sweep --submit").status, 0);
+  finish_shard("sweep", 0, 3);
+  job("101", "JobId=103 ArrayJobId=101 ArrayTaskId=0 JobState=COMPLETED Reason=None\n");
+  job("102", "JobId=102 JobState=CANCELLED Reason=DependencyNeverSatisfied\n");
+  const CliResult r = slurm("status sweep");
+  EXPECT_TRUE(contains(r.out, "1      cancelled    0/2\n2      cancelled    0/2\n")) << r.out;
+  EXPECT_TRUE(contains(r.out, "shard 1 cancelled (no log: it never started)")) << r.out;
+  EXPECT_TRUE(contains(r.out, "  underspec submit ")) << r.out;
+}
+
+// merge.err is appended to by every merge job: an earlier one's error is not the queued one's.
+TEST_F(SubmitCli, AnEarlierMergesErrorIsNotTheQueuedOnes) {
+  ASSERT_EQ(slurm("slurm " + kTiny + "--shards 2 --out sweep --submit").status, 0);
+  write("sweep/logs/merge.err", "underspec: merge job 102 on a\nunderspec: error: merge: replicas missing: 3-5\n");
+  job("101", "JobId=101 ArrayJobId=101 ArrayTaskId=0-1 JobState=PENDING Reason=Priority\n");
+  job("102", "JobId=102 JobState=PENDING Reason=Dependency\n");
+  CliResult r = slurm("status sweep");
+  EXPECT_FALSE(contains(r.out, "the merge failed")) << r.out;
+  // Once it has run and failed, its own lines say so.
+  write("sweep/logs/merge.err", read(cwd() / "sweep/logs/merge.err") +
+                                    "underspec: merge job 102 on b\nunderspec: error: merge: disk on fire\n");
+  job("102", "JobId=102 JobState=FAILED Reason=NonZeroExitCode\n");
+  r = slurm("status sweep");
+  EXPECT_TRUE(contains(r.out, "the merge failed")) << r.out;
+  EXPECT_TRUE(contains(r.out, "disk on fire")) << r.out;
+  EXPECT_FALSE(contains(r.out, "replicas missing")) << r.out;
+}
+
 TEST_F(SubmitCli, EveryShardDoneButNotMergedSubmitsTheMergeAlone) {
   ASSERT_EQ(slurm("slurm " + kTiny + "--shards 2 --out sweep").status, 0);
   const std::string dir = fs::canonical(cwd() / "sweep").string();
@@ -255,8 +298,10 @@ TEST_F(SubmitCli, ManyShardsCollapseIntoRangesAroundTheOnesThatNeedALook) {
 }
 
 TEST_F(SubmitCli, OptionsSbatchWouldMisreadAreRefused) {
-  for (const std::string bad : {"--out 'run#2'", "--sbatch-arg='--comment=my sweep'", "--sbatch-arg=--comment=a#b",
-                                "--time 2h", "--time 1:2:3:4", "--job-name 'a b'", "--partition 'a#b'"}) {
+  for (const std::string bad :
+       {"--out 'run#2'", "--sbatch-arg='--comment=my sweep'", "--sbatch-arg=--comment=a#b", "--sbatch-arg=--array=0-3",
+        "--sbatch-arg=-J", "--sbatch-arg=--job-name=x", "--sbatch-arg=--dependency=afterok:1", "--sbatch-arg=--time=5",
+        "--sbatch-arg=-o/tmp/x", "--time 2h", "--time 1:2:3:4", "--job-name 'a b'", "--partition 'a#b'"}) {
     const CliResult r = slurm("slurm " + kTiny + "--shards 2 " + bad + (bad.starts_with("--out") ? "" : " --out s"));
     EXPECT_EQ(r.status, 2) << bad << "\n" << r.err;
     EXPECT_TRUE(cwd_entries() == std::vector<std::string>{"fake"}) << bad;

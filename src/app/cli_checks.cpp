@@ -77,6 +77,52 @@ int sbatch_argument_count(const std::string& text, bool& comment) {
 }
 }  // namespace
 
+// Why an --sbatch-arg may not set `option` (its name without dashes or value: "array", "J"),
+// or "" when it may: the scripts set it themselves, or a dedicated option does it.
+namespace {
+std::string set_by_underspec(const std::string& option) {
+  static const std::pair<const char*, const char*> kOwn[] = {
+      {"array", "the array is the shards: use --shards, --array-limit"},
+      {"a", "the array is the shards: use --shards, --array-limit"},
+      {"dependency", "`underspec submit` sets the merge's dependencies"},
+      {"d", "`underspec submit` sets the merge's dependencies"},
+      {"job-name", "use --job-name"},
+      {"J", "use --job-name"},
+      {"output", "the logs are DIR/logs/shard-<i>.out, .err"},
+      {"o", "the logs are DIR/logs/shard-<i>.out, .err"},
+      {"error", "the logs are DIR/logs/shard-<i>.out, .err"},
+      {"e", "the logs are DIR/logs/shard-<i>.out, .err"},
+      {"open-mode", "the logs are appended to across restarts"},
+      {"signal", "the tasks' SIGTERM before the time limit is set from --time"},
+      {"requeue", "the array is requeueable: that is how preempted tasks resume"},
+      {"no-requeue", "the array is requeueable: that is how preempted tasks resume"},
+      {"kill-on-invalid-dep", "the merge job sets it"},
+      {"partition", "use --partition"},
+      {"p", "use --partition"},
+      {"time", "use --time"},
+      {"t", "use --time"},
+      {"account", "use --account"},
+      {"A", "use --account"},
+      {"qos", "use --qos"},
+      {"q", "use --qos"},
+      {"mem", "use --mem"},
+      {"cpus-per-task", "use --cpus-per-task"},
+      {"c", "use --cpus-per-task"},
+      {"gpus-per-task", "use --gpus-per-task"},
+  };
+  for (const auto& [name, why] : kOwn)
+    if (option == name) return why;
+  return "";
+}
+
+// "--array=0-3" -> "array"; "-J" / "-Jname" -> "J".
+std::string sbatch_option_name(const std::string& text) {
+  if (text.starts_with("--"))
+    return text.substr(2, text.find('=') == std::string::npos ? std::string::npos : text.find('=') - 2);
+  return text.size() > 1 ? text.substr(1, 1) : "";
+}
+}  // namespace
+
 // A value that `slurm` writes into an #SBATCH line as it is: not empty (it would be dropped
 // silently), no newline or other control character (`--time $'1:00\n#SBATCH --x'` would add a
 // line of its own), no unescaped '#' (sbatch reads the rest of the line as a comment). `word`:
@@ -104,6 +150,8 @@ CLI::Validator sbatch_text(SbatchText kind) {
         if (arguments != 1)
           return quoted + " is " + std::to_string(arguments) +
                  " words to sbatch (quote a value with blanks, e.g. --comment=\"my sweep\")";
+        if (const std::string why = set_by_underspec(sbatch_option_name(text)); !why.empty())
+          return quoted + " sets an option the scripts set themselves (" + why + ")";
         return std::string();
       },
       "");

@@ -87,6 +87,12 @@ Query scontrol_jobs(const std::string& job_id, std::map<std::string, SlurmJob>& 
 
 }  // namespace
 
+std::string latest_attempt(const std::string& log, const std::string& header) {
+  std::size_t at = log.rfind("\n" + header);
+  if (at != std::string::npos) return log.substr(at + 1);
+  return log;  // one attempt (its header on the first line), or a log without headers
+}
+
 std::string read_text(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream s;
@@ -172,6 +178,7 @@ SlurmQueueView query_slurm(const SlurmRecord& record) {
       for (std::uint32_t i : expand_tasks(s.tasks)) {
         const auto it = jobs.find(std::to_string(i));
         view.shards[i] = it != jobs.end() ? it->second : SlurmJob{s.array_job + "_" + std::to_string(i), "", ""};
+        view.shards[i].vanished = it == jobs.end() && !jobs.empty();
         live = live || (it != jobs.end() && is_live_state(it->second.state));
       }
       if (live) view.live_arrays.push_back(s.array_job);
@@ -217,9 +224,11 @@ std::vector<ShardState> shard_states(const fs::path& dir, const SlurmRecord& rec
     } else if (slurm == "CANCELLED") {
       s.state = "cancelled";
     } else if (!readable ||
-               read_text(dir / "logs" / ("shard-" + std::to_string(i) + ".err")).find("underspec: error:") !=
-                   std::string::npos) {
+               latest_attempt(read_text(dir / "logs" / ("shard-" + std::to_string(i) + ".err")), kShardLogHeader)
+                       .find("underspec: error:") != std::string::npos) {
       s.state = "failed";
+    } else if (s.job.vanished) {
+      s.state = "cancelled";
     } else if (present(checkpoint_dir(shard) / "state.json")) {
       s.state = "stopped";
     } else {

@@ -75,6 +75,8 @@ std::string slurm_merge_script(const SlurmOptions& o) {
   common_lines(s, o);
   extra_lines(s, o);
   s << "set -eu\n";
+  // Each merge job's lines in the appended log start here (status reads the latest only).
+  s << "echo \"underspec: merge job ${SLURM_JOB_ID} on $(hostname)\" >&2\n";
   s << "exec " << shell_quote(o.binary.string()) << " merge";
   for (std::uint32_t i = 0; i < o.shards; ++i) s << ' ' << shell_quote(dir + "/shards/" + std::to_string(i));
   s << " --out " << shell_quote(dir + "/merged") << '\n';

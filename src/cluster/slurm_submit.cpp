@@ -222,7 +222,8 @@ int slurm_prepare(SlurmOptions o, const ExperimentConfig& config, bool submit, s
       << dir << "/merge.sbatch\n";
   if (limit > 0 && limit < 600)
     err << "underspec: warning: --time " << o.time << " is " << limit << " s per task to Slurm (M:S; hours are H:M:S); "
-        << "each task saves and stops " << o.signal_grace_seconds << " s before it\n";
+        << "each task saves and stops " << o.signal_grace_seconds
+        << " s before it, or earlier: Slurm may signal up to a minute early\n";
   if (!submit) {
     out << "submit both with: underspec submit " << shell_path(dir) << '\n'
         << "  (or: jid=$(sbatch --parsable " << shell_quote(dir + "/run.sbatch")

@@ -28,7 +28,8 @@ std::optional<long> parse_slurm_time(std::string_view text) {
 int signal_grace_for(long limit_seconds) {
   constexpr long kGrace = 120, kShortest = 10;
   if (limit_seconds <= 0) return static_cast<int>(kGrace);
-  return static_cast<int>(std::clamp(limit_seconds / 10, kShortest, kGrace));
+  const long minutes = (limit_seconds + 59) / 60;  // Slurm keeps limits in whole minutes, rounded up
+  return static_cast<int>(std::clamp(minutes * 60 / 10, kShortest, kGrace));
 }
 
 }  // namespace underspec

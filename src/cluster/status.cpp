@@ -89,8 +89,10 @@ int print_status(const fs::path& dir, std::ostream& out) {
 
   out << "slurm sweep " << o.dir.string() << ": " << o.shards << " shards, " << replicas << " replicas";
   if (!record.submissions.empty()) {
-    const SlurmSubmission& last = record.submissions.back();
-    if (!last.array_job.empty()) out << ", array job " << last.array_job;
+    std::string array_job;  // the latest (a round may submit a merge alone)
+    for (const SlurmSubmission& s : record.submissions)
+      if (!s.array_job.empty()) array_job = s.array_job;
+    if (!array_job.empty()) out << ", array job " << array_job;
     if (!view.merge.id.empty()) out << ", merge job " << view.merge.id;
     if (record.submissions.size() > 1) out << " (" << record.submissions.size() << " submissions)";
   }
@@ -156,8 +158,12 @@ int print_status(const fs::path& dir, std::ostream& out) {
           << ")";
     out << '\n';
   }
-  const std::string merge_log = read_text(o.dir / "logs" / "merge.err");
-  if (!merged && (is_failed_state(view.merge.state) || merge_log.find("underspec: error:") != std::string::npos))
+  // The latest merge's log only, and not while a merge is queued: merge.err is appended to by
+  // every merge job, and an earlier one's error says nothing about the one that waits.
+  const bool merge_live = is_live_state(view.merge.state);
+  const std::string merge_log = latest_attempt(read_text(o.dir / "logs" / "merge.err"), kMergeLogHeader);
+  if (!merged && !merge_live && !merging &&
+      (is_failed_state(view.merge.state) || merge_log.find("underspec: error:") != std::string::npos))
     out << "\nthe merge failed; the end of " << (o.dir / "logs" / "merge.err").string() << ":\n"
         << tail_lines(merge_log, 10);
   if (merged) return 0;
@@ -168,18 +174,25 @@ int print_status(const fs::path& dir, std::ostream& out) {
     const std::uint32_t i = troubled[k];
     const fs::path log = o.dir / "logs" / ("shard-" + std::to_string(i) + ".err");
     const std::string text = read_text(log);
+    std::error_code ec;
     out << "\nshard " << i << " " << shards[i].state;
-    if (text.empty())
+    if (!fs::exists(log, ec))
+      out << " (no log: it never started)\n";
+    else if (text.empty())
       out << " (its log " << log.string() << " is empty)\n";
     else
       out << "; the end of " << log.string() << ":\n" << tail_lines(text, 10);
   }
-  if (troubled.size() > kTailsShown)
-    out << "\n(and " << troubled.size() - kTailsShown << " more shards: " << task_list(troubled) << ")\n";
-  const bool merge_live = is_live_state(view.merge.state);
+  if (troubled.size() > kTailsShown) {
+    const std::vector<std::uint32_t> rest(troubled.begin() + kTailsShown, troubled.end());
+    out << "\n(and " << rest.size() << (rest.size() == 1 ? " more shard: " : " more shards: ") << task_list(rest)
+        << ")\n";
+  }
   const bool all_done = counts["done"] == static_cast<int>(shards.size());
-  const bool unsubmitted = record.submissions.empty() && counts["not started"] > 0;
-  if (!troubled.empty() || unsubmitted) {
+  // Shards not started with nothing queued to start them: never submitted, or their tasks left
+  // no trace (Slurm's record of the array gone).
+  const bool stranded = counts["not started"] > 0 && view.live_arrays.empty();
+  if (!troubled.empty() || stranded) {
     out << "\nsubmit the unfinished shards (one array job; each continues from its checkpoint) and a merge after "
            "them:\n  underspec submit "
         << sweep << "\n  or, outside Slurm, e.g.: " << slurm_shard_command(o, troubled.empty() ? 0 : troubled[0])

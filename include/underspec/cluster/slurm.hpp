@@ -42,7 +42,7 @@ struct SlurmOptions {
 // INFINITE: the limit in seconds (0: none); nullopt when the text is none of them.
 std::optional<long> parse_slurm_time(std::string_view text);
 // How long before the time limit a task gets SIGTERM to save its checkpoint: 120 s, or a
-// tenth of a short limit (at least 10 s), so a task with --time 2 still trains most of it.
+// tenth of a short limit (at least 10 s; Slurm rounds a limit up to whole minutes).
 int signal_grace_for(long limit_seconds);
 
 // The texts of DIR/run.sbatch and DIR/merge.sbatch (pure functions of the options).

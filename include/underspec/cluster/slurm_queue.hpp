@@ -37,6 +37,9 @@ std::string task_list(const std::vector<std::uint32_t>& ids);
 struct SlurmJob {
   std::string id;  // "12" (a job) or "12_3" (an array task)
   std::string state, reason;
+  // A task Slurm no longer lists although it still knows its array: what a task cancelled
+  // while pending becomes (it leaves no record of its own).
+  bool vanished = false;
 };
 bool is_failed_state(const std::string& state);
 // Queued or on a node: the job may still run (or finish) without anyone's help.
@@ -57,6 +60,13 @@ struct ShardState {
   std::uint64_t done = 0, total = 0;
   SlurmJob job;  // its latest task, as Slurm reports it
 };
+// The text of a task's log from its latest attempt on: after the last line that starts with
+// `header` (each attempt's script prints one first), so an earlier attempt's error is not
+// taken for this one's; the whole text when there is no such line.
+std::string latest_attempt(const std::string& log, const std::string& header);
+inline constexpr const char* kShardLogHeader = "underspec: shard ";  // the scripts' echo lines
+inline constexpr const char* kMergeLogHeader = "underspec: merge job ";
+
 // Each shard's state from its directory (summary, checkpoint, run lock), its log and Slurm.
 std::vector<ShardState> shard_states(const std::filesystem::path& dir, const SlurmRecord& record,
                                      const SlurmQueueView& view, std::uint32_t replicas);
