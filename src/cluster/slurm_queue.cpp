@@ -22,11 +22,6 @@ namespace underspec {
 namespace fs = std::filesystem;
 namespace {
 
-bool present(const fs::path& p) {
-  std::error_code ec;
-  return fs::exists(p, ec);
-}
-
 bool holds_lock(const fs::path& path, int flags) {
   const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
   if (fd < 0) return false;
@@ -91,6 +86,11 @@ std::string latest_attempt(const std::string& log, const std::string& header) {
   std::size_t at = log.rfind("\n" + header);
   if (at != std::string::npos) return log.substr(at + 1);
   return log;  // one attempt (its header on the first line), or a log without headers
+}
+
+bool present(const fs::path& p) {
+  std::error_code ec;
+  return fs::exists(p, ec);
 }
 
 std::string read_text(const fs::path& path) {

@@ -18,11 +18,6 @@ namespace underspec {
 namespace fs = std::filesystem;
 namespace {
 
-bool present(const fs::path& p) {
-  std::error_code ec;
-  return fs::exists(p, ec);
-}
-
 // The last `n` lines of `text`, each indented.
 std::string tail_lines(const std::string& text, std::size_t n) {
   std::size_t end = text.size();

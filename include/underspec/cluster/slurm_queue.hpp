@@ -73,6 +73,8 @@ std::vector<ShardState> shard_states(const std::filesystem::path& dir, const Slu
 
 // The text of a log or record file; "" when it is missing or unreadable.
 std::string read_text(const std::filesystem::path& path);
+// Whether `p` exists (false when it cannot be told, e.g. a directory without permission).
+bool present(const std::filesystem::path& p);
 
 // True when a process holds the run lock of run_dir (an flock on checkpoint/state.json).
 bool run_is_locked(const std::filesystem::path& run_dir);
