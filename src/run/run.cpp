@@ -14,7 +14,6 @@
 #include <ctime>
 #include <mutex>
 #include <ostream>
-#include <thread>
 
 #include "underspec/backends/backend.hpp"
 #include "underspec/config/config_io.hpp"
@@ -247,10 +246,6 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
 
   std::string notice;
   const std::unique_ptr<Backend> backend = make_backend(options.device, options.threads, &notice, options.gpus);
-  // The fallback notice waits until there is work: a finished run's resume only says so.
-  const auto say_notice = [&] {
-    if (!notice.empty()) err << "underspec: " << notice << '\n';
-  };
 
   // From here on the directory is ours: reserved, then filled.
   if (!run_dir.has_checkpoint) reserve_run_dir(dir, options.out.empty(), config, state);
@@ -279,7 +274,8 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
         << (options.report && !options.shard ? " (underspec report DIR redraws the report)" : "") << '\n';
     return 0;
   }
-  say_notice();
+  // The fallback notice only now that there is work: a finished run's resume only says so.
+  if (!notice.empty()) err << "underspec: " << notice << '\n';
   if (already > 0)
     err << "underspec: resuming " << dir.string() << ": " << already << " of " << rows.size()
         << " replicas already done\n";
