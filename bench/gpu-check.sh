@@ -12,7 +12,8 @@
 # build of the GPU targets against .deps/) -> kernel tests and backend tests with
 # CUDA_LAUNCH_BLOCKING=1, the cuBLAS graph tests without it -> the seed experiment through the CLI on both backends, compared
 # (and on the GPU with its launch groups concurrent and one at a time: the same bytes)
-# -> compute-sanitizer memcheck/racecheck/synccheck on tiny runs (one with width 128) ->
+# -> compute-sanitizer memcheck/racecheck/synccheck on tiny runs (one with width 128, one of
+# perceptron lanes) ->
 # sweeps of 3000 MLPs (one and two CTAs per SM; generic kernels: the same bytes) and 10^5
 # perceptrons (a lane and a warp each: the same bytes) -> the
 # GPU benchmark (`underspec bench`, then the developer harness) -> Nsight Compute on the fused
@@ -171,6 +172,9 @@ if wanted sanitizer; then
     done
     UNDERSPEC_CUDA_VARIANT=fused step memcheck-width128 90 compute-sanitizer --tool memcheck --error-exitcode 9 \
       "$bin/underspec" run --device cuda "${tiny[@]}" --set 'model.mlp.hidden=[128,128]' --out "$work/memcheck-128"
+    # Perceptrons a lane each (4098 >= cuda_plan::kPerceptronLaneMinReplicas in one launch).
+    step memcheck-lanes 90 compute-sanitizer --tool memcheck --error-exitcode 9 "$bin/underspec" run --device cuda \
+      "${tiny[@]}" --set 'sweep.models=["perceptron"]' --set sweep.seeds=1366 --out "$work/memcheck-lanes"
     for tool in racecheck synccheck; do
       UNDERSPEC_CUDA_VARIANT=fused step "$tool" 90 compute-sanitizer --tool "$tool" --error-exitcode 9 \
         "$bin/underspec" run --device cuda "${tiny[@]}" --set sweep.seeds=1 --out "$work/$tool"
