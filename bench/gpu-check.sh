@@ -12,8 +12,10 @@
 # build of the GPU targets against .deps/) -> kernel tests and backend tests with
 # CUDA_LAUNCH_BLOCKING=1, the cuBLAS graph tests without it -> the seed experiment through the CLI on both backends, compared
 # (and on the GPU with its launch groups concurrent and one at a time: the same bytes)
-# -> compute-sanitizer memcheck/racecheck/synccheck on tiny runs (one with width 128) ->
-# sweeps of 3000 MLPs (one and two CTAs per SM; generic kernels) and 10^5 perceptrons -> the
+# -> compute-sanitizer memcheck/racecheck/synccheck on tiny runs (one with width 128, one of
+# perceptron lanes) ->
+# sweeps of 3000 MLPs (one and two CTAs per SM; generic kernels: the same bytes) and 10^5
+# perceptrons (a lane and a warp each: the same bytes) -> the
 # GPU benchmark (`underspec bench`, then the developer harness) -> Nsight Compute on the fused
 # MLP and lane perceptron kernels. UNDERSPEC_GPU_CHECK_STEPS="env binaries tests" runs a subset;
 # UNDERSPEC_GPU_CHECK_BIN=DIR uses the binaries in DIR (ctest GpuCheckDryRun does, with --dry-run).
@@ -170,6 +172,9 @@ if wanted sanitizer; then
     done
     UNDERSPEC_CUDA_VARIANT=fused step memcheck-width128 90 compute-sanitizer --tool memcheck --error-exitcode 9 \
       "$bin/underspec" run --device cuda "${tiny[@]}" --set 'model.mlp.hidden=[128,128]' --out "$work/memcheck-128"
+    # Perceptrons a lane each (4098 >= cuda_plan::kPerceptronLaneMinReplicas in one launch).
+    step memcheck-lanes 90 compute-sanitizer --tool memcheck --error-exitcode 9 "$bin/underspec" run --device cuda \
+      "${tiny[@]}" --set 'sweep.models=["perceptron"]' --set sweep.seeds=1366 --out "$work/memcheck-lanes"
     for tool in racecheck synccheck; do
       UNDERSPEC_CUDA_VARIANT=fused step "$tool" 90 compute-sanitizer --tool "$tool" --error-exitcode 9 \
         "$bin/underspec" run --device cuda "${tiny[@]}" --set sweep.seeds=1 --out "$work/$tool"
@@ -192,15 +197,24 @@ if wanted scale; then
       --device cuda --no-report --progress none --set 'sweep.models=["mlp"]' --set sweep.seeds=1000 \
       --out "$work/mlp3000-generic"
     step mlp3000-generic-same-bytes 10 cmp "$work/mlp3000-2/replicas.csv" "$work/mlp3000-generic/replicas.csv"
+    # One CTA per SM moves the Adam moments into shared memory: another layout, the same bytes.
+    step mlp3000-ctas-same-bytes 10 cmp "$work/mlp3000-2/replicas.csv" "$work/mlp3000-1/replicas.csv"
     UNDERSPEC_CUDA_PROFILE=1 step perceptron-1e5 180 "$bin/underspec" run --device cuda --no-report --progress none \
       --set 'sweep.models=["perceptron"]' --set sweep.seeds=33334 --out "$work/perceptron-1e5"
+    # The same perceptrons a warp each (chunks below cuda_plan::kPerceptronLaneMinReplicas)
+    # against a lane each (the run above): the same bytes.
+    UNDERSPEC_CUDA_PROFILE=1 UNDERSPEC_CUDA_CHUNK=4000 step perceptron-1e5-warps 180 "$bin/underspec" run --device cuda \
+      --no-report --progress none --set 'sweep.models=["perceptron"]' --set sweep.seeds=33334 \
+      --out "$work/perceptron-1e5-warps"
+    step perceptron-lanes-warps-same-bytes 10 cmp "$work/perceptron-1e5/replicas.csv" \
+      "$work/perceptron-1e5-warps/replicas.csv"
     # Hidden width 128 (activations leave shared memory): fused against cuBLAS, 3000 replicas.
     for variant in fused cublas; do
       UNDERSPEC_CUDA_PROFILE=1 UNDERSPEC_CUDA_VARIANT=$variant step "mlp128-$variant" 180 "$bin/underspec" run \
         --device cuda --no-report --progress none --set 'sweep.models=["mlp"]' --set sweep.seeds=1000 \
         --set 'model.mlp.hidden=[128,128]' --set train.epochs=3 --out "$work/mlp128-$variant"
     done
-    grep -H 's training\|^cuda device' "$work"/logs/{seed-cuda,seed-cuda-serial,mlp3000-ctas2,mlp3000-ctas1,mlp3000-generic,perceptron-1e5,mlp128-fused,mlp128-cublas}.log 2> /dev/null |
+    grep -H 's training\|^cuda device' "$work"/logs/{seed-cuda,seed-cuda-serial,mlp3000-ctas2,mlp3000-ctas1,mlp3000-generic,perceptron-1e5,perceptron-1e5-warps,mlp128-fused,mlp128-cublas}.log 2> /dev/null |
       sed "s|$work/logs/||; s/^/    /" | tee -a "$summary"
   else
     log "scale: skipped (no GPU)"

@@ -77,9 +77,16 @@ benchmark::BenchRow time_cuda_training(const ExperimentConfig& config, ModelKind
                                        int replicas, cublasHandle_t handle, double peak_gflops, bool cublas_graph) {
   const NetShape shape = net_shape(config, model);
   const auto n = static_cast<std::uint32_t>(config.data.n_train);
-  int device = 0, limit = 0;
+  int device = 0, limit = 0, per_sm = 0;
   US_CUDA_CHECK(cudaGetDevice(&device));
   US_CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  US_CUDA_CHECK(cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
+  // The fused MLP's shared memory as the backend plans it (CudaBackend::train): two CTAs per
+  // SM. The whole per-block limit would also put the Adam moments in shared memory, one CTA
+  // per SM, and time a layout the backend never runs.
+  const std::size_t mlp_shared_bytes =
+      cuda_plan::fused_shared_budget(static_cast<std::size_t>(limit), static_cast<std::size_t>(per_sm),
+                                     cuda_plan::CudaBackendOptions{}.fused_ctas_per_sm);
   DeviceBuffer<float> data(4 * std::size_t{n});
   float* p = data.data();
   const std::vector<GenerateJob> gen{
@@ -96,8 +103,7 @@ benchmark::BenchRow time_cuda_training(const ExperimentConfig& config, ModelKind
   DeviceBuffer<float> params(static_cast<std::size_t>(replicas) * param_count(shape));
   const TrainRun run{config.train.epochs, config.train.batch_size, static_cast<float>(config.augmentation.noise_std),
                      table_device.data()};
-  const cuda_plan::FusedLayout layout =
-      fused_layout_for(shape, config.train.batch_size, static_cast<std::size_t>(limit));
+  const cuda_plan::FusedLayout layout = fused_layout_for(shape, config.train.batch_size, mlp_shared_bytes);
   DeviceBuffer<float> scratch(static_cast<std::size_t>(replicas) * layout.global_floats);
   DeviceBuffer<TrainRun> runs_device = to_device(std::vector<TrainRun>{run}, nullptr);
 

@@ -31,11 +31,13 @@ ExperimentConfig small_config(int n_train, int batch, int epochs) {
 }
 
 // Trains with the group trainer; `shared_limit` decides which regions the layout puts in
-// the "shared" array (placement must not matter).
+// the "shared" array (placement must not matter). The layout holds batches of
+// `batch_capacity` rows (0: the config's batch size).
 std::vector<float> group_trained(const ExperimentConfig& config, const NetShape& shape, const ReplicaSpec& r,
-                                 const Dataset& train, int group_size, std::size_t shared_limit, unsigned order = 0) {
-  const cuda_plan::FusedLayout layout =
-      cuda_plan::plan_fused_layout(shape, config.train.batch_size, group_size, shared_limit);
+                                 const Dataset& train, int group_size, std::size_t shared_limit, unsigned order = 0,
+                                 int batch_capacity = 0) {
+  const cuda_plan::FusedLayout layout = cuda_plan::plan_fused_layout(
+      shape, batch_capacity > 0 ? batch_capacity : config.train.batch_size, group_size, shared_limit);
   std::vector<float> shared(layout.shared_floats + 1), global(layout.global_floats + 1);
   const ReplicaState st = cuda_plan::replica_state(layout, shape, shared.data(), global.data());
   const std::vector<AdamStep> table =
@@ -156,6 +158,20 @@ TEST(GroupTrainer, GenericShapeAndOddGroupSizeMatchCpuBitwise) {
   for (int group_size : {1, 37, 64})
     for (std::size_t limit : {std::size_t{0}, std::size_t{600}, std::size_t{1} << 20})
       expect_bitwise_equal(group_trained(config, shape, r, train, group_size, limit), cpu);
+}
+
+// A fused launch group mixes grid cells of one shape (CudaBackend::train_chunk): its layout
+// and CTA size are planned for the group's largest batch, and a cell with a smaller batch
+// trains in them, its buffers only partly used.
+TEST(GroupTrainer, SmallerBatchInALaunchPlannedForALargerOneMatchesCpuBitwise) {
+  const ExperimentConfig config = small_config(150, 24, 2);  // last batch of 6
+  const Dataset train = make_training_set(config, Regime::augmentation, 0);
+  const ReplicaSpec r{4, 0, ModelKind::mlp, Regime::augmentation, 0, 10};
+  const NetShape shape = mlp_shape({16, 16});
+  const int threads = cuda_plan::fused_threads(shape, 64);  // the group's largest batch: 64
+  const std::vector<float> cpu = cpu_trained(config, shape, r, train);
+  for (std::size_t limit : {std::size_t{1} << 20, std::size_t{0}})
+    expect_bitwise_equal(group_trained(config, shape, r, train, threads, limit, 12345u, 64), cpu);
 }
 
 // fused_mlp_kernel<true> tells the compiler that every product operand is in shared memory

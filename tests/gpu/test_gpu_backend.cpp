@@ -2,16 +2,18 @@
 // device): initial parameters bitwise, trained perceptrons within 1e-4, MLPs and all
 // RMSEs within 1e-3 relative, for every variant; chunk-size independence; 1 and 10,000
 // replicas; hidden widths 16 to 128 and ragged shapes; batches not dividing the data;
-// grids of cells with stress domains; launch groups trained at the same time; the sink and
-// the stop flag.
+// grids of cells with stress domains; launch groups trained at the same time; two backends
+// on one device (the multi-GPU path); the sink and the stop flag.
 #include <cuda_runtime.h>
 
 #include <atomic>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "gpu_test_support.hpp"
 #include "underspec/backends/cpu_trainer.hpp"
+#include "underspec/backends/multi_backend.hpp"
 
 namespace underspec {
 namespace {
@@ -292,6 +294,32 @@ TEST(GpuBackend, SinkGetsChunksAndStopEndsEarly) {
       },
       &stop);
   EXPECT_EQ(reported, 2u);
+}
+
+// Several GPUs (--gpus 0,2) are one backend per device behind make_multi_backend, which
+// deals chunks to a host thread each. Two backends on one device stand in for two GPUs, so
+// a one-GPU machine runs that path: the bits of one backend, every replica reported once
+// (train_replicas checks), for every variant.
+TEST(GpuBackend, TwoBackendsOnOneDeviceGiveTheBitsOfOne) {
+  UNDERSPEC_REQUIRE_GPU();
+  ExperimentConfig c = quick_config();
+  c.sweep.seeds = 5;  // 30 replicas, dealt in 8 chunks to the two backends
+  const Sweep sweep = make_sweep(c);
+  int device = 0;
+  ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
+  for (TrainVariant v : kVariants) {
+    SCOPED_TRACE(cuda_plan::to_string(v));
+    const auto one = run_cuda(sweep, sweep.replicas, v);
+    std::vector<std::unique_ptr<Backend>> devices;
+    for (int k = 0; k < 2; ++k) devices.push_back(make_cuda_device_backend(device, gpu_test::options_of(v)));
+    const auto two = make_multi_backend(std::move(devices))->train_replicas(sweep, sweep.replicas);
+    ASSERT_EQ(two.size(), one.size());
+    std::size_t differing = 0;
+    for (std::size_t k = 0; k < one.size(); ++k)
+      differing += one[k].params != two[k].params || one[k].iid_rmse != two[k].iid_rmse ||
+                   one[k].ood_rmse != two[k].ood_rmse || one[k].stress_rmse != two[k].stress_rmse;
+    EXPECT_EQ(differing, 0u);
+  }
 }
 
 // Device ordinals are checked against the devices present.
