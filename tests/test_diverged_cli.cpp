@@ -2,9 +2,13 @@
 // or the table; they are counted per group and the run exits 1 only when all diverged.
 #include <gtest/gtest.h>
 
+#include <bit>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "cli_fixture.hpp"
+#include "underspec/backends/backend.hpp"
+#include "underspec/outputs/npy.hpp"
 
 namespace underspec {
 namespace {
@@ -71,6 +75,38 @@ TEST_F(Cli, HugeLearningRateDivergesTheMlps) {
   };
   for (std::size_t i = 2; i <= 6; ++i) EXPECT_EQ(columns(table.at(i)), columns(table.at(1))) << r.out;
   EXPECT_NE(r.out.find("e+30"), std::string::npos) << r.out;
+}
+
+TEST(CanonicalNans, EveryNanBecomesThePositiveQuietNanAndNothingElseChanges) {
+  ReplicaResult r;
+  r.iid_rmse = -std::numeric_limits<double>::quiet_NaN();
+  r.ood_rmse = -0.0;
+  r.stress_rmse = {std::bit_cast<double>(0xfff8000000000123ull), 1.5};
+  r.params = {std::bit_cast<float>(0xffc00000u), std::bit_cast<float>(0x7fc00042u), -0.0f,
+              -std::numeric_limits<float>::infinity(), 2.5f};
+  canonicalize_nans(r);
+  EXPECT_EQ(std::bit_cast<std::uint64_t>(r.iid_rmse), 0x7ff8000000000000ull);
+  EXPECT_EQ(std::bit_cast<std::uint64_t>(r.ood_rmse), 0x8000000000000000ull);
+  EXPECT_EQ(std::bit_cast<std::uint64_t>(r.stress_rmse[0]), 0x7ff8000000000000ull);
+  EXPECT_EQ(r.stress_rmse[1], 1.5);
+  const std::vector<std::uint32_t> want{0x7fc00000u, 0x7fc00000u, 0x80000000u, 0xff800000u,
+                                        std::bit_cast<std::uint32_t>(2.5f)};
+  for (std::size_t i = 0; i < want.size(); ++i) EXPECT_EQ(std::bit_cast<std::uint32_t>(r.params[i]), want[i]) << i;
+}
+
+TEST_F(Cli, DivergedParametersAreTheOnePositiveQuietNan) {
+  // x86 makes negative NaNs, a GPU positive ones: params.npy must not depend on the backend.
+  const CliResult r = run("run " + kTiny + "--device cpu --set train.lr=1e30 --save-params --out out");
+  ASSERT_EQ(r.status, 0) << r.err;
+  NpyFloatMatrixReader npy(cwd() / "out" / "params.npy");
+  std::size_t nans = 0;
+  for (std::uint64_t row = 0; row < npy.rows(); ++row)
+    for (float x : npy.row(row))
+      if (std::isnan(x)) {
+        ++nans;
+        ASSERT_EQ(std::bit_cast<std::uint32_t>(x), 0x7fc00000u) << "row " << row;
+      }
+  EXPECT_GT(nans, 0u);
 }
 
 TEST_F(Cli, EveryReplicaDivergedExitsOneAfterWritingTheOutputs) {

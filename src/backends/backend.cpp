@@ -3,7 +3,9 @@
 
 #include <cfloat>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
+#include <type_traits>
 #include <unordered_map>
 
 namespace underspec {
@@ -20,6 +22,7 @@ std::vector<ReplicaResult> Backend::train_replicas(const Sweep& sweep, std::span
         throw std::logic_error("backend " + name() + " reported replica " + std::to_string(r.id) + " twice or unasked");
       seen[it->second] = true;
       results[it->second] = r;
+      canonicalize_nans(results[it->second]);
     }
   });
   for (std::size_t i = 0; i < replicas.size(); ++i)
@@ -43,6 +46,16 @@ std::unique_ptr<Backend> make_backend(const std::string& device, int threads, st
     return make_cpu_backend(threads);
   }
   throw std::invalid_argument("unknown device '" + device + "' (expected auto, cpu or cuda)");
+}
+
+void canonicalize_nans(ReplicaResult& result) {
+  const auto canonical = [](auto& x) {
+    if (std::isnan(x)) x = std::numeric_limits<std::remove_reference_t<decltype(x)>>::quiet_NaN();
+  };
+  canonical(result.iid_rmse);
+  canonical(result.ood_rmse);
+  for (double& x : result.stress_rmse) canonical(x);
+  for (float& x : result.params) canonical(x);
 }
 
 std::string divergence_of(std::span<const float> params, const ReplicaResult& scores) {

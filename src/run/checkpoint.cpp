@@ -228,6 +228,7 @@ void for_each_checkpoint_record(const fs::path& run_dir, const std::function<voi
         in.need(r.diverged.size());
         for (char& c : r.diverged) c = in.get<char>();
       }
+      canonicalize_nans(r);  // params.npy and merges are made from these (older segments: the hardware's NaNs)
       visit(std::move(r));
     }
     if (in.at() != body.size()) throw damaged_segment(path, "has trailing bytes");

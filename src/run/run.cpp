@@ -80,6 +80,7 @@ class ResultCollector {
         throw std::logic_error("backend reported replica " + std::to_string(r.id) + " twice or unasked");
       const ReplicaSpec& spec = sweep_.replicas[r.id];
       ReplicaResult stored = r;
+      canonicalize_nans(stored);
       stored.diverged = divergence_of(r.params, r);
       stored.params = kept_params(spec, std::vector<float>(r.params), save_params_);
       // The row keeps a perceptron's parameters only: MLPs' live on disk (with --save-params),

@@ -29,6 +29,12 @@ struct ReplicaResult {
 // "at end: parameters not finite" or "at end: ood_rmse inf". `params`: all its parameters.
 std::string divergence_of(std::span<const float> params, const ReplicaResult& scores);
 
+// Makes every NaN in a result the one positive quiet NaN. What a NaN's sign and payload
+// are depends on the hardware (x86's invalid operations give a negative NaN, a GPU's a
+// positive one), so without this a diverged replica's bytes in params.npy and the
+// checkpoint would depend on the backend.
+void canonicalize_nans(ReplicaResult& result);
+
 // Receives finished replicas (any order, any batch size), from one thread at a time.
 using ResultSink = std::function<void(std::span<const ReplicaResult>)>;
 
