@@ -1,5 +1,6 @@
 """The bench/ harness scripts refuse bad arguments (exit 2, naming the problem, before
-anything runs or is created). None needs a build."""
+anything runs or is created) and gpu-check.sh flags carried binaries older than the
+checkout. None needs a build."""
 
 import subprocess
 from pathlib import Path
@@ -56,3 +57,59 @@ def test_sweep_scaling_refuses_bad_arguments(args, message):
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
     assert "replicas" not in proc.stdout
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--dryrun"], ["--dry-run", "extra"]])
+def test_gpu_check_refuses_unknown_arguments_instead_of_running(tmp_path, args):
+    env = {"PATH": "/usr/bin:/bin", "OUT": str(tmp_path / "out"), "UNDERSPEC_GPU_CHECK_WORK": str(tmp_path / "work")}
+    proc = run(BENCH / "gpu-check.sh", *args, env=env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "unknown arguments" in proc.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "work").exists()
+
+
+def git(repo, *args):
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def checkout_with_prebuilt(tmp_path):
+    """A git checkout holding gpu-check.sh and a .gpu-prebuilt of stand-in binaries that start."""
+    repo = tmp_path / "repo"
+    (repo / "bench").mkdir(parents=True)
+    (repo / "bench" / "gpu-check.sh").write_text((BENCH / "gpu-check.sh").read_text())
+    (repo / ".gitignore").write_text(".gpu-prebuilt/\n")
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
+    prebuilt = repo / ".gpu-prebuilt"
+    prebuilt.mkdir()
+    for name in ("underspec", "underspec_gpu_tests", "underspec_gpu_bench"):
+        (prebuilt / name).write_text("#!/bin/sh\nexit 0\n")
+        (prebuilt / name).chmod(0o755)
+    (prebuilt / "REVISION").write_text(git(repo, "rev-parse", "HEAD"))  # as --prebuild writes it: HEAD, no changes
+    return repo
+
+
+def gpu_check_binaries(repo, tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "OUT": str(tmp_path / "out"), "UNDERSPEC_GPU_CHECK_WORK": str(tmp_path / "work"),
+           "UNDERSPEC_GPU_CHECK_STEPS": "binaries"}
+    proc = run("bash", repo / "bench" / "gpu-check.sh", "--dry-run", env=env, cwd=repo)
+    return proc, (tmp_path / "out" / "summary.txt").read_text()
+
+
+def test_gpu_check_accepts_prebuilt_binaries_of_this_checkout(checkout_with_prebuilt, tmp_path):
+    proc, summary = gpu_check_binaries(checkout_with_prebuilt, tmp_path)
+    assert proc.returncode == 0, summary
+    assert "binaries: carried prebuilt" in summary and "prebuilt-current" not in summary
+
+
+def test_gpu_check_flags_prebuilt_binaries_older_than_the_checkout(checkout_with_prebuilt, tmp_path):
+    repo = checkout_with_prebuilt
+    (repo / "bench" / "new.txt").write_text("a later change\n")
+    git(repo, "add", ".")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "second")
+    proc, summary = gpu_check_binaries(repo, tmp_path)
+    assert proc.returncode == 1, summary
+    assert "prebuilt-current: FAILED" in summary and "--prebuild" in summary
+    assert "done: 1 step(s) failed" in summary
