@@ -1,8 +1,9 @@
 """The bench/ harness scripts refuse bad arguments (exit 2, naming the problem, before
-anything runs or is created) and gpu-check.sh flags carried binaries older than the
-checkout. None needs a build."""
+anything runs or is created), gpu-check.sh flags carried binaries older than the
+checkout, and compare_replicas.py fails files it cannot vouch for. None needs a build."""
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,34 @@ def test_gpu_check_flags_prebuilt_binaries_older_than_the_checkout(checkout_with
     assert proc.returncode == 1, summary
     assert "prebuilt-current: FAILED" in summary and "--prebuild" in summary
     assert "done: 1 step(s) failed" in summary
+
+
+HEADER = "replica,model,iid_rmse,ood_rmse\n"
+
+
+def compare_replicas(tmp_path, a, b):
+    pa, pb = tmp_path / "a.csv", tmp_path / "b.csv"
+    pa.write_text(a)
+    pb.write_text(b)
+    return run(sys.executable, BENCH / "compare_replicas.py", pa, pb)
+
+
+def test_compare_replicas_passes_identical_files(tmp_path):
+    rows = HEADER + "0,mlp,1.5,2.5\n1,mlp,1.25,2.25\n"
+    proc = compare_replicas(tmp_path, rows, rows)
+    assert proc.returncode == 0, proc.stdout
+    assert "bit-identical: yes" in proc.stdout
+
+
+@pytest.mark.parametrize("a, b, message", [
+    (HEADER + "0,mlp,1.5,2.5\n", "replica,model\n0,mlp\n", "different columns"),
+    ("replica,model\n0,mlp\n", HEADER + "0,mlp,1.5,2.5\n", "different columns"),
+    (HEADER, HEADER, "no replicas"),
+    ("", "", "no 'replica' column"),
+    (HEADER + "0,mlp,1.5,2.5\n0,mlp,1.5,2.5\n", HEADER + "0,mlp,1.5,2.5\n", "repeated"),
+    (HEADER + "0,mlp,1.5,2.5\n", HEADER + "0,mlp,1.5,2.6\n", "max rel diff"),
+])
+def test_compare_replicas_fails_what_it_cannot_vouch_for(tmp_path, a, b, message):
+    proc = compare_replicas(tmp_path, a, b)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert message in proc.stdout
