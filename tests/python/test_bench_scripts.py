@@ -1,6 +1,7 @@
 """The bench/ harness scripts refuse bad arguments (exit 2, naming the problem, before
 anything runs or is created), gpu-check.sh flags carried binaries older than the
-checkout, and compare_replicas.py fails files it cannot vouch for. None needs a build."""
+checkout, compare_replicas.py fails files it cannot vouch for, and the peers refuse
+workloads that train nothing. None needs a build (the peers' test needs torch)."""
 
 import subprocess
 import sys
@@ -145,3 +146,19 @@ def test_compare_replicas_fails_what_it_cannot_vouch_for(tmp_path, a, b, message
     proc = compare_replicas(tmp_path, a, b)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert message in proc.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seeds", "0"], "argument --seeds: must be >= 1, got 0"),
+    (["--epochs", "0"], "argument --epochs: must be >= 1, got 0"),
+    (["--threads", "0"], "argument --threads: must be >= 1, got 0"),
+    (["--seed", "-1"], "argument --seed: must be >= 0, got -1"),
+    (["--models", ","], "--models and --regimes each need at least one name"),
+])
+def test_peers_refuse_workloads_that_train_nothing(tmp_path, args, message):
+    pytest.importorskip("torch")
+    out = tmp_path / "peer.json"
+    proc = run(sys.executable, BENCH / "peers" / "batched.py", "--quiet", "--out", out, *args)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr
+    assert not out.exists()
