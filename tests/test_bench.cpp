@@ -134,6 +134,13 @@ TEST_F(Cli, BenchCpuQuickWritesTableAndJson) {
   EXPECT_TRUE(j.at("quick").get<bool>());
   EXPECT_FALSE(j.at("version").get<std::string>().empty());
   EXPECT_EQ(j.at("started_utc").get<std::string>().size(), 20u);  // 2026-11-30T13:00:00Z
+  // The machine's load at the start and the end, in the file and the table (from /proc/loadavg).
+  for (const char* when : {"before", "after"}) {
+    const nlohmann::json load = j.at("load_average").at(when);
+    ASSERT_EQ(load.size(), 3u) << load;
+    for (const auto& v : load) EXPECT_GE(v.get<double>(), 0.0);
+  }
+  EXPECT_NE(r.out.find("\nload:   "), std::string::npos) << r.out;
   std::set<std::string> models;
   for (const auto& row : j.at("rows")) {
     models.insert(row.at("model").get<std::string>());
