@@ -100,6 +100,8 @@ fi
 [[ -n "$peer_procs" ]] || peer_procs=$threads
 (( peer_procs <= seeds )) || usage_error "--peer-procs (default: --threads) is $peer_procs, more than --seeds $seeds"
 [[ -n "$out" ]] || out="$root/runs/compare-$(date +%Y%m%d-%H%M%S)"
+# As underspec run's --out: an earlier comparison is never overwritten (its times.tsv was).
+[[ ! -e "$out" || -d "$out" && -z "$(ls -A "$out")" ]] || usage_error "--out $out exists and is not an empty directory"
 mkdir -p "$out"
 : > "$out/times.tsv"
 mkdir -p "$out/logs"

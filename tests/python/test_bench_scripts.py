@@ -34,6 +34,17 @@ def test_compare_refuses_bad_options(tmp_path, args, message):
     assert not out.exists()
 
 
+def test_compare_never_overwrites_an_earlier_comparison(tmp_path):
+    earlier = tmp_path / "compare-earlier"
+    earlier.mkdir()
+    (earlier / "times.tsv").write_text("underspec\t1\t3.2\n")
+    proc = run(BENCH / "compare.sh", "--underspec", "/bin/true", "--out", earlier)
+    assert proc.returncode == 2, proc.stderr
+    assert f"--out {earlier} exists and is not an empty directory" in proc.stderr
+    assert (earlier / "times.tsv").read_text() == "underspec\t1\t3.2\n"
+    assert sorted(p.name for p in earlier.iterdir()) == ["times.tsv"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--rounds"], "--rounds needs a value"),
     (["--rounds", "0", "a=/bin/true"], "--rounds must be a whole number >= 1, got '0'"),
