@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Seed experiment (`underspec run --device cpu --no-report`) wall time for several binaries or
-# CPU kernel levels, run in alternation (round-robin) so that a noisy machine slows all of
-# them alike; also checks that every variant writes the same replicas.csv (BENCHMARKS.md).
+# Seed experiment (`underspec run --device cpu --no-report --threads 2`) wall time for several
+# binaries or CPU kernel levels, run in alternation (round-robin) so that a noisy machine slows
+# all of them alike; also checks that every variant writes the same replicas.csv (BENCHMARKS.md).
 #
 #   bench/cpu_levels.sh [--rounds N] [--set KEY=VALUE]... 'LABEL=BINARY [VAR=VALUE...]'...
 #
