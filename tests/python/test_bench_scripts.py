@@ -1,7 +1,7 @@
 """The bench/ harness scripts refuse bad arguments (exit 2, naming the problem, before
 anything runs or is created), gpu-check.sh flags carried binaries older than the
-checkout, compare_replicas.py fails files it cannot vouch for, and the peers refuse
-workloads that train nothing. None needs a build (the peers' test needs torch)."""
+checkout, compare_replicas.py and compare_stats.py fail what they cannot vouch for, and the
+peers refuse workloads that train nothing. None needs a build (the peers' test needs torch)."""
 
 import subprocess
 import sys
@@ -173,3 +173,19 @@ def test_peers_refuse_workloads_that_train_nothing(tmp_path, args, message):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr
     assert not out.exists()
+
+
+def test_compare_stats_does_not_pass_what_it_did_not_compare(tmp_path):
+    """A folder without an underspec run, or without any peer run, is exit 2, not a PASS."""
+    proc = run(sys.executable, BENCH / "compare_stats.py", tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "no underspec run" in proc.stderr
+    underspec_run = tmp_path / "underspec-1"
+    underspec_run.mkdir()
+    (underspec_run / "replicas.csv").write_text(
+        "replica,model,regime,seed,iid_rmse,ood_rmse,w_x3\n0,perceptron,baseline,0,1.9,2.7,0.23\n")
+    (underspec_run / "summary.json").write_text('{"wall_seconds": 1.0}\n')
+    proc = run(sys.executable, BENCH / "compare_stats.py", tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "no peer (batched, eager or jax) run" in proc.stderr
+    assert not (tmp_path / "compare.json").exists()
