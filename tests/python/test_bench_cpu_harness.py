@@ -1,6 +1,6 @@
-"""underspec_bench_cpu, the developer harness of BENCHMARKS.md: bad arguments are exit 2
-before the probe runs, and its peak, like `underspec bench`'s, counts no thread beyond the
-hardware."""
+"""underspec_bench_cpu and underspec_bench_stats, the developer harnesses of BENCHMARKS.md:
+bad arguments are exit 2 before any timing, and underspec_bench_cpu's peak, like `underspec
+bench`'s, counts no thread beyond the hardware."""
 
 import json
 import os
@@ -43,3 +43,16 @@ def test_peak_counts_no_thread_beyond_the_hardware(tmp_path):
     peak = json.loads(out.read_text())["fma_peak"]
     bound = max(peak["gflops_all_threads"], hardware * peak["gflops_1_thread"])
     assert peak["gflops_used"] <= bound * (1 + 1e-12), peak
+
+
+STATS = Path(BINARY).parent / "underspec_bench_stats"
+
+
+@pytest.mark.parametrize("size", ["abc", "0", "1", "-5", "1e3"])
+def test_stats_bench_refuses_a_group_size_that_is_not_a_whole_number_of_at_least_two(size):
+    if not STATS.is_file():
+        pytest.fail(f"{STATS}: not built (cmake --build build --target underspec_bench_stats)")
+    proc = subprocess.run([str(STATS), "50", size], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"group size '{size}' is not a whole number" in proc.stderr
+    assert proc.stdout == ""  # refused before any timing
