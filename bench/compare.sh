@@ -39,7 +39,13 @@ jax_venv="$root/build/jax-venv"
 JAX_VERSION=0.4.38  # the newest on Debian 12's numpy 1.24, which its torch is built against (0.5 pulls numpy 1.26)
 
 usage() { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+# Bad options are usage errors (exit 2) before anything runs or is created.
+usage_error() { echo "compare.sh: $*" >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --no-eager | --jax | -h | --help) ;;
+    --*) [[ $# -ge 2 ]] || usage_error "$1 needs a value" ;;
+  esac
   case "$1" in
     --seeds) seeds=$2; shift 2 ;;
     --epochs) epochs=$2; shift 2 ;;
@@ -62,6 +68,20 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
+# integer OPTION VALUE MIN: VALUE is a whole number >= MIN.
+integer() { [[ $2 =~ ^[0-9]+$ ]] && (( 10#$2 >= $3 )) || usage_error "$1 must be a whole number >= $3, got '$2'"; }
+integer --seeds "$seeds" 1
+integer --epochs "$epochs" 1
+integer --underspec-runs "$underspec_runs" 1
+integer --batched-runs "$batched_runs" 0
+integer --eager-runs "$eager_runs" 0
+integer --jax-runs "$jax_runs" 0
+integer --threads "$threads" 1
+integer --peer-threads "$peer_threads" 1
+[[ -z "$peer_procs" ]] || integer --peer-procs "$peer_procs" 1
+[[ $z =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]] && awk "BEGIN{exit !($z > 0)}" || usage_error "--z must be a positive number, got '$z'"
+(( batched_runs + eager_runs + jax_runs > 0 )) || usage_error "no peer runs (--batched-runs, --eager-runs and --jax-runs are all 0): nothing to compare with"
+
 [[ -x "$underspec" ]] || { echo "compare.sh: no underspec binary at $underspec (build it, or --underspec PATH)" >&2; exit 2; }
 "$python" -c 'import torch' 2>/dev/null || { echo "compare.sh: $python cannot import torch (apt-get install python3-torch)" >&2; exit 2; }
 # jax_ready: the venv imports jax and torch, or is made so (pip, from PyPI); numpy<2 keeps
@@ -78,8 +98,10 @@ if (( jax_runs > 0 )); then
   jax_ready || { echo "compare.sh: no usable JAX venv at $jax_venv (python3-venv and pip needed)" >&2; exit 2; }
 fi
 [[ -n "$peer_procs" ]] || peer_procs=$threads
-(( peer_procs >= 1 && peer_procs <= seeds )) || { echo "compare.sh: --peer-procs must be in 1..seeds" >&2; exit 2; }
+(( peer_procs <= seeds )) || usage_error "--peer-procs (default: --threads) is $peer_procs, more than --seeds $seeds"
 [[ -n "$out" ]] || out="$root/runs/compare-$(date +%Y%m%d-%H%M%S)"
+# As underspec run's --out: an earlier comparison is never overwritten (its times.tsv was).
+[[ ! -e "$out" || -d "$out" && -z "$(ls -A "$out")" ]] || usage_error "--out $out exists and is not an empty directory"
 mkdir -p "$out"
 : > "$out/times.tsv"
 mkdir -p "$out/logs"
@@ -130,7 +152,7 @@ for ((k = 1; k <= eager_runs; ++k)); do timed eager "$k" peer_run eager "$k"; do
 echo
 {
   echo "load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; $("$underspec" --version 2>/dev/null || echo 'underspec ?'); torch $("$python" -c 'import torch; print(torch.__version__)')$( ((jax_runs == 0)) || echo "; jax $("$jax_venv/bin/python" -c 'import jax; print(jax.__version__)')")"
+  echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; $("$underspec" --version 2>/dev/null | paste -sd ';' - || echo 'underspec ?'); torch $("$python" -c 'import torch; print(torch.__version__)')$( ((jax_runs == 0)) || echo "; jax $("$jax_venv/bin/python" -c 'import jax; print(jax.__version__)')")"
   "$python" "$root/bench/compare_stats.py" "$out" --z "$z"
 } | tee "$out/compare.txt"
 exit "${PIPESTATUS[0]}"

@@ -2,8 +2,8 @@
 """Compare two replicas.csv files (e.g. the CUDA and CPU backends' runs of one config).
 
 Prints, per numeric column, how many rows differ in their bits and the largest relative
-difference; exits 1 if the files have different replicas or a difference above --tol.
-Standard library only: it runs on the bare GPU machine.
+difference; exits 1 if the files have different columns or replicas, no replica, a replica
+twice, or a difference above --tol. Standard library only: it runs on the bare GPU machine.
 """
 import argparse
 import csv
@@ -12,9 +12,19 @@ import sys
 
 
 def read(path):
+    """(replica id -> row, the header); None and a message when the file cannot be compared."""
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {r["replica"]: r for r in rows}, (rows[0].keys() if rows else [])
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        columns = reader.fieldnames or []
+    if "replica" not in columns:
+        return None, f"{path}: no 'replica' column"
+    if not rows:
+        return None, f"{path}: no replicas"
+    by_id = {r["replica"]: r for r in rows}
+    if len(by_id) != len(rows):
+        return None, f"{path}: {len(rows) - len(by_id)} replica id(s) repeated"
+    return (by_id, columns), None
 
 
 def main():
@@ -23,8 +33,17 @@ def main():
     parser.add_argument("b")
     parser.add_argument("--tol", type=float, default=1e-3, help="largest relative difference allowed")
     args = parser.parse_args()
-    a, columns = read(args.a)
-    b, _ = read(args.b)
+    files = []
+    for path in (args.a, args.b):
+        content, problem = read(path)
+        if problem:
+            print(problem)
+            return 1
+        files.append(content)
+    (a, columns), (b, columns_b) = files
+    if columns != columns_b:
+        print(f"different columns: {args.a} has {','.join(columns)}; {args.b} has {','.join(columns_b)}")
+        return 1
     if a.keys() != b.keys():
         print(f"different replicas: {len(a.keys() - b.keys())} only in {args.a}, {len(b.keys() - a.keys())} only in {args.b}")
         return 1

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Reads the runs of bench/compare.sh, prints the timing and agreement tables, writes
-compare.json and exits 1 when the statistics disagree or a qualitative finding fails.
+compare.json and exits 1 when the statistics disagree or a qualitative finding fails, 2
+when RUN_DIR holds no underspec run or no peer run (nothing was compared).
 
 Layout of RUN_DIR (written by compare.sh):
   underspec-K/{replicas.csv,summary.json}   underspec runs, K = 1..
@@ -153,8 +154,10 @@ def main():
                 name, _, seconds = line.rstrip("\n").split("\t")
                 if name in impls:
                     impls[name]["process"].append(float(seconds))
-    if "underspec" not in impls:
-        sys.exit(f"compare_stats: no underspec run in {args.run_dir}")
+    if "underspec" not in impls or not any(p in impls for p in PEERS):
+        missing = "underspec" if "underspec" not in impls else "peer (batched, eager or jax)"
+        print(f"compare_stats: no {missing} run in {args.run_dir}: nothing to compare", file=sys.stderr)
+        return 2
 
     result = {"timing": {}, "ratios": {}, "agreement": {}, "findings": {}, "z": args.z}
     print("Wall time (median over runs; compute = the tool's own timer, process = whole command)")

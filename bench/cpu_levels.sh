@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Seed experiment (`underspec run --device cpu --no-report`) wall time for several binaries or
-# CPU kernel levels, run in alternation (round-robin) so that a noisy machine slows all of
-# them alike; also checks that every variant writes the same replicas.csv (BENCHMARKS.md).
+# Seed experiment (`underspec run --device cpu --no-report --threads 2`) wall time for several
+# binaries or CPU kernel levels, run in alternation (round-robin) so that a noisy machine slows
+# all of them alike; also checks that every variant writes the same replicas.csv (BENCHMARKS.md).
 #
 #   bench/cpu_levels.sh [--rounds N] [--set KEY=VALUE]... 'LABEL=BINARY [VAR=VALUE...]'...
 #
@@ -11,14 +11,29 @@
 set -euo pipefail
 rounds=5
 sets=()
+# Bad arguments are usage errors (exit 2) before anything runs.
+usage_error() { echo "cpu_levels.sh: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case $1 in
+    --rounds | --set) [ $# -ge 2 ] || usage_error "$1 needs a value" ;;&
     --rounds) rounds=$2; shift 2 ;;
     --set) sets+=(--set "$2"); shift 2 ;;
+    -*) usage_error "unknown option $1" ;;
     *) break ;;
   esac
 done
 [ $# -gt 0 ] || { sed -n '2,10p' "$0" >&2; exit 2; }
+[[ $rounds =~ ^[0-9]+$ ]] && ((10#$rounds >= 1)) || usage_error "--rounds must be a whole number >= 1, got '$rounds'"
+seen=" "
+for spec in "$@"; do
+  label=${spec%%=*} rest=${spec#*=}
+  [[ $spec == *=* && $label =~ ^[A-Za-z0-9_.+-]+$ ]] || usage_error "'$spec' is not LABEL=BINARY (a label of letters, digits and ._+-)"
+  [[ $seen != *" $label "* ]] || usage_error "label '$label' is given twice"
+  seen+="$label "
+  read -r -a parts <<<"$rest"
+  [ ${#parts[@]} -gt 0 ] && [ ! -d "${parts[0]}" ] && command -v "${parts[0]}" >/dev/null ||
+    usage_error "$label: no executable at '${parts[0]:-}'"
+done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 labels=()

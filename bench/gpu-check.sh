@@ -23,6 +23,11 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 mode="${1:-run}"
+# Anything but the three modes is a usage error: a typo must not start a full run.
+case "$mode $#" in
+  "run 0" | "--prebuild 1" | "--dry-run 1") ;;
+  *) echo "gpu-check.sh: unknown arguments: $*" >&2; sed -n '7,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac
 arch="${UNDERSPEC_CUDA_ARCH:-90}"
 prebuilt="$root/.gpu-prebuilt"
 gpu_targets=(underspec underspec_gpu_tests underspec_gpu_bench)
@@ -42,8 +47,6 @@ if [[ "$mode" == "--prebuild" ]]; then
   exit 0
 fi
 
-dry=0
-[[ "$mode" == "--dry-run" ]] && dry=1
 out="${OUT:-$root/gpu-check-out}"
 work="${UNDERSPEC_GPU_CHECK_WORK:-/tmp/underspec-gpu-check}"
 rm -rf "$work" && mkdir -p "$out" "$work/logs"
@@ -108,6 +111,13 @@ elif wanted binaries; then
     step prebuilt-cli 30 "$prebuilt/underspec" --version; then
     bin="$prebuilt"
     log "binaries: carried prebuilt ($(head -n 1 "$prebuilt/REVISION" 2> /dev/null))"
+    # Binaries older than the checkout would spend the GPU's minutes on old code: where git
+    # can tell (here, in the dry run), REVISION must match HEAD and its tracked changes.
+    if checkout=$({ git rev-parse HEAD && git status --porcelain --untracked-files=no; } 2> /dev/null) &&
+      [[ "$checkout" != "$(cat "$prebuilt/REVISION" 2> /dev/null)" ]]; then
+      log "prebuilt-current: FAILED: .gpu-prebuilt is not this checkout's build (HEAD $(git rev-parse --short HEAD)); run bench/gpu-check.sh --prebuild"
+      failures=$((failures + 1))
+    fi
   else
     [[ -d "$root/.deps/usr/include" ]] || log "no .deps/: the build relies on the machine's own packages"
     build="${UNDERSPEC_GPU_BUILD:-$root/build-gpu-check}"

@@ -15,14 +15,21 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 underspec="${UNDERSPEC:-$root/build/underspec}"
 max_perceptrons=100000
 max_mlps=1000
+# Bad arguments are usage errors (exit 2) before anything runs.
+usage_error() { echo "sweep_scaling.sh: $*" >&2; exit 2; }
 while (($#)); do
   case "$1" in
+    --max-perceptrons | --max-mlps | --underspec) (($# >= 2)) || usage_error "$1 needs a value" ;;&
     --max-perceptrons) max_perceptrons=$2; shift 2 ;;
     --max-mlps) max_mlps=$2; shift 2 ;;
     --underspec) underspec=$2; shift 2 ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) echo "sweep_scaling.sh: unknown option $1" >&2; exit 2 ;;
+    *) usage_error "unknown option $1" ;;
   esac
+done
+for option in max-perceptrons max-mlps; do
+  value=${option//-/_} value=${!value}
+  [[ $value =~ ^[0-9]+$ ]] || usage_error "--$option must be a whole number, got '$value'"
 done
 [[ -x $underspec ]] || { echo "sweep_scaling.sh: no underspec binary at $underspec (build first)" >&2; exit 2; }
 command -v /usr/bin/time >/dev/null || { echo "sweep_scaling.sh: needs GNU time (/usr/bin/time)" >&2; exit 2; }

@@ -86,6 +86,16 @@ TEST(BenchCpu, ProbeAndTimingGiveConsistentRates) {
   EXPECT_NEAR(row.peak_fraction, row.gflops / 10.0, 1e-12);
 }
 
+TEST(BenchCpu, ProbeCalibrationIsNotStoppedByOneSlowRun) {
+  // A run of n iterations takes n ns of FMAs, but the first one also waits 50 ms (the thread
+  // pool's start, a busy core): the calibrated runs must still hold the target's FMA work.
+  int calls = 0;
+  const auto time_run = [&](std::int64_t n) { return (calls++ == 0 ? 0.05 : 0.0) + 1e-9 * static_cast<double>(n); };
+  const double work = 1e-9 * static_cast<double>(bm::calibrate_iterations(time_run, 0.015));
+  EXPECT_GE(work, 0.015);
+  EXPECT_LT(work, 0.030);  // the first count past the target
+}
+
 TEST(BenchReport, TableAndJsonCarryTheSameRows) {
   bm::BenchReport report;
   report.device = bm::cpu_device_info(2);
@@ -124,6 +134,13 @@ TEST_F(Cli, BenchCpuQuickWritesTableAndJson) {
   EXPECT_TRUE(j.at("quick").get<bool>());
   EXPECT_FALSE(j.at("version").get<std::string>().empty());
   EXPECT_EQ(j.at("started_utc").get<std::string>().size(), 20u);  // 2026-11-30T13:00:00Z
+  // The machine's load at the start and the end, in the file and the table (from /proc/loadavg).
+  for (const char* when : {"before", "after"}) {
+    const nlohmann::json load = j.at("load_average").at(when);
+    ASSERT_EQ(load.size(), 3u) << load;
+    for (const auto& v : load) EXPECT_GE(v.get<double>(), 0.0);
+  }
+  EXPECT_NE(r.out.find("\nload:   "), std::string::npos) << r.out;
   std::set<std::string> models;
   for (const auto& row : j.at("rows")) {
     models.insert(row.at("model").get<std::string>());

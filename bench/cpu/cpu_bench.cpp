@@ -22,6 +22,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "underspec/backends/backend.hpp"
@@ -103,13 +104,25 @@ int main(int argc, char** argv) {
   double peak_seconds = 1.0;
   bool quick = false, scaling = false;
   std::string json_path;
-  app.add_option("--threads", threads, "backend and probe threads (0: all hardware threads)");
+  // As `underspec run --threads`: at most 4x the hardware threads.
+  const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  app.add_option("--threads", threads, "backend and probe threads (0: all hardware threads)")
+      ->check(CLI::Range(0, 4 * hardware));
   app.add_option("--repeat", repeat, "runs per case; the median is reported")->check(CLI::PositiveNumber);
-  app.add_option("--peak-seconds", peak_seconds, "duration of each FMA probe");
+  app.add_option("--peak-seconds", peak_seconds, "duration of each FMA probe")->check(CLI::PositiveNumber);
   app.add_option("--json", json_path, "write the results as JSON to this file");
   app.add_flag("--quick", quick, "one run per case, epochs divided by 10 (a smoke test)");
   app.add_flag("--scaling", scaling, "time per MLP replica at 10 .. 10^4 replicas instead of the cases");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+    // The JSON is written at the end: a path where it cannot be must fail before the work.
+    if (!json_path.empty()) us::probe_file_atomic(json_path);
+  } catch (const CLI::ParseError& e) {
+    return e.get_exit_code() == 0 ? app.exit(e) : (app.exit(e), 2);
+  } catch (const std::exception& e) {
+    std::cerr << "underspec_bench_cpu: error: --json " << json_path << ": " << e.what() << '\n';
+    return 2;
+  }
 
   try {
     auto backend = us::make_backend("cpu", threads);
@@ -117,9 +130,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "FMA probe...\n");
     const bm::FmaPeak peak1 = bm::measure_fma_peak(1, peak_seconds);
     const bm::FmaPeak peak_all = bm::measure_fma_peak(threads, peak_seconds);
-    // As `underspec bench`: the larger of the all-thread probe and threads x the one-thread
-    // probe (another process holding a core during the probe must not flatter the fractions).
-    const double peak_gflops = std::max(peak_all.gflops, threads * peak1.gflops);
+    // As `underspec bench`: the larger of the all-thread probe and the one-thread probe times
+    // the threads that can run at once (another process holding a core during the probe must
+    // not flatter the fractions; threads beyond the hardware add no FMA units).
+    const double peak_gflops = std::max(peak_all.gflops, std::min(threads, hardware) * peak1.gflops);
     const std::string load_before = load_average();
     if (quick) repeat = 1;
     const int div = quick ? 10 : 1;

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string_view>
 #include <vector>
 
 #include "underspec/stats/bootstrap.hpp"
@@ -43,8 +44,25 @@ double best_seconds(F&& f, int repeats = 3) {
 
 int main(int argc, char** argv) {
   omp_set_num_threads(1);
+  const char* usage = "usage: underspec_bench_stats [n ...]   (default: 1000 10000 100000)\n";
   std::vector<int> sizes;
-  for (int i = 1; i < argc; ++i) sizes.push_back(std::atoi(argv[i]));
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg(argv[i]);
+    if (arg == "-h" || arg == "--help") {
+      std::printf("%s", usage);
+      return 0;
+    }
+    // A group size is a whole number >= 2 (one value has no spread); atoi read "abc" and
+    // "--help" as 0 (a table of inf) and a negative size aborted in std::vector.
+    char* end = nullptr;
+    const long n = std::strtol(argv[i], &end, 10);
+    if (end == argv[i] || *end != '\0' || n < 2 || n > 100000000) {
+      std::fprintf(stderr, "underspec_bench_stats: group size '%s' is not a whole number in [2, 1e8]\n%s", argv[i],
+                   usage);
+      return 2;
+    }
+    sizes.push_back(static_cast<int>(n));
+  }
   if (sizes.empty()) sizes = {1000, 10000, 100000};
   std::printf("%8s  %-22s %10s %12s\n", "n", "statistic", "seconds", "ns per draw");
   for (const int n : sizes) {

@@ -33,13 +33,26 @@ STEP_SIZE, GAMMA = 10, 0.5
 BATCH = 64
 
 
+def whole_number(minimum):
+    """An argparse type: an int >= minimum (0 seeds or epochs would 'succeed' having trained nothing)."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+    return parse
+
+
 def parse_args(description):
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--seeds", type=int, default=10, help="seeds per (model, regime)")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
-    p.add_argument("--data-seed", type=int, default=0)
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seeds", type=whole_number(1), default=10, help="seeds per (model, regime)")
+    p.add_argument("--epochs", type=whole_number(1), default=30)
+    p.add_argument("--threads", type=whole_number(1), default=1, help="torch.set_num_threads")
+    p.add_argument("--data-seed", type=whole_number(0), default=0)
+    p.add_argument("--seed", type=whole_number(0), default=0,
                    help="first replica seed: runs with --seed 0 --seeds 15 and --seed 15 --seeds 15 "
                         "together are the replicas of one --seeds 30 run (eager: bit for bit)")
     p.add_argument("--models", default=",".join(MODELS))
@@ -55,6 +68,8 @@ def parse_args(description):
     for r in args.regimes:
         if r not in REGIMES:
             p.error(f"unknown regime {r!r}")
+    if not args.models or not args.regimes:
+        p.error("--models and --regimes each need at least one name")
     torch.set_num_threads(args.threads)
     return args
 

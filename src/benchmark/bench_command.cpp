@@ -59,7 +59,10 @@ int run_bench_command(const BenchCommand& command, std::ostream& out, std::ostre
   options.threads = command.threads;
   options.progress = [&err](const std::string& line) { err << "underspec: bench: " << line << '\n' << std::flush; };
   const auto started = std::chrono::system_clock::now();
+  const std::vector<double> load_before = load_average();
   BenchReport report = use_cuda ? run_cuda_benchmark(options) : run_cpu_benchmark(options);
+  report.load_before = load_before;
+  report.load_after = load_average();
   report.version = command.version;
   report.git_commit = git_commit();
   report.host = host_name();

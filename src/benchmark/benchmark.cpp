@@ -98,6 +98,13 @@ void finish_row(BenchRow& row, double sample_steps, double flop, double peak_gfl
   row.peak_fraction = peak_gflops > 0 ? row.gflops / peak_gflops : 0;
 }
 
+std::vector<double> load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::vector<double> load(3);
+  if (!(in >> load[0] >> load[1] >> load[2])) return {};
+  return load;
+}
+
 DeviceInfo cpu_device_info(int threads) {
   DeviceInfo d;
   d.kind = "cpu";
@@ -207,7 +214,11 @@ std::string format_report(const BenchReport& report) {
   if (report.peak.gflops_one_thread > 0)
     s += format(" (1 thread %.1f, %d thread%s measured %.1f)", report.peak.gflops_one_thread, d.threads,
                 d.threads == 1 ? "" : "s", report.peak.gflops_measured);
-  s += std::string("\ntimed:  ") + report.timed + (report.quick ? " (--quick)" : "") + "\n\n";
+  s += std::string("\ntimed:  ") + report.timed + (report.quick ? " (--quick)" : "") + "\n";
+  if (!report.load_before.empty() && !report.load_after.empty())
+    s += format("load:   %.2f at the start, %.2f at the end (1-minute load average of the machine)\n",
+                report.load_before[0], report.load_after[0]);
+  s += "\n";
   s += format("%-10s %-14s %9s %6s %7s %11s %16s %10s %7s\n", "model", "variant", "replicas", "epochs", "samples",
               "wall ms", "r-sample-steps/s", "GFLOP/s", "% peak");
   for (const BenchRow& r : report.rows)
@@ -268,7 +279,8 @@ nlohmann::json to_json(const BenchReport& report) {
                         {"timed", report.timed},
                         {"flops", report.flops},
                         {"rows", rows},
-                        {"notes", report.notes}};
+                        {"notes", report.notes},
+                        {"load_average", {{"before", report.load_before}, {"after", report.load_after}}}};
 }
 
 }  // namespace underspec::benchmark

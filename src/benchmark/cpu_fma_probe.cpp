@@ -6,9 +6,11 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -112,17 +114,25 @@ double timed_run(const Kernel& kernel, int threads, std::int64_t iterations) {
 
 }  // namespace
 
+std::int64_t calibrate_iterations(const std::function<double(std::int64_t)>& time_run, double target) {
+  std::int64_t iterations = 1 << 14;
+  double t = std::min(time_run(iterations), time_run(iterations));
+  while (t < target) {
+    iterations *= 2;
+    t = std::min(time_run(iterations), time_run(iterations));
+  }
+  return iterations;
+}
+
 FmaPeak measure_fma_peak(int threads, double seconds) {
   const Kernel kernel = pick_kernel();
   if (threads <= 0) threads = omp_get_max_threads();
-  // Calibrate: grow the iteration count until one run takes a tenth of the budget.
-  std::int64_t iterations = 1 << 14;
-  double t = timed_run(kernel, threads, iterations);
-  while (t < seconds / 10) {
-    iterations *= 2;
-    t = timed_run(kernel, threads, iterations);
-  }
-  double best = t;
+  // Calibrated on one thread, whose runs hold only FMAs: on a busy machine a run of several
+  // threads also waits for each to get a core, which can take longer than the target itself.
+  const std::int64_t iterations =
+      calibrate_iterations([&](std::int64_t n) { return timed_run(kernel, 1, n); }, seconds / 10);
+  const auto time_run = [&](std::int64_t n) { return timed_run(kernel, threads, n); };
+  double best = time_run(iterations);
   const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
   while (Clock::now() < deadline) {
     const double r = timed_run(kernel, threads, iterations);

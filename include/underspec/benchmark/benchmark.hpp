@@ -86,6 +86,9 @@ struct BenchReport {
   std::string flops;  // what the FLOP count covers
   std::vector<BenchRow> rows;
   std::vector<std::string> notes;  // e.g. a variant left out, and why
+  // /proc/loadavg's 1-, 5- and 15-minute load averages at the start and the end (empty where
+  // unreadable): other work on the machine slows every row.
+  std::vector<double> load_before, load_after;
 };
 
 struct BenchOptions {
@@ -104,6 +107,9 @@ BenchReport run_cpu_benchmark(const BenchOptions& options);
 // row, "fused"), timed with CUDA events around the training launches only.
 // Defined in kernels/cuda_benchmark.cpp; throws BackendUnavailable without a usable device.
 BenchReport run_cuda_benchmark(const BenchOptions& options);
+
+// The 1-, 5- and 15-minute load averages of /proc/loadavg (empty where unreadable).
+std::vector<double> load_average();
 
 // The CPU's name and clock from /proc/cpuinfo ("" / 0 where absent).
 DeviceInfo cpu_device_info(int threads);

@@ -3,6 +3,8 @@
 // code), so the FMA units, not the latency of one chain, limit the rate.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string>
 
 namespace underspec::benchmark {
@@ -13,6 +15,12 @@ struct FmaPeak {
   double seconds = 0;  // wall time of the best timed run
   double gflops = 0;   // 2 FLOP per lane per FMA
 };
+
+// The iteration count of the probe's runs: doubled from 2^14 until the faster of two runs,
+// timed by `time_run`, takes at least `target` seconds. The faster of two: on a busy machine
+// a run can wait for a core, and one such wait would stop the growth at runs of
+// microseconds, which then time the waits, not the FMAs.
+std::int64_t calibrate_iterations(const std::function<double(std::int64_t)>& time_run, double target);
 
 // Runs the probe on `threads` OpenMP threads (<= 0: all) for about `seconds` of wall time
 // and returns the best run: the peak is what the hardware can do, so noise only lowers it.
