@@ -1,6 +1,7 @@
 // `underspec bench`: the FLOP model against a hand count, the cases, the report, and the
 // command as users call it (CPU quick mode, bad arguments, --device cuda without a GPU).
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -94,6 +95,23 @@ TEST(BenchCpu, ProbeCalibrationIsNotStoppedByOneSlowRun) {
   const double work = 1e-9 * static_cast<double>(bm::calibrate_iterations(time_run, 0.015));
   EXPECT_GE(work, 0.015);
   EXPECT_LT(work, 0.030);  // the first count past the target
+}
+
+TEST(BenchDevice, HardwareThreadsAreTheCpusThisProcessMayUse) {
+  // `taskset -c 0 underspec bench --threads 2`: the peak is one CPU's, not the machine's two.
+  cpu_set_t all;
+  ASSERT_EQ(sched_getaffinity(0, sizeof all, &all), 0);
+  if (CPU_COUNT(&all) < 2) GTEST_SKIP() << "one usable CPU";
+  int first = 0;
+  while (!CPU_ISSET(first, &all)) ++first;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  const bm::DeviceInfo pinned = bm::cpu_device_info(2);
+  ASSERT_EQ(sched_setaffinity(0, sizeof all, &all), 0);
+  EXPECT_EQ(pinned.hardware_threads, 1);
+  EXPECT_EQ(bm::cpu_device_info(2).hardware_threads, CPU_COUNT(&all));
 }
 
 TEST(BenchReport, TableAndJsonCarryTheSameRows) {

@@ -1,6 +1,8 @@
 // See benchmark.hpp: the cases, the CPU side of `underspec bench` and the report.
 #include "underspec/benchmark/benchmark.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdarg>
@@ -105,6 +107,14 @@ std::vector<double> load_average() {
   return load;
 }
 
+// The CPUs this process may run on (taskset, cgroups' cpusets), not the machine's: the peak
+// of more threads than that is not reachable.
+int usable_cpus() {
+  cpu_set_t mask;
+  if (sched_getaffinity(0, sizeof mask, &mask) == 0) return std::max(1, CPU_COUNT(&mask));
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
 DeviceInfo cpu_device_info(int threads) {
   DeviceInfo d;
   d.kind = "cpu";
@@ -112,7 +122,7 @@ DeviceInfo cpu_device_info(int threads) {
   if (d.name.empty()) d.name = cpuinfo_field("Model name");  // some non-x86 kernels
   if (d.name.empty()) d.name = "unknown CPU";
   d.threads = threads;
-  d.hardware_threads = static_cast<int>(std::thread::hardware_concurrency());
+  d.hardware_threads = usable_cpus();
   try {
     const std::string mhz = cpuinfo_field("cpu MHz");
     if (!mhz.empty()) d.clock_mhz = std::stod(mhz);

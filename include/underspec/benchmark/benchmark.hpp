@@ -39,10 +39,10 @@ std::vector<BenchCase> cuda_cases(bool quick);
 ExperimentConfig case_config(const BenchCase& c);
 
 struct DeviceInfo {
-  std::string kind;  // "cpu" or "cuda"
-  std::string name;  // CPU: /proc/cpuinfo model name; CUDA: cudaDeviceProp::name
-  int threads = 0;   // CPU: threads used by the backend and the probe
-  int hardware_threads = 0;
+  std::string kind;             // "cpu" or "cuda"
+  std::string name;             // CPU: /proc/cpuinfo model name; CUDA: cudaDeviceProp::name
+  int threads = 0;              // CPU: threads used by the backend and the probe
+  int hardware_threads = 0;     // CPU: the CPUs this process may use (its affinity mask)
   int ordinal = -1;             // CUDA device
   int sm_count = 0;             // CUDA
   std::string capability;       // CUDA compute capability, e.g. "9.0"
