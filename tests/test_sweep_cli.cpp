@@ -215,8 +215,9 @@ TEST_F(SweepCli, KilledWhileReservingTheDirectoryIsResumable) {
   EXPECT_EQ(read(cwd() / "e" / "notes.txt"), "mine");
 }
 
-TEST_F(SweepCli, KilledDuringWritesLeavesTemporariesThatTheResumeIgnores) {
-  // What kill -9 leaves inside a segment write or the final outputs: temporary files beside them.
+TEST_F(SweepCli, KilledDuringWritesLeavesTemporariesThatTheResumeRemoves) {
+  // What kill -9 leaves inside a segment write or the final outputs: temporary files beside them,
+  // which the finished run must not keep (half-written copies of its outputs).
   ASSERT_EQ(run("run " + kSmall + "--save-params --out ref").status, 0);
   ASSERT_EQ(run("run " + kSmall + "--save-params --out k").status, 0);
   for (const char* file : {"replicas.csv", "stress.csv", "summary.csv", "summary.json", "params.npy"})
@@ -224,12 +225,15 @@ TEST_F(SweepCli, KilledDuringWritesLeavesTemporariesThatTheResumeIgnores) {
   write("k/checkpoint/part-00000007.bin.tmp", "USCKPT01 cut short");
   write("k/params.npy.tmp", "\x93NUMPY cut short");
   write("k/replicas.csv.tmp-Xy12Zw", "replica,cell");
+  write("k/summary.json.tmp-Ab34Cd", "{");
   const CliResult r = run("run --resume k --save-params --threads 2");
   ASSERT_EQ(r.status, 0) << r.err;
   expect_same_outputs("ref", "k");
   EXPECT_TRUE(read(cwd() / "ref" / "params.npy") == read(cwd() / "k" / "params.npy"));
   EXPECT_FALSE(fs::exists(cwd() / "k" / "checkpoint" / "part-00000007.bin.tmp"));
   EXPECT_FALSE(fs::exists(cwd() / "k" / "params.npy.tmp"));
+  EXPECT_FALSE(fs::exists(cwd() / "k" / "replicas.csv.tmp-Xy12Zw"));
+  EXPECT_FALSE(fs::exists(cwd() / "k" / "summary.json.tmp-Ab34Cd"));
   // A damaged segment (not something kill -9 makes) is an error naming it, not silent loss.
   write("k/checkpoint/part-00000000.bin", "USCKPT01 damaged");
   const CliResult damaged = run("run --resume k --save-params --threads 2");

@@ -250,6 +250,7 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   // From here on the directory is ours: reserved, then filled.
   if (!run_dir.has_checkpoint) reserve_run_dir(dir, options.out.empty(), config, state);
   const RunLock lock(dir);
+  remove_output_temporaries(dir);  // of a session killed while writing the outputs
 
   std::vector<ReplicaResult> rows(range.end - range.begin);
   std::vector<bool> done(rows.size(), false);

@@ -261,6 +261,12 @@ void create_output_dir(fs::path& dir, bool rename_if_taken) {
   require_reservable(dir, "");
 }
 
+void remove_output_temporaries(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (is_temporary(e.path()) && e.is_regular_file(ec)) fs::remove(e.path(), ec);
+}
+
 void reserve_run_dir(fs::path& dir, bool rename_if_taken, const ExperimentConfig& config,
                      const CheckpointState& state) {
   const bool made = make_output_dir(dir, rename_if_taken);
