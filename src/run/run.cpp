@@ -160,7 +160,7 @@ std::vector<bool> finished_replicas(const std::filesystem::path& dir, ShardRange
 
 // The command that continues the run in `dir`, for pasting into a shell.
 std::string resume_command(const RunOptions& options, const std::filesystem::path& dir) {
-  std::string cmd = "underspec run --resume " + shell_path(dir.string());
+  std::string cmd = options.program + " run --resume " + shell_path(dir.string());
   if (options.shard)
     cmd += " --shard " + std::to_string(options.shard->index) + "/" + std::to_string(options.shard->count);
   if (options.save_params) cmd += " --save-params";
