@@ -459,7 +459,10 @@ TEST_F(SweepCli, ResumeRefusesADifferentConfigNamingTheKey) {
   EXPECT_EQ(run("run --resume a").status, 0);
   EXPECT_EQ(read(cwd() / "a" / "replicas.csv"), before);
   // A different shard or --save-params is refused too.
-  EXPECT_EQ(run("run --resume a --shard 0/2").status, 2);
+  const CliResult sharded = run("run --resume a --shard 0/2");
+  EXPECT_EQ(sharded.status, 2);
+  EXPECT_NE(sharded.err.find("it is a whole run, not shard 0/2; resume it without --shard"), std::string::npos)
+      << sharded.err;
   EXPECT_EQ(run("run --resume a --save-params").status, 2);
   // A config.toml edited since the run started is named as the problem, with or without the flags.
   const std::string original = read(cwd() / "a" / "config.toml");
@@ -526,7 +529,8 @@ TEST_F(SweepCli, AShardKilledThenResumedMergesByteIdentical) {
   fs::remove_all(cwd() / "m");
   const CliResult wrong = run("run --resume p1");  // resuming it as the whole sweep
   EXPECT_EQ(wrong.status, 2);
-  EXPECT_NE(wrong.err.find("shard 1/3"), std::string::npos) << wrong.err;
+  EXPECT_NE(wrong.err.find("it is shard 1/3, not a whole run; resume it with --shard 1/3"), std::string::npos)
+      << wrong.err;
   ASSERT_EQ(run("run --resume p1 --shard 1/3 --threads 2").status, 0);
   ASSERT_EQ(run("merge p0 p1 p2 --out m").status, 0);
   expect_same_outputs(ref, "m");

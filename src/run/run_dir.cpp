@@ -201,10 +201,18 @@ void require_same_run(const RunDirectory& dir, const ExperimentConfig& config, c
                      (keys.empty() ? std::string("none by name; the config hash differs") : keys) +
                      "); resume without CONFIG/--set to use its own config.toml");
   }
-  if (dir.state.shard_index != state.shard_index || dir.state.shard_count != state.shard_count)
-    throw UsageError(where + "it is shard " + std::to_string(dir.state.shard_index) + "/" +
-                     std::to_string(dir.state.shard_count) + ", not " + std::to_string(state.shard_index) + "/" +
-                     std::to_string(state.shard_count));
+  if (dir.state.shard_index != state.shard_index || dir.state.shard_count != state.shard_count) {
+    // Named as the user writes them: a whole run is one without --shard (0/1).
+    const auto name = [](std::uint32_t index, std::uint32_t count) {
+      return count == 1 ? std::string("a whole run") : "shard " + std::to_string(index) + "/" + std::to_string(count);
+    };
+    const bool whole = dir.state.shard_count == 1;
+    throw UsageError(where + "it is " + name(dir.state.shard_index, dir.state.shard_count) + ", not " +
+                     name(state.shard_index, state.shard_count) + "; resume it " +
+                     (whole ? std::string("without --shard")
+                            : "with --shard " + std::to_string(dir.state.shard_index) + "/" +
+                                  std::to_string(dir.state.shard_count)));
+  }
   if (dir.state.save_params != state.save_params)
     throw UsageError(where + std::string("it was started ") + (dir.state.save_params ? "with" : "without") +
                      " --save-params; resume it the same way");
