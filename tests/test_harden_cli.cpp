@@ -164,7 +164,8 @@ TEST_F(Cli, ADiskFullDuringTrainingSaysWhatIsSavedAndHowToContinue) {
   ASSERT_GE(err.size(), 3u) << full.err;
   EXPECT_EQ(err.back().rfind("underspec: error: ", 0), 0u) << full.err;
   EXPECT_NE(err.back().find("No space left on device"), std::string::npos) << full.err;
-  EXPECT_EQ(err[err.size() - 2], "underspec: to continue once it is fixed: underspec run --resume tiny/a") << full.err;
+  EXPECT_EQ(err[err.size() - 2], "underspec: to continue once it is fixed: " + binary() + " run --resume tiny/a")
+      << full.err;
   const std::string& saved = err[err.size() - 3];
   const auto at = saved.find("; ");
   ASSERT_NE(at, std::string::npos) << full.err;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <numbers>
 #include <vector>
@@ -219,6 +220,23 @@ TEST(Bootstrap, IntervalsAreDeterministicAndDependOnTheKey) {
   EXPECT_TRUE(std::isnan(bootstrap_interval(BootstrapStatistic::std_dev, std::vector<double>{1.0}, {}, key).low));
   EXPECT_TRUE(
       std::isnan(bootstrap_interval(BootstrapStatistic::two_sample_std_ratio, std::vector<double>{1.0}, x, key).high));
+}
+
+// A stop request (Ctrl-C while a large sweep's statistics are computed) cuts the resamples
+// short instead of waiting for 4000 of them: the interval is then NaN, never one of fewer
+// resamples; a flag that stays unset changes nothing.
+TEST(Bootstrap, AStopRequestCutsTheResamplesShort) {
+  std::vector<double> x(100000);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(static_cast<double>(i));
+  const PhiloxKey key = bootstrap_key(0, 0, 0, BootstrapStatistic::std_dev);
+  const std::atomic<bool> stopped{true}, running{false};
+  const Interval cut = bootstrap_interval(BootstrapStatistic::std_dev, x, {}, key, 0.95, &stopped);
+  EXPECT_TRUE(std::isnan(cut.low) && std::isnan(cut.high)) << cut.low << " " << cut.high;
+  const std::vector<double> small(x.begin(), x.begin() + 50);
+  const Interval a = bootstrap_interval(BootstrapStatistic::spearman, small, small, key, 0.95, &running);
+  const Interval b = bootstrap_interval(BootstrapStatistic::spearman, small, small, key);
+  EXPECT_EQ(a.low, b.low);
+  EXPECT_EQ(a.high, b.high);
 }
 
 TEST(Bootstrap, AResampleOfOneRepeatedValueHasExactlyZeroStd) {

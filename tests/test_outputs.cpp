@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <csignal>
 #include <fstream>
 #include <functional>
@@ -217,6 +218,20 @@ TEST_F(OutputDir, AStopDuringTheStatisticsWritesNothing) {
   EXPECT_FALSE(fs::exists(dir_ / "replicas.csv"));
   EXPECT_EQ(finalize_run(dir_, *run.sweep, run.results, run.info, {}, false, out, err), 0);  // no signals: as before
   EXPECT_TRUE(fs::exists(dir_ / "summary.json"));
+}
+
+// A stop heard only by the bootstraps (the signal came after the last group's check) cut
+// them short: those statistics must not come back as finished ones, to be written.
+TEST_F(OutputDir, AStopInsideTheLastGroupIsNotTakenForFinishedStatistics) {
+  RunRecord run = synthetic_run();
+  const std::size_t jobs = 2 * summarize_groups(run).size();  // statistics, then comparisons
+  const std::atomic<bool> stop{true};
+  std::size_t checks = 0;
+  const auto check_stop = [&] {
+    if (++checks > jobs) throw Interrupted{SIGINT};
+  };
+  EXPECT_THROW(summarize_groups(run, check_stop, &stop), Interrupted);
+  EXPECT_EQ(checks, jobs + 1);
 }
 
 TEST(Outputs, SummaryJsonIsSummarizeOfTheReplicas) {

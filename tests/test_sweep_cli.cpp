@@ -64,6 +64,14 @@ class SweepCli : public Cli {
     return WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
   }
   std::string bg_err() const { return read(dir_ / "bg.stderr"); }
+  // Runs a command line underspec printed, pasted as it is into a shell in cwd() whose PATH
+  // holds no underspec (as for a user who runs ./build/underspec).
+  CliResult paste(const std::string& command) const {
+    const std::string cmd = "cd '" + cwd().string() + "' && PATH=/usr/bin:/bin " + command + " >'" +
+                            (dir_ / "stdout").string() + "' 2>'" + (dir_ / "stderr").string() + "'";
+    const int raw = std::system(cmd.c_str());
+    return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, read(dir_ / "stdout"), read(dir_ / "stderr")};
+  }
 
   std::size_t segments(const std::string& run) const {
     std::size_t n = 0;
@@ -215,8 +223,9 @@ TEST_F(SweepCli, KilledWhileReservingTheDirectoryIsResumable) {
   EXPECT_EQ(read(cwd() / "e" / "notes.txt"), "mine");
 }
 
-TEST_F(SweepCli, KilledDuringWritesLeavesTemporariesThatTheResumeIgnores) {
-  // What kill -9 leaves inside a segment write or the final outputs: temporary files beside them.
+TEST_F(SweepCli, KilledDuringWritesLeavesTemporariesThatTheResumeRemoves) {
+  // What kill -9 leaves inside a segment write or the final outputs: temporary files beside them,
+  // which the finished run must not keep (half-written copies of its outputs).
   ASSERT_EQ(run("run " + kSmall + "--save-params --out ref").status, 0);
   ASSERT_EQ(run("run " + kSmall + "--save-params --out k").status, 0);
   for (const char* file : {"replicas.csv", "stress.csv", "summary.csv", "summary.json", "params.npy"})
@@ -224,12 +233,15 @@ TEST_F(SweepCli, KilledDuringWritesLeavesTemporariesThatTheResumeIgnores) {
   write("k/checkpoint/part-00000007.bin.tmp", "USCKPT01 cut short");
   write("k/params.npy.tmp", "\x93NUMPY cut short");
   write("k/replicas.csv.tmp-Xy12Zw", "replica,cell");
+  write("k/summary.json.tmp-Ab34Cd", "{");
   const CliResult r = run("run --resume k --save-params --threads 2");
   ASSERT_EQ(r.status, 0) << r.err;
   expect_same_outputs("ref", "k");
   EXPECT_TRUE(read(cwd() / "ref" / "params.npy") == read(cwd() / "k" / "params.npy"));
   EXPECT_FALSE(fs::exists(cwd() / "k" / "checkpoint" / "part-00000007.bin.tmp"));
   EXPECT_FALSE(fs::exists(cwd() / "k" / "params.npy.tmp"));
+  EXPECT_FALSE(fs::exists(cwd() / "k" / "replicas.csv.tmp-Xy12Zw"));
+  EXPECT_FALSE(fs::exists(cwd() / "k" / "summary.json.tmp-Ab34Cd"));
   // A damaged segment (not something kill -9 makes) is an error naming it, not silent loss.
   write("k/checkpoint/part-00000000.bin", "USCKPT01 damaged");
   const CliResult damaged = run("run --resume k --save-params --threads 2");
@@ -272,9 +284,9 @@ TEST_F(SweepCli, SigtermSavesPrintsTheResumeCommandAndResumesByteIdentical) {
   const std::string err = bg_err();
   EXPECT_NE(err.find("stopped by signal 15"), std::string::npos) << err;
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(err, m, std::regex(R"(to continue: underspec (run --resume [^\n]*))"))) << err;
+  ASSERT_TRUE(std::regex_search(err, m, std::regex(R"(to continue: ([^\n]*))"))) << err;
   EXPECT_FALSE(fs::exists(cwd() / "term" / "summary.json"));
-  const CliResult r = run(m[1].str() + " --threads 2");
+  const CliResult r = paste(m[1].str() + " --threads 2");  // the very command printed
   ASSERT_EQ(r.status, 0) << m[1] << "\n" << r.err;
   EXPECT_NE(r.err.find("resuming term: "), std::string::npos) << r.err;
   expect_same_outputs(ref, "term");
@@ -348,8 +360,8 @@ TEST_F(SweepCli, TheResumeCommandQuotesItsDirectory) {
   EXPECT_EQ(wait_for(pid), 143) << bg_err();
   std::smatch m;
   const std::string err = bg_err();
-  ASSERT_TRUE(std::regex_search(err, m, std::regex(R"(to continue: underspec (run --resume [^\n]*))"))) << err;
-  const CliResult r = run(m[1].str() + " --threads 2");  // pasted into a shell as printed
+  ASSERT_TRUE(std::regex_search(err, m, std::regex(R"(to continue: ([^\n]*))"))) << err;
+  const CliResult r = paste(m[1].str() + " --threads 2");  // pasted into a shell as printed
   ASSERT_EQ(r.status, 0) << m[1] << "\n" << r.err;
   expect_same_outputs(ref, "my run's dir");
 }
@@ -447,7 +459,10 @@ TEST_F(SweepCli, ResumeRefusesADifferentConfigNamingTheKey) {
   EXPECT_EQ(run("run --resume a").status, 0);
   EXPECT_EQ(read(cwd() / "a" / "replicas.csv"), before);
   // A different shard or --save-params is refused too.
-  EXPECT_EQ(run("run --resume a --shard 0/2").status, 2);
+  const CliResult sharded = run("run --resume a --shard 0/2");
+  EXPECT_EQ(sharded.status, 2);
+  EXPECT_NE(sharded.err.find("it is a whole run, not shard 0/2; resume it without --shard"), std::string::npos)
+      << sharded.err;
   EXPECT_EQ(run("run --resume a --save-params").status, 2);
   // A config.toml edited since the run started is named as the problem, with or without the flags.
   const std::string original = read(cwd() / "a" / "config.toml");
@@ -514,7 +529,8 @@ TEST_F(SweepCli, AShardKilledThenResumedMergesByteIdentical) {
   fs::remove_all(cwd() / "m");
   const CliResult wrong = run("run --resume p1");  // resuming it as the whole sweep
   EXPECT_EQ(wrong.status, 2);
-  EXPECT_NE(wrong.err.find("shard 1/3"), std::string::npos) << wrong.err;
+  EXPECT_NE(wrong.err.find("it is shard 1/3, not a whole run; resume it with --shard 1/3"), std::string::npos)
+      << wrong.err;
   ASSERT_EQ(run("run --resume p1 --shard 1/3 --threads 2").status, 0);
   ASSERT_EQ(run("merge p0 p1 p2 --out m").status, 0);
   expect_same_outputs(ref, "m");

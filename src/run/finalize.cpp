@@ -93,9 +93,12 @@ int finalize_run(const fs::path& written, const Sweep& sweep, std::vector<Replic
         << kBootstrapResamples << " resamples each: seconds per 10^5 replicas)\n"
         << std::flush;
   RunRecord run{&sweep, std::move(rows), info};
-  const std::vector<GroupSummary> groups = summarize_groups(run, [&] {
-    if (signals) throw_if_stopped(*signals);
-  });
+  const std::vector<GroupSummary> groups = summarize_groups(
+      run,
+      [&] {
+        if (signals) throw_if_stopped(*signals);
+      },
+      signals ? &signals->requested() : nullptr);
   write_outputs(written, run, groups);
   const fs::path dir = publish ? publish() : written;
   out << summary_table(run, groups, dir) << std::flush;

@@ -161,7 +161,7 @@ std::vector<bool> finished_replicas(const std::filesystem::path& dir, ShardRange
 
 // The command that continues the run in `dir`, for pasting into a shell.
 std::string resume_command(const RunOptions& options, const std::filesystem::path& dir) {
-  std::string cmd = "underspec run --resume " + shell_path(dir.string());
+  std::string cmd = options.program + " run --resume " + shell_path(dir.string());
   if (options.shard)
     cmd += " --shard " + std::to_string(options.shard->index) + "/" + std::to_string(options.shard->count);
   if (options.save_params) cmd += " --save-params";
@@ -251,6 +251,7 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   // From here on the directory is ours: reserved, then filled.
   if (!run_dir.has_checkpoint) reserve_run_dir(dir, options.out.empty(), config, state);
   const RunLock lock(dir);
+  remove_output_temporaries(dir);  // of a session killed while writing the outputs
 
   std::vector<ReplicaResult> rows(range.end - range.begin);
   std::vector<bool> done(rows.size(), false);

@@ -201,10 +201,18 @@ void require_same_run(const RunDirectory& dir, const ExperimentConfig& config, c
                      (keys.empty() ? std::string("none by name; the config hash differs") : keys) +
                      "); resume without CONFIG/--set to use its own config.toml");
   }
-  if (dir.state.shard_index != state.shard_index || dir.state.shard_count != state.shard_count)
-    throw UsageError(where + "it is shard " + std::to_string(dir.state.shard_index) + "/" +
-                     std::to_string(dir.state.shard_count) + ", not " + std::to_string(state.shard_index) + "/" +
-                     std::to_string(state.shard_count));
+  if (dir.state.shard_index != state.shard_index || dir.state.shard_count != state.shard_count) {
+    // Named as the user writes them: a whole run is one without --shard (0/1).
+    const auto name = [](std::uint32_t index, std::uint32_t count) {
+      return count == 1 ? std::string("a whole run") : "shard " + std::to_string(index) + "/" + std::to_string(count);
+    };
+    const bool whole = dir.state.shard_count == 1;
+    throw UsageError(where + "it is " + name(dir.state.shard_index, dir.state.shard_count) + ", not " +
+                     name(state.shard_index, state.shard_count) + "; resume it " +
+                     (whole ? std::string("without --shard")
+                            : "with --shard " + std::to_string(dir.state.shard_index) + "/" +
+                                  std::to_string(dir.state.shard_count)));
+  }
   if (dir.state.save_params != state.save_params)
     throw UsageError(where + std::string("it was started ") + (dir.state.save_params ? "with" : "without") +
                      " --save-params; resume it the same way");
@@ -259,6 +267,12 @@ void require_reservable(const fs::path& dir, const char* why) {
 void create_output_dir(fs::path& dir, bool rename_if_taken) {
   if (make_output_dir(dir, rename_if_taken)) return;
   require_reservable(dir, "");
+}
+
+void remove_output_temporaries(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (is_temporary(e.path()) && e.is_regular_file(ec)) fs::remove(e.path(), ec);
 }
 
 void reserve_run_dir(fs::path& dir, bool rename_if_taken, const ExperimentConfig& config,

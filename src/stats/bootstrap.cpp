@@ -10,7 +10,7 @@
 namespace underspec {
 
 Interval bootstrap_interval(BootstrapStatistic statistic, std::span<const double> x, std::span<const double> y,
-                            PhiloxKey key, double level) {
+                            PhiloxKey key, double level, const std::atomic<bool>* stop) {
   constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   const bool paired = statistic == BootstrapStatistic::paired_std_ratio || statistic == BootstrapStatistic::spearman;
   if (x.size() < 2 || (statistic != BootstrapStatistic::std_dev && y.size() < 2) || (paired && y.size() != x.size()))
@@ -34,9 +34,13 @@ Interval bootstrap_interval(BootstrapStatistic statistic, std::span<const double
     std::vector<double> ranks(x.size() + y.size());
 #pragma omp for schedule(static)
     for (int b = 0; b < kBootstrapResamples; ++b)
-      values[static_cast<std::size_t>(b)] = resample_statistic(statistic, data, key, static_cast<std::uint32_t>(b),
-                                                               BootstrapScratch{counts.data(), ranks.data()});
+      values[static_cast<std::size_t>(b)] =
+          stop && stop->load(std::memory_order_relaxed)
+              ? kNaN
+              : resample_statistic(statistic, data, key, static_cast<std::uint32_t>(b),
+                                   BootstrapScratch{counts.data(), ranks.data()});
   }
+  if (stop && stop->load()) return {kNaN, kNaN};  // cut short: not the interval
   std::erase_if(values, [](double v) { return std::isnan(v); });
   std::sort(values.begin(), values.end());
   return {quantile_sorted(values, 0.5 - 0.5 * level), quantile_sorted(values, 0.5 + 0.5 * level)};

@@ -6,6 +6,7 @@
 // layout, thread count or resume point; only RunInfo differs between runs.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json_fwd.hpp>
@@ -95,9 +96,11 @@ struct GroupSummary {
 };
 
 // One group per (cell, model, regime) present, in sweep order, with their comparisons.
-// check_stop, if set, runs between groups (a stop request throws from it: the bootstrap of
-// large groups takes minutes).
-std::vector<GroupSummary> summarize_groups(const RunRecord& run, const std::function<void()>& check_stop = {});
+// check_stop, if set, runs between groups and after the last (a stop request throws from
+// it: the bootstrap of large groups takes minutes); `stop`, the flag behind it, cuts the
+// bootstrap under way short, so that a stop is heard within a fraction of a second.
+std::vector<GroupSummary> summarize_groups(const RunRecord& run, const std::function<void()>& check_stop = {},
+                                           const std::atomic<bool>* stop = nullptr);
 // "mlp baseline" (with its cell's grid values when the sweep has a grid): warnings.
 std::string group_label(const Sweep& sweep, const GroupSummary& g);
 // `x` in at most `width` columns: %.4f (fewer decimals when needed) below 1e5 in magnitude,

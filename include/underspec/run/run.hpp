@@ -45,6 +45,9 @@ struct RunOptions {
   bool stderr_is_terminal = false;
   std::string version;
   std::string command_line;
+  // The binary as it was invoked (argv[0], shell-quoted), so that the commands the run prints
+  // (to continue it) work when pasted: `./build/underspec` is not on PATH.
+  std::string program = "underspec";
 };
 
 bool is_device_name(const std::string& device);

@@ -63,6 +63,11 @@ void create_output_dir(std::filesystem::path& dir, bool rename_if_taken);
 void reserve_run_dir(std::filesystem::path& dir, bool rename_if_taken, const ExperimentConfig& config,
                      const CheckpointState& state);
 
+// Removes what a writer killed mid-write leaves beside the outputs of the run in `dir`
+// (`NAME.tmp-XXXXXX` of write_file_atomic, `params.npy.tmp`), so that a resumed run holds
+// finished files only. Call it holding the run lock: another process's temporaries are live.
+void remove_output_temporaries(const std::filesystem::path& dir);
+
 // Thrown by throw_if_stopped() after SIGINT/SIGTERM (not a std::exception, so that no
 // generic handler takes it for an error).
 struct Interrupted {
