@@ -10,6 +10,7 @@
 
 #include "cli_fixture.hpp"
 #include "underspec/cluster/slurm.hpp"
+#include "underspec/outputs/shell_words.hpp"
 
 namespace underspec {
 namespace {
@@ -260,9 +261,9 @@ TEST_F(SlurmCli, StatusOfPlainRunDirectories) {
   for (const auto& e : fs::directory_iterator(cwd() / "s0" / "checkpoint"))
     if (e.path().extension() == ".bin") fs::remove(e.path());
   s = run("status s0");
-  EXPECT_EQ(
-      s.out,
-      "run s0 (shard 0/2): stopped (resume it with: underspec run --resume s0 --shard 0/2), 0 of 3 replicas done\n");
+  // The resume command starts with the binary as invoked (`./build/underspec` is not on PATH).
+  EXPECT_EQ(s.out, "run s0 (shard 0/2): stopped (resume it with: " + shell_quote(binary()) +
+                       " run --resume s0 --shard 0/2), 0 of 3 replicas done\n");
   {  // a process holding the run lock, as a running `underspec run` does
     const int fd = ::open((cwd() / "s0" / "checkpoint" / "state.json").c_str(), O_RDONLY);
     ASSERT_GE(fd, 0);

@@ -18,6 +18,7 @@
 
 #include "cli_fixture.hpp"
 #include "underspec/run/checkpoint.hpp"
+#include "underspec/run/run_info.hpp"
 
 namespace underspec {
 namespace {
@@ -507,6 +508,38 @@ TEST_F(SweepCli, MergedShardsAreByteIdenticalToOneRun) {
     ASSERT_EQ(r.status, 0) << r.err;
     expect_same_outputs("ref", merged);
   }
+}
+
+TEST_F(SweepCli, ShardsOrResumesOfAnotherBuildAreNamedNotRefused) {
+  ASSERT_EQ(run("run " + kSmall + "--shard 0/2 --out s0").status, 0);
+  ASSERT_EQ(run("run " + kSmall + "--shard 1/2 --out s1").status, 0);
+  const CliResult same = run("merge s0 s1 --out same");
+  ASSERT_EQ(same.status, 0) << same.err;
+  EXPECT_EQ(same.err.find("different builds"), std::string::npos) << same.err;
+  // s1 as if trained by another build: the merge says so, and its outputs are unchanged.
+  const fs::path state = cwd() / "s1" / "checkpoint" / "state.json";
+  nlohmann::json j = nlohmann::json::parse(read(state));
+  EXPECT_EQ(j.at("git_commit"), git_commit());
+  j["git_commit"] = "0123abc";
+  write("s1/checkpoint/state.json", j.dump(2));
+  const CliResult mixed = run("merge s0 s1 --out mixed");
+  ASSERT_EQ(mixed.status, 0) << mixed.err;
+  EXPECT_NE(mixed.err.find("warning: merge: shards from different builds of underspec, e.g. s0 (" + git_commit() +
+                           ") and s1 (0123abc)"),
+            std::string::npos)
+      << mixed.err;
+  expect_same_outputs("same", "mixed");
+  // A resume by this build of a directory another build started.
+  const CliResult resumed = run("run --resume s1 --shard 1/2 " + kSmall.substr(kSmall.find("--device")));
+  EXPECT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("s1 was started by underspec built from 0123abc, this is built from " + git_commit()),
+            std::string::npos)
+      << resumed.err;
+  // A directory of a build that did not record itself.
+  j.erase("git_commit");
+  write("s1/checkpoint/state.json", j.dump(2));
+  EXPECT_NE(run("run --resume s1 --shard 1/2").err.find("an earlier underspec (its build not recorded)"),
+            std::string::npos);
 }
 
 TEST_F(SweepCli, AShardKilledThenResumedMergesByteIdentical) {

@@ -244,7 +244,7 @@ int main(int argc, char** argv) {
     }
     if (*merge) return underspec::merge_runs(merge_inputs, out, options, std::cout, std::cerr);
     if (*score) return underspec::score_run(score_dir, overrides, options, std::cout, std::cerr);
-    if (*status) return underspec::print_status(status_dir, std::cout);
+    if (*status) return underspec::print_status(status_dir, std::cout, options.program);
     if (*submit_command) {
       if (const std::string problem = underspec::path_problem(submit_dir, true); !problem.empty())
         throw underspec::UsageError(submit_dir + " " + problem);

@@ -34,7 +34,7 @@ std::string tail_lines(const std::string& text, std::size_t n) {
 // Up to this many shards, status lists each on its own row.
 constexpr std::size_t kShardRowsInFull = 20;
 
-int plain_status(const fs::path& dir, std::ostream& out) {
+int plain_status(const fs::path& dir, std::ostream& out, const std::string& program) {
   const std::optional<CheckpointState> state = read_checkpoint_state(dir);
   const bool finished = present(dir / "summary.json");
   if (!state) {
@@ -51,7 +51,7 @@ int plain_status(const fs::path& dir, std::ostream& out) {
   }
   const std::uint64_t total = state->end - state->begin;
   const std::uint64_t done = std::min(count_checkpoint_records(dir), total);
-  std::string resume = "underspec run --resume " + shell_path(dir.string());
+  std::string resume = program + " run --resume " + shell_path(dir.string());
   if (state->shard_count > 1)
     resume += " --shard " + std::to_string(state->shard_index) + "/" + std::to_string(state->shard_count);
   if (state->save_params) resume += " --save-params";
@@ -66,10 +66,10 @@ int plain_status(const fs::path& dir, std::ostream& out) {
 
 }  // namespace
 
-int print_status(const fs::path& dir, std::ostream& out) {
+int print_status(const fs::path& dir, std::ostream& out, const std::string& program) {
   if (const std::string problem = path_problem(dir, true); !problem.empty())
     throw UsageError(dir.string() + " " + problem);
-  if (!present(dir / "slurm.json")) return plain_status(dir, out);
+  if (!present(dir / "slurm.json")) return plain_status(dir, out, program);
 
   const SlurmRecord record = read_slurm_record(dir);
   SlurmOptions o;

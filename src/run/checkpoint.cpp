@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "underspec/outputs/atomic_file.hpp"
+#include "underspec/run/run_info.hpp"
 
 namespace underspec {
 namespace fs = std::filesystem;
@@ -139,7 +140,8 @@ void write_checkpoint_state(const fs::path& run_dir, const CheckpointState& s) {
                             {"config_hash", s.config_hash},
                             {"shard", {{"index", s.shard_index}, {"count", s.shard_count}}},
                             {"replicas", {{"begin", s.begin}, {"end", s.end}, {"total", s.total_replicas}}},
-                            {"save_params", s.save_params}};
+                            {"save_params", s.save_params},
+                            {"git_commit", s.git_commit}};
   write_durable(dir / kStateFile, j.dump(2) + "\n");
 }
 
@@ -158,10 +160,21 @@ std::optional<CheckpointState> read_checkpoint_state(const fs::path& run_dir) {
     s.end = j.at("replicas").at("end").get<std::uint32_t>();
     s.total_replicas = j.at("replicas").at("total").get<std::uint64_t>();
     s.save_params = j.at("save_params").get<bool>();
+    s.git_commit = j.value("git_commit", std::string());
     return s;
   } catch (const nlohmann::json::exception& e) {
     throw CheckpointError(path.string() + ": not a valid checkpoint state (" + e.what() + ")");
   }
+}
+
+std::string other_build_warning(const fs::path& dir, const CheckpointState& state) {
+  const std::string mine = git_commit();
+  if (state.git_commit == mine || state.git_commit == "unknown" || mine == "unknown") return {};
+  return dir.string() + " was started by " +
+         (state.git_commit.empty() ? std::string("an earlier underspec (its build not recorded)")
+                                   : "underspec built from " + state.git_commit) +
+         ", this is built from " + mine + ": its results mix replicas of both builds (the same only if " +
+         "their math is)";
 }
 
 CheckpointWriter::CheckpointWriter(fs::path run_dir) : dir_(checkpoint_dir(run_dir)) {

@@ -50,6 +50,17 @@ int merge_into(const std::vector<std::string>& dirs, const fs::path& out, const 
     }
     shards.push_back(std::move(r));
   }
+  // Shards trained by different builds merge (their replicas are disjoint), but the results
+  // are one build's only if their math is the same: said, not refused.
+  for (const RunDirectory& s : shards)
+    if (s.state.git_commit != shards.front().state.git_commit) {
+      const auto build = [](const RunDirectory& d) {
+        return d.path.string() + " (" + (d.state.git_commit.empty() ? "build not recorded" : d.state.git_commit) + ")";
+      };
+      err << "underspec: warning: merge: shards from different builds of underspec, e.g. " << build(shards.front())
+          << " and " << build(s) << "\n";
+      break;
+    }
   const Sweep sweep = make_sweep(shards.front().config);
   const std::size_t total = sweep.replicas.size();
 
@@ -105,7 +116,8 @@ int merge_into(const std::vector<std::string>& dirs, const fs::path& out, const 
       std::any_of(shards.begin(), shards.end(), [](const RunDirectory& s) { return s.state.save_params; }))
     err << "underspec: merge: not every shard saved its parameters; no params.npy\n";
 
-  CheckpointState state{shards.front().state.config_hash, 0, 1, 0, static_cast<std::uint32_t>(total), total, false};
+  CheckpointState state{shards.front().state.config_hash,  0,     1,     0,
+                        static_cast<std::uint32_t>(total), total, false, git_commit()};
   require_new_output_dir(out, OutputUse::replace);  // must not exist or be empty
   // The merged outputs are a whole run's: refused up front when they would not fit, as run does.
   require_resources(plan_run(sweep, ShardRange{0, static_cast<std::uint32_t>(total)}, !param_sources.empty(),

@@ -224,9 +224,13 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   if (range.begin == range.end)  // valid (merge takes it), but rarely what was meant
     err << "underspec: warning: shard " << shard.index << "/" << shard.count << " holds no replica (the sweep has "
         << sweep.replicas.size() << ")\n";
-  CheckpointState state{config_hash(config), shard.index,           shard.count,        range.begin,
-                        range.end,           sweep.replicas.size(), options.save_params};
-  if (run_dir.has_checkpoint) require_same_run(run_dir, config, state);
+  CheckpointState state{config_hash(config), shard.index,           shard.count,         range.begin,
+                        range.end,           sweep.replicas.size(), options.save_params, git_commit()};
+  if (run_dir.has_checkpoint) {
+    require_same_run(run_dir, config, state);
+    if (const std::string w = other_build_warning(dir, run_dir.state); !w.empty())
+      err << "underspec: warning: " << w << '\n';
+  }
   if (run_dir.has_config && config_hash(run_dir.config) != state.config_hash) {
     RunDirectory reserved = run_dir;  // interrupted before its checkpoint state: the same checks
     reserved.state = state;

@@ -110,7 +110,8 @@ int score_into(const fs::path& dir, const std::vector<std::string>& overrides, c
                         range.begin,
                         range.end,
                         sweep.replicas.size(),
-                        false};
+                        false,
+                        git_commit()};
   fs::path staging = staged.path();
   reserve_run_dir(staging, false, config, state);
   CheckpointWriter(staging).write_segment(rows);

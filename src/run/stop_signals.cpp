@@ -18,12 +18,15 @@ std::atomic<int> g_signal{0};
 static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_always_lock_free);
 
 extern "C" void on_stop_signal(int signo) {
-  if (g_requested.exchange(true)) {
+  // The signal number is stored before the request is raised: a thread that sees the request
+  // must also see which signal it was (else it would exit with 128 + 0).
+  int none = 0;
+  if (!g_signal.compare_exchange_strong(none, signo)) {
     static constexpr char kMessage[] = "\nunderspec: second signal, exiting now\n";
     [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
     ::_exit(128 + signo);
   }
-  g_signal.store(signo);
+  g_requested.store(true);
 }
 
 }  // namespace

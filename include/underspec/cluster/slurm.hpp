@@ -72,7 +72,8 @@ std::string sbatch_submit(const std::vector<std::string>& args);
 int run_capture(const std::vector<std::string>& argv, std::string& output);
 
 // `underspec status DIR`: prints the state of a Slurm sweep or of a run directory. Throws
-// UsageError when DIR is neither.
-int print_status(const std::filesystem::path& dir, std::ostream& out);
+// UsageError when DIR is neither. `program`: the binary as invoked (shell-quoted), which the
+// printed resume command of a stopped run starts with.
+int print_status(const std::filesystem::path& dir, std::ostream& out, const std::string& program = "underspec");
 
 }  // namespace underspec

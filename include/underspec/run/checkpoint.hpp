@@ -30,7 +30,14 @@ struct CheckpointState {
   std::uint32_t begin = 0, end = 0;  // the replica ids this directory trains
   std::uint64_t total_replicas = 0;  // of the whole sweep
   bool save_params = false;          // segments hold every parameter (else perceptron weights only)
+  // The build that created the directory (run_info.hpp's git_commit()); "" in directories
+  // made before it was recorded.
+  std::string git_commit;
 };
+
+// A warning when `dir`'s checkpoint was started by another build than this one ("" when it
+// was not, or when either build is unknown): replicas of two builds would be mixed.
+std::string other_build_warning(const std::filesystem::path& dir, const CheckpointState& state);
 
 std::filesystem::path checkpoint_dir(const std::filesystem::path& run_dir);
 void write_checkpoint_state(const std::filesystem::path& run_dir, const CheckpointState& state);
