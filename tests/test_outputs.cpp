@@ -226,12 +226,12 @@ TEST_F(OutputDir, AStopInsideTheLastGroupIsNotTakenForFinishedStatistics) {
   RunRecord run = synthetic_run();
   const std::size_t jobs = 2 * summarize_groups(run).size();  // statistics, then comparisons
   const std::atomic<bool> stop{true};
-  std::size_t checks = 0;
+  std::atomic<std::size_t> checks{0};  // called from the threads that run the groups
   const auto check_stop = [&] {
     if (++checks > jobs) throw Interrupted{SIGINT};
   };
   EXPECT_THROW(summarize_groups(run, check_stop, &stop), Interrupted);
-  EXPECT_EQ(checks, jobs + 1);
+  EXPECT_EQ(checks.load(), jobs + 1);
 }
 
 TEST(Outputs, SummaryJsonIsSummarizeOfTheReplicas) {
