@@ -824,6 +824,28 @@ TEST_F(SweepCli, ProgressLinesOnStderrOnlyWhenAsked) {
   EXPECT_FALSE(fs::exists(cwd() / "c"));
 }
 
+// Shards run side by side with --threads 1 each: after training, a large group's bootstrap
+// (from 1049 replicas) took every core too. Counted with strace: the threads a run starts may
+// not depend on whether its group is past that size.
+TEST_F(SweepCli, ThreadsLimitsTheStatisticsToo) {
+  if (std::system("strace -V >/dev/null 2>&1") != 0) GTEST_SKIP() << "needs strace";
+  const auto threads_started = [&](int seeds, const std::string& out) {
+    const std::string cmd =
+        "cd '" + cwd().string() + "' && strace -f -qq -e trace=clone,clone3 -o trace." + out + " '" + binary() +
+        "' run --set 'sweep.models=[\"perceptron\"]' --set 'sweep.regimes=[\"baseline\"]' --set sweep.seeds=" +
+        std::to_string(seeds) +
+        " --set data.n_train=64 --set data.n_test=64 --set train.epochs=1 --device cpu --threads 1 --progress none "
+        "--no-report --out " +
+        out + " >/dev/null 2>&1";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    std::size_t started = 0;
+    for (const std::string& line : lines(read(cwd() / ("trace." + out))))
+      started += line.find("CLONE_THREAD") != std::string::npos;
+    return started;
+  };
+  EXPECT_EQ(threads_started(1200, "large"), threads_started(10, "small"));
+}
+
 // ---------------------------------------------------------------- interrupted merge and score
 
 // Entries of cwd() that a merge or score into `out` stages its outputs in.
