@@ -260,6 +260,24 @@ TEST_F(SweepCli, AStopDuringTheReportKeepsTheOutputsAndStopsTheGenerator) {
   EXPECT_EQ(run("status r").status, 0);
 }
 
+// A report generator killed by a signal (the OOM killer, at 10^6-10^7 replicas) prints nothing:
+// underspec names the signal instead of pointing at an empty "see above".
+TEST_F(SweepCli, AKilledReportGeneratorIsNamedWithItsSignal) {
+  write("killed-python", "#!/bin/sh\nkill -9 $$\n");
+  fs::permissions(cwd() / "killed-python", fs::perms::owner_exec, fs::perm_options::add);
+  const std::string env = "UNDERSPEC_NO_REPORT=0 UNDERSPEC_PYTHON=" + (cwd() / "killed-python").string();
+  const CliResult r = run("run " + kSmall + "--out r", env);
+  EXPECT_EQ(r.status, 0) << r.err;  // the outputs are complete
+  EXPECT_NE(r.err.find("report generator (" + (cwd() / "killed-python").string() +
+                       ") was killed by signal 9 (out of "
+                       "memory?"),
+            std::string::npos)
+      << r.err;
+  const CliResult report = run("report r", env);
+  EXPECT_EQ(report.status, 1);
+  EXPECT_NE(report.err.find("was killed by signal 9"), std::string::npos) << report.err;
+}
+
 // SIGTERM or SIGINT once the first segment is saved: 128 + signal, the resume command, then
 // running that very command finishes the run with the uninterrupted bytes.
 TEST_F(SweepCli, SigtermSavesPrintsTheResumeCommandAndResumesByteIdentical) {
