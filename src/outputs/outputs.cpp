@@ -96,14 +96,15 @@ LinearWeights weights_of(const ReplicaResult& r) {
   return {r.params.at(0), r.params.at(1), r.params.at(2), r.params.at(3)};
 }
 
-MetricInference infer(const std::vector<double>& values, const std::vector<std::uint32_t>& seeds, PhiloxKey key) {
+MetricInference infer(const std::vector<double>& values, const std::vector<std::uint32_t>& seeds, PhiloxKey key,
+                      const std::function<void()>& check_stop) {
   MetricInference m;
   if (values.empty()) {  // every replica of the group diverged
     m.mean_ci = m.std_ci = {std::nan(""), std::nan("")};
     return m;
   }
   m.mean_ci = mean_t_interval(values);
-  m.std_ci = bootstrap_interval(BootstrapStatistic::std_dev, values, {}, key);
+  m.std_ci = bootstrap_interval(BootstrapStatistic::std_dev, values, {}, key, 0.95, check_stop);
   std::size_t worst = 0, best = 0;  // first of equal values in id order
   for (std::size_t i = 1; i < values.size(); ++i) {
     if (values[i] > values[worst]) worst = i;
@@ -133,7 +134,8 @@ std::size_t max_stress_factors(const Sweep& sweep) {
 }
 
 // g against the baseline group of its cell and model; none for a baseline, or without one.
-std::optional<Comparison> compare_with_baseline(const std::vector<GroupSummary>& groups, const GroupSummary& g) {
+std::optional<Comparison> compare_with_baseline(const std::vector<GroupSummary>& groups, const GroupSummary& g,
+                                                const std::function<void()>& check_stop) {
   if (g.regime == Regime::baseline) return std::nullopt;
   const auto base = std::find_if(groups.begin(), groups.end(), [&](const GroupSummary& b) {
     return b.cell == g.cell && b.model == g.model && b.regime == Regime::baseline;
@@ -144,13 +146,15 @@ std::optional<Comparison> compare_with_baseline(const std::vector<GroupSummary>&
   const PhiloxKey key = bootstrap_key(g.cell, static_cast<std::uint32_t>(g.model), static_cast<std::uint32_t>(g.regime),
                                       BootstrapStatistic::two_sample_std_ratio);
   c.std_ratio = {g.ood_rmse.std / base->ood_rmse.std,
-                 bootstrap_interval(BootstrapStatistic::two_sample_std_ratio, base->ood_values, g.ood_values, key)};
+                 bootstrap_interval(BootstrapStatistic::two_sample_std_ratio, base->ood_values, g.ood_values, key, 0.95,
+                                    check_stop)};
   c.equal_spread = brown_forsythe(base->ood_values, g.ood_values);
   return c;
 }
 
 // The statistics of the replicas [begin, end), one group.
-GroupSummary summarize_group(const RunRecord& run, std::size_t begin, std::size_t end) {
+GroupSummary summarize_group(const RunRecord& run, std::size_t begin, std::size_t end,
+                             const std::function<void()>& check_stop) {
   const auto& results = run.results;
   const ReplicaSpec& first = run.spec(results[begin]);
   const std::size_t n_stress = run.sweep->cells[first.cell].config.data.stress_factors.size();
@@ -185,13 +189,14 @@ GroupSummary summarize_group(const RunRecord& run, std::size_t begin, std::size_
     return bootstrap_key(first.cell, static_cast<std::uint32_t>(first.model), static_cast<std::uint32_t>(first.regime),
                          statistic, variant);
   };
-  g.iid_inference = infer(iid, seeds, key(BootstrapStatistic::std_dev, 0));
-  g.ood_inference = infer(ood, seeds, key(BootstrapStatistic::std_dev, 1));
+  g.iid_inference = infer(iid, seeds, key(BootstrapStatistic::std_dev, 0), check_stop);
+  g.ood_inference = infer(ood, seeds, key(BootstrapStatistic::std_dev, 1), check_stop);
   g.gap = {summarize(gap).mean, mean_t_interval(gap)};
-  g.spread_ratio = {g.ood_rmse.std / g.iid_rmse.std, bootstrap_interval(BootstrapStatistic::paired_std_ratio, iid, ood,
-                                                                        key(BootstrapStatistic::paired_std_ratio, 0))};
-  g.spearman = {spearman(iid, ood),
-                bootstrap_interval(BootstrapStatistic::spearman, iid, ood, key(BootstrapStatistic::spearman, 0))};
+  g.spread_ratio = {g.ood_rmse.std / g.iid_rmse.std,
+                    bootstrap_interval(BootstrapStatistic::paired_std_ratio, iid, ood,
+                                       key(BootstrapStatistic::paired_std_ratio, 0), 0.95, check_stop)};
+  g.spearman = {spearman(iid, ood), bootstrap_interval(BootstrapStatistic::spearman, iid, ood,
+                                                       key(BootstrapStatistic::spearman, 0), 0.95, check_stop)};
   if (weights) {
     const ExperimentConfig& config = run.sweep->cells[first.cell].config;
     g.train_x3_noise_var = train_x3_noise_variance(config, first.regime);
@@ -246,9 +251,10 @@ std::vector<GroupSummary> summarize_groups(const RunRecord& run, const std::func
   }
   std::vector<GroupSummary> groups(spans.size());
   for_each_group(spans.size(), check_stop,
-                 [&](std::size_t k) { groups[k] = summarize_group(run, spans[k].first, spans[k].second); });
-  for_each_group(groups.size(), check_stop,
-                 [&](std::size_t k) { groups[k].versus_baseline = compare_with_baseline(groups, groups[k]); });
+                 [&](std::size_t k) { groups[k] = summarize_group(run, spans[k].first, spans[k].second, check_stop); });
+  for_each_group(groups.size(), check_stop, [&](std::size_t k) {
+    groups[k].versus_baseline = compare_with_baseline(groups, groups[k], check_stop);
+  });
   return groups;
 }
 

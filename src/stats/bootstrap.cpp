@@ -2,7 +2,9 @@
 #include "underspec/stats/bootstrap.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <numeric>
 #include <vector>
@@ -21,14 +23,14 @@ double quantile_selected(std::vector<double>& values, double q) {
   std::nth_element(values.begin(), at, values.end());
   const double fraction = position - static_cast<double>(lower);
   if (fraction == 0.0 || lower + 1 == values.size()) return *at;  // as quantile_sorted: no 0 * inf
-  const double upper = *std::min_element(at + 1, values.end());  // the next order statistic
+  const double upper = *std::min_element(at + 1, values.end());   // the next order statistic
   return *at + fraction * (upper - *at);
 }
 
 }  // namespace
 
 Interval bootstrap_interval(BootstrapStatistic statistic, std::span<const double> x, std::span<const double> y,
-                            PhiloxKey key, double level) {
+                            PhiloxKey key, double level, const std::function<void()>& check_stop) {
   constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   const bool paired = statistic == BootstrapStatistic::paired_std_ratio || statistic == BootstrapStatistic::spearman;
   if (x.size() < 2 || (statistic != BootstrapStatistic::std_dev && y.size() < 2) || (paired && y.size() != x.size()))
@@ -46,15 +48,30 @@ Interval bootstrap_interval(BootstrapStatistic statistic, std::span<const double
   // for large groups: 10^5 replicas cost seconds per statistic) cannot change the interval.
   std::vector<double> values(kBootstrapResamples);
   const bool parallel = (x.size() + y.size()) * kBootstrapResamples > (1u << 22);
+  constexpr int kStopCheckEvery = 64;  // resamples: 64 x 10^6 draws, a fraction of a second
+  std::exception_ptr stopped;
+  std::atomic<bool> stopping{false};
 #pragma omp parallel if (parallel)
   {
     std::vector<int> counts(x.size() + y.size());
     std::vector<double> ranks(x.size() + y.size());
 #pragma omp for schedule(static)
-    for (int b = 0; b < kBootstrapResamples; ++b)
+    for (int b = 0; b < kBootstrapResamples; ++b) {
+      if (stopping.load(std::memory_order_relaxed)) continue;
+      if (check_stop && b % kStopCheckEvery == 0) {
+        try {
+          check_stop();
+        } catch (...) {  // nothing may leave an OpenMP region: rethrown below
+#pragma omp critical(underspec_bootstrap_stop)
+          if (!stopping.exchange(true)) stopped = std::current_exception();
+          continue;
+        }
+      }
       values[static_cast<std::size_t>(b)] = resample_statistic(statistic, data, key, static_cast<std::uint32_t>(b),
                                                                BootstrapScratch{counts.data(), ranks.data()});
+    }
   }
+  if (stopped) std::rethrow_exception(stopped);
   std::erase_if(values, [](double v) { return std::isnan(v); });
   const double low = quantile_selected(values, 0.5 - 0.5 * level);
   return {low, quantile_selected(values, 0.5 + 0.5 * level)};

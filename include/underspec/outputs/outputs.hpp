@@ -95,8 +95,8 @@ struct GroupSummary {
 };
 
 // One group per (cell, model, regime) present, in sweep order, with their comparisons.
-// check_stop, if set, runs between groups (a stop request throws from it: the bootstrap of
-// large groups takes minutes).
+// check_stop, if set, runs between groups and every few resamples of each bootstrap (a stop
+// request throws from it: the bootstrap of large groups takes minutes).
 std::vector<GroupSummary> summarize_groups(const RunRecord& run, const std::function<void()>& check_stop = {});
 // "mlp baseline" (with its cell's grid values when the sweep has a grid): warnings.
 std::string group_label(const Sweep& sweep, const GroupSummary& g);

@@ -15,6 +15,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <span>
 
 #include "underspec/core/hd.hpp"
@@ -157,8 +158,10 @@ US_HD_INLINE double resample_statistic(BootstrapStatistic statistic, const Boots
 
 // Host driver: the 95% percentile interval (type-7 quantiles 0.025 and 0.975) of the
 // statistic over kBootstrapResamples resamples; resamples where it is NaN are left out
-// (NaN ends when all are). Paired statistics take y of x's size.
+// (NaN ends when all are). Paired statistics take y of x's size. check_stop runs every few
+// resamples (a group of 10^5-10^6 replicas takes seconds to a minute per interval); what it
+// throws ends the interval and is rethrown.
 Interval bootstrap_interval(BootstrapStatistic statistic, std::span<const double> x, std::span<const double> y,
-                            PhiloxKey key, double level = 0.95);
+                            PhiloxKey key, double level = 0.95, const std::function<void()>& check_stop = {});
 
 }  // namespace underspec
