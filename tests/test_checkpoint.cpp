@@ -86,6 +86,7 @@ TEST_F(Checkpoint, FormatOneSegmentsAreStillRead) {
   EXPECT_EQ(back[0].id, 7u);
   EXPECT_EQ(back[0].diverged, "");
   EXPECT_EQ(back[1].diverged, "at end: parameters not finite");
+  EXPECT_EQ(count_checkpoint_records(dir_), 2u);  // `underspec status` counts them too
 }
 
 }  // namespace

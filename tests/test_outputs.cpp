@@ -201,13 +201,15 @@ void expect_stats(const nlohmann::json& j, const Summary& s) {
 // then nothing is written (run says how to finish; merge and score publish nothing).
 TEST_F(OutputDir, AStopDuringTheStatisticsWritesNothing) {
   RunRecord run = synthetic_run();
-  int checks = 0;
+  // As throw_if_stopped: once stopped, every check throws. The checks run on the statistics'
+  // threads, before each group (the groups under way when it throws may still check).
+  std::atomic<int> checks{0};
   EXPECT_THROW(summarize_groups(run,
                                 [&] {
-                                  if (++checks == 2) throw Interrupted{SIGINT};
+                                  if (++checks >= 2) throw Interrupted{SIGINT};
                                 }),
                Interrupted);
-  EXPECT_EQ(checks, 2);
+  EXPECT_LT(checks.load(), 10);  // no work went on after the stop
   std::ostringstream out, err;
   {
     StopSignals signals;

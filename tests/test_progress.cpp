@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "underspec/run/progress.hpp"
+#include "underspec/sweep/sweep.hpp"
 
 namespace underspec {
 namespace {
@@ -96,6 +97,46 @@ TEST(ProgressRender, ResumedReplicasAreNotInTheRate) {
             "progress: 50/100 replicas (50.0%), 1.00e+02 replica-steps/s, elapsed 0:20, ETA --:--");
 }
 
+// A sweep of 100,000 perceptrons and 3000 MLPs trains the MLPs first (largest first): 120 s
+// in, 2900 MLPs done were 3% of the replicas but ~90% of the work, and the ETA by replicas
+// said 21 minutes for what took 14 s more. With the work known, the ETA follows the work.
+TEST(ProgressRender, EtaFollowsTheWorkNotTheReplicaCount) {
+  ProgressSnapshot p{2900, 103000, 290000, 120.0};
+  p.work_total = 1000.0;
+  p.work_done = 900.0;
+  EXPECT_EQ(render_progress(p, false),
+            "progress: 2900/103000 replicas (2.8%), 2.42e+03 replica-steps/s, elapsed 2:00, ETA 0:13");
+  p.work_done = 0;  // nothing measured yet
+  EXPECT_EQ(render_progress(p, false),
+            "progress: 2900/103000 replicas (2.8%), 2.42e+03 replica-steps/s, elapsed 2:00, ETA --:--");
+}
+
+TEST(ProgressReporter, SnapshotCarriesTheWork) {
+  std::ostringstream err;
+  ProgressReporter progress(10, ProgressMode::none, err, false, 2, 80.0);
+  progress.add(3, 30, 20.0);
+  progress.add(1, 10, 4.0);
+  const ProgressSnapshot p = progress.snapshot();
+  EXPECT_EQ(p.done, 6u);
+  EXPECT_EQ(p.work_done, 24.0);
+  EXPECT_EQ(p.work_total, 80.0);
+}
+
+// The progress ETA weighs replicas by replica_work: the default MLP measured 18x a
+// perceptron's time per sample-step on the CPU backend, where replica-steps say 1x.
+TEST(ReplicaWork, WeighsTheNetworkAndTheSamples) {
+  ExperimentConfig config;
+  const double perceptron = replica_work(config, ModelKind::perceptron), mlp = replica_work(config, ModelKind::mlp);
+  EXPECT_GT(mlp / perceptron, 10.0);
+  EXPECT_LT(mlp / perceptron, 40.0);
+  ExperimentConfig longer = config;
+  longer.train.epochs *= 2;
+  EXPECT_GT(replica_work(longer, ModelKind::perceptron), 1.5 * perceptron);
+  ExperimentConfig stressed = config;
+  stressed.data.stress_factors = {0.05, 0.02};
+  EXPECT_GT(replica_work(stressed, ModelKind::mlp), mlp);
+}
+
 std::vector<std::string> split_lines(const std::string& text) {
   std::vector<std::string> lines;
   std::istringstream in(text);
@@ -115,7 +156,7 @@ TEST(ProgressReporter, AutomaticFollowsTheTerminal) {
 TEST(ProgressReporter, LinesIncrease) {
   std::ostringstream err;
   {
-    ProgressReporter progress(40, ProgressMode::lines, err, false, 0, 5ms, 10ms);
+    ProgressReporter progress(40, ProgressMode::lines, err, false, 0, 0, 5ms, 10ms);
     for (int i = 0; i < 40; ++i) {
       progress.add(1, 100);
       std::this_thread::sleep_for(2ms);
@@ -149,7 +190,7 @@ TEST(ProgressReporter, ResumeStartsFromAlreadyDone) {
 TEST(ProgressReporter, NonePrintsNothing) {
   std::ostringstream err;
   {
-    ProgressReporter progress(5, ProgressMode::none, err, true, 0, 1ms, 1ms);
+    ProgressReporter progress(5, ProgressMode::none, err, true, 0, 0, 1ms, 1ms);
     progress.add(5, 50);
     std::this_thread::sleep_for(10ms);
     progress.finish();
@@ -160,7 +201,7 @@ TEST(ProgressReporter, NonePrintsNothing) {
 TEST(ProgressReporter, BarRedrawsInPlace) {
   std::ostringstream err;
   {
-    ProgressReporter progress(3, ProgressMode::bar, err, true, 0, 2ms, 10s);
+    ProgressReporter progress(3, ProgressMode::bar, err, true, 0, 0, 2ms, 10s);
     for (int i = 0; i < 3; ++i) {
       progress.add(1, 10);
       std::this_thread::sleep_for(10ms);
@@ -179,7 +220,7 @@ TEST(ProgressReporter, BarRedrawsInPlace) {
 
 TEST(ProgressReporter, FinishIsIdempotentAndAddIsThreadSafe) {
   std::ostringstream err;
-  ProgressReporter progress(4000, ProgressMode::lines, err, false, 0, 1ms, 1ms);
+  ProgressReporter progress(4000, ProgressMode::lines, err, false, 0, 0, 1ms, 1ms);
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {

@@ -273,6 +273,24 @@ TEST_F(SweepCli, AStopDuringTheReportKeepsTheOutputsAndStopsTheGenerator) {
   EXPECT_EQ(run("status r").status, 0);
 }
 
+// A report generator killed by a signal (the OOM killer, at 10^6-10^7 replicas) prints nothing:
+// underspec names the signal instead of pointing at an empty "see above".
+TEST_F(SweepCli, AKilledReportGeneratorIsNamedWithItsSignal) {
+  write("killed-python", "#!/bin/sh\nkill -9 $$\n");
+  fs::permissions(cwd() / "killed-python", fs::perms::owner_exec, fs::perm_options::add);
+  const std::string env = "UNDERSPEC_NO_REPORT=0 UNDERSPEC_PYTHON=" + (cwd() / "killed-python").string();
+  const CliResult r = run("run " + kSmall + "--out r", env);
+  EXPECT_EQ(r.status, 0) << r.err;  // the outputs are complete
+  EXPECT_NE(r.err.find("report generator (" + (cwd() / "killed-python").string() +
+                       ") was killed by signal 9 (out of "
+                       "memory?"),
+            std::string::npos)
+      << r.err;
+  const CliResult report = run("report r", env);
+  EXPECT_EQ(report.status, 1);
+  EXPECT_NE(report.err.find("was killed by signal 9"), std::string::npos) << report.err;
+}
+
 // SIGTERM or SIGINT once the first segment is saved: 128 + signal, the resume command, then
 // running that very command finishes the run with the uninterrupted bytes.
 TEST_F(SweepCli, SigtermSavesPrintsTheResumeCommandAndResumesByteIdentical) {
@@ -871,6 +889,28 @@ TEST_F(SweepCli, ProgressLinesOnStderrOnlyWhenAsked) {
   EXPECT_EQ(none.err.find("progress:"), std::string::npos) << none.err;
   EXPECT_EQ(run("run " + kSmall + "--progress sometimes --out c").status, 2);
   EXPECT_FALSE(fs::exists(cwd() / "c"));
+}
+
+// Shards run side by side with --threads 1 each: after training, a large group's bootstrap
+// (from 1049 replicas) took every core too. Counted with strace: the threads a run starts may
+// not depend on whether its group is past that size.
+TEST_F(SweepCli, ThreadsLimitsTheStatisticsToo) {
+  if (std::system("strace -V >/dev/null 2>&1") != 0) GTEST_SKIP() << "needs strace";
+  const auto threads_started = [&](int seeds, const std::string& out) {
+    const std::string cmd =
+        "cd '" + cwd().string() + "' && strace -f -qq -e trace=clone,clone3 -o trace." + out + " '" + binary() +
+        "' run --set 'sweep.models=[\"perceptron\"]' --set 'sweep.regimes=[\"baseline\"]' --set sweep.seeds=" +
+        std::to_string(seeds) +
+        " --set data.n_train=64 --set data.n_test=64 --set train.epochs=1 --device cpu --threads 1 --progress none "
+        "--no-report --out " +
+        out + " >/dev/null 2>&1";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    std::size_t started = 0;
+    for (const std::string& line : lines(read(cwd() / ("trace." + out))))
+      started += line.find("CLONE_THREAD") != std::string::npos;
+    return started;
+  };
+  EXPECT_EQ(threads_started(1200, "large"), threads_started(10, "small"));
 }
 
 // ---------------------------------------------------------------- interrupted merge and score

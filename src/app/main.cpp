@@ -2,6 +2,7 @@
 // driver. Exit status: 0 success, 2 bad usage or config (nothing created), 1 runtime
 // failure, 128 + signal when SIGINT/SIGTERM stopped a run (its finished work is saved).
 #include <malloc.h>
+#include <omp.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -224,6 +225,9 @@ int main(int argc, char** argv) {
 
   try {
     if (!threads.empty()) options.threads = parse_threads(threads);
+    // What OpenMP runs beside the backend (the statistics' bootstrap) stays within --threads
+    // too: shards run side by side with --threads 1 must not each take every core after training.
+    if (options.threads > 0) omp_set_num_threads(options.threads);
     options.out = out;
     options.stderr_is_terminal = ::isatty(STDERR_FILENO) == 1;
     const char* no_report_env = std::getenv("UNDERSPEC_NO_REPORT");  // tests: as --no-report

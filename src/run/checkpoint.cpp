@@ -256,8 +256,9 @@ std::uint64_t count_checkpoint_records(const fs::path& run_dir) {
   for (const fs::path& path : segments(dir)) {
     char header[sizeof kMagic + 8];
     std::ifstream in(path, std::ios::binary);
-    if (!in.read(header, sizeof header) || std::memcmp(header, kMagic, sizeof kMagic) != 0)
-      throw damaged_segment(path, "is not a segment (bad header)");
+    if (!in.read(header, sizeof header) ||
+        (std::memcmp(header, kMagic, sizeof kMagic) != 0 && std::memcmp(header, kMagicV1, sizeof kMagicV1) != 0))
+      throw damaged_segment(path, "is not a segment (bad header)");  // formats 01 and 02: the same header
     std::uint64_t count = 0;
     std::memcpy(&count, header + sizeof kMagic, sizeof count);
     total += count;

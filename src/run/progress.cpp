@@ -12,6 +12,8 @@
 #include <ostream>
 #include <vector>
 
+#include "underspec/sweep/sweep.hpp"
+
 namespace underspec {
 
 namespace {
@@ -81,6 +83,14 @@ int terminal_columns() {
 
 }  // namespace
 
+double replica_work(const ExperimentConfig& config, ModelKind model) {
+  constexpr double kPerSampleOverhead = 200;  // in parameters' worth of work (see progress.hpp)
+  const DataConfig& d = config.data;
+  const double samples = static_cast<double>(d.n_train) * config.train.epochs +
+                         static_cast<double>(d.n_test) * static_cast<double>(2 + d.stress_factors.size()) / 3;
+  return samples * (param_count(net_shape(config, model)) + kPerSampleOverhead);
+}
+
 bool parse_progress_mode(const std::string& text, ProgressMode& mode) {
   if (text == "auto") {
     mode = ProgressMode::automatic;
@@ -108,7 +118,9 @@ std::string render_progress(const ProgressSnapshot& p, bool bar, int columns) {
   const std::uint64_t fresh = p.done > p.already_done ? p.done - p.already_done : 0;
   if (p.done >= p.total) {
     eta = format_duration(0);
-  } else if (timed && fresh > 0) {
+  } else if (timed && p.work_total > 0 && p.work_done > 0) {
+    eta = format_duration(std::max(p.work_total - p.work_done, 0.0) * p.elapsed_seconds / p.work_done);
+  } else if (timed && p.work_total <= 0 && fresh > 0) {
     const double remaining = static_cast<double>(p.total - p.done);
     eta = format_duration(remaining * p.elapsed_seconds / static_cast<double>(fresh));
   }
@@ -133,10 +145,11 @@ std::string render_progress(const ProgressSnapshot& p, bool bar, int columns) {
 }
 
 ProgressReporter::ProgressReporter(std::uint64_t total, ProgressMode mode, std::ostream& err, bool err_is_terminal,
-                                   std::uint64_t already_done, std::chrono::milliseconds bar_interval,
-                                   std::chrono::milliseconds lines_interval)
+                                   std::uint64_t already_done, double work_total,
+                                   std::chrono::milliseconds bar_interval, std::chrono::milliseconds lines_interval)
     : total_(total),
       already_done_(already_done),
+      work_total_(work_total),
       mode_(mode == ProgressMode::automatic ? (err_is_terminal ? ProgressMode::bar : ProgressMode::lines) : mode),
       err_(err),
       interval_(mode_ == ProgressMode::bar ? bar_interval : lines_interval),
@@ -147,15 +160,21 @@ ProgressReporter::ProgressReporter(std::uint64_t total, ProgressMode mode, std::
 
 ProgressReporter::~ProgressReporter() { finish(); }
 
-void ProgressReporter::add(std::uint64_t replicas, std::uint64_t replica_steps) {
+void ProgressReporter::add(std::uint64_t replicas, std::uint64_t replica_steps, double work) {
   done_.fetch_add(replicas, std::memory_order_relaxed);
   steps_.fetch_add(replica_steps, std::memory_order_relaxed);
+  work_done_.fetch_add(work, std::memory_order_relaxed);
 }
 
 ProgressSnapshot ProgressReporter::snapshot() const {
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
-  return {done_.load(std::memory_order_relaxed), total_, steps_.load(std::memory_order_relaxed), elapsed.count(),
-          already_done_};
+  return {done_.load(std::memory_order_relaxed),
+          total_,
+          steps_.load(std::memory_order_relaxed),
+          elapsed.count(),
+          already_done_,
+          work_done_.load(std::memory_order_relaxed),
+          work_total_};
 }
 
 void ProgressReporter::draw() {

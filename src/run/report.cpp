@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <ostream>
 #include <vector>
 
@@ -37,10 +38,10 @@ fs::path executable_dir() {
   return ec ? fs::path() : exe.parent_path();
 }
 
-// Runs `argv` with `env` and waits; 127 when it cannot be started. With `stop`, the child
-// runs in a process group of its own, so that Ctrl-C at the terminal reaches only underspec
-// (a Python interrupted mid-import prints a traceback); when `stop` is raised, the child is
-// sent SIGTERM instead.
+// Runs `argv` with `env` and waits: its exit status, -N when signal N ended it, 127 when it
+// cannot be started. With `stop`, the child runs in a process group of its own, so that
+// Ctrl-C at the terminal reaches only underspec (a Python interrupted mid-import prints a
+// traceback); when `stop` is raised, the child is sent SIGTERM instead.
 int spawn_and_wait(const std::vector<std::string>& args, const std::vector<std::string>& env,
                    const std::atomic<bool>* stop) {
   std::vector<char*> argv, envp;
@@ -70,7 +71,7 @@ int spawn_and_wait(const std::vector<std::string>& args, const std::vector<std::
       ::usleep(20000);
     }
   }
-  return WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + (WIFSIGNALED(raw) ? WTERMSIG(raw) : 0);
+  return WIFEXITED(raw) ? WEXITSTATUS(raw) : -(WIFSIGNALED(raw) ? WTERMSIG(raw) : 0);
 }
 
 // The environment with `path` prepended to PYTHONPATH and the generator told to leave the
@@ -123,6 +124,16 @@ ReportStatus write_report(const fs::path& dir, bool quiet, const std::atomic<boo
     if (quiet) args.push_back("--quiet");
     const int status = spawn_and_wait(args, env, stop);
     if (status == 0) return ReportStatus::written;
+    // A killed generator says nothing itself, and the likely killer is the kernel's OOM killer:
+    // the report reads replicas.csv and stress.csv into pandas (10^6 replicas, 2 stress factors:
+    // 0.9 GiB, more than the run itself).
+    if (status < 0 && !(stop && stop->load()))
+      std::cerr << "underspec: the report generator (" << python << ") was killed by signal " << -status
+                << (-status == SIGKILL ? " (out of memory? it reads replicas.csv and stress.csv into memory: 0.9 GiB "
+                                         "for 10^6 replicas with 2 stress factors)"
+                                       : "")
+                << '\n'
+                << std::flush;
     if (status != kExitMissingPackage && status != kExitNotFound) return ReportStatus::failed;
   }
   return ReportStatus::unavailable;

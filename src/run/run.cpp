@@ -74,6 +74,7 @@ class ResultCollector {
   void operator()(std::span<const ReplicaResult> results) {
     std::lock_guard lock(mutex_);
     std::uint64_t steps = 0;
+    double work = 0;
     for (const ReplicaResult& r : results) {
       const std::size_t slot = r.id - begin_;
       if (r.id < begin_ || slot >= rows_.size() || done_[slot])
@@ -94,8 +95,9 @@ class ResultCollector {
       pending_bytes_ += sizeof(ReplicaResult) + stored.params.size() * sizeof(float);
       pending_.push_back(std::move(stored));
       steps += replica_steps(sweep_.config_of(spec));
+      work += replica_work(sweep_.config_of(spec), spec.model);
     }
-    progress_.add(results.size(), steps);
+    progress_.add(results.size(), steps, work);
     if (pending_.size() >= kCheckpointMaxRecords || pending_bytes_ >= kCheckpointMaxBytes ||
         Clock::now() - last_write_ >= interval_)
       flush_locked();
@@ -300,8 +302,10 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   StopSignals signals;  // until the end: the statistics and the report can take a while too
   {
     CheckpointWriter writer(dir);
+    double todo_work = 0;
+    for (const ReplicaSpec& r : todo) todo_work += replica_work(sweep.config_of(r), r.model);
     ProgressReporter progress(rows.size(), todo.empty() ? ProgressMode::none : options.progress, err,
-                              options.stderr_is_terminal, already);
+                              options.stderr_is_terminal, already, todo_work);
     ResultCollector collect(sweep, range.begin, rows, done, writer, progress, options.save_params);
     const auto start = Clock::now();
     try {

@@ -2,12 +2,31 @@
 #include "underspec/stats/bootstrap.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <numeric>
 #include <vector>
 
 namespace underspec {
+namespace {
+
+// quantile_sorted(sort(values), q), reordering `values`: only the two order statistics it
+// reads are selected, not all 4000 resamples sorted (in a grid of thousands of small groups
+// that sort was a fifth of the statistics' time).
+double quantile_selected(std::vector<double>& values, double q) {
+  if (values.empty()) return std::numeric_limits<double>::quiet_NaN();
+  const double position = q * static_cast<double>(values.size() - 1);
+  const auto lower = static_cast<std::size_t>(std::floor(position));
+  const auto at = values.begin() + static_cast<std::ptrdiff_t>(lower);
+  std::nth_element(values.begin(), at, values.end());
+  const double fraction = position - static_cast<double>(lower);
+  if (fraction == 0.0 || lower + 1 == values.size()) return *at;  // as quantile_sorted: no 0 * inf
+  const double upper = *std::min_element(at + 1, values.end());   // the next order statistic
+  return *at + fraction * (upper - *at);
+}
+
+}  // namespace
 
 Interval bootstrap_interval(BootstrapStatistic statistic, std::span<const double> x, std::span<const double> y,
                             PhiloxKey key, double level, const std::atomic<bool>* stop) {
@@ -42,8 +61,8 @@ Interval bootstrap_interval(BootstrapStatistic statistic, std::span<const double
   }
   if (stop && stop->load()) return {kNaN, kNaN};  // cut short: not the interval
   std::erase_if(values, [](double v) { return std::isnan(v); });
-  std::sort(values.begin(), values.end());
-  return {quantile_sorted(values, 0.5 - 0.5 * level), quantile_sorted(values, 0.5 + 0.5 * level)};
+  const double low = quantile_selected(values, 0.5 - 0.5 * level);
+  return {low, quantile_selected(values, 0.5 + 0.5 * level)};
 }
 
 }  // namespace underspec

@@ -14,7 +14,7 @@ namespace underspec {
 enum class ReportStatus {
   written,      // DIR/report.html and DIR/plots/*.svg are written
   unavailable,  // no python3 with pandas and matplotlib (or the package) was found
-  failed,       // the generator ran and failed (its message went to stderr)
+  failed,       // the generator ran and failed (its message, or the signal that killed it, went to stderr)
 };
 
 // The folder holding the `underspec` Python package to put on PYTHONPATH: beside the binary
