@@ -71,7 +71,7 @@ MAX_SCATTER_POINTS = 4000  # per panel
 MAX_CELL_PANELS = 6  # grid cells drawn in a per-cell figure (one row of panels each)
 CELL_TITLE_WIDTH = 46  # characters per line of a panel's grid-cell title
 MAX_SPREAD_CELLS = 60  # grid_spread draws every cell up to this many, else quartiles per grid value
-MAX_TABLE_ROWS = 200  # rows of the summary and comparisons tables; the CSVs have every one
+MAX_TABLE_ROWS = 100  # rows of the summary and comparisons tables; the CSVs have every one
 MAX_AXIS_LABELS = 10  # tick labels per grid axis; beyond, every k-th value is labelled
 
 # id, title, caption of every figure the report may hold (in order).

@@ -108,7 +108,7 @@ MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::v
 // KiB of panels, ~350 KiB more with stress factors, and up to ~800 B per point of those
 // cells' replicas (points capped per panel and box); grid_spread a point per group and axis
 // up to MAX_SPREAD_CELLS = 60 cells, else one per grid value and (model, regime); and the
-// summary and comparisons tables, at most MAX_TABLE_ROWS = 200 rows each (measured: 1 to
+// summary and comparisons tables, at most MAX_TABLE_ROWS = 100 rows each (measured: 1 to
 // 2000 cells, 36 to 12,000 replicas).
 constexpr double kReplicaRowBytes = 200, kStressRowBytes = 48, kCheckpointRecordBytes = 64;
 constexpr double kGroupBytes = 6 * 1024, kFixedBytes = 8 * 1024;
@@ -116,7 +116,7 @@ constexpr double kReportFixedBytes = 64 * 1024, kReportPointBytes = 800;
 constexpr double kReportCellBytes = 240 * 1024, kReportStressCellBytes = 350 * 1024, kReportMaxCells = 6;
 constexpr double kReportMaxScatterPoints = 2 * 4000, kReportMaxStripPointsPerGroup = 400;
 constexpr double kReportSpreadPointBytes = 1500, kReportSpreadAxisBytes = 24 * 1024, kReportMaxSpreadCells = 60;
-constexpr double kReportTableRowBytes = 600, kReportMaxTableRows = 200;
+constexpr double kReportTableRowBytes = 600, kReportMaxTableRows = 100;
 // Files take whole blocks; a run writes ~10 files and a checkpoint segment every few seconds.
 constexpr double kBlockSlackBytes = 32 * 4096;
 
