@@ -340,6 +340,22 @@ TEST(Outputs, TableHasARowPerGroupAndTheRunLine) {
   EXPECT_NE(table.find("runs/x"), std::string::npos);
 }
 
+TEST(Outputs, TableBlocksOfManyRowsShowTheFirstAndSayWhereTheRestAre) {
+  const RunRecord run = synthetic_run({0.2, 0.1});
+  const auto groups = summarize_groups(run);
+  const std::string full = summary_table(run, groups, "runs/x");
+  EXPECT_EQ(full.find("more of"), std::string::npos) << full;  // a small run: every row, as before
+  const std::string cut = summary_table(run, groups, "runs/x", 1);
+  // groups (header, 1 row, more), blank + weights (header, 1, more), blank + comparisons
+  // (header, 1, more), blank + stress (header, 1, more), the run line.
+  EXPECT_EQ(std::count(cut.begin(), cut.end(), '\n'), 3 + 4 + 4 + 4 + 1) << cut;
+  EXPECT_NE(cut.find("... 3 more of 4 groups: summary.csv has them all\n"), std::string::npos) << cut;
+  EXPECT_NE(cut.find("... 1 more of 2 perceptron groups: summary.csv has them all\n"), std::string::npos);
+  EXPECT_NE(cut.find("... 1 more of 2 comparisons: comparisons.csv has them all\n"), std::string::npos);
+  EXPECT_NE(cut.find("backend cpu, 2 threads"), std::string::npos);
+  EXPECT_EQ(full.substr(0, full.find('\n', full.find('\n') + 1)), cut.substr(0, cut.find('\n', cut.find('\n') + 1)));
+}
+
 TEST_F(OutputDir, WriteOutputsCreatesExactlyTheSixFiles) {
   const RunRecord run = synthetic_run();
   fs::create_directory(dir_ / "run");

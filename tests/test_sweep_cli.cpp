@@ -791,6 +791,33 @@ TEST_F(SweepCli, PlanListsWhatTheRunWritesAndItsDiskEstimateCoversIt) {
   }
 }
 
+// The plan's report figure follows what the report draws for a large grid: the per-cell
+// figures' first 6 cells, grid_spread per grid value, tables cut at 200 rows. It counted every
+// replica's points (9 MiB here for a report of about 1 MiB) and, for the grid_spread and the
+// tables that once held every cell, under-counted a 2000-cell grid (16.7 MiB for 19 MB).
+TEST_F(SweepCli, PlanCountsTheReportOfAGridOfManyCells) {
+  std::string lrs, factors;
+  for (int i = 0; i < 20; ++i) lrs += (i ? ", " : "") + std::to_string(0.001 * (1 + i / 10.0));
+  for (int i = 0; i < 30; ++i) factors += (i ? ", " : "") + std::to_string(0.05 + i / 100.0);
+  const std::string grid = "--set 'sweep.grid={\"train.lr\"=[" + lrs + "], \"data.train_factor\"=[" + factors +
+                           "]}' --set sweep.seeds=2 --set data.n_train=64 --set data.n_test=64 --set train.epochs=1 "
+                           "--set 'sweep.models=[\"perceptron\"]' --device cpu --threads 2 --progress none ";
+  const auto planned_disk = [&](const std::string& options) {
+    const CliResult plan = run("plan " + grid + options, "-u UNDERSPEC_NO_REPORT");
+    std::smatch m;
+    EXPECT_TRUE(std::regex_search(plan.out, m, std::regex(R"(disk +about ([0-9.]+) (B|KiB|MiB|GiB))"))) << plan.out;
+    const double unit = m[2] == "B" ? 1 : m[2] == "KiB" ? 1024 : m[2] == "MiB" ? 1 << 20 : 1 << 30;
+    return std::stod(m[1]) * unit;
+  };
+  const double report_estimate = planned_disk("") - planned_disk("--no-report");
+  ASSERT_EQ(run("run " + grid + "--out g", "-u UNDERSPEC_NO_REPORT").status, 0);
+  if (!fs::exists(cwd() / "g" / "report.html")) GTEST_SKIP() << "no report (Python's pandas or matplotlib missing)";
+  double written = static_cast<double>(fs::file_size(cwd() / "g" / "report.html"));
+  for (const auto& e : fs::directory_iterator(cwd() / "g" / "plots")) written += static_cast<double>(e.file_size());
+  EXPECT_LE(written, report_estimate);
+  EXPECT_LE(report_estimate, 3 * written) << "planned " << report_estimate << " B, written " << written << " B";
+}
+
 // --save-params keeps every MLP's 4481 parameters on their way to the checkpoint: the run's
 // memory must stay bounded (it held them all, 1.1 GB for 15000 replicas) and within the plan
 // the run checks before it starts. (Not under the sanitizers, whose shadow memory and

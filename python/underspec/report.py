@@ -70,6 +70,9 @@ MAX_STRIP_POINTS = 400  # per box
 MAX_SCATTER_POINTS = 4000  # per panel
 MAX_CELL_PANELS = 6  # grid cells drawn in a per-cell figure (one row of panels each)
 CELL_TITLE_WIDTH = 46  # characters per line of a panel's grid-cell title
+MAX_SPREAD_CELLS = 60  # grid_spread draws every cell up to this many, else quartiles per grid value
+MAX_TABLE_ROWS = 100  # rows of the summary and comparisons tables; the CSVs have every one
+MAX_AXIS_LABELS = 10  # tick labels per grid axis; beyond, every k-th value is labelled
 
 # id, title, caption of every figure the report may hold (in order).
 FIGURES = {
@@ -367,12 +370,24 @@ def _spread_table(run: Run) -> pd.DataFrame:
     return t.dropna(subset=["std"])
 
 
+def _spread_by_value(sub: pd.DataFrame, axis: str) -> pd.DataFrame:
+    """Per value of `axis`: the median std over the cells of that value (the other axes vary)
+    and its interquartile range as lo / hi."""
+    q = sub.groupby(sub[axis].astype(str))["std"].quantile([0.25, 0.5, 0.75]).unstack()
+    return q.rename(columns={0.25: "lo", 0.5: "std", 0.75: "hi"}).reset_index()
+
+
 def fig_grid_spread(run: Run):
+    """Every cell's std with its interval up to MAX_SPREAD_CELLS cells; beyond, per grid value
+    the median and quartiles over the cells of that value: one point per value and series, so
+    the figure's size follows the axes' lengths, not their product (2000 cells x 2 axes drew
+    12,000 points with an error bar and two caps each: 7.9 MB of SVG)."""
     if not run.axes:
         return None
     t = _spread_table(run)
     if t.empty:
         return None
+    per_cell = t.cell.nunique() <= MAX_SPREAD_CELLS
     models, regimes = _ordered(t.model), _ordered(t.regime)
     series = [(m, g) for m in models for g in regimes if not t[(t.model == m) & (t.regime == g)].empty]
     step = 0.8 / len(series)
@@ -382,25 +397,32 @@ def fig_grid_spread(run: Run):
         pos = _axis_positions(t[axis].astype(str))
         for k, (model, regime) in enumerate(series):
             sub = t[(t.model == model) & (t.regime == regime)]
+            if not per_cell:
+                sub = _spread_by_value(sub, axis)
             x = sub[axis].astype(str).map(pos) + (k - (len(series) - 1) / 2) * step  # side by side
             color = regime_color(regime, regimes)
-            # Every cell: its std with its 95% bootstrap interval (no bar where undefined).
+            # Its std with its 95% bootstrap interval per cell (no bar where undefined), or per
+            # value the median std with its interquartile range over the cells.
             yerr = np.vstack([(sub["std"] - sub["lo"]).to_numpy(), (sub["hi"] - sub["std"]).to_numpy()])
             bars = ax.errorbar(x, sub["std"], yerr=np.nan_to_num(yerr, nan=0.0), fmt=MODEL_MARKERS.get(model, "o"),
-                               ms=4, capsize=2, elinewidth=0.9, color=color, alpha=0.9, ls="none",
-                               label=f"{model} {regime}")
+                               ms=4, capsize=2 if per_cell else 0, elinewidth=0.9, color=color, alpha=0.9,
+                               ls="none", label=f"{model} {regime}")
             bars.lines[0].set_gid(f"spread-{model}-{regime}-{axis}")  # ids for the tests: the points
             bars.lines[2][0].set_gid(f"spread-ci-{model}-{regime}-{axis}")  # and their interval bars
-            if len(run.axes) > 1:  # the mean over the other axes, as a line
-                mean = sub.assign(x=x).groupby("x")["std"].mean()
-                ax.plot(mean.index, mean.to_numpy(), color=color, lw=0.9, ls="-" if model == models[0] else "--")
+            if len(run.axes) > 1:  # the mean (per cell) or the median (per value) over the other axes
+                line = sub.assign(x=x).groupby("x")["std"].mean()
+                ax.plot(line.index, line.to_numpy(), color=color, lw=0.9, ls="-" if model == models[0] else "--")
         ax.set_xticks(list(pos.values()))
-        ax.set_xticklabels(list(pos), rotation=20 if max(map(len, pos)) > 6 else 0, fontsize=7)
+        labels = list(pos)
+        every = math.ceil(len(labels) / MAX_AXIS_LABELS)  # a label on every k-th value only
+        ax.set_xticklabels([v if i % every == 0 else "" for i, v in enumerate(labels)],
+                           rotation=20 if max(map(len, labels)) > 6 or every > 1 else 0, fontsize=7)
         ax.set_xlim(-0.6, len(pos) - 0.4)
         ax.set_xlabel(axis)
         ax.set_ylabel("std of OOD RMSE across seeds")
         if len(run.axes) > 1:
-            ax.set_title("points: cells; lines: mean over the other axes", fontsize=8)
+            ax.set_title("points: cells; lines: mean over the other axes" if per_cell else
+                         "per value: median over the other axes' cells, IQR bars", fontsize=8)
     # One legend, outside the last panel: inside, six entries hid the points of every panel.
     _legend(axes[0][-1], fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
@@ -487,6 +509,15 @@ def _scroll(table: str) -> str:
     return f'<div class="scroll">{table}</div>'
 
 
+def _rows_left_out(total: int, what: str, csv: str) -> str:
+    """The line under a table cut at MAX_TABLE_ROWS (as the stdout table): thousands of rows
+    made a page of megabytes that no one reads; the CSV holds them all."""
+    if total <= MAX_TABLE_ROWS:
+        return ""
+    return (f'<p class="note rows-left-out">The first {MAX_TABLE_ROWS} of {total} {what}; '
+            f"{total - MAX_TABLE_ROWS} more in <code>{csv}</code>, which has all of them.</p>")
+
+
 def _summary_table(run: Run) -> str:
     s = run.summary
     if s.empty:
@@ -506,7 +537,7 @@ def _summary_table(run: Run) -> str:
              "OOD min / median / max", "w_x3 (mean)"]
     out = ['<table class="summary"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in head)
            + "</tr></thead><tbody>"]
-    for _, row in s.iterrows():
+    for _, row in s.head(MAX_TABLE_ROWS).iterrows():
         cells = [html.escape(run.cell_label(row["cell"]))] if run.axes else []
         # n is what the statistics use: the replicas that did not diverge (as the CLI table).
         replicas, diverged = _count(row.get("replicas")), _count(row.get("diverged"))
@@ -523,7 +554,7 @@ def _summary_table(run: Run) -> str:
         cells.append(_fmt(w3.get((row.get("cell"), row.get("model"), row.get("regime")))))
         out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     out.append("</tbody></table>")
-    out = [_scroll("".join(out))]
+    out = [_scroll("".join(out)) + _rows_left_out(len(s), "groups", "summary.csv")]
     out.append('<p class="note">n: the replicas in the statistics; diverged replicas (parameters or RMSE not '
                'finite) are left out of every statistic. —: undefined (e.g. a std of one replica).</p>')
     if has_ci:
@@ -558,7 +589,7 @@ def _comparisons_table(run: Run) -> str:
         return ""
     head = (["cell"] if run.axes else []) + COMPARISON_HEADERS
     rows = []
-    for _, r in c.iterrows():
+    for _, r in c.head(MAX_TABLE_ROWS).iterrows():
         cells = [html.escape(run.cell_label(r["cell"]))] if run.axes else []
         cells += [html.escape(str(r["model"])), html.escape(f"{r['remedy']} vs {r['baseline']}"),
                   f"{_count(r['remedy_n'])} / {_count(r['baseline_n'])}",
@@ -572,7 +603,7 @@ def _comparisons_table(run: Run) -> str:
     note = ('<p class="note">Remedy − baseline of the OOD RMSE mean (Welch) and remedy / baseline of its std '
             '(below 1: the remedy narrows the spread across seeds); Brown–Forsythe tests equal spreads. '
             'From comparisons.csv; —: undefined.</p>')
-    return _scroll(table) + note
+    return _scroll(table) + _rows_left_out(len(c), "comparisons", "comparisons.csv") + note
 
 
 def _meta_table(run: Run) -> str:
@@ -631,6 +662,11 @@ def _caption(run: Run, name: str) -> str:
     if run.axes and name in PER_CELL_FIGURES:
         which = f"all {cells}" if cells <= MAX_CELL_PANELS else f"the first {MAX_CELL_PANELS} of {cells}"
         text += f" One row of panels per grid cell ({which})."
+    if name == "grid_spread" and cells > MAX_SPREAD_CELLS:
+        text = (f"Standard deviation of the OOD RMSE across seeds against each grid axis: with {cells} cells "
+                f"(over {MAX_SPREAD_CELLS}), one point per grid value, the median over the cells of that value "
+                "(the other axes vary), with bars from the first to the third quartile; each cell's std and its "
+                "interval are in summary.csv. Grid values are drawn as categories, the series side by side.")
     return text
 
 

@@ -3,6 +3,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <cmath>
@@ -480,8 +481,18 @@ std::string comparisons_csv(const RunRecord& run, const std::vector<GroupSummary
   return csv;
 }
 
+namespace {
+
+// The line that ends a block cut at `shown` of `total` rows.
+std::string rows_left_out(std::size_t shown, std::size_t total, const char* what, const char* csv) {
+  if (total <= shown) return "";
+  return format("... %zu more of %zu %s: %s has them all\n", total - shown, total, what, csv);
+}
+
+}  // namespace
+
 std::string summary_table(const RunRecord& run, const std::vector<GroupSummary>& groups,
-                          const std::filesystem::path& dir) {
+                          const std::filesystem::path& dir, std::size_t max_rows) {
   const Sweep& sweep = *run.sweep;
   const bool grid = !sweep.config.sweep.grid.empty();
   // Cell labels such as `train.lr=0.001 data.train_factor=0.2`, padded to one width.
@@ -517,7 +528,8 @@ std::string summary_table(const RunRecord& run, const std::vector<GroupSummary>&
   std::string t =
       cell_column("cell") + format("%-10s  %-20s  %4s  %-17s  %-17s  %-26s  %-18s  %-7s  %s\n", "model", "regime", "n",
                                    "IID RMSE", "OOD RMSE", "OOD min / median / max", "OOD std 95% CI", "rho", "w_x3");
-  for (const GroupSummary& g : groups) {
+  for (std::size_t i = 0; i < std::min(max_rows, groups.size()); ++i) {
+    const GroupSummary& g = groups[i];
     const Summary &iid = g.iid_rmse, &ood = g.ood_rmse;
     t += cell_column(labels[g.cell]) +
          format("%-10s  %-20s  %4d  ", to_string(g.model), to_string(g.regime), iid.count) + num(iid.mean, 7) + " ± " +
@@ -528,14 +540,17 @@ std::string summary_table(const RunRecord& run, const std::vector<GroupSummary>&
     if (g.diverged > 0) t += format("  %d/%d diverged", g.diverged, g.diverged + iid.count);
     t += '\n';
   }
+  t += rows_left_out(max_rows, groups.size(), "groups", "summary.csv");
   // Perceptrons: learned weights next to the truth and the least-squares optimum.
-  bool any_weights = false;
-  for (const GroupSummary& g : groups) any_weights = any_weights || !g.weights.empty();
-  if (any_weights) {
+  const auto weight_rows = static_cast<std::size_t>(
+      std::count_if(groups.begin(), groups.end(), [](const GroupSummary& g) { return !g.weights.empty(); }));
+  if (weight_rows > 0) {
     t += "\n" + cell_column("cell") +
          format("%-20s  %s\n", "regime", "perceptron weights: learned mean ± std (true, LS optimum)");
+    std::size_t shown = 0;
     for (const GroupSummary& g : groups) {
       if (g.weights.empty()) continue;
+      if (shown++ == max_rows) break;
       const DataConfig& data = sweep.cells[g.cell].config.data;
       const double truth[kPerceptronParams] = {data.coefficients[0], data.coefficients[1], 0.0, data.intercept};
       t += cell_column(labels[g.cell]) + format("%-20s ", to_string(g.regime));
@@ -544,6 +559,7 @@ std::string summary_table(const RunRecord& run, const std::vector<GroupSummary>&
              format(" (%.4g, ", truth[p]) + table_number(g.optimum[p], 9) + ")";
       t += '\n';
     }
+    t += rows_left_out(max_rows, weight_rows, "perceptron groups", "summary.csv");
   }
   // Remedies against the baseline of their cell and model (OOD RMSE).
   const std::vector<Comparison> comparisons = compare_groups(groups);
@@ -551,22 +567,27 @@ std::string summary_table(const RunRecord& run, const std::vector<GroupSummary>&
     t += "\n" + cell_column("cell") +
          format("%-10s  %-20s  %-30s  %-30s  %s\n", "model", "remedy vs baseline", "OOD mean diff [95% Welch CI]",
                 "OOD std ratio [95% bootstrap]", "Brown-Forsythe p");
-    for (const Comparison& c : comparisons)
+    for (std::size_t k = 0; k < std::min(max_rows, comparisons.size()); ++k) {
+      const Comparison& c = comparisons[k];
       t += cell_column(labels[c.cell]) + format("%-10s  %-20s  ", to_string(c.model), to_string(c.remedy)) +
            num(c.mean_difference.difference, 11) + " " + range(c.mean_difference.ci) + "  " +
            num(c.std_ratio.value, 11) + " " + range(c.std_ratio.ci) + "  " +
            (std::isfinite(c.equal_spread.p_value) ? format("%.3g", c.equal_spread.p_value) : std::string("—")) + "\n";
+    }
+    t += rows_left_out(max_rows, comparisons.size(), "comparisons", "comparisons.csv");
   }
   // The stress curve: mean RMSE per stress factor, one line per group.
   if (max_stress_factors(sweep) > 0) {
     t += "\n" + cell_column("cell") + format("%-10s  %-20s  %s\n", "model", "regime", "stress RMSE (mean) by factor");
-    for (const GroupSummary& g : groups) {
+    for (std::size_t i = 0; i < std::min(max_rows, groups.size()); ++i) {
+      const GroupSummary& g = groups[i];
       t += cell_column(labels[g.cell]) + format("%-10s  %-20s ", to_string(g.model), to_string(g.regime));
       const std::vector<double>& factors = sweep.cells[g.cell].config.data.stress_factors;
       for (std::size_t k = 0; k < g.stress_rmse.size(); ++k)
         t += format(" %s: ", shortest(factors[k]).c_str()) + table_number(g.stress_rmse[k].mean, 9);
       t += '\n';
     }
+    t += rows_left_out(max_rows, groups.size(), "groups", "summary.csv");
   }
   const RunInfo& info = run.info;
   if (info.backend == "merge")  // no training: the shards' own tables say how they ran

@@ -103,15 +103,20 @@ MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::v
 // Bytes on disk, measured on outputs of small and large sweeps (3 to 3000 replicas) and
 // rounded up: a replicas.csv row ~120-170 B, a stress.csv row ~37 B, a checkpoint record ~56
 // B plus the parameters it keeps; per group ~1.3 KiB of summary.csv and ~3.5 KiB of
-// summary.json. The report embeds each plot twice (plots/*.svg and inline): per grid cell
-// drawn (at most MAX_CELL_PANELS = 6, python/underspec/report.py) ~240 KiB of panels, and
-// ~350 KiB more with stress factors; up to ~700 B per drawn point, with the points capped per
-// panel and box (measured: 1 to 20 cells, 36 to 4200 replicas).
+// summary.json. The report embeds each plot twice (plots/*.svg and inline), and draws what
+// python/underspec/report.py caps: per grid cell drawn (the first MAX_CELL_PANELS = 6) ~240
+// KiB of panels, ~350 KiB more with stress factors, and up to ~800 B per point of those
+// cells' replicas (points capped per panel and box); grid_spread a point per group and axis
+// up to MAX_SPREAD_CELLS = 60 cells, else one per grid value and (model, regime); and the
+// summary and comparisons tables, at most MAX_TABLE_ROWS = 100 rows each (measured: 1 to
+// 2000 cells, 36 to 12,000 replicas).
 constexpr double kReplicaRowBytes = 200, kStressRowBytes = 48, kCheckpointRecordBytes = 64;
 constexpr double kGroupBytes = 6 * 1024, kFixedBytes = 8 * 1024;
 constexpr double kReportFixedBytes = 64 * 1024, kReportPointBytes = 800;
 constexpr double kReportCellBytes = 240 * 1024, kReportStressCellBytes = 350 * 1024, kReportMaxCells = 6;
 constexpr double kReportMaxScatterPoints = 2 * 4000, kReportMaxStripPointsPerGroup = 400;
+constexpr double kReportSpreadPointBytes = 1500, kReportSpreadAxisBytes = 24 * 1024, kReportMaxSpreadCells = 60;
+constexpr double kReportTableRowBytes = 600, kReportMaxTableRows = 100;
 // Files take whole blocks; a run writes ~10 files and a checkpoint segment every few seconds.
 constexpr double kBlockSlackBytes = 32 * 4096;
 
@@ -123,7 +128,7 @@ RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, bool re
   p.save_params = save_params;
   p.report = report;
   p.device = device;
-  double max_params = 0, groups = 0, cells = 0;
+  double max_params = 0, groups = 0, cells = 0, drawn_replicas = 0, drawn_groups = 0;
   bool stress = false;
   std::uint32_t last_group = UINT32_MAX, last_cell = UINT32_MAX;
   for (std::uint32_t id = range.begin; id < range.end; ++id) {
@@ -148,8 +153,12 @@ RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, bool re
     max_params = std::max(max_params, params);
     const std::uint32_t group =
         (r.cell * 4u + static_cast<std::uint32_t>(r.model)) * 4u + static_cast<std::uint32_t>(r.regime);
-    if (group != last_group) ++groups;  // replicas of a group (and of a cell) are contiguous
     if (r.cell != last_cell) ++cells;
+    if (group != last_group) {  // replicas of a group (and of a cell) are contiguous
+      ++groups;
+      if (cells <= kReportMaxCells) ++drawn_groups;
+    }
+    if (cells <= kReportMaxCells) ++drawn_replicas;  // in the per-cell figures
     last_group = group;
     last_cell = r.cell;
     stress = stress || k > 0;
@@ -157,10 +166,20 @@ RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, bool re
   if (save_params) p.disk_bytes += 4 * max_params * static_cast<double>(p.replicas);  // params.npy (padded rows)
   p.disk_bytes += kGroupBytes * groups + kFixedBytes + kBlockSlackBytes;
   if (report) {
-    const auto n = static_cast<double>(p.replicas);
-    const double points = std::min(n, kReportMaxScatterPoints) + std::min(n, kReportMaxStripPointsPerGroup * groups);
+    const double drawn_cells = std::min(cells, kReportMaxCells);
+    const double points = std::min(drawn_replicas, kReportMaxScatterPoints * drawn_cells) +
+                          std::min(drawn_replicas, kReportMaxStripPointsPerGroup * drawn_groups);
+    const auto& grid = sweep.config.sweep.grid;
+    double spread_points = 0;
+    for (const GridAxis& axis : grid)
+      spread_points += cells <= kReportMaxSpreadCells
+                           ? groups
+                           : static_cast<double>(axis.values.size()) * std::ceil(groups / std::max(cells, 1.0));
     p.disk_bytes += kReportFixedBytes + kReportPointBytes * points +
-                    std::min(cells, kReportMaxCells) * (kReportCellBytes + (stress ? kReportStressCellBytes : 0));
+                    drawn_cells * (kReportCellBytes + (stress ? kReportStressCellBytes : 0)) +
+                    kReportSpreadAxisBytes * static_cast<double>(grid.size()) +
+                    kReportSpreadPointBytes * spread_points +
+                    kReportTableRowBytes * 2 * std::min(groups, kReportMaxTableRows);
   }
   p.disk_bytes *= 1.25;  // the sizes above vary with the numbers' digits and the plots' content
   // The same estimate the driver checks against the memory available (one formula).

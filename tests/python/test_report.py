@@ -317,3 +317,67 @@ def one_seed_run(binary, tmp_path):
                "--set", "sweep.seeds=1", "--device", "cpu", "--threads", "2", "--progress", "none", "--no-report",
                "--out", str(out))
     return out
+
+
+# ---------------------------------------------------------------- many grid cells
+
+
+@pytest.fixture(scope="module")
+def wide_grid(binary, tmp_path_factory):
+    """8 x 9 = 72 cells (over MAX_SPREAD_CELLS), 2 seeds, tiny data: a large grid in a second."""
+    out = tmp_path_factory.mktemp("widegrid") / "run"
+    lrs = ", ".join(f"{1e-3 * (1 + i / 10):g}" for i in range(8))
+    factors = ", ".join(f"{0.1 + i / 100:g}" for i in range(9))
+    run_binary("run", "--set", "data.n_train=64", "--set", "data.n_test=64", "--set", "train.epochs=1",
+               "--set", "sweep.seeds=2", "--set", 'sweep.models=["perceptron"]',
+               "--set", f'sweep.grid={{"train.lr"=[{lrs}], "data.train_factor"=[{factors}]}}',
+               "--device", "cpu", "--threads", "2", "--progress", "none", "--no-report", "--out", str(out))
+    return out
+
+
+def test_grid_spread_of_many_cells_draws_quartiles_per_grid_value(wide_grid):
+    run = underspec.load_run(wide_grid)
+    assert run.summary.cell.nunique() > report.MAX_SPREAD_CELLS
+    fig = report.fig_grid_spread(run)
+    for ax, axis in zip(fig.axes, run.axes):
+        values = run.summary[axis].unique()
+        for regime in ("baseline", "augmentation"):
+            points = next(l for l in ax.lines if l.get_gid() == f"spread-perceptron-{regime}-{axis}")
+            assert len(points.get_ydata()) == len(values)  # one point per grid value, not per cell
+            g = run.summary[run.summary.regime == regime].groupby(axis)["ood_rmse_std"]
+            assert sorted(points.get_ydata()) == pytest.approx(sorted(g.median()))
+            bars = next(c for c in ax.collections if c.get_gid() == f"spread-ci-perceptron-{regime}-{axis}")
+            got = sorted((seg[0][1], seg[1][1]) for seg in bars.get_segments())
+            want = sorted(zip(g.quantile(0.25), g.quantile(0.75)))
+            assert got == pytest.approx(want)
+    text = report.write_report(wide_grid).read_text()
+    assert "one point per grid value, the median over the cells" in text  # the caption says so
+    # 72 cells x 3 regimes x 2 axes drawn one by one made ~270 KB; per value ~50 KB.
+    assert (wide_grid / "plots" / "grid_spread.svg").stat().st_size < 100_000
+
+
+def test_grid_spread_of_few_cells_draws_every_cell(seed_grid):
+    run = underspec.load_run(seed_grid)
+    ax = report.fig_grid_spread(run).axes[0]
+    points = next(l for l in ax.lines if l.get_gid() == "spread-perceptron-baseline-data.seed")
+    assert len(points.get_ydata()) == 3  # as before: a point per cell
+
+
+def test_tables_of_many_groups_show_the_first_and_say_how_many_more(run_copy, monkeypatch):
+    monkeypatch.setattr(report, "MAX_TABLE_ROWS", 5)
+    run = underspec.load_run(run_copy)
+    text = report.write_report(run_copy).read_text()
+    summary = text[text.index('<table class="summary">'):]
+    assert summary[:summary.index("</table>")].count("<tr><td>") == 5
+    n = len(run.summary)
+    assert f"The first 5 of {n} groups; {n - 5} more in <code>summary.csv</code>" in text
+    comparisons = text[text.index('<table class="comparisons">'):]
+    assert comparisons[:comparisons.index("</table>")].count("<tr><td>") == 5
+    assert f"The first 5 of {len(run.comparisons)} comparisons" in text
+
+
+def test_cell_labels_follow_the_replicas(run_copy):
+    run = underspec.load_run(run_copy)
+    assert run.cell_label(1) == "train.lr=0.003"
+    run.replicas = run.replicas.assign(**{"train.lr": "3e-3"})  # a new table: labels made again
+    assert run.cell_label(1) == "train.lr=3e-3" and run.cell_label(99) == "cell 99"

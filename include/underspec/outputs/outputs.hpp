@@ -115,8 +115,12 @@ std::string stress_csv(const RunRecord& run);
 nlohmann::json summary_json(const RunRecord& run, const std::vector<GroupSummary>& groups);
 std::string summary_csv(const RunRecord& run, const std::vector<GroupSummary>& groups);
 std::string comparisons_csv(const RunRecord& run, const std::vector<GroupSummary>& groups);
+// The table on stdout. Each block (groups, weights, comparisons, stress) lists at most
+// `max_rows` rows, then a line saying how many more there are and which CSV has them all:
+// a 2000-cell grid printed 16,000 lines that scrolled the run line off the terminal.
+inline constexpr std::size_t kTableRowsPerBlock = 40;
 std::string summary_table(const RunRecord& run, const std::vector<GroupSummary>& groups,
-                          const std::filesystem::path& dir);
+                          const std::filesystem::path& dir, std::size_t max_rows = kTableRowsPerBlock);
 
 // Writes config.toml, replicas.csv, stress.csv, summary.csv, comparisons.csv and
 // summary.json (last) into
