@@ -117,8 +117,9 @@ std::string summary_csv(const RunRecord& run, const std::vector<GroupSummary>& g
 std::string comparisons_csv(const RunRecord& run, const std::vector<GroupSummary>& groups);
 // The table on stdout. Each block (groups, weights, comparisons, stress) lists at most
 // `max_rows` rows, then a line saying how many more there are and which CSV has them all:
-// a 2000-cell grid printed 16,000 lines that scrolled the run line off the terminal.
-inline constexpr std::size_t kTableRowsPerBlock = 40;
+// a 2000-cell grid printed 16,000 lines that scrolled the run line off the terminal. 200
+// rows keep every group of a grid of up to 33 cells (six groups each) on the screen's log.
+inline constexpr std::size_t kTableRowsPerBlock = 200;
 std::string summary_table(const RunRecord& run, const std::vector<GroupSummary>& groups,
                           const std::filesystem::path& dir, std::size_t max_rows = kTableRowsPerBlock);
 
