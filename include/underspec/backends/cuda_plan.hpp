@@ -177,12 +177,8 @@ inline bool operands_in_shared(const EvalLayout& layout) {
   return layout.params_in_shared && layout.activations_in_shared;
 }
 
-// Device bytes one replica of `shape` needs during a chunk (parameters out, scratch of the
-// chosen variant, its own training set with data.per_replica).
-std::size_t bytes_per_replica(const NetShape& shape, const ExperimentConfig& config, TrainVariant variant,
-                              std::size_t shared_limit_bytes);
-
-// Replicas per chunk: limited by the option (if > 0) and by fraction * free bytes.
+// Replicas per chunk: limited by the option (if > 0) and by fraction * free bytes. (The
+// device memory of a launch group: cuda_memory.hpp.)
 std::size_t plan_chunk_replicas(std::size_t n_replicas, std::size_t per_replica_bytes, std::size_t free_bytes,
                                 double fraction, std::size_t max_chunk);
 
