@@ -284,11 +284,15 @@ class CudaBackend final : public Backend {
     const bool use_cublas = shape.n_layers > 1 && options_.variant == TrainVariant::cublas;
     if (use_cublas && !cublas) cublas = std::make_unique<cuda::CublasHandle>();
 
+    // The host holds a chunk's parameters twice until the sink has them: bound that too.
+    const std::size_t host_limit = host_chunk_limit(shape, configs, options_.host_chunk_bytes);
+    const std::size_t max_chunk =
+        options_.max_chunk_replicas > 0 ? std::min(options_.max_chunk_replicas, host_limit) : host_limit;
     std::size_t free_bytes = 0, total_bytes = 0;
     US_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
     const std::size_t chunk =
         plan_chunk_replicas(group.size(), memory, free_bytes / static_cast<std::size_t>(limits.workers),
-                            options_.device_memory_fraction, options_.max_chunk_replicas);
+                            options_.device_memory_fraction, max_chunk);
     // The cuBLAS trainer allocates all its memory here, once for the group's chunks, so
     // that training allocates nothing. (A group of the cuBLAS variant holds one cell.)
     std::optional<cuda::CublasTrainer> trainer;

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "underspec/backends/backend.hpp"
 #include "underspec/backends/cublas_steps.hpp"
 #include "underspec/sweep/dataset.hpp"
 
@@ -106,6 +107,21 @@ GroupMemory group_device_memory(const NetShape& shape, std::span<const Experimen
     memory.per_replica_bytes += (slice_bytes + kCublasSliceReplicas - 1) / kCublasSliceReplicas;
   }
   return memory;
+}
+
+std::size_t host_bytes_per_replica(const NetShape& shape, const ExperimentConfig& config) {
+  const auto params_bytes = static_cast<std::size_t>(param_count(shape)) * sizeof(float);
+  const std::size_t sums_bytes = eval_pairs(config) * 2 * sizeof(double);
+  const std::size_t result_bytes =
+      sizeof(ReplicaResult) + params_bytes + config.data.stress_factors.size() * sizeof(double);
+  return params_bytes + sums_bytes + result_bytes;
+}
+
+std::size_t host_chunk_limit(const NetShape& shape, std::span<const ExperimentConfig* const> cells,
+                             std::size_t host_bytes) {
+  std::size_t per_replica = 1;
+  for (const ExperimentConfig* c : cells) per_replica = std::max(per_replica, host_bytes_per_replica(shape, *c));
+  return std::max<std::size_t>(1, host_bytes / per_replica);
 }
 
 std::size_t plan_chunk_replicas(std::size_t n_replicas, const GroupMemory& memory, std::size_t free_bytes,

@@ -115,6 +115,24 @@ TEST(CudaHostMemory, LargeChunkEstimateIsEveryBufferOfTheChunk) {
   EXPECT_EQ(one.sums, 4u);
 }
 
+// The same chunk on the host: downloaded parameters plus the results' copies, ~36 GB for
+// 10^6 3-64-64-1 replicas; a chunk is limited to the options' host bytes instead.
+TEST(CudaHostMemory, LargeChunkIsBoundedByHostMemory) {
+  const ExperimentConfig c = mlp_config();
+  const NetShape shape = net_shape(c, ModelKind::mlp);
+  const std::size_t per_replica = host_bytes_per_replica(shape, c);
+  EXPECT_GE(per_replica, 2 * 4481 * sizeof(float));
+  EXPECT_GE(1000000 * per_replica, std::size_t{35000000000});  // ~36 GB
+  const std::vector<const ExperimentConfig*> cells{&c};
+  const std::size_t host_bytes = CudaBackendOptions{}.host_chunk_bytes;
+  ASSERT_GT(host_bytes, 0u);
+  const std::size_t limit = host_chunk_limit(shape, cells, host_bytes);
+  EXPECT_LE(limit * per_replica, host_bytes);
+  EXPECT_GT((limit + 1) * per_replica, host_bytes);
+  EXPECT_LT(limit, 1000000u);
+  EXPECT_EQ(host_chunk_limit(shape, cells, 1), 1u);  // a replica at a time at worst
+}
+
 TEST(CudaHostMemory, ChunkPlanningLeavesTheFixedBytesOut) {
   const GroupMemory memory{1000, 100};
   EXPECT_EQ(plan_chunk_replicas(100000, memory, 12000, 0.5, 0), 50u);  // (6000 - 1000) / 100

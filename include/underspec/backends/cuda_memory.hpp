@@ -75,6 +75,16 @@ struct GroupMemory {
 GroupMemory group_device_memory(const NetShape& shape, std::span<const ExperimentConfig* const> cells,
                                 TrainVariant variant, SharedLimits limits, int compute_capability_major);
 
+// Host bytes a chunk holds per replica of `shape` from cell `config` until its results reach
+// the sink: the downloaded parameters and evaluation sums, and the result (with its own copy
+// of the parameters). Not counted: the allocator's bookkeeping of the result's vectors.
+std::size_t host_bytes_per_replica(const NetShape& shape, const ExperimentConfig& config);
+
+// The most replicas of a chunk whose host copies fit `host_bytes` (at least one), over the
+// group's cells.
+std::size_t host_chunk_limit(const NetShape& shape, std::span<const ExperimentConfig* const> cells,
+                             std::size_t host_bytes);
+
 // Replicas per chunk: limited by the option (if > 0) and by fraction * free bytes.
 std::size_t plan_chunk_replicas(std::size_t n_replicas, const GroupMemory& memory, std::size_t free_bytes,
                                 double fraction, std::size_t max_chunk);
