@@ -44,6 +44,7 @@
 #include "generate.hpp"
 #include "train_cublas.hpp"
 #include "train_fused.hpp"
+#include "underspec/backends/cuda_memory.hpp"
 #include "underspec/backends/multi_backend.hpp"
 #include "underspec/run/deal_chunks.hpp"
 #include "underspec/sweep/dataset.hpp"
@@ -213,6 +214,8 @@ class CudaBackend final : public Backend {
     const auto shared_bytes = static_cast<std::size_t>(shared_limit);
     const std::size_t mlp_shared_bytes =
         fused_shared_budget(shared_bytes, static_cast<std::size_t>(shared_per_sm), options_.fused_ctas_per_sm);
+    int compute_major = 0;
+    US_CUDA_CHECK(cudaDeviceGetAttribute(&compute_major, cudaDevAttrComputeCapabilityMajor, device_));
     // One worker thread per launch group at a time, each on its own stream, so that a group
     // too small to fill the GPU runs beside the others; the sink hears one at a time.
     const std::vector<std::vector<std::size_t>> groups = launch_groups(sweep, replicas, options_.variant);
@@ -231,7 +234,8 @@ class CudaBackend final : public Backend {
         groups.size(), workers,
         [&](int worker, std::size_t g) {
           US_CUDA_CHECK(cudaSetDevice(device_));  // the current device is a host thread's
-          train_group(sweep, replicas, groups[g], GroupLimits{shared_bytes, mlp_shared_bytes, workers}, cache,
+          train_group(sweep, replicas, groups[g],
+                      GroupLimits{SharedLimits{shared_bytes, mlp_shared_bytes}, compute_major, workers}, cache,
                       cublas[static_cast<std::size_t>(worker)], serial, stopped);
         },
         stop);
@@ -244,9 +248,9 @@ class CudaBackend final : public Backend {
  private:
   // What every launch group of one train() call is planned within.
   struct GroupLimits {
-    std::size_t shared_bytes;      // per block, opt-in
-    std::size_t mlp_shared_bytes;  // per fused MLP replica
-    int workers;                   // groups trained at the same time (they share free memory)
+    SharedLimits shared;  // per block (opt-in) and per fused MLP replica
+    int compute_major;    // the device's compute capability (the cuBLAS workspace depends on it)
+    int workers;          // groups trained at the same time (they share free memory)
   };
 
   // One launch group, chunk after chunk, on its own stream. Buffers made and freed here are
@@ -262,7 +266,7 @@ class CudaBackend final : public Backend {
     // The cells of the group, their data and TrainRuns; sizes are planned for the largest.
     std::map<std::uint32_t, CellData> cells;
     std::vector<TrainRun> runs;
-    std::size_t per_replica = 0;
+    std::vector<const ExperimentConfig*> configs;
     for (std::size_t k : group) {
       const std::uint32_t c = replicas[k].cell;
       if (cells.count(c)) continue;
@@ -271,19 +275,24 @@ class CudaBackend final : public Backend {
       cell_data(config, replicas, group, c, cache, stream.get(), cell);
       cell.run_index = static_cast<std::uint32_t>(runs.size());
       runs.push_back(cell.run);
-      const std::size_t extra_sums_bytes = (cell.tests.size() + 1) / 2 * 2 * sizeof(double);  // stress sums
-      per_replica = std::max(
-          per_replica, bytes_per_replica(shape, config, options_.variant, limits.mlp_shared_bytes) + extra_sums_bytes);
+      configs.push_back(&config);
     }
+    // What a chunk allocates, from the functions that size its buffers (cuda_memory.hpp).
+    const GroupMemory memory =
+        group_device_memory(shape, configs, options_.variant, limits.shared, limits.compute_major);
     const DeviceBuffer<TrainRun> runs_device = cuda::to_device_ordered(runs, stream.get());  // `runs` outlives the copy
     const bool use_cublas = shape.n_layers > 1 && options_.variant == TrainVariant::cublas;
     if (use_cublas && !cublas) cublas = std::make_unique<cuda::CublasHandle>();
 
+    // The host holds a chunk's parameters twice until the sink has them: bound that too.
+    const std::size_t host_limit = host_chunk_limit(shape, configs, options_.host_chunk_bytes);
+    const std::size_t max_chunk =
+        options_.max_chunk_replicas > 0 ? std::min(options_.max_chunk_replicas, host_limit) : host_limit;
     std::size_t free_bytes = 0, total_bytes = 0;
     US_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
     const std::size_t chunk =
-        plan_chunk_replicas(group.size(), per_replica, free_bytes / static_cast<std::size_t>(limits.workers),
-                            options_.device_memory_fraction, options_.max_chunk_replicas);
+        plan_chunk_replicas(group.size(), memory, free_bytes / static_cast<std::size_t>(limits.workers),
+                            options_.device_memory_fraction, max_chunk);
     // The cuBLAS trainer allocates all its memory here, once for the group's chunks, so
     // that training allocates nothing. (A group of the cuBLAS variant holds one cell.)
     std::optional<cuda::CublasTrainer> trainer;
@@ -301,8 +310,8 @@ class CudaBackend final : public Backend {
       if (stopped()) return;
       const std::vector<std::size_t> members(group.begin() + static_cast<std::ptrdiff_t>(range.begin),
                                              group.begin() + static_cast<std::ptrdiff_t>(range.end));
-      sink(train_chunk(sweep, replicas, members, shape, limits.shared_bytes, limits.mlp_shared_bytes, cells,
-                       runs_device, trainer ? &*trainer : nullptr, stream.get()));
+      sink(train_chunk(sweep, replicas, members, shape, limits.shared, cells, runs_device,
+                       trainer ? &*trainer : nullptr, stream.get()));
     }
   }
 
@@ -335,8 +344,7 @@ class CudaBackend final : public Backend {
 
   std::vector<ReplicaResult> train_chunk(const Sweep& sweep, std::span<const ReplicaSpec> replicas,
                                          const std::vector<std::size_t>& members, const NetShape& shape,
-                                         std::size_t shared_bytes, std::size_t mlp_shared_bytes,
-                                         const std::map<std::uint32_t, CellData>& cells,
+                                         const SharedLimits& shared, const std::map<std::uint32_t, CellData>& cells,
                                          const DeviceBuffer<TrainRun>& runs_device, cuda::CublasTrainer* trainer,
                                          cudaStream_t stream) const {
     const auto n_replicas = static_cast<int>(members.size());
@@ -383,7 +391,18 @@ class CudaBackend final : public Backend {
     }
     DeviceBuffer<DatasetView> views_device = cuda::to_device_ordered(views, stream);
     DeviceBuffer<ReplicaJob> jobs_device = cuda::to_device_ordered(jobs, stream);
-    DeviceBuffer<float> params(members.size() * static_cast<std::size_t>(n_params), stream);
+    // Sized by chunk_buffers, as group_device_memory counts them; the fused layout for the
+    // largest batch of the group's cells.
+    int max_batch = 1;
+    for (const auto& [c, cell] : cells) max_batch = std::max(max_batch, cell.run.batch_size);
+    const FusedLayout layout = fused_launch_layout(shape, max_batch, shared.mlp);
+    std::size_t n_pairs = 1;
+    for (std::size_t k : members) n_pairs = std::max(n_pairs, (cells.at(replicas[k].cell).tests.size() + 1) / 2);
+    const EvalLayout eval_layout = plan_eval_layout(shape, shared.per_block);
+    const ChunkBuffers sizes =
+        chunk_buffers(members.size(), own_floats, views.size(), n_pairs, static_cast<std::size_t>(n_params),
+                      trainer ? 0 : layout.global_floats, eval_layout.global_floats);
+    DeviceBuffer<float> params(sizes.params, stream);
     if (trainer) trainer->prepare(jobs_device.data(), views_device.data(), n_replicas);  // graphs: not timed
     PhaseEvents events(profile_);
     events.mark(stream);  // training starts
@@ -391,10 +410,7 @@ class CudaBackend final : public Backend {
     if (trainer) {
       trainer->train(params.data());
     } else {
-      int max_batch = 1;
-      for (const auto& [c, cell] : cells) max_batch = std::max(max_batch, cell.run.batch_size);
-      const FusedLayout layout = cuda::fused_layout_for(shape, max_batch, mlp_shared_bytes);
-      const DeviceBuffer<float> scratch(members.size() * layout.global_floats, stream);  // freed in stream order
+      const DeviceBuffer<float> scratch(sizes.scratch, stream);  // freed in stream order
       cuda::launch_fused_train(
           cuda::FusedTrainLaunch{shape, runs_device.data(), jobs_device.data(), views_device.data(), n_replicas, layout,
                                  scratch.data(), params.data(), options_.shared_operands},
@@ -406,11 +422,8 @@ class CudaBackend final : public Backend {
     // Evaluation, two domains per launch: sums[pair][replica][domain of the pair]; a replica
     // whose cell has fewer test sets repeats its last one. The launches run in stream order,
     // so they share one scratch buffer.
-    std::size_t n_pairs = 1;
-    for (std::size_t k : members) n_pairs = std::max(n_pairs, (cells.at(replicas[k].cell).tests.size() + 1) / 2);
-    const EvalLayout eval_layout = plan_eval_layout(shape, shared_bytes);
-    DeviceBuffer<float> eval_scratch(members.size() * 2 * eval_layout.global_floats, stream);
-    DeviceBuffer<double> sums(n_pairs * members.size() * 2, stream);
+    DeviceBuffer<float> eval_scratch(sizes.eval_scratch, stream);
+    DeviceBuffer<double> sums(sizes.sums, stream);
     std::vector<DeviceBuffer<DatasetView>> pair_domains;
     for (std::size_t p = 0; p < n_pairs; ++p) {
       std::vector<DatasetView> domains;

@@ -103,7 +103,8 @@ benchmark::BenchRow time_cuda_training(const ExperimentConfig& config, ModelKind
   DeviceBuffer<float> params(static_cast<std::size_t>(replicas) * param_count(shape));
   const TrainRun run{config.train.epochs, config.train.batch_size, static_cast<float>(config.augmentation.noise_std),
                      table_device.data()};
-  const cuda_plan::FusedLayout layout = fused_layout_for(shape, config.train.batch_size, mlp_shared_bytes);
+  const cuda_plan::FusedLayout layout =
+      cuda_plan::fused_launch_layout(shape, config.train.batch_size, mlp_shared_bytes);
   DeviceBuffer<float> scratch(static_cast<std::size_t>(replicas) * layout.global_floats);
   DeviceBuffer<TrainRun> runs_device = to_device(std::vector<TrainRun>{run}, nullptr);
 

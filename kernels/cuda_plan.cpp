@@ -172,24 +172,6 @@ EvalLayout plan_eval_layout(const NetShape& shape, std::size_t shared_limit_byte
   return e;
 }
 
-std::size_t bytes_per_replica(const NetShape& shape, const ExperimentConfig& config, TrainVariant variant,
-                              std::size_t shared_limit_bytes) {
-  const auto n_params = static_cast<std::size_t>(param_count(shape));
-  std::size_t floats = n_params;  // final parameters
-  if (shape.n_layers == 1 || variant != TrainVariant::cublas) {
-    const int threads = shape.n_layers == 1 ? 32 : fused_threads(shape, config.train.batch_size);
-    floats += plan_fused_layout(shape, config.train.batch_size, threads, shared_limit_bytes).global_floats;
-  } else {
-    const FusedLayout all_global = plan_fused_layout(shape, config.train.batch_size, 0, 0);
-    floats += all_global.global_floats;
-  }
-  floats += 2 * plan_eval_layout(shape, shared_limit_bytes).global_floats;
-  std::size_t bytes = floats * sizeof(float) + sizeof(ReplicaJob) + 2 * sizeof(double);
-  if (config.data.per_replica)
-    bytes += static_cast<std::size_t>(config.data.n_train) * 4 * sizeof(float) + sizeof(DatasetView);
-  return bytes;
-}
-
 std::size_t plan_chunk_replicas(std::size_t n_replicas, std::size_t per_replica_bytes, std::size_t free_bytes,
                                 double fraction, std::size_t max_chunk) {
   if (n_replicas == 0) return 0;

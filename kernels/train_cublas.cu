@@ -13,6 +13,7 @@
 #include "cuda_check.hpp"
 #include "device_buffer.hpp"
 #include "train_cublas.hpp"
+#include "underspec/backends/cuda_memory.hpp"
 
 namespace underspec::cuda {
 namespace {
@@ -22,9 +23,11 @@ constexpr unsigned kThreads = 256;
 // padded with zero replicas): cuBLAS picks its kernel (split-K or not, tile shape) from the
 // problem, batch count included, so a varying count would make a replica's bits depend on
 // how many replicas share its chunk (seen on an H200: chunks of 1 and 5 differed from 12).
-constexpr int kSliceReplicas = 1024;
+constexpr int kSliceReplicas = static_cast<int>(cuda_plan::kCublasSliceReplicas);
 
-int padded_replicas(int replicas) { return (replicas + kSliceReplicas - 1) / kSliceReplicas * kSliceReplicas; }
+int padded_replicas(int replicas) {
+  return static_cast<int>(cuda_plan::cublas_padded_replicas(static_cast<std::size_t>(replicas)));
+}
 
 unsigned blocks_for(std::size_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
 
@@ -120,13 +123,11 @@ __global__ void adam_kernel(float* params, const float* grads, float* m, float* 
 // A step's last launch: the next step reads the next table entry.
 __global__ void advance_step_kernel(std::uint32_t* cursor) { ++cursor[0]; }
 
-// The cuBLAS workspace size NVIDIA recommends (cublasSetWorkspace): 32 MiB on Hopper and
-// later, 4 MiB before.
-std::size_t workspace_bytes() {
+int compute_capability_major() {
   int device = 0, major = 0;
   US_CUDA_CHECK(cudaGetDevice(&device));
   US_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  return (major >= 9 ? 32u : 4u) << 20;
+  return major;
 }
 
 }  // namespace
@@ -144,23 +145,21 @@ CublasTrainer::CublasTrainer(cublasHandle_t handle, const CublasTrainSetup& setu
       steps_(cuda_plan::make_cublas_steps(setup.epochs, setup.batch_size, setup.n_train, setup.adam)),
       runs_(cuda_plan::graph_runs(steps_)),
       shapes_(cuda_plan::graph_shapes(runs_)),
-      workspace_(workspace_bytes()),
+      workspace_(cuda_plan::cublas_workspace_bytes(compute_capability_major())),
       steps_device_(to_device(steps_, stream)),
       cursor_(2) {
   if (max_replicas_ <= 0) return;
-  const auto padded = static_cast<std::size_t>(padded_replicas(max_replicas_));
-  const auto replicas = static_cast<std::size_t>(max_replicas_);
-  const auto cap = static_cast<std::size_t>(batch_capacity_);
-  const auto params = static_cast<std::size_t>(n_params_);
-  params_ = DeviceBuffer<float>(padded * params);
-  grads_ = DeviceBuffer<float>(padded * params);
-  moment1_ = DeviceBuffer<float>(replicas * params);
-  moment2_ = DeviceBuffer<float>(replicas * params);
-  for (int l = 0; l <= shape_.n_layers; ++l)
-    act_.emplace_back(padded * cap * static_cast<std::size_t>(shape_.width[l]));
-  targets_ = DeviceBuffer<float>(replicas * cap);
-  delta_a_ = DeviceBuffer<float>(padded * static_cast<std::size_t>(delta_stride_));
-  delta_b_ = DeviceBuffer<float>(padded * static_cast<std::size_t>(delta_stride_));
+  // Sized by cuda_plan::cublas_buffers, which the chunk planning counts too.
+  const cuda_plan::CublasBuffers sizes = cuda_plan::cublas_buffers(
+      shape_, batch_capacity_, steps_.size(), static_cast<std::size_t>(max_replicas_), compute_capability_major());
+  params_ = DeviceBuffer<float>(sizes.params);
+  grads_ = DeviceBuffer<float>(sizes.grads);
+  moment1_ = DeviceBuffer<float>(sizes.moment1);
+  moment2_ = DeviceBuffer<float>(sizes.moment2);
+  for (std::size_t floats : sizes.act) act_.emplace_back(floats);
+  targets_ = DeviceBuffer<float>(sizes.targets);
+  delta_a_ = DeviceBuffer<float>(sizes.delta_a);
+  delta_b_ = DeviceBuffer<float>(sizes.delta_b);
   bind();
 }
 

@@ -10,9 +10,9 @@
 namespace underspec::cuda {
 namespace {
 
-constexpr int kTile = 4;           // 4x4 output tile per thread and product
-constexpr int kWarpsPerBlock = 4;  // perceptron: replicas per CTA (the layout's unit)
-constexpr int kLaneThreads = 128;  // perceptron: replicas (lanes) per CTA
+constexpr int kTile = 4;                                             // 4x4 output tile per thread and product
+constexpr int kWarpsPerBlock = cuda_plan::kPerceptronWarpsPerBlock;  // perceptron: replicas per CTA
+constexpr int kLaneThreads = 128;                                    // perceptron: replicas (lanes) per CTA
 constexpr int kLaneCtasPerSm = 6;  // <= 85 registers: 10^5 lanes in one wave on 132 SMs
 
 constexpr int kMlpMaxThreads = 256;  // fused_threads' ceiling
@@ -83,18 +83,6 @@ void launch_with_shared(Kernel kernel, const char* name, unsigned blocks, unsign
 }
 
 }  // namespace
-
-cuda_plan::FusedLayout fused_layout_for(const NetShape& shape, int batch_size, std::size_t shared_limit_bytes) {
-  // The kernels' static shared memory (their ReplicaState tables) comes out of the same
-  // per-block limit as the dynamic layout.
-  const auto less_static = [&](std::size_t states) {
-    const std::size_t bytes = states * sizeof(ReplicaState);
-    return shared_limit_bytes > bytes ? shared_limit_bytes - bytes : 0;
-  };
-  if (shape.n_layers == 1)
-    return cuda_plan::plan_fused_layout(shape, batch_size, 32, less_static(kWarpsPerBlock) / kWarpsPerBlock);
-  return cuda_plan::plan_fused_layout(shape, batch_size, cuda_plan::fused_threads(shape, batch_size), less_static(1));
-}
 
 void launch_fused_train(const FusedTrainLaunch& a, cudaStream_t stream) {
   if (a.n_replicas <= 0) return;

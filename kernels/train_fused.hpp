@@ -6,7 +6,7 @@
 //               one kernel for every shape (layer widths read from the shape).
 //   perceptron: a warp per replica, four replicas per CTA, same trainer code.
 // The working set (params, activations, grads, Adam moments) lives in dynamic shared
-// memory as far as it fits (cuda_plan::plan_fused_layout), the rest in a per-replica
+// memory as far as it fits (cuda_plan::fused_launch_layout), the rest in a per-replica
 // global scratch slice. Parameters are initialised in the kernel (init_param) and the
 // final ones written to params_out[replica * param_count].
 #pragma once
@@ -15,7 +15,7 @@
 
 #include <cstddef>
 
-#include "underspec/backends/cuda_plan.hpp"
+#include "underspec/backends/cuda_memory.hpp"
 #include "underspec/core/group_trainer.hpp"
 
 namespace underspec::cuda {
@@ -36,8 +36,5 @@ struct FusedTrainLaunch {
 
 // Perceptron kernel for n_layers == 1, else the MLP kernel.
 void launch_fused_train(const FusedTrainLaunch& launch, cudaStream_t stream);
-
-// The per-replica layout the launch must use (threads and shared limit as launched).
-cuda_plan::FusedLayout fused_layout_for(const NetShape& shape, int batch_size, std::size_t shared_limit_bytes);
 
 }  // namespace underspec::cuda

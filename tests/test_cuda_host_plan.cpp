@@ -10,6 +10,7 @@
 #include "underspec/backends/backend.hpp"
 #include "underspec/backends/cuda_backend.hpp"
 #include "underspec/backends/cuda_error.hpp"
+#include "underspec/backends/cuda_memory.hpp"
 #include "underspec/backends/cuda_plan.hpp"
 #include "underspec/core/rng.hpp"
 
@@ -217,10 +218,12 @@ TEST(CudaHostPlan, ChunkPlanning) {
   EXPECT_THROW(split_chunks(3, 0), std::invalid_argument);
   ExperimentConfig c;
   const NetShape mlp = net_shape(c, ModelKind::mlp);
-  const std::size_t shared = bytes_per_replica(mlp, c, TrainVariant::fused, 227 * 1024);
-  EXPECT_LT(shared, bytes_per_replica(mlp, c, TrainVariant::cublas, 227 * 1024));
+  const std::vector<const ExperimentConfig*> cells{&c};
+  const SharedLimits limits{227 * 1024, 227 * 1024};
+  const std::size_t shared = group_device_memory(mlp, cells, TrainVariant::fused, limits, 9).per_replica_bytes;
+  EXPECT_LT(shared, group_device_memory(mlp, cells, TrainVariant::cublas, limits, 9).per_replica_bytes);
   c.data.per_replica = true;
-  EXPECT_EQ(bytes_per_replica(mlp, c, TrainVariant::fused, 227 * 1024), shared + 5000u * 16 + sizeof(DatasetView));
+  EXPECT_EQ(group_device_memory(mlp, cells, TrainVariant::fused, limits, 9).per_replica_bytes, shared + 5000u * 16);
 }
 
 TEST(CudaHostPlan, LaunchGroupsShareAShapeAcrossCells) {

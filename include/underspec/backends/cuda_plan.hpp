@@ -37,6 +37,11 @@ struct CudaBackendOptions {
   TrainVariant variant = TrainVariant::fused;
   std::size_t max_chunk_replicas = 0;  // 0: as many as fit in device_memory_fraction
   double device_memory_fraction = 0.5;
+  // Host memory a launch group's chunk may hold in parameter and result copies until the
+  // sink has them (cuda_memory.hpp's host_chunk_limit): without it a chunk of 10^6
+  // 3-64-64-1 replicas, which fits an H200, would hold ~36 GB on the host. Chunks do not
+  // change results; 1 GiB is ~30000 such replicas, still many waves of the GPU.
+  std::size_t host_chunk_bytes = std::size_t{1} << 30;
   // Fused MLP CTAs that should fit on one SM: the layout keeps each replica's shared memory
   // within 1/this of the SM's (regions that do not fit go to global memory), and the kernel
   // is compiled for two (__launch_bounds__), so 1 trades occupancy for shared memory.
@@ -177,12 +182,8 @@ inline bool operands_in_shared(const EvalLayout& layout) {
   return layout.params_in_shared && layout.activations_in_shared;
 }
 
-// Device bytes one replica of `shape` needs during a chunk (parameters out, scratch of the
-// chosen variant, its own training set with data.per_replica).
-std::size_t bytes_per_replica(const NetShape& shape, const ExperimentConfig& config, TrainVariant variant,
-                              std::size_t shared_limit_bytes);
-
-// Replicas per chunk: limited by the option (if > 0) and by fraction * free bytes.
+// Replicas per chunk: limited by the option (if > 0) and by fraction * free bytes. (The
+// device memory of a launch group: cuda_memory.hpp.)
 std::size_t plan_chunk_replicas(std::size_t n_replicas, std::size_t per_replica_bytes, std::size_t free_bytes,
                                 double fraction, std::size_t max_chunk);
 
