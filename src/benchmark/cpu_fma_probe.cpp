@@ -131,8 +131,7 @@ FmaPeak measure_fma_peak(int threads, double seconds) {
   // threads also waits for each to get a core, which can take longer than the target itself.
   const std::int64_t iterations =
       calibrate_iterations([&](std::int64_t n) { return timed_run(kernel, 1, n); }, seconds / 10);
-  const auto time_run = [&](std::int64_t n) { return timed_run(kernel, threads, n); };
-  double best = time_run(iterations);
+  double best = timed_run(kernel, threads, iterations);
   const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
   while (Clock::now() < deadline) {
     const double r = timed_run(kernel, threads, iterations);
