@@ -460,17 +460,27 @@ US_HD_INLINE void group_overlapped_step(const Group& g, const NetShape& shape, c
 // The minibatch schedule of every trainer (group_train_replica, lane_train_perceptron): per
 // epoch a fresh permutation, then minibatches of run.batch_size (the last one smaller), the
 // k-th with Adam step run.adam_steps[k] (StepLR included).
-// step(epoch, permutation, start, rows, adam) runs one minibatch.
-template <class Step>
-US_HD_INLINE void for_each_minibatch(const TrainRun& run, const ReplicaJob& job, std::uint32_t n, Step&& step) {
+// epoch_start(epoch, permutation) runs first in every epoch (a trainer that keeps the
+// permutation elsewhere than in registers stores it there); step(epoch, permutation, start,
+// rows, adam) runs one minibatch.
+template <class EpochStart, class Step>
+US_HD_INLINE void for_each_epoch_minibatch(const TrainRun& run, const ReplicaJob& job, std::uint32_t n,
+                                           EpochStart&& epoch_start, Step&& step) {
   const auto batch_size = static_cast<std::uint32_t>(run.batch_size);
   int k = 0;
   for (int epoch = 0; epoch < run.epochs; ++epoch) {
     const auto e = static_cast<std::uint32_t>(epoch);
     const EpochPermutation perm = make_epoch_permutation(n, job.seed, e);
+    epoch_start(e, perm);
     for (std::uint32_t start = 0; start < n; start += batch_size)
       step(e, perm, start, batch_size < n - start ? batch_size : n - start, run.adam_steps[k++]);
   }
+}
+
+template <class Step>
+US_HD_INLINE void for_each_minibatch(const TrainRun& run, const ReplicaJob& job, std::uint32_t n, Step&& step) {
+  for_each_epoch_minibatch(
+      run, job, n, [](std::uint32_t, const EpochPermutation&) {}, step);
 }
 
 // The whole training of one replica (all epochs): initialisation, then for every epoch a
