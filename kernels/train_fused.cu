@@ -13,7 +13,8 @@ namespace {
 constexpr int kTile = 4;                                             // 4x4 output tile per thread and product
 constexpr int kWarpsPerBlock = cuda_plan::kPerceptronWarpsPerBlock;  // perceptron: replicas per CTA
 constexpr int kLaneThreads = 128;                                    // perceptron: replicas (lanes) per CTA
-constexpr int kLaneCtasPerSm = 6;  // <= 85 registers: 10^5 lanes in one wave on 132 SMs
+// <= 64 registers; 8 x 25.5 KiB of lane scratch also fit an SM's shared memory (228 KiB)
+constexpr int kLaneCtasPerSm = 8;
 
 constexpr int kMlpMaxThreads = 256;  // fused_threads' ceiling
 constexpr int kMlpCtasPerSm = 2;     // registers capped (<= 128) so two CTAs fit an SM
@@ -64,14 +65,15 @@ __global__ void warp_perceptron_kernel(FusedTrainLaunch a) {
   for (int i = group.rank; i < n_params; i += group.size) out[i] = st.params[i];
 }
 
-// One lane per replica, everything in registers: no shared memory, no barriers.
+// One lane per replica: weights and gradients in registers, the rest in the lane's column
+// of shared memory (perceptron_lane.hpp); no barriers.
 __global__ void __launch_bounds__(kLaneThreads, kLaneCtasPerSm) lane_perceptron_kernel(FusedTrainLaunch a) {
   const int replica = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
   if (replica >= a.n_replicas) return;
   const ReplicaJob job = a.jobs[replica];
-  __shared__ std::uint32_t index[kLaneIndexChunk * kLaneThreads];  // lane-major: no bank conflicts
+  __shared__ std::uint32_t scratch[kLaneScratchWords * kLaneThreads];  // lane-major: no bank conflicts
   lane_train_perceptron(a.shape, a.runs[job.run], job, a.datasets[job.dataset],
-                        a.params_out + static_cast<std::size_t>(replica) * 4, index + threadIdx.x, kLaneThreads);
+                        a.params_out + static_cast<std::size_t>(replica) * 4, scratch + threadIdx.x, kLaneThreads);
 }
 
 template <class Kernel>

@@ -125,7 +125,8 @@ TEST(GroupTrainer, StudyShapeInAnyRankOrderMatchesCpuBitwise) {
 }
 
 // The one-lane perceptron (the GPU's perceptron kernel) is the CPU backend, bit for bit: every
-// regime (augmentation draws noise mid-batch), ragged last batches, several epochs.
+// regime (augmentation draws noise mid-batch; whole and partial Box-Muller blocks of a chunk),
+// ragged last batches, several epochs.
 TEST(GroupTrainer, LanePerceptronMatchesCpuBitwise) {
   for (const auto& [n_train, batch, epochs] : {std::tuple{300, 64, 3}, {101, 7, 2}, {50, 64, 1}, {97, 1, 1}}) {
     ExperimentConfig config = small_config(n_train, batch, epochs);
@@ -140,8 +141,8 @@ TEST(GroupTrainer, LanePerceptronMatchesCpuBitwise) {
         const ReplicaSpec r{seed, 0, ModelKind::perceptron, regime, 0, seed};
         const ReplicaJob job{seed, regime == Regime::augmentation ? 1u : 0u, 0u, 0u};
         std::vector<float> lane(4);
-        std::uint32_t index[kLaneIndexChunk * 3];
-        lane_train_perceptron(shape, run, job, view_of(train), lane.data(), index + 1, 3);  // a strided column
+        std::uint32_t scratch[kLaneScratchWords * 3];
+        lane_train_perceptron(shape, run, job, view_of(train), lane.data(), scratch + 1, 3);  // a strided column
         SCOPED_TRACE("n_train " + std::to_string(n_train) + ", batch " + std::to_string(batch) + ", seed " +
                      std::to_string(seed));
         expect_bitwise_equal(lane, cpu_trained(config, shape, r, train));
