@@ -21,8 +21,8 @@ ShardTimeCheck check_shard_time(const SlurmOptions& o, const ExperimentConfig& c
   const std::string where = o.cpus_per_task > 0 ? "" : " (this machine's thread count: no --cpus-per-task)";
   check.line = "time per task: " + format_estimate_duration(e.total()) + " for the largest shard (" +
                std::to_string(largest.end - largest.begin) + " replicas) on " + std::to_string(e.threads) +
-               " CPU threads" + where + ", calibrated on this machine; --time is " + std::to_string(limit_seconds) +
-               " s";
+               (e.threads == 1 ? " CPU thread" : " CPU threads") + where + ", calibrated on this machine; --time is " +
+               std::to_string(limit_seconds) + " s";
   // The task stops signal_grace_seconds early to save its checkpoint.
   const double usable = static_cast<double>(limit_seconds - o.signal_grace_seconds);
   if (e.total() > usable)

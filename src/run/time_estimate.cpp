@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <numeric>
 #include <stdexcept>
 #include <thread>
 
@@ -26,13 +27,15 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-// Calibration budget: the trainings share ~0.2 s (a kind gets 10-40 ms), the bootstrap ~0.1 s.
-constexpr double kTrainingBudget = 0.2, kKindMin = 0.01, kKindMax = 0.04;
+// Calibration budget: the trainings share ~0.2 s (a kind gets 4-40 ms), the bootstrap ~0.1 s.
+constexpr double kTrainingBudget = 0.2, kKindMin = 0.004, kKindMax = 0.04;
 constexpr int kReplicas = 4;  // per calibration run
 // The bootstrap is timed at two group sizes (a line through them). A group of at least
 // kLargeGroup replicas that runs alone has its resamples spread over the threads
 // (bootstrap_interval does so above ~1050 values).
 constexpr int kSmallGroup = 32, kLargeSerialGroup = 384, kLargeGroup = 1050;
+// Groups from kProbeFrom values get the caches' factor, probed at their size up to kProbeGroup.
+constexpr std::uint32_t kProbeFrom = 2048, kProbeGroup = 1u << 20;
 constexpr BootstrapStatistic kStatistics[] = {BootstrapStatistic::std_dev, BootstrapStatistic::paired_std_ratio,
                                               BootstrapStatistic::spearman, BootstrapStatistic::two_sample_std_ratio};
 
@@ -100,18 +103,20 @@ std::pair<double, double> time_training(Backend& backend, const ExperimentConfig
   return {thread_seconds() - start, sweep_work(sweep)};
 }
 
-// Seconds per unit of replica_work of `kind` on one thread: a first short run sizes a second
-// one of about `target` seconds, which is the measurement. A few replicas share the datasets,
-// as a cell's replicas do.
-double calibrate_kind(Backend& backend, const ExperimentConfig& base, const TrainingKind& kind, double target) {
+// The cost of `kind` on one thread: per unit of replica_work, from the difference between a
+// short run and a longer one (of about `target` seconds, at least 4x the samples), and what is
+// left of the short run per replica (workspace, initialisation: most of a short run of a wide
+// network, little of a real one). A few replicas share the datasets, as a cell's replicas do.
+TimeCalibration::Rate calibrate_kind(Backend& backend, const ExperimentConfig& base, const TrainingKind& kind,
+                                     double target) {
   const std::int64_t batch = std::max(1, base.train.batch_size);
   // The first run: ~256 samples a replica, fewer for wide networks (~2e6 parameter-samples).
   const double params = param_count(net_shape(base, kind.model));
   const auto small = static_cast<std::int64_t>(std::clamp(2e6 / (params + 200), 1.0, 256.0));
   const std::int64_t first_n = std::min<std::int64_t>(base.data.n_train, std::max<std::int64_t>(batch, small));
-  const double t1 = std::max(1e-6, time_training(backend, sample_config(base, kind, kReplicas, first_n, 1)).first);
+  const auto [t1, w1] = time_training(backend, sample_config(base, kind, kReplicas, first_n, 1));
   // Samples per replica (training samples x epochs) that fill `target` at the first run's rate.
-  const double samples = static_cast<double>(first_n) * std::max(1.0, target / t1);
+  const double samples = static_cast<double>(first_n) * std::max(4.0, target / std::max(t1, 1e-6));
   std::int64_t n_train = base.data.n_train;
   int epochs = 1;
   if (samples >= static_cast<double>(n_train)) {
@@ -121,36 +126,75 @@ double calibrate_kind(Backend& backend, const ExperimentConfig& base, const Trai
     n_train = std::clamp<std::int64_t>(static_cast<std::int64_t>(samples), std::min(batch, n_train), n_train);
   }
   const auto [t2, w2] = time_training(backend, sample_config(base, kind, kReplicas, n_train, epochs));
-  return t2 / std::max(w2, 1e-12);
+  TimeCalibration::Rate rate{kind, t2 / std::max(w2, 1e-12), 0};
+  if (w2 > 1.5 * w1 && t2 > t1) {  // else (a sweep as small as the first run) the plain ratio
+    rate.seconds_per_work = (t2 - t1) / (w2 - w1);
+    rate.seconds_per_replica = std::max(0.0, (t1 - rate.seconds_per_work * w1) / kReplicas);
+  }
+  return rate;
 }
+
+// A group of n distinct values in random order, and their orders (what bootstrap_interval
+// sorts first), made in O(n): the k-th smallest value is put at a random index.
+struct SyntheticGroup {
+  std::vector<double> x, y;
+  std::vector<int> x_order, y_order;
+  explicit SyntheticGroup(int n) : x(static_cast<std::size_t>(n)), y(x.size()), x_order(x.size()), y_order(x.size()) {
+    std::uint64_t state = 0x9E3779B97F4A7C15ull;
+    const auto next = [&] {  // splitmix64
+      state += 0x9E3779B97F4A7C15ull;
+      std::uint64_t z = state;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      return z ^ (z >> 31);
+    };
+    const auto fill = [&](std::vector<double>& v, std::vector<int>& order) {
+      std::iota(order.begin(), order.end(), 0);
+      for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[next() % i]);  // Fisher-Yates
+      for (std::size_t k = 0; k < order.size(); ++k) v[static_cast<std::size_t>(order[k])] = 1.0 + 1e-3 * k;
+    };
+    fill(x, x_order);
+    fill(y, y_order);
+  }
+};
 
 // The faster of two runs (thread CPU time) of one bootstrap interval of `statistic` on n
 // values (each side), on this thread alone.
 double time_bootstrap(BootstrapStatistic statistic, int n) {
-  std::vector<double> x(static_cast<std::size_t>(n)), y(x.size());
-  std::uint64_t state = 0x9E3779B97F4A7C15ull;
-  const auto uniform = [&] {  // splitmix64: any spread values do
-    state += 0x9E3779B97F4A7C15ull;
-    std::uint64_t z = state;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return static_cast<double>((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
-  };
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    x[i] = 1.0 + uniform();
-    y[i] = x[i] + uniform();
-  }
+  const SyntheticGroup g(n);
   double best = 1e300;
   for (int k = 0; k < 2; ++k) {
     const double start = thread_seconds();
-    bootstrap_interval(statistic, x, y, bootstrap_key(0, 0, 0, statistic));
+    bootstrap_interval(statistic, g.x, g.y, bootstrap_key(0, 0, 0, statistic));
     best = std::min(best, thread_seconds() - start);
   }
   return best;
 }
 
-// The bootstrap's cost on one thread: a line through two group sizes.
-void calibrate_bootstrap(TimeCalibration& c) {
+// Thread CPU seconds per value of one resample of `statistic` on `g` (the kernel
+// bootstrap_interval runs 4000 times, bootstrap.hpp), over `resamples` resamples.
+double resample_seconds_per_value(BootstrapStatistic statistic, const SyntheticGroup& g, int resamples) {
+  const int n = static_cast<int>(g.x.size());
+  const BootstrapData data{g.x.data(), n, g.y.data(), n, g.x_order.data(), g.y_order.data()};
+  std::vector<int> counts(2 * g.x.size());
+  std::vector<double> ranks(counts.size());
+  double sink = 0;
+  const double start = thread_seconds();
+  for (int r = 0; r < resamples; ++r)
+    sink += resample_statistic(statistic, data, bootstrap_key(0, 0, 0, statistic), static_cast<std::uint32_t>(r),
+                               BootstrapScratch{counts.data(), ranks.data()});
+  const double seconds = thread_seconds() - start;
+  volatile double keep = sink;  // the resamples are the work: not to be optimised away
+  (void)keep;
+  return seconds / resamples / n;
+}
+
+// The bootstrap's cost on one thread: a line through two group sizes. A resample's counts
+// are random increments over the group, so once a group outgrows the caches each value costs
+// more (measured: 3x for a std, 9x for Spearman's ranks at 10^6 values): for a sweep whose
+// largest group is larger than kLargeSerialGroup, one resample at that size (at most
+// kProbeGroup) against resamples at kLargeSerialGroup gives the factor.
+void calibrate_bootstrap(TimeCalibration& c, std::uint32_t largest_group) {
   const int threads = omp_get_max_threads();
   omp_set_num_threads(1);  // the calls run here, unsplit, so their thread CPU time is their cost
   for (std::size_t s = 0; s < std::size(kStatistics); ++s) {
@@ -160,6 +204,22 @@ void calibrate_bootstrap(TimeCalibration& c) {
     c.stat_fixed[s] = std::max(0.0, small - c.stat_per_value[s] * kSmallGroup);
   }
   omp_set_num_threads(threads);
+  c.probe_group = 0;
+  c.probe_factor = {1, 1, 1, 1};
+  if (largest_group < kProbeFrom) return;
+  c.probe_group = static_cast<int>(std::min<std::uint32_t>(largest_group, kProbeGroup));
+  const int resamples = std::max(1, (1 << 17) / c.probe_group);
+  const SyntheticGroup base_group(kLargeSerialGroup), probe(c.probe_group);
+  // std_dev stands for the statistics of counts and sums (the std ratios); Spearman has its own.
+  for (const BootstrapStatistic statistic : {BootstrapStatistic::std_dev, BootstrapStatistic::spearman}) {
+    const double base = resample_seconds_per_value(statistic, base_group, 256);
+    const double at = resample_seconds_per_value(statistic, probe, resamples);
+    const double factor = std::max(1.0, at / std::max(base, 1e-12));
+    if (statistic == BootstrapStatistic::spearman)
+      c.probe_factor[2] = factor;
+    else
+      c.probe_factor[0] = c.probe_factor[1] = c.probe_factor[3] = factor;
+  }
 }
 
 // The CPUs this process may run on (its affinity mask): more threads than that add nothing.
@@ -169,9 +229,17 @@ int usable_cpus() {
   return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
-// Seconds of one bootstrap interval of statistic s on n values (each side), on one thread.
+// Seconds of one bootstrap interval of statistic s on n values (each side), on one thread:
+// the line, times the cache factor, rising (in log n) from 1 at kLargeSerialGroup to the
+// probe's at its size.
 double bootstrap_seconds(const TimeCalibration& c, std::size_t s, double n) {
-  return n < 2 ? 0.0 : c.stat_fixed[s] + c.stat_per_value[s] * n;
+  if (n < 2) return 0.0;
+  double factor = 1;
+  if (c.probe_group > kLargeSerialGroup && n > kLargeSerialGroup) {
+    const double t = std::log(n / kLargeSerialGroup) / std::log(static_cast<double>(c.probe_group) / kLargeSerialGroup);
+    factor = 1 + (c.probe_factor[s] - 1) * std::min(1.0, t);
+  }
+  return c.stat_fixed[s] + c.stat_per_value[s] * n * factor;
 }
 
 }  // namespace
@@ -210,9 +278,15 @@ TimeCalibration calibrate_cpu_time(const Sweep& sweep, ShardRange range, int thr
   }
   const double target =
       std::clamp(kTrainingBudget / std::max<double>(1.0, static_cast<double>(kinds.size())), kKindMin, kKindMax);
-  for (const auto& [kind, config] : kinds)
-    c.training.push_back({kind, calibrate_kind(*backend, *config, kind, target)});
-  calibrate_bootstrap(c);
+  if (!kinds.empty()) {  // untimed: the first allocations' page faults
+    const auto& [kind, config] = kinds.front();
+    const Sweep warm = make_sweep(sample_config(*config, kind, 1, std::max(1, config->train.batch_size), 1));
+    backend->train_replicas(warm, warm.replicas);
+  }
+  for (const auto& [kind, config] : kinds) c.training.push_back(calibrate_kind(*backend, *config, kind, target));
+  std::uint32_t largest_group = 0;
+  for (const GroupSpan& g : group_spans(sweep, range)) largest_group = std::max(largest_group, g.end - g.begin);
+  calibrate_bootstrap(c, largest_group);
   c.seconds = seconds_since(start);
   return c;
 }
@@ -239,7 +313,8 @@ TimeEstimate estimate_time(const TimeCalibration& c, const Sweep& sweep, ShardRa
     if (todo == 0) continue;
     const int k = kind_index(c.training, training_kind(config, first.model, first.regime));
     if (k < 0) throw std::logic_error("estimate_time: a kind of training the calibration did not time");
-    const double one = replica_work(config, first.model) * c.training[static_cast<std::size_t>(k)].seconds_per_work;
+    const TimeCalibration::Rate& rate = c.training[static_cast<std::size_t>(k)];
+    const double one = rate.seconds_per_replica + replica_work(config, first.model) * rate.seconds_per_work;
     sum += one * todo;
     longest = std::max(longest, one);
   }

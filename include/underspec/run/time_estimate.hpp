@@ -33,12 +33,17 @@ struct TimeCalibration {
   double load = -1;  // the 1-minute load average when calibrated (-1: unknown)
   struct Rate {
     TrainingKind kind;
-    double seconds_per_work = 0;  // on one thread (its CPU time)
+    double seconds_per_work = 0;     // on one thread (its CPU time)
+    double seconds_per_replica = 0;  // and what a replica costs besides
   };
   std::vector<Rate> training;
   // One bootstrap interval of each BootstrapStatistic on n values (two-sample: n each) on
   // one thread: fixed + per_value * n seconds.
   std::array<double, 4> stat_fixed{}, stat_per_value{};
+  // Large groups outgrow the caches: per value, a resample on probe_group values costs
+  // probe_factor times one on a few hundred (0 / 1: not probed, no group that large).
+  int probe_group = 0;
+  std::array<double, 4> probe_factor{1, 1, 1, 1};
   double seconds = 0;  // the calibration's own wall time
 };
 
