@@ -320,5 +320,39 @@ TEST_F(SubmitCli, OptionsSbatchWouldMisreadAreRefused) {
   EXPECT_TRUE(contains(read(cwd() / "short" / "run.sbatch"), "#SBATCH --signal=B:TERM@12\n"));
 }
 
+// With --time, the longest shard's estimate (calibrated here) is printed, and a shard that
+// cannot finish within the limit (less the grace period) is warned about; the files are
+// written all the same.
+TEST_F(SubmitCli, ATimeLimitTooShortForAShardIsWarnedAbout) {
+  // 6 perceptrons in shard 0, 6 MLPs in shard 1: the longest is the MLPs', not the first.
+  const std::string both = "--set data.n_train=200 --set data.n_test=200 --set train.epochs=2 --set sweep.seeds=2 ";
+  CliResult r = slurm("slurm " + both + "--shards 2 --time 1:00:00 --cpus-per-task 1 --out fits");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "underspec: time per task: ")) << r.out;
+  EXPECT_TRUE(contains(r.out, " for the longest shard (1: 6 replicas) on 1 CPU thread, calibrated on this machine"))
+      << r.out;
+  EXPECT_FALSE(contains(r.err, "exceeds --time")) << r.err;
+
+  // 200,000 MLPs of 5000 samples x 30 epochs on one thread: days, against a minute.
+  r = slurm(
+      "slurm --set sweep.seeds=100000 --set 'sweep.regimes=[\"baseline\"]' --shards 2 --time 1 "
+      "--cpus-per-task 1 --out long");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "underspec: warning: the longest shard's estimated time (about ")) << r.err;
+  EXPECT_TRUE(contains(r.err, ") exceeds --time 1 less the 10 s kept to save the checkpoint")) << r.err;
+  EXPECT_TRUE(fs::exists(cwd() / "long" / "run.sbatch"));
+
+  // GPU tasks: not estimated, no warning.
+  r = slurm("slurm " + kTiny + "--shards 2 --time 1 --gpus-per-task 1 --out gpu");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "time per task: not estimated (GPU tasks")) << r.out;
+  EXPECT_FALSE(contains(r.err, "exceeds --time")) << r.err;
+
+  // Without --time nothing is calibrated or said.
+  r = slurm("slurm " + kTiny + "--shards 2 --out none");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(contains(r.out, "time per task")) << r.out;
+}
+
 }  // namespace
 }  // namespace underspec

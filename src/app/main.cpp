@@ -98,13 +98,17 @@ int main(int argc, char** argv) {
   run->add_flag("--save-params", options.save_params, "Also write every replica's final parameters to params.npy");
   bool no_report = false;
   run->add_flag("--no-report", no_report, "Do not write report.html at the end (shards never do)");
-  run->add_flag("--dry-run", options.dry_run, "Print the plan (cells, replicas, work, memory, outputs) and stop");
+  run->add_flag("--dry-run", options.dry_run,
+                "Print the plan (cells, replicas, work, estimated time, memory, outputs) and stop");
   run->add_option("--progress", progress,
                   "Progress on stderr: auto (bar on a terminal, else a line every 10 s), bar, lines, none")
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}))
       ->capture_default_str();
 
-  CLI::App* plan = app.add_subcommand("plan", "Same as run --dry-run: what a run would do, without doing it");
+  CLI::App* plan = app.add_subcommand(
+      "plan",
+      "Same as run --dry-run: what a run would do and about how long it takes (calibrated here on the CPU), "
+      "without doing it");
   add_config_options(plan, config_path, overrides);
   plan->add_option("--out", out, "Output directory the run would use")->check(kNonEmptyPath);
   plan->add_option("--shard", shard, "Plan shard I of N")->type_name("I/N")->check(kNonEmptyValue);

@@ -12,6 +12,7 @@
 
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/outputs.hpp"
+#include "underspec/run/time_estimate.hpp"
 
 namespace underspec {
 namespace {
@@ -187,7 +188,8 @@ RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, bool re
   return p;
 }
 
-std::string describe_plan(const RunPlan& plan, const Sweep& sweep, const std::filesystem::path& dir) {
+std::string describe_plan(const RunPlan& plan, const Sweep& sweep, const std::filesystem::path& dir,
+                          const TimeEstimate* time) {
   std::string s = "underspec run --dry-run: nothing is trained or written\n";
   s += "  cells        " + std::to_string(plan.cells);
   if (!sweep.config.sweep.grid.empty()) {
@@ -204,6 +206,7 @@ std::string describe_plan(const RunPlan& plan, const Sweep& sweep, const std::fi
   s += "\n";
   s += "  work         " + fmt("%.3g", static_cast<double>(plan.replica_steps)) + " replica-steps, " +
        fmt("%.3g", plan.flops / 1e9) + " GFLOP\n";
+  if (time) s += describe_time(*time);
   s += "  host memory  about " + format_bytes(plan.host_bytes) + "\n";
   s += "  disk         about " + format_bytes(plan.disk_bytes) +
        (plan.report ? " (outputs, checkpoint and report)\n" : " (outputs and checkpoint)\n");

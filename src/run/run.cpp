@@ -27,6 +27,7 @@
 #include "underspec/run/run_dir.hpp"
 #include "underspec/run/run_info.hpp"
 #include "underspec/run/stop_signals.hpp"
+#include "underspec/run/time_estimate.hpp"
 #include "underspec/sweep/sweep.hpp"
 
 namespace underspec {
@@ -244,7 +245,8 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
     const std::vector<bool> done = run_dir.has_checkpoint ? finished_replicas(dir, range) : std::vector<bool>{};
     const RunPlan plan = plan_run(sweep, range, options.save_params, options.report && !options.shard, options.device,
                                   options.threads, done);
-    out << describe_plan(plan, sweep, dir) << std::flush;
+    const TimeEstimate time = estimate_run_time(sweep, range, options.device, options.threads, done);
+    out << describe_plan(plan, sweep, dir, &time) << std::flush;
     return 0;
   }
   const RunPlan plan =

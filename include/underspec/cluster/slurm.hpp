@@ -45,6 +45,14 @@ std::optional<long> parse_slurm_time(std::string_view text);
 // tenth of a short limit (at least 10 s; Slurm rounds a limit up to whole minutes).
 int signal_grace_for(long limit_seconds);
 
+// With a time limit (limit_seconds > 0) and CPU tasks: the longest shard's wall time,
+// estimated here (time_estimate.hpp, with --cpus-per-task threads), as a line for people, and
+// a warning when it exceeds the limit less the grace period. Empty without a limit.
+struct ShardTimeCheck {
+  std::string line, warning;
+};
+ShardTimeCheck check_shard_time(const SlurmOptions& options, const ExperimentConfig& config, long limit_seconds);
+
 // The texts of DIR/run.sbatch and DIR/merge.sbatch (pure functions of the options).
 std::string slurm_array_script(const SlurmOptions& options);
 std::string slurm_merge_script(const SlurmOptions& options);

@@ -40,8 +40,11 @@ MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::v
 // work and FLOPs count only the others, memory and disk the whole range (the outputs).
 RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, bool report, const std::string& device,
                  int threads, const std::vector<bool>& done = {});
-// For people: cells, replicas, work, memory, the files and their columns.
-std::string describe_plan(const RunPlan& plan, const Sweep& sweep, const std::filesystem::path& dir);
+struct TimeEstimate;  // time_estimate.hpp
+// For people: cells, replicas, work, (with `time`) the wall time, memory, the files and
+// their columns.
+std::string describe_plan(const RunPlan& plan, const Sweep& sweep, const std::filesystem::path& dir,
+                          const TimeEstimate* time = nullptr);
 
 std::string format_bytes(double bytes);  // "1.5 GiB"
 
