@@ -5,12 +5,15 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <numeric>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "underspec/backends/cpu_kernels.hpp"
@@ -103,6 +106,46 @@ TEST(BootstrapLanes, EveryResampleEqualsTheReferenceBitForBit) {
 TEST(BootstrapLanes, LargeGroupsEqualTheReferenceBitForBit) {
   expect_lanes_equal_reference(100000, 99997, Kind::normal, 4 * kBootstrapLanes);
   expect_lanes_equal_reference(100003, 1000, Kind::ties, 2 * kBootstrapLanes);
+}
+
+// A count that wrapped (256 draws of one value, out of reach of a test through Philox) is
+// caught by the lane's total: the readers refuse the counts, and bootstrap_lanes falls back
+// to resample_statistic.
+TEST(BootstrapLanes, AWrappedCountIsCaught) {
+  const int n = 300;
+  std::vector<double> v(n), out(kBootstrapLanes);
+  for (int i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = i % 7;
+  std::vector<int> order = order_of(v);
+  std::vector<std::uint8_t> counts(static_cast<std::size_t>(n) * kBootstrapLanes, 0);
+  std::vector<std::int32_t> twice(static_cast<std::size_t>(n) * kBootstrapLanes);
+  for (int r = 0; r < kBootstrapLanes; ++r) {  // lane r: every draw on value r + 1
+    counts[static_cast<std::size_t>((r + 1) * kBootstrapLanes + r)] = 255;
+    counts[static_cast<std::size_t>(r)] = n - 255;
+  }
+  EXPECT_TRUE(lanes_detail::weighted_std_lanes(v.data(), counts.data(), n, out.data()));
+  EXPECT_TRUE(lanes_detail::twice_ranks_lanes(v.data(), order.data(), counts.data(), n, twice.data()));
+  counts[3 * kBootstrapLanes + 2] = static_cast<std::uint8_t>(counts[3 * kBootstrapLanes + 2] + 1);  // 256: 0
+  counts[2] = static_cast<std::uint8_t>(counts[2] - 1);
+  EXPECT_FALSE(lanes_detail::weighted_std_lanes(v.data(), counts.data(), n, out.data()));
+  EXPECT_FALSE(lanes_detail::twice_ranks_lanes(v.data(), order.data(), counts.data(), n, twice.data()));
+}
+
+// A stop request while a large group's resamples run cuts them short between two groups of
+// lanes: well under a second at 10^6 values, where all 4000 take half a minute.
+TEST(BootstrapLanes, AStopRequestCutsALargeGroupShort) {
+  const std::vector<double> x = values(Kind::normal, 1000000, 5u), y = values(Kind::normal, 1000000, 6u);
+  std::atomic<bool> stop{false};
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    stop = true;
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  const Interval cut = bootstrap_interval(BootstrapStatistic::spearman, x, y,
+                                          bootstrap_key(0, 0, 0, BootstrapStatistic::spearman), 0.95, &stop);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  stopper.join();
+  EXPECT_TRUE(std::isnan(cut.low) && std::isnan(cut.high));
+  EXPECT_LT(seconds, 3.0);
 }
 
 // The driver: the lanes path gives all 4000 resamples of the reference path, at 1 and 2

@@ -11,8 +11,9 @@
 //   - Spearman's tie runs are walked once for all lanes, and a rank is kept as the integer
 //     2 * rank (exact: before + 0.5 * (drawn + 1) is a half-integer well below 2^52).
 // A byte count wraps at 256 draws of one value (a group of hundreds drawing one value
-// hundreds of times: never in practice, but possible); the lanes then fall back to
-// resample_statistic, so the result is exact whatever the draws.
+// hundreds of times: never in practice, but possible). Then a lane's counts no longer add up
+// to n; the readers check that and the lanes fall back to resample_statistic, so the result
+// is exact whatever the draws.
 //
 // Compiled once per CPU level (src/backends/cpu/isa/cpu_kernels_isa.cpp): bootstrap_lanes is
 // a template over a tag of the level's namespace and the rest is always_inline, so no copy
