@@ -1,8 +1,10 @@
-// The statistics' cost (see BENCHMARKS.md, "Statistics"): one bootstrap interval of each kind
-// at several group sizes, in nanoseconds per draw (4000 resamples x n draws), on one thread,
-// by the lanes path the runs use and by the reference (resample_statistic per resample), with
-// a check that both give the same resamples bit for bit; and bootstrap_counts against the loop it replaced (a block
-// word picked at run time), side by side in this run, with a check that both draw the same counts.
+// The statistics' cost (see BENCHMARKS.md, "Statistics"): the 4000 resamples of one
+// bootstrap interval of each kind (bootstrap_resamples: all of an interval but its two order
+// statistics) at several group sizes, in nanoseconds per draw (4000 resamples x n draws), on
+// one thread, by the lanes path the runs use and by the reference (resample_statistic per
+// resample), with a check that both give the same resamples bit for bit; and bootstrap_counts
+// against the loop it replaced (a block word picked at run time), side by side in this run,
+// with a check that both draw the same counts.
 //   underspec_bench_stats [n ...]      (default: 1000 10000 100000)
 #include <omp.h>
 
