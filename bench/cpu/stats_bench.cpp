@@ -1,11 +1,17 @@
-// The statistics' cost (see BENCHMARKS.md, "Statistics"): one bootstrap interval of each kind
-// at several group sizes, in nanoseconds per draw (4000 resamples x n draws), on one thread;
-// and bootstrap_counts against the loop it replaced (a block word picked at run time), side
-// by side in this run, with a check that both draw the same counts.
+// The statistics' cost (see BENCHMARKS.md, "Statistics"): the 4000 resamples of one
+// bootstrap interval of each kind (bootstrap_resamples: all of an interval but its two order
+// statistics) at several group sizes, in nanoseconds per draw (4000 resamples x n draws), on
+// one thread, by the lanes path the runs use and by the reference (resample_statistic per
+// resample), with a check that both give the same resamples bit for bit; and bootstrap_counts
+// against the loop it replaced (a block word picked at run time), side by side in this run,
+// with a check that both draw the same counts.
 //   underspec_bench_stats [n ...]      (default: 1000 10000 100000)
 #include <omp.h>
 
+#include <bit>
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -64,7 +70,7 @@ int main(int argc, char** argv) {
     sizes.push_back(static_cast<int>(n));
   }
   if (sizes.empty()) sizes = {1000, 10000, 100000};
-  std::printf("%8s  %-22s %10s %12s\n", "n", "statistic", "seconds", "ns per draw");
+  std::printf("%8s  %-22s %10s %12s %12s %8s\n", "n", "statistic", "seconds", "ns per draw", "reference", "speedup");
   for (const int n : sizes) {
     std::mt19937 rng(1);
     std::normal_distribution<double> normal;
@@ -77,8 +83,20 @@ int main(int argc, char** argv) {
     const char* names[] = {"std", "paired std ratio", "spearman", "two-sample std ratio"};
     for (const auto s : {BootstrapStatistic::std_dev, BootstrapStatistic::paired_std_ratio,
                          BootstrapStatistic::spearman, BootstrapStatistic::two_sample_std_ratio}) {
-      const double t = best_seconds([&] { bootstrap_interval(s, x, y, bootstrap_key(0, 0, 0, s)); }, 1);
-      std::printf("%8d  %-22s %10.3f %12.1f\n", n, names[static_cast<int>(s)], t, 1e9 * t / draws);
+      // The reference (resample_statistic one resample at a time) and the lanes path, one
+      // after the other in this run, with a check that they give the same resamples.
+      const PhiloxKey key = bootstrap_key(0, 0, 0, s);
+      std::vector<double> ref, fast;
+      const double t_ref =
+          best_seconds([&] { ref = bootstrap_resamples(s, x, y, key, nullptr, BootstrapPath::reference); }, 1);
+      const double t = best_seconds([&] { fast = bootstrap_resamples(s, x, y, key); }, 1);
+      long different = 0;
+      for (std::size_t b = 0; b < ref.size(); ++b)
+        different += !(std::isnan(ref[b]) && std::isnan(fast[b])) &&
+                     std::bit_cast<std::uint64_t>(ref[b]) != std::bit_cast<std::uint64_t>(fast[b]);
+      std::printf("%8d  %-22s %10.3f %12.1f %12.1f %7.2fx  %s\n", n, names[static_cast<int>(s)], t, 1e9 * t / draws,
+                  1e9 * t_ref / draws, t_ref / t, different ? "DIFFERENT RESAMPLES" : "same resamples");
+      if (different) return 1;
     }
     // The draw loop alone, both ways, alternating, best of three each.
     std::vector<int> a(n), b(n);

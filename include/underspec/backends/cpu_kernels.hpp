@@ -1,6 +1,6 @@
-// The CPU backend's hot code (the group trainer run by one rank, and the test-set scoring),
-// compiled once per x86 instruction-set level in translation units of their own
-// (src/backends/cpu/isa/): `avx512` (-mavx512f/vl/bw/dq -mfma), `avx2` (-mavx2 -mfma) and
+// The CPU backend's hot code (the group trainer run by one rank, the test-set scoring, and the
+// bootstrap's resamples), compiled once per x86 instruction-set level in translation units of
+// their own (src/backends/cpu/isa/): `avx512` (-mavx512f/vl/bw/dq -mfma), `avx2` (-mavx2 -mfma) and
 // `portable` (no flags: any x86-64, and the only level on other machines). The binary is
 // portable; the level is chosen once at run time from what the CPU supports, or forced with
 // the environment variable UNDERSPEC_CPU_KERNELS=auto|avx512|avx2|portable.
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "underspec/core/group_trainer.hpp"
+#include "underspec/stats/bootstrap.hpp"
 
 namespace underspec {
 
@@ -31,6 +32,9 @@ struct CpuKernels {
   // The products and the transposition alone (tests).
   void (*gemm)(const GemmArgs& g, int i_begin, int i_end, int j_begin, int j_end);
   void (*transpose)(const float* src, int rows, int cols, float* dst);
+  // bootstrap_lanes (stats/bootstrap_lanes.hpp): resamples first .. first + kBootstrapLanes - 1.
+  void (*bootstrap)(BootstrapStatistic statistic, const BootstrapData& data, PhiloxKey key, std::uint32_t first,
+                    BootstrapLaneScratch scratch, double* out);
 };
 
 // Asking for a level this CPU (or this build) lacks, or an unknown name.

@@ -10,13 +10,15 @@
 // resample_statistic() computes the statistic of one resample from the original values and
 // the multiplicity of each value in the resample; it is US_HD and allocation-free (the
 // caller hands it scratch space) so a CUDA kernel could evaluate one resample per thread.
-// Only the host drives it today (bootstrap_interval in src/stats/bootstrap.cpp).
+// Only the host drives it today (bootstrap_interval in src/stats/bootstrap.cpp), through a
+// vectorised copy of the same operations (bootstrap_lanes.hpp) that tests hold to it bit for bit.
 #pragma once
 
 #include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "underspec/core/hd.hpp"
 #include "underspec/core/rng.hpp"
@@ -48,6 +50,17 @@ struct BootstrapData {
 struct BootstrapScratch {
   int* counts;
   double* ranks;
+};
+
+// The host's fast path (bootstrap_lanes.hpp) computes this many resamples at once.
+inline constexpr int kBootstrapLanes = 8;
+
+// Its scratch for one thread: `counts` (nx + ny) * kBootstrapLanes bytes, `twice_ranks`
+// 2 * nx * kBootstrapLanes ints (Spearman only), and the reference's scratch (its fallback).
+struct BootstrapLaneScratch {
+  std::uint8_t* counts;
+  std::int32_t* twice_ranks;
+  BootstrapScratch reference;
 };
 
 // Key of a group's bootstrap: k0 = cell; k1 = 0xB5 (tag byte) << 24 | variant << 20 |
@@ -155,6 +168,20 @@ US_HD_INLINE double resample_statistic(BootstrapStatistic statistic, const Boots
   }
   return NAN;
 }
+
+// How the host computes the resamples: `lanes` (the default) evaluates kBootstrapLanes of them
+// at once with the CPU level's vector code (bootstrap_lanes.hpp), `reference` calls
+// resample_statistic once per resample. Both give the same bits; the second is for tests and
+// the benchmark.
+enum class BootstrapPath { lanes, reference };
+
+// The kBootstrapResamples values of the statistic, resample b at index b (NaN where
+// undefined); empty when the sizes allow no statistic (as bootstrap_interval's NaN). Once
+// `stop` reads true the resamples left are NaN.
+std::vector<double> bootstrap_resamples(BootstrapStatistic statistic, std::span<const double> x,
+                                        std::span<const double> y, PhiloxKey key,
+                                        const std::atomic<bool>* stop = nullptr,
+                                        BootstrapPath path = BootstrapPath::lanes);
 
 // Host driver: the 95% percentile interval (type-7 quantiles 0.025 and 0.975) of the
 // statistic over kBootstrapResamples resamples; resamples where it is NaN are left out

@@ -2,12 +2,13 @@
 // compiles this file once per level, with UNDERSPEC_CPU_ISA=<portable|avx2|avx512> and that
 // level's -m flags, into a namespace of the level's own (cpu_isa_<level>).
 //
-// Keep this file to the group trainer and the products: whatever it defines outside that
-// namespace (an inline function of a shared header or of the standard library, compiled
-// here with -mavx512f) could be merged by the linker with another level's copy and then run
-// on a CPU without AVX-512. The core math is always_inline, the group trainer's templates
-// are instantiated for this level's CpuGemm only, and the test cpu_kernels_isolated
-// (tests/check_cpu_kernel_symbols.sh) checks the object files and the binary.
+// Keep this file to the group trainer, the products and the bootstrap's lanes: whatever it
+// defines outside that namespace (an inline function of a shared header or of the standard
+// library, compiled here with -mavx512f) could be merged by the linker with another level's
+// copy and then run on a CPU without AVX-512. The core math is always_inline, the group
+// trainer's templates are instantiated for this level's CpuGemm only (bootstrap_lanes for its
+// Level tag), and the test cpu_kernels_isolated (tests/check_cpu_kernel_symbols.sh) checks
+// the object files and the binary.
 #if !defined(UNDERSPEC_CPU_ISA)
 #error "compile with -DUNDERSPEC_CPU_ISA=portable|avx2|avx512 (src/CMakeLists.txt)"
 #endif
@@ -17,6 +18,7 @@
 
 #include "underspec/backends/cpu_gemm.hpp"
 #include "underspec/backends/cpu_kernels.hpp"
+#include "underspec/stats/bootstrap_lanes.hpp"
 
 namespace underspec::UNDERSPEC_CPU_ISA_NS {
 
@@ -45,11 +47,19 @@ void gemm(const GemmArgs& g, int i_begin, int i_end, int j_begin, int j_end) {
 
 void transpose(const float* src, int rows, int cols, float* dst) { CpuGemm{}.transpose(src, rows, cols, dst); }
 
+struct Level {};  // names this level in bootstrap_lanes' instantiation
+
+void bootstrap(BootstrapStatistic statistic, const BootstrapData& data, PhiloxKey key, std::uint32_t first,
+               BootstrapLaneScratch scratch, double* out) {
+  bootstrap_lanes<Level>(statistic, data, key, first, scratch, out);
+}
+
 }  // namespace
 
 extern const CpuKernels kernels;
-const CpuKernels kernels{kIsa,  kIsa == CpuIsa::avx512 ? "avx512" : kIsa == CpuIsa::avx2 ? "avx2+fma" : "portable",
-                         train, sum_squares,
-                         gemm,  transpose};
+const CpuKernels kernels{kIsa,     kIsa == CpuIsa::avx512 ? "avx512" : kIsa == CpuIsa::avx2 ? "avx2+fma" : "portable",
+                         train,    sum_squares,
+                         gemm,     transpose,
+                         bootstrap};
 
 }  // namespace underspec::UNDERSPEC_CPU_ISA_NS
