@@ -76,6 +76,11 @@ MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::v
     }
     per_thread = std::max(per_thread,
                           (c.data.per_replica ? 16.0 * static_cast<double>(c.data.n_train) : 0.0) + adam + workspace);
+    // After training, each thread of the statistics holds a bootstrap's scratch for one group
+    // (bootstrap_resamples: the reference's counts and ranks, 24 B a value, the lanes' byte
+    // counts, 16, and Spearman's interleaved ranks, 64): 10^6 replicas a group, ~100 MiB each.
+    for (ModelKind model : c.sweep.models)
+      per_thread = std::max(per_thread, 104.0 * static_cast<double>(c.sweep.seeds_of(model)));
   }
   // Datasets are made for the cells of the replicas trained: a shard's range of `held`
   // replicas touches at most held / (replicas per cell) + 1 cells (every cell has as many).
