@@ -65,6 +65,27 @@ TEST(TimeEstimate, SeparateCalibrationsAgreeWithinNoise) {
   EXPECT_LT(a.calibration_seconds, 2.0);  // "well under a second" on a quiet machine; loose here
 }
 
+// Replicas of a few samples and one epoch: the calibration's own fixed cost (data sets, the
+// backend's set-up) must not be charged to them (it made 10^6 such perceptrons 12x slower
+// than they ran). Ten times the epochs is then about ten times the training.
+TEST(TimeEstimate, ShortReplicasAreNotChargedTheCalibrationsFixedCost) {
+  const auto sweep_of = [](int epochs) {
+    ExperimentConfig c;
+    c.data.n_train = 64;
+    c.data.n_test = 64;
+    c.train.epochs = epochs;
+    c.sweep.seeds = 20000;
+    c.sweep.models = {ModelKind::perceptron};
+    c.sweep.regimes = {Regime::baseline};
+    return make_sweep(c);
+  };
+  const Sweep one = sweep_of(1), ten = sweep_of(10);
+  const TimeEstimate a = estimate_run_time(one, whole(one), "cpu", 1);
+  const TimeEstimate b = estimate_run_time(ten, whole(ten), "cpu", 1);
+  ASSERT_TRUE(a.estimated && b.estimated);
+  EXPECT_GT(b.training_seconds / a.training_seconds, 4.0);
+}
+
 // A resumed run trains only what is left; its statistics still cover every replica.
 TEST(TimeEstimate, FinishedReplicasAreNotTrainedAgain) {
   const Sweep sweep = make_sweep(small_config(100));

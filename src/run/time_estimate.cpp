@@ -127,9 +127,17 @@ TimeCalibration::Rate calibrate_kind(Backend& backend, const ExperimentConfig& b
   }
   const auto [t2, w2] = time_training(backend, sample_config(base, kind, kReplicas, n_train, epochs));
   TimeCalibration::Rate rate{kind, t2 / std::max(w2, 1e-12), 0};
-  if (w2 > 1.5 * w1 && t2 > t1) {  // else (a sweep as small as the first run) the plain ratio
+  if (w2 > 1.5 * w1 && t2 > t1) {
     rate.seconds_per_work = (t2 - t1) / (w2 - w1);
     rate.seconds_per_replica = std::max(0.0, (t1 - rate.seconds_per_work * w1) / kReplicas);
+  } else {
+    // Replicas as short as the first run (a few samples, one epoch): the run's own fixed cost
+    // (its data sets, the backend's set-up) outweighs a few replicas (10^6 perceptrons on 64
+    // samples were estimated 12x too slow). More replicas of the same size give the cost of
+    // one apart from it.
+    const int more = static_cast<int>(std::clamp(kReplicas * target / std::max(t2, 1e-6), 4.0 * kReplicas, 4096.0));
+    const auto [t3, w3] = time_training(backend, sample_config(base, kind, more, n_train, epochs));
+    if (w3 > 1.5 * w2 && t3 > t2) rate.seconds_per_work = (t3 - t2) / (w3 - w2);
   }
   return rate;
 }
