@@ -262,10 +262,10 @@ def load_run(directory, replica_columns=None) -> Run:
     """Reads the run directory `directory` (a finished run, a merged run or a shard).
 
     replica_columns: None (the default) reads every column of replicas.csv. A list reads only
-    those columns that exist, plus the ones the Run needs: replica (the row's id), cell, the
-    grid axes, model and regime; seed too where stress.csv has rows (joined into ``stress``);
-    and diverged, iid_rmse and ood_rmse where the statistics must be computed from replicas.csv
-    (no summary.json). A lean load for large runs: each numeric column takes 8 bytes a replica.
+    those columns that exist, plus the ones the Run needs: cell, the grid axes, model and
+    regime; replica and seed where stress.csv has rows (joined into ``stress``); and diverged,
+    iid_rmse and ood_rmse where the statistics must be computed from replicas.csv (no
+    summary.json). A lean load for large runs: each column takes 8 bytes a replica.
     """
     path = Path(directory)
     replicas_path = path / "replicas.csv"
@@ -291,9 +291,9 @@ def load_run(directory, replica_columns=None) -> Run:
 
     columns = None
     if replica_columns is not None:
-        columns = ["replica", "cell", *axes, "model", "regime", *replica_columns]
+        columns = ["cell", *axes, "model", "regime", *replica_columns]
         if not stress.empty:
-            columns.append("seed")
+            columns += ["replica", "seed"]
         if not groups:
             columns += ["diverged", "iid_rmse", "ood_rmse"]
     replicas = _read_table(replicas_path, text=[*axes, "model", "regime", "diverged"],

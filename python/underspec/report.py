@@ -121,8 +121,8 @@ def _cell_parts(run: Run, cell) -> list:
     label = run.cell_label(cell)
     if not label:
         return []
-    rows = run.replicas[run.replicas.cell == cell]
-    return [f"{a}={rows.iloc[0][a]}" for a in run.axes] if not rows.empty else [label]
+    at = np.flatnonzero(run.replicas.cell.to_numpy() == cell)[:1]  # its first row, not a copy of them all
+    return [f"{a}={run.replicas[a].iloc[at[0]]}" for a in run.axes] if len(at) else [label]
 
 
 def _panel_title(run: Run, model: str, cell) -> str:
@@ -165,7 +165,7 @@ def fig_seeds(run: Run):
             ax = axes[i][j]
             ticks, labels = [], []
             for k, regime in enumerate(regimes):
-                sub = r[(r.cell == cell) & (r.model == model) & (r.regime == regime)]
+                sub = r.loc[(r.cell == cell) & (r.model == model) & (r.regime == regime), ["iid_rmse", "ood_rmse"]]
                 if sub.empty:
                     continue
                 color = regime_color(regime, regimes)
@@ -202,7 +202,8 @@ def fig_iid_vs_ood(run: Run):
     for i, cell in enumerate(cells):
         for j, model in enumerate(models):
             ax = axes[i][j]
-            sub = r[(r.cell == cell) & (r.model == model)].dropna(subset=["iid_rmse", "ood_rmse"])
+            sub = r.loc[(r.cell == cell) & (r.model == model), ["regime", "iid_rmse", "ood_rmse"]]
+            sub = sub.dropna(subset=["iid_rmse", "ood_rmse"])
             sub = _sample(sub, MAX_SCATTER_POINTS)
             for regime in regimes:
                 s = sub[sub.regime == regime]
@@ -227,13 +228,18 @@ def fig_iid_vs_ood(run: Run):
 WEIGHT_TABLE_COLUMNS = ["cell", "regime", "name", "mean", "std", "true", "optimum"]
 
 
+def _has_weight_summary(run: Run) -> bool:
+    """Whether summary.json has the weights' statistics (else they come from replicas.csv)."""
+    return not run.weights.empty and {"column", "mean"} <= set(run.weights.columns)
+
+
 def _weight_table(run: Run) -> pd.DataFrame:
     """Per (cell, regime, weight): mean, std, true, optimum of the perceptrons' weights; `name`
     is the weight's replicas.csv column (w_x1, ..., bias). From summary.json (run.weights),
     which has every group's own truth and population optimum: the optimum depends on the
     regime (its x3 noise) and both on the cell (its data axes)."""
     w = run.weights
-    if not w.empty and {"column", "mean"} <= set(w.columns):
+    if _has_weight_summary(run):
         t = w[w.model == "perceptron"] if "model" in w else w
         t = t.drop(columns="name").rename(columns={"column": "name"})  # x1 -> w_x1, as replicas.csv
         t = t.reindex(columns=WEIGHT_TABLE_COLUMNS)
@@ -524,7 +530,7 @@ def _summary_table(run: Run) -> str:
         return "<p>No groups.</p>"
     has_ci = _any_interval(s)
     w3 = {}
-    if not run.weights.empty and {"column", "mean"} <= set(run.weights.columns):
+    if _has_weight_summary(run):
         for _, w in run.weights[run.weights["column"] == "w_x3"].iterrows():
             w3[(w["cell"], w["model"], w["regime"])] = w["mean"]
     else:
@@ -716,9 +722,25 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+# The replicas.csv columns the report reads besides those load_run always reads (cell, axes,
+# model, regime, ...): the figures draw the RMSEs. The weights and the seeds' other columns are
+# left on disk, so that memory stays ~40 bytes a replica (every column, read as text, took 1 GB
+# for 10^6 replicas).
+REPORT_COLUMNS = ["iid_rmse", "ood_rmse"]
+
+
+def load_for_report(directory) -> Run:
+    """The run with the replicas.csv columns the report uses: the weight columns only where
+    summary.json lacks the weights' statistics and some replica is a perceptron."""
+    run = load_run(directory, replica_columns=REPORT_COLUMNS)
+    if not _has_weight_summary(run) and (run.replicas.model == "perceptron").any():
+        run = load_run(directory, replica_columns=REPORT_COLUMNS + WEIGHT_COLUMNS)
+    return run
+
+
 def write_report(directory) -> Path:
     """Writes DIRECTORY/report.html and DIRECTORY/plots/*.svg; returns the report's path."""
-    run = load_run(directory)
+    run = load_for_report(directory)
     out = Path(directory) / "report.html"
     _write_atomic(out, render(run, Path(directory) / "plots"))
     return out

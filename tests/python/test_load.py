@@ -207,6 +207,5 @@ def test_replica_columns_reads_only_those(small_run, run_copy):
     for name in ("summary.json", "stress.csv"):
         (run_copy / name).unlink()
     lean = underspec.load_run(run_copy, replica_columns=[])
-    assert list(lean.replicas.columns) == ["replica", "cell", "train.lr", "model", "regime", "iid_rmse", "ood_rmse",
-                                           "diverged"]
+    assert list(lean.replicas.columns) == ["cell", "train.lr", "model", "regime", "iid_rmse", "ood_rmse", "diverged"]
     pd.testing.assert_frame_equal(lean.summary, underspec.load_run(run_copy).summary, check_exact=True)
