@@ -258,12 +258,33 @@ def _read_table(path: Path, text: list, counts: list, columns=None) -> pd.DataFr
     return table[use]
 
 
+def _join_replicas(stress: pd.DataFrame, replicas: pd.DataFrame, columns: list) -> pd.DataFrame:
+    """stress.merge(replicas[["replica", *columns]], on="replica", how="left"), by position where
+    every stress row has exactly one replica: the merge's hash join took 10 s and 800 MB for
+    5x10^6 stress rows of 10^6 replicas. The same table (order, dtypes, values)."""
+    right = replicas[["replica", *columns]]
+    ids = pd.Index(right["replica"])
+    if ids.is_unique and stress["replica"].dtype == right["replica"].dtype:
+        at = ids.get_indexer(stress["replica"])
+        if len(at) == 0 or at.min() >= 0:
+            index = stress.index
+            plain = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+            joined = stress.copy(deep=False) if plain else stress.reset_index(drop=True)  # no copy of the rows
+            for c in columns:
+                if c not in joined:
+                    joined[c] = right[c].to_numpy()[at]
+            if list(joined.columns) == [*stress.columns, *columns]:
+                return joined
+    return stress.merge(right, on="replica", how="left")
+
+
 def load_run(directory, replica_columns=None) -> Run:
     """Reads the run directory `directory` (a finished run, a merged run or a shard).
 
     replica_columns: None (the default) reads every column of replicas.csv. A list reads only
     those columns that exist, plus the ones the Run needs: cell, the grid axes, model and
-    regime; replica and seed where stress.csv has rows (joined into ``stress``); and diverged,
+    regime; replica where stress.csv has rows (``stress`` gets the columns read of cell, the
+    axes, model, regime and seed); and diverged,
     iid_rmse and ood_rmse where the statistics must be computed from replicas.csv (no
     summary.json). A lean load for large runs: each column takes 8 bytes a replica.
     """
@@ -293,14 +314,15 @@ def load_run(directory, replica_columns=None) -> Run:
     if replica_columns is not None:
         columns = ["cell", *axes, "model", "regime", *replica_columns]
         if not stress.empty:
-            columns += ["replica", "seed"]
+            columns.append("replica")
         if not groups:
             columns += ["diverged", "iid_rmse", "ood_rmse"]
     replicas = _read_table(replicas_path, text=[*axes, "model", "regime", "diverged"],
                            counts=["replica", "cell", "seed"], columns=columns)
 
     if not stress.empty:
-        stress = stress.merge(replicas[["replica", "cell", *axes, "model", "regime", "seed"]], on="replica", how="left")
+        stress = _join_replicas(stress, replicas, [c for c in ["cell", *axes, "model", "regime", "seed"]
+                                                   if replica_columns is None or c in replicas])
 
     if groups:
         rows, srows, wrows = _group_rows(groups, axes)

@@ -324,9 +324,11 @@ def fig_stress(run: Run):
     s = run.stress
     if s is None or s.empty or "rmse" not in s:
         return None
-    s = s.dropna(subset=["rmse", "factor"])
-    if s.empty:
+    keep = s["rmse"].notna() & s["factor"].notna()
+    if not keep.any():
         return None
+    if not keep.all():  # else no copy: 10^6 replicas with 5 factors are 5x10^6 rows
+        s = s[keep]
     models, regimes = _ordered(s.model), _ordered(s.regime)
     cells = _shown_cells(s.cell)
     fig, axes = _cell_rows(run, cells, models, 4.4, 3.6)
@@ -335,9 +337,10 @@ def fig_stress(run: Run):
         for j, model in enumerate(models):
             ax = axes[i][j]
             for regime in regimes:
-                sub = s[(s.cell == cell) & (s.model == model) & (s.regime == regime)]
-                if sub.empty:
+                at = ((s.cell == cell) & (s.model == model) & (s.regime == regime)).to_numpy()
+                if not at.any():
                     continue
+                sub = pd.DataFrame({"factor": s["factor"].to_numpy()[at], "rmse": s["rmse"].to_numpy()[at]})
                 q = sub.groupby("factor")["rmse"].quantile([0.25, 0.5, 0.75]).unstack().sort_index()
                 _iqr_band(ax, q, regime, regimes)
                 ax.plot(q.index, q[0.5], marker="o", ms=3.5, color=regime_color(regime, regimes),

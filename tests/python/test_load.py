@@ -195,12 +195,28 @@ def test_numbers_are_read_as_from_text(small_run, tmp_path, case):
                                   _as_text_then_numbers(path, TEXT, COUNTS), check_exact=True)
 
 
+@pytest.mark.parametrize("case", ["every replica", "one missing", "shuffled"])
+def test_stress_is_joined_as_by_merge(small_run, case):
+    run = underspec.load_run(small_run)
+    stress, replicas = pd.read_csv(small_run / "stress.csv"), run.replicas
+    if case == "one missing":
+        replicas = replicas.iloc[1:]
+    elif case == "shuffled":
+        stress, replicas = stress.sample(frac=1, random_state=1), replicas.sample(frac=1, random_state=2)
+    cols = ["cell", "train.lr", "model", "regime", "seed"]
+    pd.testing.assert_frame_equal(underspec.load._join_replicas(stress, replicas, cols),
+                                  stress.merge(replicas[["replica", *cols]], on="replica", how="left"),
+                                  check_exact=True)
+
+
 def test_replica_columns_reads_only_those(small_run, run_copy):
     full = underspec.load_run(small_run)
-    lean = underspec.load_run(small_run, replica_columns=["ood_rmse"])
+    lean = underspec.load_run(small_run, replica_columns=["seed", "ood_rmse"])
     assert list(lean.replicas.columns) == ["replica", "cell", "train.lr", "model", "regime", "seed", "ood_rmse"]
     pd.testing.assert_frame_equal(lean.replicas, full.replicas[lean.replicas.columns], check_exact=True)
     pd.testing.assert_frame_equal(lean.stress, full.stress, check_exact=True)
+    # The stress rows get the replicas' columns that were read: no seed unless asked for.
+    assert "seed" not in underspec.load_run(small_run, replica_columns=[]).stress
     pd.testing.assert_frame_equal(lean.summary, full.summary, check_exact=True)
     assert lean.meta == full.meta
     # Without summary.json or stress.csv: what the statistics need, and no seed.
