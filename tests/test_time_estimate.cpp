@@ -8,6 +8,7 @@
 
 #include "cli_fixture.hpp"
 #include "underspec/backends/backend.hpp"
+#include "underspec/run/progress.hpp"
 #include "underspec/run/time_estimate.hpp"
 
 namespace underspec {
@@ -84,6 +85,31 @@ TEST(TimeEstimate, ShortReplicasAreNotChargedTheCalibrationsFixedCost) {
   const TimeEstimate b = estimate_run_time(ten, whole(ten), "cpu", 1);
   ASSERT_TRUE(a.estimated && b.estimated);
   EXPECT_GT(b.training_seconds / a.training_seconds, 4.0);
+}
+
+// Replicas of a few training samples and large test sets: a replica's own fixed cost
+// (workspace, initialisation) must not be charged per unit of work, or scoring 10^5 test
+// samples is estimated 4-6x too slow. Per unit of replica_work such a sweep costs about what
+// one of long training does (measured: 0.85x for the 3-64-64-1 MLP).
+TEST(TimeEstimate, LargeTestSetsAreNotChargedTheReplicasFixedCost) {
+  const auto sweep_of = [](std::int64_t n_train, std::int64_t n_test) {
+    ExperimentConfig c;
+    c.data.n_train = n_train;
+    c.data.n_test = n_test;
+    c.train.epochs = 1;
+    c.sweep.seeds = 50;
+    c.sweep.models = {ModelKind::mlp};
+    c.sweep.regimes = {Regime::baseline};
+    return make_sweep(c);
+  };
+  const Sweep tests = sweep_of(64, 30000), training = sweep_of(20000, 64);
+  const TimeEstimate a = estimate_run_time(tests, whole(tests), "cpu", 1);
+  const TimeEstimate b = estimate_run_time(training, whole(training), "cpu", 1);
+  ASSERT_TRUE(a.estimated && b.estimated);
+  const double per_work_a = a.training_seconds / replica_work(tests.config_of(tests.replicas[0]), ModelKind::mlp);
+  const double per_work_b = b.training_seconds / replica_work(training.config_of(training.replicas[0]), ModelKind::mlp);
+  EXPECT_LT(per_work_a / per_work_b, 2.0);
+  EXPECT_GT(per_work_a / per_work_b, 0.3);
 }
 
 // A resumed run trains only what is left; its statistics still cover every replica.
