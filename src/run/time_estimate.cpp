@@ -181,11 +181,12 @@ TimeCalibration::Rate calibrate_kind(Backend& backend, const ExperimentConfig& b
     if (w3 > 1.5 * w2 && t3 > t2) rate.seconds_per_work = (t3 - t2) / (w3 - w2);
     // That cost is mostly the replica's own (workspace, initialisation), not its work: charged
     // per unit of work it made replicas with large test sets (64 training samples, 10^5 test
-    // samples) 4-6x too slow. Larger test sets, which the training cannot give, split the two.
+    // samples) 4-6x too slow. Larger test sets, which the training cannot give, split the two
+    // (grown to about the target's time, at least 2.5x: more costs wide networks seconds).
     const std::int64_t n_test = std::min(base.data.n_test, n_train);
     const auto big_test = static_cast<std::int64_t>(
         std::min<double>(static_cast<double>(base.data.n_test),
-                         static_cast<double>(n_test) * std::max(8.0, 3 * target / std::max(t2, 1e-6))));
+                         static_cast<double>(n_test) * std::max(2.5, 3 * target / std::max(t2, 1e-6))));
     if (rate.seconds_per_work > 0 && big_test > 2 * n_test) {
       ExperimentConfig c = sample_config(base, kind, kReplicas, n_train, epochs);
       c.data.n_test = big_test;
