@@ -3,11 +3,13 @@
 // machines are shared and noisy; ratios between sweeps are.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <regex>
 
 #include "cli_fixture.hpp"
 #include "underspec/backends/backend.hpp"
+#include "underspec/run/progress.hpp"
 #include "underspec/run/time_estimate.hpp"
 
 namespace underspec {
@@ -84,6 +86,63 @@ TEST(TimeEstimate, ShortReplicasAreNotChargedTheCalibrationsFixedCost) {
   const TimeEstimate b = estimate_run_time(ten, whole(ten), "cpu", 1);
   ASSERT_TRUE(a.estimated && b.estimated);
   EXPECT_GT(b.training_seconds / a.training_seconds, 4.0);
+}
+
+// Replicas of a few training samples and large test sets: a replica's own fixed cost
+// (workspace, initialisation) must not be charged per unit of work, or scoring 10^5 test
+// samples is estimated 4-6x too slow. Per unit of replica_work such a sweep costs about what
+// one of long training does (measured: 0.85x for the 3-64-64-1 MLP).
+TEST(TimeEstimate, LargeTestSetsAreNotChargedTheReplicasFixedCost) {
+  const auto sweep_of = [](std::int64_t n_train, std::int64_t n_test) {
+    ExperimentConfig c;
+    c.data.n_train = n_train;
+    c.data.n_test = n_test;
+    c.train.epochs = 1;
+    c.sweep.seeds = 50;
+    c.sweep.models = {ModelKind::mlp};
+    c.sweep.regimes = {Regime::baseline};
+    return make_sweep(c);
+  };
+  const Sweep tests = sweep_of(64, 30000), training = sweep_of(20000, 64);
+  const TimeEstimate a = estimate_run_time(tests, whole(tests), "cpu", 1);
+  const TimeEstimate b = estimate_run_time(training, whole(training), "cpu", 1);
+  ASSERT_TRUE(a.estimated && b.estimated);
+  const double per_work_a = a.training_seconds / replica_work(tests.config_of(tests.replicas[0]), ModelKind::mlp);
+  const double per_work_b = b.training_seconds / replica_work(training.config_of(training.replicas[0]), ModelKind::mlp);
+  EXPECT_LT(per_work_a / per_work_b, 2.0);
+  EXPECT_GT(per_work_a / per_work_b, 0.3);
+}
+
+// A grid of more kinds of training than plan times (batch sizes x widths): a sample of them
+// is timed (timing all 528 kinds of an 8 x 10 x 2 grid took 1.2 s of CPU, seconds on a busy
+// machine) and the others take the nearest timed kind's rate: for a kind timed on its own,
+// 0.75-1.4x of that on a busy machine (the bounds leave room for the noise of 4 ms timings).
+TEST(TimeEstimate, HundredsOfKindsAreSampled) {
+  ExperimentConfig base = small_config(2);
+  base.data.n_train = 200;
+  base.sweep.models = {ModelKind::mlp};
+  base.sweep.regimes = {Regime::baseline};
+  base.sweep.grid = {{"model.mlp.hidden", {"[8]", "[16]", "[32]", "[64]", "[8, 8]", "[16, 16]", "[32, 32]"}},
+                     {"train.batch_size", {"8", "16", "32", "64", "128", "256", "512", "1024"}}};
+  const Sweep sweep = make_sweep(base);
+  const TimeCalibration c = calibrate_cpu_time(sweep, whole(sweep), 1);
+  EXPECT_EQ(c.kinds, 56);
+  ASSERT_LE(c.training.size(), static_cast<std::size_t>(kMaxCalibratedKinds));
+  const TimeEstimate all = estimate_time(c, sweep, whole(sweep));
+  ASSERT_TRUE(all.estimated);
+  EXPECT_TRUE(contains(describe_time(all), "short trainings of 48 of 56 kinds, the others at the nearest one's rate"));
+  int checked = 0;
+  for (std::uint32_t id = 0; id < sweep.replicas.size() && checked < 4; id += 2) {
+    const ExperimentConfig& config = sweep.config_of(sweep.replicas[id]);
+    const TrainingKind kind = training_kind(config, ModelKind::mlp, Regime::baseline);
+    if (std::any_of(c.training.begin(), c.training.end(), [&](const auto& r) { return r.kind == kind; })) continue;
+    ++checked;
+    const ShardRange cell{id, id + 2};
+    const TimeEstimate near = estimate_time(c, sweep, cell), own = estimate_run_time(sweep, cell, "cpu", 1);
+    EXPECT_GT(near.training_seconds / own.training_seconds, 1.0 / 3) << id;
+    EXPECT_LT(near.training_seconds / own.training_seconds, 3.0) << id;
+  }
+  EXPECT_EQ(checked, 4);
 }
 
 // A resumed run trains only what is left; its statistics still cover every replica.

@@ -45,6 +45,47 @@ int kind_index(const std::vector<TimeCalibration::Rate>& rates, const TrainingKi
   return -1;
 }
 
+// How differently two kinds cost per unit of replica_work (0: the same kind). replica_work
+// already scales with the network's size, so what is left is mostly the model, the batch
+// (Adam steps per sample), the regime's noise draws and per-replica data; a doubling of the
+// batch or of the parameters counts one.
+double kind_distance(const TrainingKind& a, const TrainingKind& b) {
+  const auto params = [](const TrainingKind& k) {
+    double p = 0;
+    for (std::size_t i = 1; i < k.widths.size(); ++i) p += (k.widths[i - 1] + 1.0) * k.widths[i];
+    return p;
+  };
+  return 4.0 * (a.model != b.model) + 1.0 * (a.regime != b.regime) + 1.0 * (a.per_replica != b.per_replica) +
+         std::abs(std::log2(std::max(1, a.batch_size) / static_cast<double>(std::max(1, b.batch_size)))) +
+         std::abs(std::log2((params(a) + 200) / (params(b) + 200))) + 0.5 * (a.widths.size() != b.widths.size());
+}
+
+int nearest_kind(const std::vector<TimeCalibration::Rate>& rates, const TrainingKind& kind) {
+  int best = -1;
+  double best_distance = 0;
+  for (std::size_t i = 0; i < rates.size(); ++i)
+    if (const double d = kind_distance(rates[i].kind, kind); best < 0 || d < best_distance)
+      best = static_cast<int>(i), best_distance = d;
+  return best;
+}
+
+// At most `n` of `kinds`, spread over them: the first, then each time the one farthest from
+// those taken (in the sweep's order, so deterministic).
+template <typename T>
+std::vector<T> spread_sample(const std::vector<T>& kinds, std::size_t n) {
+  if (kinds.size() <= n) return kinds;
+  std::vector<T> taken{kinds.front()};
+  std::vector<double> distance(kinds.size());
+  for (std::size_t i = 0; i < kinds.size(); ++i) distance[i] = kind_distance(kinds[i].first, kinds.front().first);
+  while (taken.size() < n) {
+    const auto far = static_cast<std::size_t>(std::max_element(distance.begin(), distance.end()) - distance.begin());
+    taken.push_back(kinds[far]);
+    for (std::size_t i = 0; i < kinds.size(); ++i)
+      distance[i] = std::min(distance[i], kind_distance(kinds[i].first, kinds[far].first));
+  }
+  return taken;
+}
+
 // Replicas of `range` in runs of one (cell, model, regime), as summarize_groups sees them.
 struct GroupSpan {
   std::uint32_t begin, end;
@@ -138,6 +179,24 @@ TimeCalibration::Rate calibrate_kind(Backend& backend, const ExperimentConfig& b
     const int more = static_cast<int>(std::clamp(kReplicas * target / std::max(t2, 1e-6), 4.0 * kReplicas, 4096.0));
     const auto [t3, w3] = time_training(backend, sample_config(base, kind, more, n_train, epochs));
     if (w3 > 1.5 * w2 && t3 > t2) rate.seconds_per_work = (t3 - t2) / (w3 - w2);
+    // That cost is mostly the replica's own (workspace, initialisation), not its work: charged
+    // per unit of work it made replicas with large test sets (64 training samples, 10^5 test
+    // samples) 4-6x too slow. Larger test sets, which the training cannot give, split the two
+    // (grown to about the target's time, at least 2.5x: more costs wide networks seconds).
+    const std::int64_t n_test = std::min(base.data.n_test, n_train);
+    const auto big_test = static_cast<std::int64_t>(
+        std::min<double>(static_cast<double>(base.data.n_test),
+                         static_cast<double>(n_test) * std::max(2.5, 3 * target / std::max(t2, 1e-6))));
+    if (rate.seconds_per_work > 0 && big_test > 2 * n_test) {
+      ExperimentConfig c = sample_config(base, kind, kReplicas, n_train, epochs);
+      c.data.n_test = big_test;
+      const auto [t4, w4] = time_training(backend, c);
+      if (w4 > 1.5 * w2 && t4 > t2) {
+        const double per_replica = rate.seconds_per_work * w2 / kReplicas;  // as measured above
+        rate.seconds_per_work = (t4 - t2) / (w4 - w2);
+        rate.seconds_per_replica = std::max(0.0, per_replica - rate.seconds_per_work * w2 / kReplicas);
+      }
+    }
   }
   return rate;
 }
@@ -284,6 +343,9 @@ TimeCalibration calibrate_cpu_time(const Sweep& sweep, ShardRange range, int thr
     if (std::none_of(kinds.begin(), kinds.end(), [&](const auto& k) { return k.first == kind; }))
       kinds.emplace_back(std::move(kind), &sweep.config_of(r));
   }
+  c.kinds = static_cast<int>(kinds.size());
+  c.sampled = kinds.size() > static_cast<std::size_t>(kMaxCalibratedKinds);
+  kinds = spread_sample(kinds, kMaxCalibratedKinds);
   const double target =
       std::clamp(kTrainingBudget / std::max<double>(1.0, static_cast<double>(kinds.size())), kKindMin, kKindMax);
   if (!kinds.empty()) {  // untimed: the first allocations' page faults
@@ -306,6 +368,7 @@ TimeEstimate estimate_time(const TimeCalibration& c, const Sweep& sweep, ShardRa
   e.device = "cpu";
   e.threads = c.threads;
   e.training_kinds = static_cast<int>(c.training.size());
+  e.kinds = std::max(c.kinds, e.training_kinds);
   e.calibration_seconds = c.seconds;
   e.cpus = c.cpus;
   e.load = c.load;
@@ -319,7 +382,9 @@ TimeEstimate estimate_time(const TimeCalibration& c, const Sweep& sweep, ShardRa
     std::uint32_t todo = 0;
     for (std::uint32_t id = g.begin; id < g.end; ++id) todo += done.empty() || !done[id - range.begin];
     if (todo == 0) continue;
-    const int k = kind_index(c.training, training_kind(config, first.model, first.regime));
+    const TrainingKind kind = training_kind(config, first.model, first.regime);
+    int k = kind_index(c.training, kind);
+    if (k < 0 && c.sampled) k = nearest_kind(c.training, kind);
     if (k < 0) throw std::logic_error("estimate_time: a kind of training the calibration did not time");
     const TimeCalibration::Rate& rate = c.training[static_cast<std::size_t>(k)];
     const double one = rate.seconds_per_replica + replica_work(config, first.model) * rate.seconds_per_work;
@@ -412,7 +477,9 @@ std::string describe_time(const TimeEstimate& e) {
   char how[160];
   std::snprintf(how, sizeof how, "%.2f s", e.calibration_seconds);
   s += std::string("\n               an estimate, calibrated here in ") + how + " (short trainings of " +
-       std::to_string(e.training_kinds) + (e.training_kinds == 1 ? " kind" : " kinds") +
+       (e.kinds > e.training_kinds ? std::to_string(e.training_kinds) + " of " + std::to_string(e.kinds) +
+                                         " kinds, the others at the nearest one's rate"
+                                   : std::to_string(e.training_kinds) + (e.training_kinds == 1 ? " kind" : " kinds")) +
        ", the bootstrap on synthetic groups); ±30% on a quiet machine; writing the outputs and the report not "
        "included\n";
   // Other processes on the CPUs slow the run by about their share; the calibration (CPU time)

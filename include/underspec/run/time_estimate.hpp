@@ -37,6 +37,10 @@ struct TimeCalibration {
     double seconds_per_replica = 0;  // and what a replica costs besides
   };
   std::vector<Rate> training;
+  // The kinds of training in the sweep; more than kMaxCalibratedKinds are sampled (the
+  // most different ones) and the others take the rate of the nearest sampled kind.
+  int kinds = 0;
+  bool sampled = false;
   // One bootstrap interval of each BootstrapStatistic on n values (two-sample: n each) on
   // one thread: fixed + per_value * n seconds.
   std::array<double, 4> stat_fixed{}, stat_per_value{};
@@ -46,6 +50,10 @@ struct TimeCalibration {
   std::array<double, 4> probe_factor{1, 1, 1, 1};
   double seconds = 0;  // the calibration's own wall time
 };
+
+// At most this many kinds of training are timed: each costs a few ms however short, so a
+// grid of hundreds of kinds (batch sizes x widths x regimes) took seconds to plan.
+inline constexpr int kMaxCalibratedKinds = 48;
 
 // Calibrates what `range` of `sweep` needs (the kinds of training of the replicas not yet
 // `done`; the bootstrap) on the CPU backend with `threads` threads (<= 0: all). Takes a
@@ -61,6 +69,7 @@ struct TimeEstimate {
   double statistics_seconds = 0;  // every group's bootstrap intervals (summarize_groups)
   int threads = 0;
   int training_kinds = 0;  // calibrated
+  int kinds = 0;           // in the sweep (more than training_kinds when sampled)
   int cpus = 1;
   double load = -1;  // the machine's 1-minute load average then (-1: unknown)
   double calibration_seconds = 0;
@@ -69,7 +78,7 @@ struct TimeEstimate {
 
 // The estimate from a calibration (deterministic: the same calibration gives the same
 // numbers; tests compare sweeps with one calibration). A kind the calibration lacks
-// throws std::logic_error.
+// throws std::logic_error, unless it sampled the kinds (then: the nearest one's rate).
 TimeEstimate estimate_time(const TimeCalibration& calibration, const Sweep& sweep, ShardRange range,
                            const std::vector<bool>& done = {});
 
