@@ -3,7 +3,6 @@
 #include "underspec/run/time_estimate.hpp"
 
 #include <omp.h>
-#include <sched.h>
 #include <time.h>
 
 #include <algorithm>
@@ -11,12 +10,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <numeric>
 #include <stdexcept>
-#include <thread>
 
 #include "underspec/backends/backend.hpp"
+#include "underspec/benchmark/benchmark.hpp"
 #include "underspec/run/progress.hpp"
 #include "underspec/stats/bootstrap.hpp"
 
@@ -218,7 +216,7 @@ struct SyntheticGroup {
     const auto fill = [&](std::vector<double>& v, std::vector<int>& order) {
       std::iota(order.begin(), order.end(), 0);
       for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[next() % i]);  // Fisher-Yates
-      for (std::size_t k = 0; k < order.size(); ++k) v[static_cast<std::size_t>(order[k])] = 1.0 + 1e-3 * k;
+      for (std::size_t k = 0; k < order.size(); ++k) v[static_cast<std::size_t>(order[k])] = 1.0 + 1e-3 * static_cast<double>(k);
     };
     fill(x, x_order);
     fill(y, y_order);
@@ -289,13 +287,6 @@ void calibrate_bootstrap(TimeCalibration& c, std::uint32_t largest_group) {
   }
 }
 
-// The CPUs this process may run on (its affinity mask): more threads than that add nothing.
-int usable_cpus() {
-  cpu_set_t mask;
-  if (sched_getaffinity(0, sizeof mask, &mask) == 0) return std::max(1, CPU_COUNT(&mask));
-  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-}
-
 // Seconds of one bootstrap interval of statistic s on n values (each side), on one thread:
 // the line, times the cache factor, rising (in log n) from 1 at kLargeSerialGroup to the
 // probe's at its size.
@@ -326,9 +317,10 @@ TimeCalibration calibrate_cpu_time(const Sweep& sweep, ShardRange range, int thr
   const auto start = Clock::now();
   TimeCalibration c;
   c.threads = threads > 0 ? threads : omp_get_max_threads();
-  c.cpus = usable_cpus();
+  c.cpus = benchmark::usable_cpus();  // more threads than that add nothing
   c.parallel = std::min(c.threads, c.cpus);
-  if (std::ifstream loadavg("/proc/loadavg"); !(loadavg >> c.load)) c.load = -1;
+  const std::vector<double> load = benchmark::load_average();
+  c.load = load.empty() ? -1 : load[0];
   // One thread, timed in thread CPU time: the cost of the work, scaled to the run's threads
   // by the estimate (small networks fit in cache, so the threads do not slow each other).
   const std::unique_ptr<Backend> backend = make_cpu_backend(1);

@@ -111,6 +111,9 @@ BenchReport run_cuda_benchmark(const BenchOptions& options);
 // The 1-, 5- and 15-minute load averages of /proc/loadavg (empty where unreadable).
 std::vector<double> load_average();
 
+// The CPUs this process may run on (its affinity mask: taskset, cgroups' cpusets), at least 1.
+int usable_cpus();
+
 // The CPU's name and clock from /proc/cpuinfo ("" / 0 where absent).
 DeviceInfo cpu_device_info(int threads);
 
