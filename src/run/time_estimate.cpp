@@ -216,7 +216,8 @@ struct SyntheticGroup {
     const auto fill = [&](std::vector<double>& v, std::vector<int>& order) {
       std::iota(order.begin(), order.end(), 0);
       for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[next() % i]);  // Fisher-Yates
-      for (std::size_t k = 0; k < order.size(); ++k) v[static_cast<std::size_t>(order[k])] = 1.0 + 1e-3 * static_cast<double>(k);
+      for (std::size_t k = 0; k < order.size(); ++k)
+        v[static_cast<std::size_t>(order[k])] = 1.0 + 1e-3 * static_cast<double>(k);
     };
     fill(x, x_order);
     fill(y, y_order);
