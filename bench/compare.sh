@@ -82,6 +82,13 @@ integer --peer-threads "$peer_threads" 1
 [[ $z =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]] && awk "BEGIN{exit !($z > 0)}" || usage_error "--z must be a positive number, got '$z'"
 (( batched_runs + eager_runs + jax_runs > 0 )) || usage_error "no peer runs (--batched-runs, --eager-runs and --jax-runs are all 0): nothing to compare with"
 
+# Every argument is checked before the machine is (binary, torch, the JAX venv): a wrong
+# option says so whatever is installed.
+[[ -n "$peer_procs" ]] || peer_procs=$threads
+(( peer_procs <= seeds )) || usage_error "--peer-procs (default: --threads) is $peer_procs, more than --seeds $seeds"
+[[ -n "$out" ]] || out="$root/runs/compare-$(date +%Y%m%d-%H%M%S)"
+# As underspec run's --out: an earlier comparison is never overwritten (its times.tsv was).
+[[ ! -e "$out" || -d "$out" && -z "$(ls -A "$out")" ]] || usage_error "--out $out exists and is not an empty directory"
 [[ -x "$underspec" ]] || { echo "compare.sh: no underspec binary at $underspec (build it, or --underspec PATH)" >&2; exit 2; }
 "$python" -c 'import torch' 2>/dev/null || { echo "compare.sh: $python cannot import torch (apt-get install python3-torch)" >&2; exit 2; }
 # jax_ready: the venv imports jax and torch, or is made so (pip, from PyPI); numpy<2 keeps
@@ -97,11 +104,6 @@ jax_ready() {
 if (( jax_runs > 0 )); then
   jax_ready || { echo "compare.sh: no usable JAX venv at $jax_venv (python3-venv and pip needed)" >&2; exit 2; }
 fi
-[[ -n "$peer_procs" ]] || peer_procs=$threads
-(( peer_procs <= seeds )) || usage_error "--peer-procs (default: --threads) is $peer_procs, more than --seeds $seeds"
-[[ -n "$out" ]] || out="$root/runs/compare-$(date +%Y%m%d-%H%M%S)"
-# As underspec run's --out: an earlier comparison is never overwritten (its times.tsv was).
-[[ ! -e "$out" || -d "$out" && -z "$(ls -A "$out")" ]] || usage_error "--out $out exists and is not an empty directory"
 mkdir -p "$out"
 : > "$out/times.tsv"
 mkdir -p "$out/logs"
