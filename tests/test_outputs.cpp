@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -18,6 +20,7 @@
 #include "underspec/outputs/outputs.hpp"
 #include "underspec/run/finalize.hpp"
 #include "underspec/run/run_dir.hpp"
+#include "underspec/stats/bootstrap.hpp"
 #include "underspec/stats/linear_theory.hpp"
 
 namespace underspec {
@@ -386,6 +389,90 @@ TEST(Outputs, StressCsvIsLongFormAndSummariesHoldEachFactor) {
   EXPECT_NE(summary.find(",0.01,4.5,"), std::string::npos);
 }
 
+// Each stress factor's RMSE gets what the OOD RMSE gets: a t interval of the mean, a
+// bootstrap interval of the std (keyed by the factor's index), the worst and best seed.
+TEST(Outputs, StressFactorsHaveTheirIntervals) {
+  const RunRecord run = synthetic_run({0.05, 0.01}, 12);
+  const auto groups = summarize_groups(run);
+  const nlohmann::json j = nlohmann::json::parse(summary_json(run, groups).dump());
+  const std::string csv = summary_csv(run, groups);
+  std::vector<Interval> std_cis;
+  for (std::size_t gi = 0; gi < groups.size(); ++gi) {
+    const GroupSummary& g = groups[gi];
+    ASSERT_EQ(g.stress_inference.size(), 2u);
+    for (std::uint32_t k = 0; k < 2; ++k) {
+      std::vector<double> values;
+      std::vector<std::uint32_t> seeds;
+      for (const ReplicaResult& r : run.results) {
+        const ReplicaSpec& spec = run.spec(r);
+        if (spec.model != g.model || spec.regime != g.regime) continue;
+        values.push_back(r.stress_rmse[k]);
+        seeds.push_back(spec.seed);
+      }
+      const MetricInference& m = g.stress_inference[k];
+      const Interval mean_ci = mean_t_interval(values);
+      const Interval std_ci = bootstrap_interval(
+          BootstrapStatistic::std_dev, values, {},
+          stress_bootstrap_key(g.cell, static_cast<std::uint32_t>(g.model), static_cast<std::uint32_t>(g.regime), k));
+      EXPECT_EQ(m.mean_ci.low, mean_ci.low);
+      EXPECT_EQ(m.mean_ci.high, mean_ci.high);
+      EXPECT_EQ(m.std_ci.low, std_ci.low);
+      EXPECT_EQ(m.std_ci.high, std_ci.high);
+      EXPECT_LT(m.std_ci.low, g.stress_rmse[k].std);
+      EXPECT_GT(m.std_ci.high, g.stress_rmse[k].std);
+      EXPECT_EQ(m.worst_seed, seeds.back());  // values rise with the replica id
+      EXPECT_EQ(m.best_seed, seeds.front());
+      const nlohmann::json& rmse = j.at("groups")[gi].at("stress")[k].at("rmse");
+      EXPECT_EQ(rmse.at("n"), 12);
+      EXPECT_EQ(rmse.at("std_ci")[0].get<double>(), std_ci.low);
+      EXPECT_EQ(rmse.at("mean_ci")[1].get<double>(), mean_ci.high);
+      EXPECT_EQ(rmse.at("worst_seed"), seeds.back());
+      std_cis.push_back(std_ci);
+    }
+  }
+  // Factors 0 and 1 hold the same values shifted by 0.5: equal stds, and each factor resamples
+  // with its own draws, so the intervals differ.
+  EXPECT_NE(std_cis[0].low - std_cis[1].low, 0.0);
+  // summary.csv: the same numbers, in the columns named for them.
+  std::istringstream in(csv);
+  std::string header, row;
+  std::getline(in, header);
+  std::getline(in, row);
+  const auto fields = [](const std::string& line) {
+    std::vector<std::string> out;
+    std::stringstream ss(line);
+    for (std::string f; std::getline(ss, f, ',');) out.push_back(f);
+    if (line.ends_with(',')) out.emplace_back();
+    return out;
+  };
+  const std::vector<std::string> names = fields(header), values = fields(row);
+  ASSERT_EQ(names.size(), values.size());
+  const auto at = [&](const std::string& name) {
+    const auto it = std::find(names.begin(), names.end(), name);
+    return it == names.end() ? std::string("<no column>") : values[static_cast<std::size_t>(it - names.begin())];
+  };
+  char expected[64];
+  std::snprintf(expected, sizeof expected, "%.17g", std_cis[1].low);
+  EXPECT_EQ(at("stress2_rmse_std_ci_low"), expected);
+  EXPECT_EQ(at("stress1_rmse_n"), "12");
+  EXPECT_EQ(at("stress2_rmse_worst_seed"), std::to_string(*groups[0].stress_inference[1].worst_seed));
+}
+
+TEST(Outputs, StressIntervalsOfOneReplicaAreUndefined) {
+  const RunRecord run = synthetic_run({0.05}, 1);
+  const auto groups = summarize_groups(run);
+  const nlohmann::json j = nlohmann::json::parse(summary_json(run, groups).dump());
+  const nlohmann::json& rmse = j.at("groups")[0].at("stress")[0].at("rmse");
+  EXPECT_TRUE(rmse.at("std_ci")[0].is_null()) << rmse;
+  EXPECT_TRUE(rmse.at("mean_ci")[1].is_null()) << rmse;
+  EXPECT_EQ(rmse.at("n"), 1);
+  std::istringstream in(summary_csv(run, groups));
+  std::string header, row;
+  std::getline(in, header);
+  std::getline(in, row);
+  EXPECT_TRUE(row.ends_with(",1,,,,,0,0")) << row;  // n, four empty interval ends, worst and best seed
+}
+
 TEST(Outputs, InferenceFieldsAreTheStatisticsOfTheReplicas) {
   const RunRecord run = synthetic_run({}, 12);
   const auto groups = summarize_groups(run);
@@ -584,7 +671,11 @@ TEST(Outputs, SummaryCsvAppendsTheNewColumns) {
                   "w_x1_optimum,"),
       std::string::npos)
       << header;
-  EXPECT_TRUE(header.ends_with(",bias_mean,bias_std,bias_true,bias_optimum")) << header;
+  EXPECT_TRUE(
+      header.ends_with(",bias_mean,bias_std,bias_true,bias_optimum,stress1_rmse_n,stress1_rmse_mean_ci_low,"
+                       "stress1_rmse_mean_ci_high,stress1_rmse_std_ci_low,stress1_rmse_std_ci_high,"
+                       "stress1_rmse_worst_seed,stress1_rmse_best_seed"))
+      << header;
   while (std::getline(in, row))
     EXPECT_EQ(std::count(header.begin(), header.end(), ','), std::count(row.begin(), row.end(), ','));
 }

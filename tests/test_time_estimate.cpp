@@ -57,6 +57,20 @@ TEST(TimeEstimate, TenTimesTheSeedsTakeTenTimesAsLong) {
   EXPECT_EQ(b.threads, 2);
 }
 
+// Each stress factor adds a std interval per group: with five, a group's statistics make
+// 2 + 5 std bootstraps instead of 2 (plus the ratio and Spearman), and the estimate says so.
+TEST(TimeEstimate, StressFactorsCostTheirIntervals) {
+  ExperimentConfig config = small_config(2000);
+  const Sweep plain = make_sweep(config);
+  config.data.stress_factors = {0.2, 0.1, 0.05, 0.02, 0.01};
+  const Sweep stressed = make_sweep(config);
+  const TimeCalibration c = calibrate_cpu_time(stressed, whole(stressed), 2);
+  const TimeEstimate a = estimate_time(c, plain, whole(plain)), b = estimate_time(c, stressed, whole(stressed));
+  ASSERT_TRUE(a.estimated && b.estimated);
+  EXPECT_GT(b.statistics_seconds / a.statistics_seconds, 1.4);
+  EXPECT_LT(b.statistics_seconds / a.statistics_seconds, 4.0);
+}
+
 // Each estimate is made from its own calibration, as plan does: noise, but not tenfold.
 TEST(TimeEstimate, SeparateCalibrationsAgreeWithinNoise) {
   const Sweep small = make_sweep(small_config(200)), large = make_sweep(small_config(2000));

@@ -59,6 +59,15 @@ nlohmann::json seed_json(const std::optional<std::uint32_t>& seed) {
 }
 std::string seed_field(const std::optional<std::uint32_t>& seed) { return seed ? std::to_string(*seed) : ""; }
 
+// A metric's inference in summary.csv: its columns (after the metric's name) and fields.
+constexpr const char* kInferenceNames[] = {"n",           "mean_ci_low", "mean_ci_high", "std_ci_low",
+                                           "std_ci_high", "worst_seed",  "best_seed"};
+std::string inference_fields(const Summary& s, const MetricInference& m) {
+  return ',' + std::to_string(s.count) + ',' + maybe(m.mean_ci.low) + ',' + maybe(m.mean_ci.high) + ',' +
+         maybe(m.std_ci.low) + ',' + maybe(m.std_ci.high) + ',' + seed_field(m.worst_seed) + ',' +
+         seed_field(m.best_seed);
+}
+
 nlohmann::json stats_json(const Summary& s) {
   nlohmann::json j = nlohmann::json::object();
   const std::vector<double> v = stats_values(s);
@@ -191,6 +200,12 @@ GroupSummary summarize_group(const RunRecord& run, std::size_t begin, std::size_
   };
   g.iid_inference = infer(iid, seeds, key(BootstrapStatistic::std_dev, 0), stop);
   g.ood_inference = infer(ood, seeds, key(BootstrapStatistic::std_dev, 1), stop);
+  for (std::size_t k = 0; k < n_stress; ++k)
+    g.stress_inference.push_back(
+        infer(stress[k], seeds,
+              stress_bootstrap_key(first.cell, static_cast<std::uint32_t>(first.model),
+                                   static_cast<std::uint32_t>(first.regime), static_cast<std::uint32_t>(k)),
+              stop));
   g.gap = {summarize(gap).mean, mean_t_interval(gap)};
   g.spread_ratio = {g.ood_rmse.std / g.iid_rmse.std,
                     bootstrap_interval(BootstrapStatistic::paired_std_ratio, iid, ood,
@@ -346,7 +361,8 @@ nlohmann::json summary_json(const RunRecord& run, const std::vector<GroupSummary
                         {"spearman", estimate_json(g.spearman)}};
     nlohmann::json stress = nlohmann::json::array();
     for (std::size_t k = 0; k < g.stress_rmse.size(); ++k)
-      stress.push_back({{"factor", config.data.stress_factors[k]}, {"rmse", stats_json(g.stress_rmse[k])}});
+      stress.push_back(
+          {{"factor", config.data.stress_factors[k]}, {"rmse", metric_json(g.stress_rmse[k], g.stress_inference[k])}});
     j["stress"] = stress;
     if (!g.weights.empty()) {
       nlohmann::json mean = nlohmann::json::array(), std = nlohmann::json::array();
@@ -418,15 +434,16 @@ std::string summary_csv(const RunRecord& run, const std::vector<GroupSummary>& g
     for (const char* stat : kStatNames) csv += ",stress" + std::to_string(k) + "_rmse_" + stat;
   }
   for (const char* metric : {"iid_rmse", "ood_rmse"})
-    for (const char* stat :
-         {"n", "mean_ci_low", "mean_ci_high", "std_ci_low", "std_ci_high", "worst_seed", "best_seed"})
-      csv += std::string(",") + metric + "_" + stat;
+    for (const char* stat : kInferenceNames) csv += std::string(",") + metric + "_" + stat;
   for (const char* column :
        {"ood_minus_iid_mean", "ood_minus_iid_ci_low", "ood_minus_iid_ci_high", "spread_ratio", "spread_ratio_ci_low",
         "spread_ratio_ci_high", "spearman", "spearman_ci_low", "spearman_ci_high"})
     csv += std::string(",") + column;
   for (int p = 0; p < kPerceptronParams; ++p)
     for (const char* stat : {"_mean", "_std", "_true", "_optimum"}) csv += ',' + weight_column(p) + stat;
+  // The stress factors' intervals come last: the columns before them stay where they were.
+  for (std::size_t k = 1; k <= n_stress; ++k)
+    for (const char* stat : kInferenceNames) csv += ",stress" + std::to_string(k) + "_rmse_" + stat;
   csv += '\n';
   for (const GroupSummary& g : groups) {
     csv += axes_row(sweep, g.cell) + ',' + to_string(g.model) + ',' + to_string(g.regime) + ',' +
@@ -442,10 +459,7 @@ std::string summary_csv(const RunRecord& run, const std::vector<GroupSummary>& g
         csv += std::string(1 + std::size(kStatNames), ',');
       }
     }
-    for (const auto& [s, m] : {std::pair{&g.iid_rmse, &g.iid_inference}, std::pair{&g.ood_rmse, &g.ood_inference}})
-      csv += ',' + std::to_string(s->count) + ',' + maybe(m->mean_ci.low) + ',' + maybe(m->mean_ci.high) + ',' +
-             maybe(m->std_ci.low) + ',' + maybe(m->std_ci.high) + ',' + seed_field(m->worst_seed) + ',' +
-             seed_field(m->best_seed);
+    csv += inference_fields(g.iid_rmse, g.iid_inference) + inference_fields(g.ood_rmse, g.ood_inference);
     for (const Estimate* e : {&g.gap, &g.spread_ratio, &g.spearman})
       csv += ',' + maybe(e->value) + ',' + maybe(e->ci.low) + ',' + maybe(e->ci.high);
     const DataConfig& data = sweep.cells[g.cell].config.data;
@@ -457,6 +471,9 @@ std::string summary_csv(const RunRecord& run, const std::vector<GroupSummary>& g
         csv += ',' + maybe(g.weights[p].mean) + ',' + maybe(g.weights[p].std) + ',' + exact(truth[p]) + ',' +
                exact(g.optimum[p]);
     }
+    for (std::size_t k = 0; k < n_stress; ++k)
+      csv += k < g.stress_inference.size() ? inference_fields(g.stress_rmse[k], g.stress_inference[k])
+                                           : std::string(std::size(kInferenceNames), ',');
     csv += '\n';
   }
   return csv;

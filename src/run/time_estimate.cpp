@@ -385,15 +385,16 @@ TimeEstimate estimate_time(const TimeCalibration& c, const Sweep& sweep, ShardRa
     longest = std::max(longest, one);
   }
   e.training_seconds = std::max(sum / std::max(1, c.parallel), longest);
-  // Statistics: per group the two std intervals (IID, OOD), the paired std ratio and
-  // Spearman's rho, and against its cell's baseline (if in this run) the two-sample ratio.
+  // Statistics: per group the std intervals (IID, OOD, each stress factor), the paired std
+  // ratio and Spearman's rho, and against its cell's baseline (if in this run) the two-sample ratio.
   // With at least as many groups as threads the groups share the threads; with fewer they
   // run one after another, a large group's bootstrap on every thread.
   std::vector<double> costs;
   for (std::size_t i = 0; i < spans.size(); ++i) {
     const ReplicaSpec& first = sweep.replicas[spans[i].begin];
     const double n = spans[i].end - spans[i].begin;
-    double cost = 2 * bootstrap_seconds(c, 0, n) + bootstrap_seconds(c, 1, n) + bootstrap_seconds(c, 2, n);
+    const double stds = 2.0 + static_cast<double>(sweep.cells[first.cell].config.data.stress_factors.size());
+    double cost = stds * bootstrap_seconds(c, 0, n) + bootstrap_seconds(c, 1, n) + bootstrap_seconds(c, 2, n);
     // Its baseline: the same cell's and model's, listed before it.
     for (std::size_t b = i; first.regime != Regime::baseline && b-- > 0;) {
       const ReplicaSpec& base = sweep.replicas[spans[b].begin];

@@ -24,6 +24,7 @@ SCIPY_RESAMPLES = 20000
 BOOT_Z = 5.0
 BOOT_MAX_WIDTH = 0.08
 EXACT = dict(rel=1e-9, abs=1e-12)
+STRESS_FACTORS = [0.05, 0.02]
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +32,12 @@ def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("scipy") / "run"
     cmd = [BINARY, "run", "--device", "cpu", "--out", str(out),
            "--set", "data.n_train=256", "--set", "data.n_test=512", "--set", "train.epochs=3",
-           "--set", f"sweep.seeds={SEEDS}"]
+           "--set", f"sweep.seeds={SEEDS}", "--set", f"data.stress_factors={STRESS_FACTORS}"]
     subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     replicas = pd.read_csv(out / "replicas.csv").sort_values("replica")
+    # Each stress factor's RMSE as a column of its replica's row.
+    stress = pd.read_csv(out / "stress.csv").pivot(index="replica", columns="factor", values="rmse")
+    replicas = replicas.join(stress.rename(columns=lambda f: f"stress_{f:g}"), on="replica")
     with open(out / "summary.json") as f:
         summary = json.load(f)
     comparisons = pd.read_csv(out / "comparisons.csv")
@@ -96,8 +100,11 @@ def test_group_statistics(run):
         assert len(rows) == SEEDS
         iid, ood = rows.iid_rmse.to_numpy(), rows.ood_rmse.to_numpy()
         seeds = rows.seed.to_numpy()
-        for name, x in (("iid_rmse", iid), ("ood_rmse", ood)):
-            s = g[name]
+        assert [e["factor"] for e in g["stress"]] == STRESS_FACTORS
+        metrics = [("iid_rmse", iid, g["iid_rmse"]), ("ood_rmse", ood, g["ood_rmse"])]
+        metrics += [(f"stress {e['factor']:g}", rows[f"stress_{e['factor']:g}"].to_numpy(), e["rmse"])
+                    for e in g["stress"]]
+        for name, x, s in metrics:
             assert s["n"] == len(x)
             assert s["mean"] == pytest.approx(np.mean(x), **EXACT)
             assert s["std"] == pytest.approx(sd(x), **EXACT)

@@ -83,9 +83,10 @@ struct GroupSummary {
   // The values themselves, in id order (the comparisons between groups resample them).
   std::vector<double> iid_values, ood_values;
   MetricInference iid_inference, ood_inference;
-  Estimate gap;           // mean of per-replica OOD - IID, t interval
-  Estimate spread_ratio;  // std(OOD) / std(IID), paired bootstrap
-  Estimate spearman;      // Spearman's rho of (IID, OOD) across seeds, paired bootstrap
+  std::vector<MetricInference> stress_inference;  // one per stress_rmse, like ood_inference
+  Estimate gap;                                   // mean of per-replica OOD - IID, t interval
+  Estimate spread_ratio;                          // std(OOD) / std(IID), paired bootstrap
+  Estimate spearman;                              // Spearman's rho of (IID, OOD) across seeds, paired bootstrap
   // Perceptrons: the population least-squares weights of the regime's training
   // distribution (linear_theory.hpp) and the variance of x3's noise there.
   LinearWeights optimum{};

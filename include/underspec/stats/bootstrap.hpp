@@ -72,6 +72,14 @@ US_HD_INLINE PhiloxKey bootstrap_key(std::uint32_t cell, std::uint32_t model, st
                              ((model & 0xFFu) << 8) | (regime & 0xFFu)};
 }
 
+// Key of the std interval of a group's RMSE on stress factor `factor` (its index in
+// data.stress_factors, < 256): k0 = cell; k1 = 0xB6 (a tag of its own) << 24 | factor << 16 |
+// model << 8 | regime. Its own tag leaves bootstrap_key's intervals as they were.
+US_HD_INLINE PhiloxKey stress_bootstrap_key(std::uint32_t cell, std::uint32_t model, std::uint32_t regime,
+                                            std::uint32_t factor) {
+  return PhiloxKey{cell, 0xB6000000u | ((factor & 0xFFu) << 16) | ((model & 0xFFu) << 8) | (regime & 0xFFu)};
+}
+
 // Index in [0, n) from 32 random bits: floor(u * n / 2^32).
 US_HD_INLINE int bootstrap_index(std::uint32_t bits, int n) {
   return static_cast<int>((static_cast<std::uint64_t>(bits) * static_cast<std::uint64_t>(n)) >> 32);
