@@ -359,6 +359,30 @@ TEST(Outputs, TableBlocksOfManyRowsShowTheFirstAndSayWhereTheRestAre) {
   EXPECT_EQ(full.substr(0, full.find('\n', full.find('\n') + 1)), cut.substr(0, cut.find('\n', cut.find('\n') + 1)));
 }
 
+// The stress block: mean ± std per factor, each factor at the same column on every row, a
+// std that is undefined (one seed) an aligned dash.
+TEST(Outputs, StressTableShowsMeanAndStdAligned) {
+  for (const int seeds : {3, 1}) {
+    RunRecord run = synthetic_run({0.2, 0.05}, seeds);
+    run.results[0].stress_rmse[0] = 1234.5;  // a wider number than the others
+    const std::string table = summary_table(run, summarize_groups(run), "runs/x");
+    const std::size_t header = table.find("stress RMSE (mean ± std) by factor\n");
+    ASSERT_NE(header, std::string::npos) << table;
+    std::istringstream rows(table.substr(table.find('\n', header) + 1));
+    std::vector<std::size_t> at;
+    for (std::string row; std::getline(rows, row) && row.find("backend") != 0;) {
+      if (row.empty()) continue;
+      const std::size_t second = row.find("  0.05: ");
+      ASSERT_NE(second, std::string::npos) << row;
+      at.push_back(second);
+      EXPECT_NE(row.find(" ± "), std::string::npos) << row;
+      if (seeds == 1) EXPECT_NE(row.find("± " + std::string(5, ' ') + "—"), std::string::npos) << row;
+    }
+    ASSERT_EQ(at.size(), 4u) << table;
+    EXPECT_EQ(std::count(at.begin(), at.end(), at[0]), 4) << table;
+  }
+}
+
 TEST_F(OutputDir, WriteOutputsCreatesExactlyTheSixFiles) {
   const RunRecord run = synthetic_run();
   fs::create_directory(dir_ / "run");

@@ -593,15 +593,18 @@ std::string summary_table(const RunRecord& run, const std::vector<GroupSummary>&
     }
     t += rows_left_out(max_rows, comparisons.size(), "comparisons", "comparisons.csv");
   }
-  // The stress curve: mean RMSE per stress factor, one line per group.
+  // The stress curve: RMSE per stress factor, one line per group; the std beside the mean, as
+  // the spread across seeds is what the study measures.
   if (max_stress_factors(sweep) > 0) {
-    t += "\n" + cell_column("cell") + format("%-10s  %-20s  %s\n", "model", "regime", "stress RMSE (mean) by factor");
+    t += "\n" + cell_column("cell") +
+         format("%-10s  %-20s  %s\n", "model", "regime", "stress RMSE (mean ± std) by factor");
     for (std::size_t i = 0; i < std::min(max_rows, groups.size()); ++i) {
       const GroupSummary& g = groups[i];
-      t += cell_column(labels[g.cell]) + format("%-10s  %-20s ", to_string(g.model), to_string(g.regime));
+      t += cell_column(labels[g.cell]) + format("%-10s  %-20s", to_string(g.model), to_string(g.regime));
       const std::vector<double>& factors = sweep.cells[g.cell].config.data.stress_factors;
       for (std::size_t k = 0; k < g.stress_rmse.size(); ++k)
-        t += format(" %s: ", shortest(factors[k]).c_str()) + table_number(g.stress_rmse[k].mean, 9);
+        t += format("  %s: ", shortest(factors[k]).c_str()) + num(g.stress_rmse[k].mean, 7) + " ± " +
+             num(g.stress_rmse[k].std, 6);
       t += '\n';
     }
     t += rows_left_out(max_rows, groups.size(), "groups", "summary.csv");
