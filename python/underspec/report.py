@@ -615,6 +615,36 @@ def _comparisons_table(run: Run) -> str:
     return _scroll(table) + _rows_left_out(len(c), "comparisons", "comparisons.csv") + note
 
 
+def _stress_table(run: Run) -> str:
+    """RMSE on each stress factor, mean ± std with their intervals (summary.json's `stress`),
+    one row per group: the stress figure's medians and quartiles, with their uncertainty."""
+    ss = run.stress_summary
+    if ss is None or ss.empty or "factor" not in ss or "rmse_mean" not in ss:
+        return ""
+    keys = ["cell", "model", "regime"]
+    groups = ss[keys].drop_duplicates()
+    factors = list(dict.fromkeys(ss["factor"]))  # in the config's order
+    at = {(r["cell"], r["model"], r["regime"], r["factor"]): r for r in ss.to_dict("records")}
+    head = (["cell"] if run.axes else []) + ["model", "regime"] + [f"factor {f:g}" for f in factors]
+    rows = []
+    for cell, model, regime in groups.head(MAX_TABLE_ROWS).itertuples(index=False):
+        cells = [html.escape(run.cell_label(cell))] if run.axes else []
+        cells += [html.escape(str(model)), html.escape(str(regime))]
+        for f in factors:
+            row = at.get((cell, model, regime, f))
+            if row is None:  # a cell without this factor
+                cells.append("")
+                continue
+            cells.append(f"{_fmt(row.get('rmse_mean'))} ± {_fmt(row.get('rmse_std'))}"
+                         + _interval(row, "rmse", "mean") + _interval(row, "rmse", "std"))
+        rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
+    table = ('<table class="stress"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+             + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    note = ('<p class="note">RMSE on the stress test domains (x3 = y + N(0,1)/factor), mean ± std over seeds, '
+            'below them their 95% intervals as in the summary table. From summary.json; —: undefined.</p>')
+    return _scroll(table) + _rows_left_out(len(groups), "groups", "summary.csv") + note
+
+
 def _meta_table(run: Run) -> str:
     order = ["version", "git_commit", "started_utc", "command_line", "host", "backend", "devices", "cpu_kernels",
              "threads", "wall_seconds", "replicas", "cells", "shard"]
@@ -639,7 +669,7 @@ table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: left; vertical-align: top; }
 td { font-variant-numeric: tabular-nums; } .scroll { overflow-x: auto; max-width: 100%; }
 thead th { background: #f3f3f3; } .note { color: #555; font-size: 0.85em; }
-.ci { color: #666; font-size: 0.9em; white-space: nowrap; } table.summary .ci { display: block; }
+.ci { color: #666; font-size: 0.9em; white-space: nowrap; } table.summary .ci, table.stress .ci { display: block; }
 table.comparisons td:nth-last-child(-n+5) { white-space: nowrap; }  /* numbers, p-values: one line */
 figure { margin: 1em 0; } figcaption { font-size: 0.9em; color: #444; margin-bottom: 0.3em; }
 figure svg { max-width: 100%; height: auto; } pre { background: #f6f6f6; padding: 0.6em; font-size: 0.8em; }
@@ -706,6 +736,9 @@ def render(run: Run, plots_dir: Path) -> str:
     comparisons = _comparisons_table(run)
     if comparisons:
         parts += ["<h3>Comparisons</h3>", comparisons]
+    stress = _stress_table(run)
+    if stress:
+        parts += ["<h3>Stress factors</h3>", stress]
     parts.append("</section>")
     parts += ['<section id="figures"><h2>Figures</h2>', *figures, "</section>"]
     config_text = ""

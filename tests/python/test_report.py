@@ -381,3 +381,22 @@ def test_cell_labels_follow_the_replicas(run_copy):
     assert run.cell_label(1) == "train.lr=0.003"
     run.replicas = run.replicas.assign(**{"train.lr": "3e-3"})  # a new table: labels made again
     assert run.cell_label(1) == "train.lr=3e-3" and run.cell_label(99) == "cell 99"
+
+
+def test_stress_table_has_each_factor_with_its_intervals(run_copy, one_seed_run):
+    run = underspec.load_run(run_copy)
+    text = report.write_report(run_copy).read_text()
+    table = text[text.index('<table class="stress">'):]
+    table = table[:table.index("</table>")]
+    heads = re.findall(r"<th>([^<]*)</th>", table)
+    assert heads == ["cell", "model", "regime", "factor 0.2", "factor 0.05", "factor 0.02"]
+    rows = re.findall(r"<tr><td>(.*?)</td></tr>", table)
+    assert len(rows) == len(run.summary)
+    first = run.stress_summary.iloc[0]  # the first group's first factor
+    fmt = report._fmt
+    assert rows[0].split("</td><td>")[3] == (
+        f'{fmt(first.rmse_mean)} ± {fmt(first.rmse_std)}'
+        f'<span class="ci">mean [{fmt(first.rmse_mean_ci_lo)}, {fmt(first.rmse_mean_ci_hi)}]</span>'
+        f'<span class="ci">std [{fmt(first.rmse_std_ci_lo)}, {fmt(first.rmse_std_ci_hi)}]</span>')
+    # No stress factors, no table.
+    assert '<table class="stress">' not in report.write_report(one_seed_run).read_text()
