@@ -248,5 +248,22 @@ TEST_F(Cli, AFinishedRunsResumeSaysOnlyThatItIsFinished) {
   EXPECT_NE(r.err.find("is already finished"), std::string::npos) << r.err;
 }
 
+// An --out that is a symbolic link to nothing cannot be created (mkdir says EEXIST): a usage
+// error named as such before any work, as a symlink loop is, not exit 1 after planning it.
+TEST_F(Cli, AnOutputPathThatIsADanglingSymlinkExitsTwo) {
+  ASSERT_EQ(run("run " + kTiny + "--device cpu --out src").status, 0);
+  fs::create_symlink("nowhere", cwd() / "dangling");
+  for (const std::string& cmd :
+       {"run " + kTiny + "--device cpu --out dangling", "plan " + kTiny + "--out dangling",
+        std::string("merge src --out dangling"), "slurm " + kTiny + "--shards 2 --out dangling"}) {
+    const CliResult r = run(cmd);
+    EXPECT_EQ(r.status, 2) << cmd << "\n" << r.err;
+    EXPECT_EQ(r.err.rfind("underspec: error: output path ", 0), 0u) << cmd << "\n" << r.err;
+    EXPECT_NE(r.err.find("dangling is a symbolic link to nowhere"), std::string::npos) << cmd << "\n" << r.err;
+    EXPECT_EQ(lines(r.err).size(), 1u) << cmd << "\n" << r.err;
+  }
+  EXPECT_FALSE(fs::exists(cwd() / "nowhere"));
+}
+
 }  // namespace
 }  // namespace underspec
