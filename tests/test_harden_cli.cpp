@@ -265,5 +265,19 @@ TEST_F(Cli, AnOutputPathThatIsADanglingSymlinkExitsTwo) {
   EXPECT_FALSE(fs::exists(cwd() / "nowhere"));
 }
 
+// `report DIR` of a directory that holds no run is bad input, as it is for merge and score.
+TEST_F(Cli, ReportOfADirectoryWithoutARunExitsTwo) {
+  fs::create_directory(cwd() / "empty");
+  fs::create_directory(cwd() / "other");
+  write("other/notes.txt", "x");
+  for (const std::string dir : {"empty", "other"}) {
+    const CliResult r = run("report " + dir);
+    EXPECT_EQ(r.status, 2) << dir << "\n" << r.err;
+    EXPECT_EQ(r.err.rfind("underspec: error: report: " + dir + " ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find("not a finished run directory"), std::string::npos) << r.err;
+    EXPECT_EQ(lines(r.err).size(), 1u) << r.err;
+  }
+}
+
 }  // namespace
 }  // namespace underspec

@@ -240,7 +240,7 @@ int main(int argc, char** argv) {
       if (const std::string problem = underspec::path_problem(report_dir, true); !problem.empty())
         return fail(kExitUsage, "report: run directory " + report_dir + " " + problem);
       if (!std::filesystem::is_regular_file(std::filesystem::path(report_dir) / "replicas.csv"))
-        return fail(kExitRuntime, report_dir + " holds no replicas.csv (not a finished run directory)");
+        return fail(kExitUsage, "report: " + report_dir + " holds no replicas.csv (not a finished run directory)");
       switch (underspec::write_report(report_dir, false)) {
         case underspec::ReportStatus::written:
           return 0;
