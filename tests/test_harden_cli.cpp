@@ -279,5 +279,29 @@ TEST_F(Cli, ReportOfADirectoryWithoutARunExitsTwo) {
   }
 }
 
+// Threads that cannot be started (the process limit, ulimit -u) are one `underspec: error:`
+// line and exit 1 before anything is created, not libgomp's own message. Root ignores
+// RLIMIT_NPROC, so as root the binary runs as nobody.
+TEST_F(Cli, ThreadsThatCannotStartAreOneErrorLine) {
+  if (std::system("command -v prlimit >/dev/null 2>&1") != 0) GTEST_SKIP() << "no prlimit";
+  std::string as = "prlimit --nproc=1 --";
+  if (::geteuid() == 0) {
+    if (std::system("command -v setpriv >/dev/null 2>&1") != 0) GTEST_SKIP() << "no setpriv";
+    as = "setpriv --reuid=65534 --regid=65534 --clear-groups " + as;
+    fs::permissions(dir_, fs::perms::all);
+    fs::permissions(cwd(), fs::perms::all);
+  }
+  for (const std::string& cmd :
+       {"run " + kTiny + "--device cpu --threads 2 --out out", "plan " + kTiny + "--threads 2"}) {
+    const CliResult r = run(cmd, as);
+    EXPECT_EQ(r.status, 1) << cmd << "\n" << r.err;
+    EXPECT_EQ(r.err.rfind("underspec: error: cannot start 2 threads", 0), 0u) << cmd << "\n" << r.err;
+    EXPECT_NE(r.err.find("--threads"), std::string::npos) << r.err;
+    EXPECT_EQ(lines(r.err).size(), 1u) << cmd << "\n" << r.err;
+  }
+  EXPECT_TRUE(cwd_entries().empty());
+  EXPECT_EQ(run("run " + kTiny + "--device cpu --threads 1 --progress none --out one", as).status, 0);
+}
+
 }  // namespace
 }  // namespace underspec
