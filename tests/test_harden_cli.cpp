@@ -303,5 +303,27 @@ TEST_F(Cli, ThreadsThatCannotStartAreOneErrorLine) {
   EXPECT_EQ(run("run " + kTiny + "--device cpu --threads 1 --progress none --out one", as).status, 0);
 }
 
+// The perceptron-weights block stays aligned when the truth differs across grid cells: each
+// weight starts at the same column on every row (it moved with the width of "(true, optimum)").
+TEST_F(Cli, WeightsBlockStaysAlignedAcrossCellsOfDifferentTruths) {
+  const CliResult r = run("run " + kTiny +
+                          "--device cpu --set 'sweep.models=[\"perceptron\"]' --set 'sweep.regimes=[\"baseline\"]' "
+                          "--set 'sweep.grid.\"data.coefficients\"=[[1, 2], [-1e6, 2e-7]]' --out out");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto column = [](const std::string& line, const std::string& what) {  // in characters, not bytes
+    const std::size_t at = line.find(what);
+    if (at == std::string::npos) return std::string::npos;
+    return static_cast<std::size_t>(
+        std::count_if(line.begin(), line.begin() + static_cast<std::ptrdiff_t>(at),
+                      [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+  };
+  std::vector<std::string> rows;
+  for (const std::string& line : lines(r.out))
+    if (line.find(" x1 ") != std::string::npos && line.find(" bias ") != std::string::npos) rows.push_back(line);
+  ASSERT_EQ(rows.size(), 2u) << r.out;
+  for (const char* weight : {" x2 ", " x3 ", " bias "})
+    EXPECT_EQ(column(rows[0], weight), column(rows[1], weight)) << weight << "\n" << rows[0] << "\n" << rows[1];
+}
+
 }  // namespace
 }  // namespace underspec
