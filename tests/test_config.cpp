@@ -551,7 +551,8 @@ TEST_F(ConfigFile, GridErrors) {
                "sweep.grid.\"model.mlp.hidden\"[1]: duplicate", 2, 33);
   expect_error("[sweep.grid]\n\"train.momentum\" = [0.9]\n",
                "sweep.grid.\"train.momentum\": unknown key 'train.momentum'", 2, 20);
-  expect_error("[sweep.grid]\n\"data\" = [1]\n", "unknown key 'data'", 2, 10);
+  expect_error("[sweep.grid]\n\"data\" = [1]\n",
+               "unknown key 'data': [data] is a table; an axis is one of its keys, e.g. \"data.n_train\"", 2, 10);
   expect_error("[sweep.grid]\n\"sweep.seeds\" = [1, 2]\n", "sweep.grid.\"sweep.seeds\": keys of [sweep]", 2, 17);
   expect_error("[sweep.grid]\n\"sweep.grid\" = [1]\n", "sweep.grid.\"sweep.grid\": keys of [sweep]", 2, 16);
   expect_error("[sweep.grid]\nsweep.seeds = [1]\n", "sweep.grid.\"sweep.seeds\": keys of [sweep]", 2, 15);
