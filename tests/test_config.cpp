@@ -338,6 +338,24 @@ TEST(ConfigOverride, SetsAnyKey) {
   EXPECT_EQ(c.mlp.hidden, std::vector<int>{32});
 }
 
+// A --set value is any TOML value: arrays may start with blanks, signs or nested arrays and
+// span lines, as in a file (the value once sat at the start of a line, where `[ [` or `[+`
+// read as a malformed table header).
+TEST(ConfigOverride, ArraysAreValuesWhateverTheirLayout) {
+  ExperimentConfig c;
+  apply_override(c, "sweep.grid.\"model.mlp.hidden\"=[ [32], [64, 64] ]");
+  ASSERT_EQ(c.sweep.grid.size(), 1u);
+  EXPECT_EQ(c.sweep.grid[0].values, (std::vector<std::string>{"[32]", "[64, 64]"}));
+  apply_override(c, "sweep.grid.\"train.lr\"=[+1e-3, 3e-3]");
+  EXPECT_EQ(c.sweep.grid[1].values, (std::vector<std::string>{"0.001", "0.003"}));
+  apply_override(c, "data.coefficients=[ +1.5, -2.0 ]");
+  EXPECT_EQ(c.data.coefficients, (std::array<double, 2>{1.5, -2.0}));
+  apply_override(c, "sweep.models=[\n  \"mlp\",\n]");
+  EXPECT_EQ(c.sweep.models, std::vector<ModelKind>{ModelKind::mlp});
+  EXPECT_THROW(apply_override(c, "model.mlp.hidden=[ [8] ]"), ConfigError);  // valid TOML, the wrong type
+  EXPECT_THROW(apply_override(c, "model.mlp.hidden=[\n[8"), ConfigError);    // not TOML
+}
+
 TEST(ConfigOverride, ValuesOutsideFloatRangeAreRefused) {
   for (const std::string arg : {"train.eps=1e-46", "train.lr=1e-300", "data.intercept=1e300",
                                 "data.coefficients=[1e300,0]", "sweep.grid.\"train.lr\"=[1e-3, 1e-50]"}) {
@@ -533,7 +551,8 @@ TEST_F(ConfigFile, GridErrors) {
                "sweep.grid.\"model.mlp.hidden\"[1]: duplicate", 2, 33);
   expect_error("[sweep.grid]\n\"train.momentum\" = [0.9]\n",
                "sweep.grid.\"train.momentum\": unknown key 'train.momentum'", 2, 20);
-  expect_error("[sweep.grid]\n\"data\" = [1]\n", "unknown key 'data'", 2, 10);
+  expect_error("[sweep.grid]\n\"data\" = [1]\n",
+               "unknown key 'data': [data] is a table; an axis is one of its keys, e.g. \"data.n_train\"", 2, 10);
   expect_error("[sweep.grid]\n\"sweep.seeds\" = [1, 2]\n", "sweep.grid.\"sweep.seeds\": keys of [sweep]", 2, 17);
   expect_error("[sweep.grid]\n\"sweep.grid\" = [1]\n", "sweep.grid.\"sweep.grid\": keys of [sweep]", 2, 16);
   expect_error("[sweep.grid]\nsweep.seeds = [1]\n", "sweep.grid.\"sweep.seeds\": keys of [sweep]", 2, 15);

@@ -248,5 +248,85 @@ TEST_F(Cli, AFinishedRunsResumeSaysOnlyThatItIsFinished) {
   EXPECT_NE(r.err.find("is already finished"), std::string::npos) << r.err;
 }
 
+// An --out that is a symbolic link to nothing cannot be created (mkdir says EEXIST): a usage
+// error named as such before any work, as a symlink loop is, not exit 1 after planning it.
+TEST_F(Cli, AnOutputPathThatIsADanglingSymlinkExitsTwo) {
+  ASSERT_EQ(run("run " + kTiny + "--device cpu --out src").status, 0);
+  fs::create_symlink("nowhere", cwd() / "dangling");
+  for (const std::string& cmd :
+       {"run " + kTiny + "--device cpu --out dangling", "plan " + kTiny + "--out dangling",
+        std::string("merge src --out dangling"), "slurm " + kTiny + "--shards 2 --out dangling"}) {
+    const CliResult r = run(cmd);
+    EXPECT_EQ(r.status, 2) << cmd << "\n" << r.err;
+    EXPECT_EQ(r.err.rfind("underspec: error: output path ", 0), 0u) << cmd << "\n" << r.err;
+    EXPECT_NE(r.err.find("dangling is a symbolic link to nowhere"), std::string::npos) << cmd << "\n" << r.err;
+    EXPECT_EQ(lines(r.err).size(), 1u) << cmd << "\n" << r.err;
+  }
+  EXPECT_FALSE(fs::exists(cwd() / "nowhere"));
+}
+
+// `report DIR` of a directory that holds no run is bad input, as it is for merge and score.
+TEST_F(Cli, ReportOfADirectoryWithoutARunExitsTwo) {
+  fs::create_directory(cwd() / "empty");
+  fs::create_directory(cwd() / "other");
+  write("other/notes.txt", "x");
+  for (const std::string dir : {"empty", "other"}) {
+    const CliResult r = run("report " + dir);
+    EXPECT_EQ(r.status, 2) << dir << "\n" << r.err;
+    EXPECT_EQ(r.err.rfind("underspec: error: report: " + dir + " ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find("not a finished run directory"), std::string::npos) << r.err;
+    EXPECT_EQ(lines(r.err).size(), 1u) << r.err;
+  }
+}
+
+// Threads that cannot be started (the process limit, ulimit -u) are one `underspec: error:`
+// line and exit 1 before anything is created, not libgomp's own message. Root ignores
+// RLIMIT_NPROC, so as root the binary runs as nobody.
+TEST_F(Cli, ThreadsThatCannotStartAreOneErrorLine) {
+#ifdef __SANITIZE_ADDRESS__
+  GTEST_SKIP() << "LeakSanitizer starts a thread at exit, which the process limit stops";
+#endif
+  if (std::system("command -v prlimit >/dev/null 2>&1") != 0) GTEST_SKIP() << "no prlimit";
+  std::string as = "prlimit --nproc=1 --";
+  if (::geteuid() == 0) {
+    if (std::system("command -v setpriv >/dev/null 2>&1") != 0) GTEST_SKIP() << "no setpriv";
+    as = "setpriv --reuid=65534 --regid=65534 --clear-groups " + as;
+    fs::permissions(dir_, fs::perms::all);
+    fs::permissions(cwd(), fs::perms::all);
+  }
+  for (const std::string& cmd :
+       {"run " + kTiny + "--device cpu --threads 2 --out out", "plan " + kTiny + "--threads 2"}) {
+    const CliResult r = run(cmd, as);
+    EXPECT_EQ(r.status, 1) << cmd << "\n" << r.err;
+    EXPECT_EQ(r.err.rfind("underspec: error: cannot start 2 threads", 0), 0u) << cmd << "\n" << r.err;
+    EXPECT_NE(r.err.find("--threads"), std::string::npos) << r.err;
+    EXPECT_EQ(lines(r.err).size(), 1u) << cmd << "\n" << r.err;
+  }
+  EXPECT_TRUE(cwd_entries().empty());
+  EXPECT_EQ(run("run " + kTiny + "--device cpu --threads 1 --progress none --out one", as).status, 0);
+}
+
+// The perceptron-weights block stays aligned when the truth differs across grid cells: each
+// weight starts at the same column on every row (it moved with the width of "(true, optimum)").
+TEST_F(Cli, WeightsBlockStaysAlignedAcrossCellsOfDifferentTruths) {
+  const CliResult r = run("run " + kTiny +
+                          "--device cpu --set 'sweep.models=[\"perceptron\"]' --set 'sweep.regimes=[\"baseline\"]' "
+                          "--set 'sweep.grid.\"data.coefficients\"=[[1, 2], [-1e6, 2e-7]]' --out out");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto column = [](const std::string& line, const std::string& what) {  // in characters, not bytes
+    const std::size_t at = line.find(what);
+    if (at == std::string::npos) return std::string::npos;
+    return static_cast<std::size_t>(
+        std::count_if(line.begin(), line.begin() + static_cast<std::ptrdiff_t>(at),
+                      [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+  };
+  std::vector<std::string> rows;
+  for (const std::string& line : lines(r.out))
+    if (line.find(" x1 ") != std::string::npos && line.find(" bias ") != std::string::npos) rows.push_back(line);
+  ASSERT_EQ(rows.size(), 2u) << r.out;
+  for (const char* weight : {" x2 ", " x3 ", " bias "})
+    EXPECT_EQ(column(rows[0], weight), column(rows[1], weight)) << weight << "\n" << rows[0] << "\n" << rows[1];
+}
+
 }  // namespace
 }  // namespace underspec

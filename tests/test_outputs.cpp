@@ -142,6 +142,26 @@ TEST_F(OutputDir, StagingDirRenamesATakenTargetWhenAsked) {
   EXPECT_EQ(entries(dir_), (std::vector<std::string>{"run", "run-2"}));
 }
 
+// Default run names taken by commands started in the same second: a name default_output_dir
+// found free (`x-3`) but taken by the time it is created continues the series (`x-4`), as
+// the README promises `-2`, `-3`, ..., instead of becoming `x-3-2`.
+TEST_F(OutputDir, ATakenDefaultNameContinuesItsSeries) {
+  for (const char* taken : {"x", "x-2", "x-3"}) fs::create_directory(dir_ / taken);
+  fs::path dir = dir_ / "x-3";
+  EXPECT_TRUE(make_output_dir(dir, true));
+  EXPECT_EQ(dir, dir_ / "x-4");
+  dir = dir_ / "x";
+  EXPECT_TRUE(make_output_dir(dir, true));
+  EXPECT_EQ(dir, dir_ / "x-5");
+  fs::create_directory(dir_ / "y-2");  // no `y`: `y-2` is a name of its own
+  dir = dir_ / "y-2";
+  EXPECT_TRUE(make_output_dir(dir, true));
+  EXPECT_EQ(dir, dir_ / "y-2-2");
+  dir = dir_ / "x-3";
+  EXPECT_FALSE(make_output_dir(dir, false));  // an explicit --out is never renamed
+  EXPECT_EQ(dir, dir_ / "x-3");
+}
+
 TEST_F(OutputDir, FreeOutputDir) {
   EXPECT_NO_THROW(require_free_output_dir(dir_ / "absent"));
   EXPECT_NO_THROW(require_free_output_dir(dir_));  // empty

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <limits>
+#include <stdexcept>
 #include <system_error>
 #include <thread>
 
@@ -196,6 +197,22 @@ int parse_threads(const std::string& text) {
                      " hardware thread" + (hardware == 1 ? "" : "s") + ", at most " +
                      std::to_string(kMaxThreadsFactor) + "x), got '" + text + "'");
   return static_cast<int>(value);
+}
+
+void require_threads(int threads, int extra) {
+  std::vector<std::thread> started;
+  std::string problem;
+  for (int i = 0; i < extra && problem.empty(); ++i) {
+    try {
+      started.emplace_back([] {});
+    } catch (const std::system_error& e) {
+      problem = e.code().message();
+    }
+  }
+  for (std::thread& t : started) t.join();
+  if (!problem.empty())
+    throw std::runtime_error("cannot start " + std::to_string(threads) + " thread" + (threads == 1 ? "" : "s") + " (" +
+                             problem + "; is the limit on processes, ulimit -u, reached?): use fewer --threads");
 }
 
 // Checks an integer option's text before CLI11 converts it: an integer in [min, INT_MAX], with

@@ -27,6 +27,12 @@ CLI::Validator integer_at_least(int min);
 constexpr int kMaxThreadsFactor = 4;
 int parse_threads(const std::string& text);
 
+// Starts and joins `extra` threads, so that a process limit (ulimit -u) that would stop
+// OpenMP or the progress line mid-run (libgomp then prints its own message and exits) is
+// found before anything is created; throws std::runtime_error naming `threads` (the
+// --threads count) when one cannot start.
+void require_threads(int threads, int extra);
+
 // argv with every `--opt=` (an option of some subcommand of `app` that takes a value) split
 // into `--opt` and an empty argument.
 std::vector<std::string> with_empty_values_split(const CLI::App& app, int argc, char** argv);

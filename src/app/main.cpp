@@ -232,6 +232,11 @@ int main(int argc, char** argv) {
     // What OpenMP runs beside the backend (the statistics' bootstrap) stays within --threads
     // too: shards run side by side with --threads 1 must not each take every core after training.
     if (options.threads > 0) omp_set_num_threads(options.threads);
+    if (*run || *plan || *merge || *score || *bench) {
+      // OpenMP's workers, and the progress line's thread of a run that trains
+      const int omp = options.threads > 0 ? options.threads : omp_get_max_threads();
+      require_threads(omp, omp - 1 + (*run && !options.dry_run && progress != "none" ? 1 : 0));
+    }
     options.out = out;
     options.stderr_is_terminal = ::isatty(STDERR_FILENO) == 1;
     const char* no_report_env = std::getenv("UNDERSPEC_NO_REPORT");  // tests: as --no-report
@@ -240,7 +245,7 @@ int main(int argc, char** argv) {
       if (const std::string problem = underspec::path_problem(report_dir, true); !problem.empty())
         return fail(kExitUsage, "report: run directory " + report_dir + " " + problem);
       if (!std::filesystem::is_regular_file(std::filesystem::path(report_dir) / "replicas.csv"))
-        return fail(kExitRuntime, report_dir + " holds no replicas.csv (not a finished run directory)");
+        return fail(kExitUsage, "report: " + report_dir + " holds no replicas.csv (not a finished run directory)");
       switch (underspec::write_report(report_dir, false)) {
         case underspec::ReportStatus::written:
           return 0;

@@ -385,6 +385,12 @@ void set_grid_axis(ExperimentConfig& config, const std::string& axis, const Fiel
   if (axis == "sweep" || axis.starts_with("sweep."))
     values.fail("keys of [sweep] cannot be grid axes (the grid varies the experiment, not the sweep)");
   const KeySpec* spec = find_key(axis);
+  if (!spec && is_table(axis)) {  // did_you_mean would suggest the table's own name
+    const auto first = std::find_if(std::begin(kKeys), std::end(kKeys),
+                                    [&](const KeySpec& k) { return k.key.starts_with(axis + "."); });
+    values.fail("unknown key '" + axis + "': [" + axis + "] is a table; an axis is one of its keys" +
+                (first != std::end(kKeys) ? ", e.g. \"" + std::string(first->key) + "\"" : std::string()));
+  }
   if (!spec) values.fail("unknown key '" + axis + "'" + did_you_mean(axis));
   if (const auto* a = values.node().as_array(); a && a->empty()) values.fail("empty list: an axis needs a value");
   GridAxis out{axis, {}};

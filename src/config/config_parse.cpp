@@ -195,11 +195,13 @@ void apply_text(ExperimentConfig& config, const std::string& key, std::string_vi
   if (!grid_axis_of(key, axis) && !find_key(key) && !is_table(key))
     fail("unknown key '" + key + "'" + did_you_mean(key));
   if (value.empty()) fail(key + ": missing value");
-  if (const std::string problem = unparsable_by_tomlpp(value); !problem.empty())
+  // Checked as the document toml++ parses: the value alone would start a line, where
+  // `[ [32], [64] ]` or `[+1e-3]` reads as a malformed table header.
+  const std::string doc = "v = " + std::string(value) + "\n";
+  if (const std::string problem = unparsable_by_tomlpp(doc); !problem.empty())
     fail(key + ": not a TOML value (" + problem.substr(problem.find("error: ") + 7) + ")");
   toml::table parsed;
   try {
-    const std::string doc = "v = " + std::string(value) + "\n";
     parsed = toml::parse(std::string_view(doc), std::string_view("--set"));
   } catch (const toml::parse_error& e) {
     fail(key + ": not a TOML value (" + std::string(e.description()) + ")");

@@ -89,11 +89,32 @@ void require_free_output_dir(const fs::path& dir) {
     throw OutputDirTaken("output directory " + dir.string() + " already exists and is not empty");
 }
 
+namespace {
+
+// When `dir` is `NAME-K` and NAME is a directory, the names after it are NAME-(K+1), ...:
+// default_output_dir skipped the names it saw taken, and one taken since must not become
+// NAME-K-2.
+void continue_numbering(const fs::path& dir, fs::path& base, int& suffix) {
+  const std::string name = dir.filename().string();
+  const auto dash = name.rfind('-');
+  if (dash == std::string::npos || dash + 1 == name.size() || name.size() - dash > 9 ||
+      name.find_first_not_of("0123456789", dash + 1) != std::string::npos)
+    return;
+  std::error_code ec;
+  if (!fs::is_directory(dir.parent_path() / name.substr(0, dash), ec)) return;
+  base = dir.parent_path() / name.substr(0, dash);
+  suffix = std::stoi(name.substr(dash + 1)) + 1;
+}
+
+}  // namespace
+
 bool make_output_dir(fs::path& dir, bool rename_if_taken) {
   std::error_code ec;
   if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), ec);  // else create_directory says why
-  const fs::path base = dir;
-  for (int suffix = 2; !fs::create_directory(dir, ec); ++suffix) {
+  fs::path base = dir;
+  int suffix = 2;
+  if (rename_if_taken) continue_numbering(dir, base, suffix);
+  for (; !fs::create_directory(dir, ec); ++suffix) {
     if (ec) throw OutputError("cannot create the output directory " + dir.string() + ": " + ec.message());
     if (!rename_if_taken) return false;
     dir = base.string() + "-" + std::to_string(suffix);

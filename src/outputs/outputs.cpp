@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <cmath>
@@ -564,16 +565,32 @@ std::string summary_table(const RunRecord& run, const std::vector<GroupSummary>&
   if (weight_rows > 0) {
     t += "\n" + cell_column("cell") +
          format("%-20s  %s\n", "regime", "perceptron weights: learned mean ± std (true, LS optimum)");
-    std::size_t shown = 0;
-    for (const GroupSummary& g : groups) {
-      if (g.weights.empty()) continue;
-      if (shown++ == max_rows) break;
-      const DataConfig& data = sweep.cells[g.cell].config.data;
+    // "(true, optimum)" of each weight, padded to the widest of its column so that the next
+    // weight starts at the same column on every row (the truth differs across grid cells).
+    std::vector<const GroupSummary*> rows;
+    for (const GroupSummary& g : groups)
+      if (!g.weights.empty() && rows.size() < max_rows) rows.push_back(&g);
+    std::vector<std::array<std::string, kPerceptronParams>> refs(rows.size());
+    std::array<std::size_t, kPerceptronParams> ref_width{};
+    const auto text_width = [](const std::string& s) {  // an em dash is three bytes, one column
+      return s.size() - 2 * static_cast<std::size_t>(std::count(s.begin(), s.end(), '\xE2'));
+    };
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      const DataConfig& data = sweep.cells[rows[r]->cell].config.data;
       const double truth[kPerceptronParams] = {data.coefficients[0], data.coefficients[1], 0.0, data.intercept};
+      for (int p = 0; p < kPerceptronParams; ++p) {
+        refs[r][p] = format("(%.4g, ", truth[p]) + table_number(rows[r]->optimum[p], 9) + ")";
+        ref_width[p] = std::max(ref_width[p], text_width(refs[r][p]));
+      }
+    }
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      const GroupSummary& g = *rows[r];
       t += cell_column(labels[g.cell]) + format("%-20s ", to_string(g.regime));
-      for (int p = 0; p < kPerceptronParams; ++p)
-        t += format(" %s ", kWeightNames[p]) + num(g.weights[p].mean, 7) + " ± " + left(g.weights[p].std, 7) +
-             format(" (%.4g, ", truth[p]) + table_number(g.optimum[p], 9) + ")";
+      for (int p = 0; p < kPerceptronParams; ++p) {
+        t += format(" %s ", kWeightNames[p]) + num(g.weights[p].mean, 7) + " ± " + left(g.weights[p].std, 7) + " " +
+             refs[r][p];
+        if (p + 1 < kPerceptronParams) t += std::string(ref_width[p] - text_width(refs[r][p]), ' ');
+      }
       t += '\n';
     }
     t += rows_left_out(max_rows, weight_rows, "perceptron groups", "summary.csv");

@@ -135,6 +135,10 @@ RunDirectory inspect(const fs::path& dir, bool resume, const char* taken_advice,
   if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory)
     throw UsageError("output path " + dir.string() + ": " + ec.message());
   if (!fs::exists(status)) {
+    // mkdir(2) does not follow a symbolic link to nothing: it fails with EEXIST.
+    if (fs::is_symlink(fs::symlink_status(dir, ec)))
+      throw UsageError("output path " + dir.string() + " is a symbolic link to " + fs::read_symlink(dir, ec).string() +
+                       ", which does not exist; remove it or choose another --out");
     require_creatable(dir);
     return r;
   }
