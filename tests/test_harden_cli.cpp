@@ -31,6 +31,16 @@ TEST_F(Cli, ThreadsOutOfRangeExitTwoWithTheRange) {
   EXPECT_EQ(run("plan --threads " + std::to_string(4 * hw) + " --out out").status, 0);
 }
 
+// Work that would take absurdly long is not refused: plan shows its estimate (the CPU keeps
+// no table that grows with epochs x steps).
+TEST_F(Cli, AbsurdlyLongTrainingIsPlannedNotRefused) {
+  const CliResult r = run("plan --device cpu --set train.epochs=2147483647");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find(" days"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("host memory  about"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("TiB"), std::string::npos) << r.out;
+}
+
 TEST_F(Cli, BadOutputPathsExitTwoNamingThePath) {
   write("file", "x");
   ASSERT_EQ(::mkfifo((cwd() / "fifo").c_str(), 0600), 0);

@@ -396,7 +396,9 @@ TEST(Outputs, StressTableShowsMeanAndStdAligned) {
       ASSERT_NE(second, std::string::npos) << row;
       at.push_back(second);
       EXPECT_NE(row.find(" ± "), std::string::npos) << row;
-      if (seeds == 1) EXPECT_NE(row.find("± " + std::string(5, ' ') + "—"), std::string::npos) << row;
+      if (seeds == 1) {
+        EXPECT_NE(row.find("± " + std::string(5, ' ') + "—"), std::string::npos) << row;
+      }
     }
     ASSERT_EQ(at.size(), 4u) << table;
     EXPECT_EQ(std::count(at.begin(), at.end(), at[0]), 4) << table;

@@ -10,7 +10,9 @@
 #include <functional>
 #include <numeric>
 
+#include "underspec/backends/backend.hpp"
 #include "underspec/config/config_io.hpp"
+#include "underspec/core/adam.hpp"
 #include "underspec/outputs/outputs.hpp"
 #include "underspec/run/time_estimate.hpp"
 
@@ -41,8 +43,13 @@ std::string format_bytes(double bytes) {
   return fmt(u == 0 ? "%.0f" : "%.1f", bytes) + " " + units[u];
 }
 
+bool device_uses_adam_tables(const std::string& device) {
+  std::string why;
+  return device == "cuda" || (device == "auto" && cuda_backend_available(&why));
+}
+
 MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::vector<Cell>& cells, int threads,
-                                    bool save_params, std::uint64_t shard_replicas) {
+                                    bool save_params, std::uint64_t shard_replicas, bool adam_tables) {
   if (threads <= 0) threads = omp_get_max_threads();
   // Every run lists the whole sweep's replicas (sizeof(ReplicaSpec) each); the result rows,
   // pending checkpoint records and the statistics' copies are its shard's: ~520 bytes a
@@ -61,11 +68,12 @@ MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::v
     const double train_sets = c.data.per_replica ? 0.0 : static_cast<double>(c.sweep.regimes.size());
     cell_datasets.push_back(
         16.0 * (static_cast<double>(c.data.n_test) * (2 + k) + static_cast<double>(c.data.n_train) * train_sets));
-    // Per thread: a per-replica training set, the Adam/StepLR table of one training, the
-    // trainer's workspace (TrainWorkspace: parameters, gradients, moments, a batch's
+    // Per thread: a per-replica training set, the Adam/StepLR table of one training (CUDA
+    // only), the trainer's workspace (TrainWorkspace: parameters, gradients, moments, a batch's
     // activations and errors, and the transposed weights, width^2) and two copies of the
     // result's parameters (the one returned, the one the driver's sink makes).
-    const double adam = 16.0 * static_cast<double>(replica_steps(c));
+    const double adam =
+        adam_tables ? static_cast<double>(sizeof(AdamStep)) * static_cast<double>(replica_steps(c)) : 0.0;
     double workspace = 0;
     for (ModelKind model : c.sweep.models) {
       const NetShape shape = net_shape(c, model);
@@ -189,7 +197,9 @@ RunPlan plan_run(const Sweep& sweep, ShardRange range, bool save_params, bool re
   }
   p.disk_bytes *= 1.25;  // the sizes above vary with the numbers' digits and the plots' content
   // The same estimate the driver checks against the memory available (one formula).
-  p.host_bytes = estimate_host_memory(sweep.config, sweep.cells, threads, save_params, p.replicas).bytes;
+  p.host_bytes =
+      estimate_host_memory(sweep.config, sweep.cells, threads, save_params, p.replicas, device_uses_adam_tables(device))
+          .bytes;
   return p;
 }
 

@@ -218,9 +218,9 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   if ((run_dir.has_checkpoint || run_dir.has_config) && !options.config_given) config = run_dir.config;
   const ShardSpec shard = options.shard.value_or(ShardSpec{});
   const std::uint64_t shard_replicas = (replica_count(config) + shard.count - 1) / shard.count;  // the largest shard
-  require_host_memory(
-      estimate_host_memory(config, make_cells(config), options.threads, options.save_params, shard_replicas),
-      options.shard.has_value());
+  require_host_memory(estimate_host_memory(config, make_cells(config), options.threads, options.save_params,
+                                           shard_replicas, device_uses_adam_tables(options.device)),
+                      options.shard.has_value());
   const Sweep sweep = make_sweep(config);
   const ShardRange range = shard_range(static_cast<std::uint32_t>(sweep.replicas.size()), shard.index, shard.count);
   for (const std::string& w : idle_axis_warnings(config)) err << "underspec: warning: " << w << '\n';

@@ -49,6 +49,12 @@ struct TrainRun {
   int batch_size;
   float augmentation_std;
   const AdamStep* adam_steps;  // [epochs * steps_per_epoch]: step number k+1 at index k
+  // Host trainers may pass no table (adam_steps null): each step's scalars are then computed
+  // as make_adam_table computes them (same function, same bits) from these, so that nothing
+  // grows with epochs x steps. Device code always reads a table (pow in double on the GPU need
+  // not round as the host's does).
+  AdamHyper hyper{};
+  StepLr schedule{};
 };
 
 // Where one replica's working set lives (shared memory or a global scratch slice).
@@ -467,13 +473,30 @@ template <class EpochStart, class Step>
 US_HD_INLINE void for_each_epoch_minibatch(const TrainRun& run, const ReplicaJob& job, std::uint32_t n,
                                            EpochStart&& epoch_start, Step&& step) {
   const auto batch_size = static_cast<std::uint32_t>(run.batch_size);
+#ifdef __CUDA_ARCH__
   int k = 0;
+#else
+  std::int64_t k = 0;  // without a table, epochs x steps may pass INT_MAX
+#endif
   for (int epoch = 0; epoch < run.epochs; ++epoch) {
     const auto e = static_cast<std::uint32_t>(epoch);
     const EpochPermutation perm = make_epoch_permutation(n, job.seed, e);
     epoch_start(e, perm);
+#ifdef __CUDA_ARCH__
     for (std::uint32_t start = 0; start < n; start += batch_size)
       step(e, perm, start, batch_size < n - start ? batch_size : n - start, run.adam_steps[k++]);
+#else
+    const double lr = run.adam_steps ? 0.0 : step_lr(run.hyper.lr, run.schedule, epoch);
+    for (std::uint32_t start = 0; start < n; start += batch_size) {
+      const std::uint32_t rows = batch_size < n - start ? batch_size : n - start;
+      if (run.adam_steps) {
+        step(e, perm, start, rows, run.adam_steps[k++]);
+      } else {
+        const AdamStep adam = make_adam_step(run.hyper, lr, ++k);
+        step(e, perm, start, rows, adam);
+      }
+    }
+#endif
   }
 }
 
@@ -507,6 +530,10 @@ US_HD_INLINE void group_train_replica(const Group& g, const NetShape& shape, con
                          group_train_step<TM, TN>(g, shape, st, batch, adam);
                        });
   } else {
+#ifndef __CUDA_ARCH__
+    // pending_adam below points into the table: a group of several ranks needs one.
+    if (run.adam_steps == nullptr) throw std::logic_error("group_train_replica: a parallel group needs an Adam table");
+#endif
     // Minibatch k is gathered during step k - 1 (the first on its own), into the input
     // buffer that step does not read.
     float* input = st.buf.act[0];

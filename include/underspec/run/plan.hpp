@@ -33,8 +33,12 @@ struct MemoryEstimate {
 // kCheckpointBufferBytes of them waiting, and a segment read back is at most that size.
 inline constexpr std::size_t kCheckpointBufferBytes = std::size_t{32} << 20;
 // `shard_replicas`: the replicas this run holds results of (a shard's; 0: the whole sweep).
+// `adam_tables`: the backend keeps a training's whole Adam/StepLR table (CUDA, whose kernels
+// read it on the device); the CPU computes each step's scalars as it goes.
 MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::vector<Cell>& cells, int threads,
-                                    bool save_params, std::uint64_t shard_replicas = 0);
+                                    bool save_params, std::uint64_t shard_replicas = 0, bool adam_tables = false);
+// Whether `device` (auto, cpu, cuda) trains with whole Adam tables: CUDA, or auto with a GPU.
+bool device_uses_adam_tables(const std::string& device);
 
 // `done` (empty, or one flag per replica of `range`): replicas a resumed run has finished;
 // work and FLOPs count only the others, memory and disk the whole range (the outputs).

@@ -59,10 +59,15 @@ DatasetView view_of(const Dataset& d) {
 
 std::vector<float> train_replica(const ExperimentConfig& config, const NetShape& shape, const ReplicaSpec& replica,
                                  const Dataset& train, TrainWorkspace& workspace) {
-  const auto n = static_cast<std::uint32_t>(train.size());
-  const std::vector<AdamStep> adam_steps = make_adam_table(config.train, n);
-  const TrainRun run{config.train.epochs, config.train.batch_size, static_cast<float>(config.augmentation.noise_std),
-                     adam_steps.data()};
+  // No Adam table: the trainer computes each step's scalars as it goes (group_trainer.hpp),
+  // so a training's memory does not grow with its epochs.
+  const TrainConfig& t = config.train;
+  const TrainRun run{t.epochs,
+                     t.batch_size,
+                     static_cast<float>(config.augmentation.noise_std),
+                     nullptr,
+                     AdamHyper{t.lr, t.betas[0], t.betas[1], t.eps},
+                     StepLr{t.step_size, t.gamma}};
   const ReplicaJob job{replica.seed, replica.regime == Regime::augmentation ? 1u : 0u, 0u, 0u};
   const ReplicaState state{workspace.params(),  workspace.grads(),   workspace.moment1(),
                            workspace.moment2(), workspace.targets(), workspace.buffers()};
