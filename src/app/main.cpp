@@ -244,8 +244,8 @@ int main(int argc, char** argv) {
     if (*report) {
       if (const std::string problem = underspec::path_problem(report_dir, true); !problem.empty())
         return fail(kExitUsage, "report: run directory " + report_dir + " " + problem);
-      if (!std::filesystem::is_regular_file(std::filesystem::path(report_dir) / "replicas.csv"))
-        return fail(kExitUsage, "report: " + report_dir + " holds no replicas.csv (not a finished run directory)");
+      if (const std::string problem = underspec::report_directory_problem(report_dir); !problem.empty())
+        return fail(kExitUsage, problem);
       switch (underspec::write_report(report_dir, false)) {
         case underspec::ReportStatus::written:
           return 0;

@@ -13,6 +13,9 @@
 #include <ostream>
 #include <vector>
 
+#include "underspec/outputs/atomic_file.hpp"
+#include "underspec/outputs/shell_words.hpp"
+
 extern char** environ;
 
 #ifndef UNDERSPEC_PYTHON_SOURCE_DIR
@@ -139,10 +142,28 @@ ReportStatus write_report(const fs::path& dir, bool quiet, const std::atomic<boo
   return ReportStatus::unavailable;
 }
 
+std::string report_directory_problem(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_regular_file(dir / "replicas.csv", ec))
+    return "report: " + dir.string() + " holds no replicas.csv (not a finished run directory)";
+  const fs::path plots = dir / "plots";
+  if (fs::exists(plots, ec) && !fs::is_directory(plots, ec))
+    return "report: " + plots.string() + " is not a directory (the figures are written there)";
+  // The generator writes report.html and plots/*.svg: refuse up front what it could only fail
+  // to write, with the reason (an access() test passes for root where nothing can be created).
+  try {
+    probe_file_atomic(dir / "report.html");
+    if (fs::is_directory(plots, ec)) probe_file_atomic(plots / "seeds.svg");
+  } catch (const OutputError& e) {
+    return std::string("report: ") + e.what() + " (report.html and plots/ are written there)";
+  }
+  return "";
+}
+
 std::string report_unavailable_message(const fs::path& dir) {
   return "no report: it needs python3 with pandas and matplotlib (apt-get install python3-matplotlib "
          "python3-pandas), then: underspec report " +
-         dir.string();
+         shell_path(dir.string());
 }
 
 void report_after_run(const fs::path& dir, std::ostream& err, const StopSignals* signals) {
@@ -159,7 +180,7 @@ void report_after_run(const fs::path& dir, std::ostream& err, const StopSignals*
       case ReportStatus::failed:
         err << "underspec: warning: the report failed (see above); the run's outputs are complete; retry with: "
                "underspec report "
-            << dir.string() << '\n';
+            << shell_path(dir.string()) << '\n';
         break;
     }
   } catch (const std::exception& e) {

@@ -3,7 +3,13 @@
 import os
 from pathlib import Path
 
-from conftest import SMALL_RUN, underspec
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import BINARY, SMALL_RUN, underspec
 
 TINY = ["--set", "data.n_train=200", "--set", "data.n_test=200", "--set", "train.epochs=1", "--set", "sweep.seeds=2",
         "--device", "cpu", "--threads", "2", "--progress", "none"]
@@ -31,8 +37,14 @@ def test_report_command_outside_the_repository(run_copy, tmp_path):
 
 
 def test_report_command_errors(tmp_path, run_copy):
-    proc = underspec("report", str(tmp_path), check=False)
-    assert proc.returncode == 1 and "not a finished run directory" in proc.stderr
+    # A directory that is no finished run is bad input, as for merge and score: exit 2,
+    # nothing written into it.
+    not_a_run = tmp_path / "not_a_run"
+    (not_a_run / "checkpoint").mkdir(parents=True)
+    proc = underspec("report", str(not_a_run), check=False)
+    assert proc.returncode == 2 and "not a finished run directory" in proc.stderr, proc.stderr
+    assert str(not_a_run) in proc.stderr and proc.stderr.count("\n") == 1
+    assert sorted(p.name for p in not_a_run.iterdir()) == ["checkpoint"]
     proc = underspec("report", str(run_copy), env={"PYTHONPATH": fake_matplotlib(tmp_path)}, check=False)
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1, proc.stderr
@@ -85,3 +97,41 @@ def test_all_diverged_run_leaks_no_library_warning(tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert (out / "report.html").is_file()
     assert [line for line in proc.stderr.splitlines() if not line.startswith("underspec: ")] == [], proc.stderr
+
+
+def test_report_of_an_unwritable_run_is_a_usage_error(run_copy):
+    # The QA repro: `underspec report` of a run the user may read but not write ran the
+    # generator, which failed on plots/ with a Python errno line and exit 1 (plus, for a user
+    # without a writable HOME, matplotlib's warning about its config directory).
+    as_other = []
+    if os.geteuid() == 0:  # root writes anywhere: run as nobody
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv")
+        as_other = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    top = Path(tempfile.mkdtemp(prefix="underspec-ro-"))
+    try:
+        run = top / "run"
+        shutil.copytree(run_copy, run)
+        for p in [top, *run.rglob("*"), run]:
+            p.chmod(0o555 if p.is_dir() else 0o444)
+        proc = subprocess.run([*as_other, BINARY, "report", str(run)], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "HOME": "/nonexistent"})
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.count("\n") == 1 and str(run) in proc.stderr and "cannot" in proc.stderr, proc.stderr
+        assert not (run / "report.html").exists() and not (run / "plots").exists()
+    finally:
+        for p in [top, *top.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        shutil.rmtree(top)
+
+
+def test_printed_report_commands_quote_the_path(tmp_path):
+    # The line that says how to get the report is a command to paste: a path with a space
+    # (or starting with '-') is quoted as in the resume hints.
+    out = tmp_path / "my run"
+    env = {"PYTHONPATH": fake_matplotlib(tmp_path)}
+    proc = underspec("run", *TINY, "--out", str(out), env=env)
+    assert f"underspec report '{out}'" in proc.stderr, proc.stderr
+    proc = underspec("report", str(out), env=env, check=False)
+    assert proc.returncode == 1 and f"underspec report '{out}'" in proc.stderr, proc.stderr
+

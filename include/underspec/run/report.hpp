@@ -28,6 +28,11 @@ std::filesystem::path report_python_path();
 // `stop`: a stop flag (StopSignals): the generator is stopped when it is raised.
 ReportStatus write_report(const std::filesystem::path& dir, bool quiet, const std::atomic<bool>* stop = nullptr);
 
+// Why `underspec report DIR` cannot draw DIR's report (one line, naming DIR), or "" when it
+// can: DIR holds no replicas.csv (not a finished run), or nothing can be created in it or in
+// its plots/ (a run the user may read but not write). Bad input, checked before the generator runs.
+std::string report_directory_problem(const std::filesystem::path& dir);
+
 // One line (no newline): how to get the report when write_report said `unavailable`.
 std::string report_unavailable_message(const std::filesystem::path& dir);
 
