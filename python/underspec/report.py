@@ -32,6 +32,12 @@ if __name__ == "__main__":
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if not sys.warnoptions:
+        # matplotlib warns at import when its config directory cannot be written (a batch
+        # user's HOME): a library warning like those _library_warnings_silenced hides later.
+        import logging
+
+        logging.getLogger("matplotlib").setLevel(logging.ERROR)
     _require_packages()
 
 import contextlib  # noqa: E402

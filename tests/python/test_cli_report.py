@@ -135,3 +135,9 @@ def test_printed_report_commands_quote_the_path(tmp_path):
     proc = underspec("report", str(out), env=env, check=False)
     assert proc.returncode == 1 and f"underspec report '{out}'" in proc.stderr, proc.stderr
 
+
+def test_matplotlib_config_warning_does_not_reach_the_terminal(run_copy):
+    # Without a writable config directory (a batch user's HOME) matplotlib warns at import,
+    # before the generator silences library warnings: README promises none reach the terminal.
+    proc = underspec("report", str(run_copy), env={"MPLCONFIGDIR": "/proc/underspec-no-config"})
+    assert proc.stderr == "", proc.stderr
