@@ -35,6 +35,9 @@ def test_report_files_and_figures(run_copy):
         assert svg.lstrip().startswith("<?xml") and "<svg" in svg
     assert text.count("<svg") == len(ALL_FIGURES)
     assert external_refs(text) == []
+    # No URL at all but the SVG/XLink namespace names (matplotlib's RDF metadata had four).
+    urls = set(re.findall(r'https?://[^\s"\'<>]+', text))
+    assert urls <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}, urls
     assert "<script" not in text and "<link" not in text and "@import" not in text
     # Ids are unique across the inlined figures.
     ids = re.findall(r'\bid="([^"]+)"', text)
