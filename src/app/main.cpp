@@ -293,6 +293,8 @@ int main(int argc, char** argv) {
     return fail(kExitUsage, e.what());
   } catch (const underspec::UsageError& e) {
     return fail(kExitUsage, e.what());
+  } catch (const underspec::CpuKernelsUnknown& e) {  // UNDERSPEC_CPU_KERNELS=typo
+    return fail(kExitUsage, e.what());
   } catch (const underspec::OutputDirTaken& e) {  // --out not empty, or being written by another process
     return fail(kExitUsage, e.what());
   } catch (const std::bad_alloc&) {

@@ -41,6 +41,11 @@ struct CpuKernels {
 class CpuKernelsError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// A value of UNDERSPEC_CPU_KERNELS that names no level (a typo): bad input, exit 2, where a
+// level this CPU lacks is a runtime failure (exit 1).
+class CpuKernelsUnknown : public CpuKernelsError {
+  using CpuKernelsError::CpuKernelsError;
+};
 
 inline constexpr const char* kCpuKernelsVariable = "UNDERSPEC_CPU_KERNELS";
 

@@ -48,6 +48,7 @@ struct Choice {
   const CpuKernels* kernels = nullptr;
   std::string how;  // "auto" or "UNDERSPEC_CPU_KERNELS=avx2"
   std::string error;
+  bool unknown = false;  // the error is CpuKernelsUnknown
 };
 
 const Choice& choice() {
@@ -60,6 +61,7 @@ const Choice& choice() {
       out.kernels = &kernels_of(choose_cpu_isa(request, supported_cpu_isas()));
     } catch (const CpuKernelsError& e) {
       out.error = e.what();
+      out.unknown = dynamic_cast<const CpuKernelsUnknown*>(&e) != nullptr;
     }
     return out;
   }();
@@ -109,8 +111,8 @@ CpuIsa choose_cpu_isa(const char* request, const std::vector<CpuIsa>& supported)
     throw CpuKernelsError(asked + ": " + why + " (it supports: " + list(supported) + "); unset " + kCpuKernelsVariable +
                           " or set it to auto");
   }
-  throw CpuKernelsError(asked + ": unknown kernels; expected auto, avx512, avx2 or portable (this CPU supports: " +
-                        list(supported) + ")");
+  throw CpuKernelsUnknown(asked + ": unknown kernels; expected auto, avx512, avx2 or portable (this CPU supports: " +
+                          list(supported) + ")");
 }
 
 const CpuKernels& cpu_kernels(CpuIsa isa) {
@@ -123,6 +125,7 @@ const CpuKernels& cpu_kernels(CpuIsa isa) {
 
 const CpuKernels& active_cpu_kernels() {
   const Choice& c = choice();
+  if (!c.kernels && c.unknown) throw CpuKernelsUnknown(c.error);
   if (!c.kernels) throw CpuKernelsError(c.error);
   return *c.kernels;
 }
