@@ -59,8 +59,8 @@ struct ResampleFunctor {
 // values[b] for b in [0, kBootstrapResamples), `chunk` resamples per transform; `counts` holds
 // chunk * (nx + ny) ints and `ranks` (Spearman) chunk * (nx + ny) doubles. `stop` is read
 // before each chunk; returns how many resamples were computed (the rest are left untouched).
-// The policy must be synchronous (thrust::cuda::par.on(stream) is): a chunk reuses the
-// previous one's scratch.
+// A chunk reuses the previous one's scratch: the policy must run them in order (one stream,
+// as thrust::cuda::par.on(stream), which also waits for each).
 template <class Policy>
 std::uint32_t transform_resamples(const Policy& policy, BootstrapStatistic statistic, const BootstrapData& data,
                                   PhiloxKey key, int* counts, double* ranks, std::size_t chunk, double* values,
