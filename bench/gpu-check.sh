@@ -146,6 +146,9 @@ if wanted tests; then
   # training; not blocking, so that a capture problem under CUDA_LAUNCH_BLOCKING (the step
   # above) is told apart from one of the graphs themselves.
   step gpu-cublas-graph-tests 180 "$bin/underspec_gpu_tests" --gtest_filter='GpuCublasGraph.*'
+  # The bootstrap's resamples on the GPU (Thrust) against the CPU's, bit for bit.
+  UNDERSPEC_TEST_BINARY="$bin/underspec" CUDA_LAUNCH_BLOCKING=1 step gpu-bootstrap-tests 180 \
+    "$bin/underspec_gpu_tests" --gtest_filter='GpuBootstrap.*:Cli.GpuBootstrap*'
   # `underspec bench --device cuda --quick` through the library and the binary (not blocking: timed).
   UNDERSPEC_TEST_BINARY="$bin/underspec" step gpu-bench-tests 120 "$bin/underspec_gpu_tests" \
     --gtest_filter='GpuBench.*:Cli.GpuBench*'

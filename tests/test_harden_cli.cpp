@@ -41,6 +41,23 @@ TEST_F(Cli, AbsurdlyLongTrainingIsPlannedNotRefused) {
   EXPECT_EQ(r.out.find("TiB"), std::string::npos) << r.out;
 }
 
+// The switch of the GPU bootstrap (1|0) is checked on any backend, before anything is written.
+TEST_F(Cli, BadCudaBootstrapSwitchExitsTwoNamingIt) {
+  for (const char* bad : {"2", "yes", "00"}) {
+    const CliResult r = run("run --device cpu " + kTiny + "--out out", std::string("UNDERSPEC_CUDA_BOOTSTRAP=") + bad);
+    EXPECT_EQ(r.status, 2) << bad << "\n" << r.err;
+    EXPECT_NE(r.err.find("UNDERSPEC_CUDA_BOOTSTRAP must be 1 or 0, got '" + std::string(bad) + "'"), std::string::npos)
+        << r.err;
+  }
+  EXPECT_TRUE(cwd_entries().empty());
+  for (const char* good : {"0", "1", ""})
+    EXPECT_EQ(run("run --device cpu --no-report " + kTiny + "--out out-" + good,
+                  std::string("UNDERSPEC_CUDA_BOOTSTRAP=") + good)
+                  .status,
+              0)
+        << good;
+}
+
 TEST_F(Cli, BadOutputPathsExitTwoNamingThePath) {
   write("file", "x");
   ASSERT_EQ(::mkfifo((cwd() / "fifo").c_str(), 0600), 0);

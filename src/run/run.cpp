@@ -13,9 +13,12 @@
 #include <cstdlib>
 #include <ctime>
 #include <mutex>
+#include <optional>
 #include <ostream>
+#include <string_view>
 
 #include "underspec/backends/backend.hpp"
+#include "underspec/backends/cuda_bootstrap.hpp"
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/atomic_file.hpp"
 #include "underspec/outputs/file_lock.hpp"
@@ -50,6 +53,17 @@ Clock::duration checkpoint_interval() {
   const double seconds = std::strtod(text, &end);
   if (*end != '\0' || !(seconds >= 0.0) || seconds > 3600.0) return kCheckpointInterval;
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+// UNDERSPEC_CUDA_BOOTSTRAP=1|0 (unset or empty: 1): whether a run on the CUDA backend computes
+// large groups' bootstrap resamples on the GPU. Any other value is a usage error, whatever
+// the backend, so that a typo is not silently ignored.
+bool gpu_bootstrap_wanted() {
+  const char* text = std::getenv("UNDERSPEC_CUDA_BOOTSTRAP");
+  const std::string_view value = text ? text : "";
+  if (value.empty() || value == "1") return true;
+  if (value == "0") return false;
+  throw UsageError("UNDERSPEC_CUDA_BOOTSTRAP must be 1 or 0, got '" + std::string(value) + "'");
 }
 
 // Keeps what a result row needs in memory (perceptron weights), and what the checkpoint
@@ -253,8 +267,14 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
       plan_run(sweep, range, options.save_params, options.report && !options.shard, options.device, options.threads);
   require_resources(plan, dir);
 
+  const bool gpu_bootstrap = gpu_bootstrap_wanted();
   std::string notice;
   const std::unique_ptr<Backend> backend = make_backend(options.device, options.threads, &notice, options.gpus);
+  // A run on the CUDA backend computes large groups' bootstrap resamples on its (first) GPU
+  // too: the same bits as the CPU's (bootstrap_device.hpp), so only the speed changes.
+  std::optional<ScopedBootstrapDevice> gpu_statistics;
+  if (backend->name() == "cuda" && gpu_bootstrap)
+    gpu_statistics.emplace(cuda_bootstrap_device(options.gpus.empty() ? -1 : options.gpus.front()));
 
   // From here on the directory is ours: reserved, then filled.
   if (!run_dir.has_checkpoint) reserve_run_dir(dir, options.out.empty(), config, state);

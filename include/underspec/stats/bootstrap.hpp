@@ -10,8 +10,10 @@
 // resample_statistic() computes the statistic of one resample from the original values and
 // the multiplicity of each value in the resample; it is US_HD and allocation-free (the
 // caller hands it scratch space) so a CUDA kernel could evaluate one resample per thread.
-// Only the host drives it today (bootstrap_interval in src/stats/bootstrap.cpp), through a
-// vectorised copy of the same operations (bootstrap_lanes.hpp) that tests hold to it bit for bit.
+// The host drives it (bootstrap_interval in src/stats/bootstrap.cpp) through a vectorised
+// copy of the same operations (bootstrap_lanes.hpp) that tests hold to it bit for bit; with the
+// CUDA backend, large groups' resamples run on the GPU, one Thrust transform over resample
+// indices calling this very function (kernels/bootstrap_thrust.hpp, bootstrap_device.hpp).
 #pragma once
 
 #include <atomic>
@@ -177,11 +179,13 @@ US_HD_INLINE double resample_statistic(BootstrapStatistic statistic, const Boots
   return NAN;
 }
 
-// How the host computes the resamples: `lanes` (the default) evaluates kBootstrapLanes of them
-// at once with the CPU level's vector code (bootstrap_lanes.hpp), `reference` calls
-// resample_statistic once per resample. Both give the same bits; the second is for tests and
-// the benchmark.
-enum class BootstrapPath { lanes, reference };
+// How the resamples are computed: `lanes` (the default) evaluates kBootstrapLanes of them at
+// once with the CPU level's vector code (bootstrap_lanes.hpp), or hands a group of at least
+// the installed device's min_values to that device (bootstrap_device.hpp); `reference` calls
+// resample_statistic once per resample on the host; `device` hands every group to the
+// installed device (std::logic_error when none is). All give the same bits; the last two are
+// for tests and the benchmark.
+enum class BootstrapPath { lanes, reference, device };
 
 // The kBootstrapResamples values of the statistic, resample b at index b (NaN where
 // undefined); empty when the sizes allow no statistic (as bootstrap_interval's NaN). Once
@@ -190,6 +194,11 @@ std::vector<double> bootstrap_resamples(BootstrapStatistic statistic, std::span<
                                         std::span<const double> y, PhiloxKey key,
                                         const std::atomic<bool>* stop = nullptr,
                                         BootstrapPath path = BootstrapPath::lanes);
+
+// The percentile interval (type-7 quantiles 0.5 -+ level / 2) of resample values, NaN ones
+// left out (NaN ends when all are or there are none); reorders `values`. Always the host's:
+// a device only computes the values, so its intervals are the CPU's by construction.
+Interval percentile_interval(std::vector<double>& values, double level = 0.95);
 
 // Host driver: the 95% percentile interval (type-7 quantiles 0.025 and 0.975) of the
 // statistic over kBootstrapResamples resamples; resamples where it is NaN are left out
