@@ -221,6 +221,15 @@ if wanted scale; then
       --out "$work/perceptron-1e5-warps"
     step perceptron-lanes-warps-same-bytes 10 cmp "$work/perceptron-1e5/replicas.csv" \
       "$work/perceptron-1e5-warps/replicas.csv"
+    # The statistics of three groups of 33334 (one epoch of training) with the bootstrap on the
+    # GPU (Thrust) and on the CPU's lanes: the same bytes, and the step times say which is
+    # faster (UNDERSPEC_CUDA_BOOTSTRAP stays 0 by default until this is read).
+    for boot in 0 1; do
+      UNDERSPEC_CUDA_BOOTSTRAP=$boot step "stats-1e5-gpu-bootstrap$boot" 180 "$bin/underspec" run --device cuda \
+        --no-report --progress none --set 'sweep.models=["perceptron"]' --set sweep.seeds=33334 \
+        --set train.epochs=1 --out "$work/stats-1e5-$boot"
+    done
+    step stats-gpu-bootstrap-same-bytes 10 cmp "$work/stats-1e5-0/summary.csv" "$work/stats-1e5-1/summary.csv"
     # Hidden width 128 (activations leave shared memory): fused against cuBLAS, 3000 replicas.
     for variant in fused cublas; do
       UNDERSPEC_CUDA_PROFILE=1 UNDERSPEC_CUDA_VARIANT=$variant step "mlp128-$variant" 180 "$bin/underspec" run \

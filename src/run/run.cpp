@@ -55,14 +55,16 @@ Clock::duration checkpoint_interval() {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
 }
 
-// UNDERSPEC_CUDA_BOOTSTRAP=1|0 (unset or empty: 1): whether a run on the CUDA backend computes
-// large groups' bootstrap resamples on the GPU. Any other value is a usage error, whatever
+// UNDERSPEC_CUDA_BOOTSTRAP=1|0 (unset or empty: 0): whether a run on the CUDA backend computes
+// large groups' bootstrap resamples on the GPU. Off until measured: a resample per GPU thread,
+// its counts in global memory, is latency-bound, and the CPU's lanes on a GPU host's cores may
+// well be faster (bench/gpu-check.sh times both). Any other value is a usage error, whatever
 // the backend, so that a typo is not silently ignored.
 bool gpu_bootstrap_wanted() {
   const char* text = std::getenv("UNDERSPEC_CUDA_BOOTSTRAP");
   const std::string_view value = text ? text : "";
-  if (value.empty() || value == "1") return true;
-  if (value == "0") return false;
+  if (value == "1") return true;
+  if (value.empty() || value == "0") return false;
   throw UsageError("UNDERSPEC_CUDA_BOOTSTRAP must be 1 or 0, got '" + std::string(value) + "'");
 }
 

@@ -120,13 +120,14 @@ TEST(GpuBootstrap, StopBeforeTheFirstChunkLeavesNaN) {
 
 // `underspec run --device cuda` end to end: 1100 perceptron seeds per regime make the paired
 // and two-sample statistics' groups (2200 values) go to the GPU, std's (1100) stay on the CPU;
-// the statistics must be byte-identical to the same run's with UNDERSPEC_CUDA_BOOTSTRAP=0.
+// the statistics must be byte-identical to the same run's with UNDERSPEC_CUDA_BOOTSTRAP=0
+// (the default).
 TEST_F(Cli, GpuBootstrapRunGivesTheCpusStatistics) {
   UNDERSPEC_REQUIRE_GPU();
   const std::string args =
       "run --device cuda --no-report --progress none --set sweep.seeds=1100 --set 'sweep.models=[\"perceptron\"]' "
       "--set data.n_train=200 --set data.n_test=100 --set train.epochs=2 --out ";
-  const CliResult gpu = run(args + "gpu");
+  const CliResult gpu = run(args + "gpu", "UNDERSPEC_CUDA_BOOTSTRAP=1");
   ASSERT_EQ(gpu.status, 0) << gpu.err;
   const CliResult cpu = run(args + "cpu", "UNDERSPEC_CUDA_BOOTSTRAP=0");
   ASSERT_EQ(cpu.status, 0) << cpu.err;
