@@ -124,6 +124,14 @@ NodeName=usnode NodeHostname=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem
 PartitionName=debug Nodes=usnode Default=YES MaxTime=INFINITE State=UP
 CONF
   export SLURM_CONF=$state/slurm.conf
+  # A controller that answers on this port already is not ours (a cluster an interrupted run
+  # left, another checkout's tests): ours could not bind and would exit, the tests would run on
+  # that one, and `stop` would leave it running. Refuse, starting nothing (no `stop`: its
+  # scancel would reach that cluster's jobs).
+  if timeout 5 scontrol ping 2>/dev/null | grep -q ' is UP'; then
+    rm -rf "$state"
+    die "a slurmctld that this script did not start answers on port $port (another test cluster?); stop it, or set US_SLURM_PORT to a free port"
+  fi
   slurmctld -D -i -f "$SLURM_CONF" >>"$state/slurmctld.out" 2>&1 &
   echo $! >"$state/slurmctld.started-pid"
   slurmd -D -N usnode -f "$SLURM_CONF" >>"$state/slurmd.out" 2>&1 &

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The `slurm` tests: `underspec slurm --submit` on a real one-node Slurm cluster
 # (tests/slurm/slurm_cluster.sh). ctest runs `setup` once (FIXTURES_SETUP), the cases, then
-# `cleanup`. Usage: slurm_tests.sh setup|cleanup|sweep|requeue|failure UNDERSPEC_BINARY WORKDIR
+# `cleanup`. Usage: slurm_tests.sh setup|cleanup|sweep|requeue|preempt|failure|fixture UNDERSPEC_BINARY WORKDIR
 # UNDERSPEC_SKIP_SLURM_TESTS=1 skips every case (exit 77) on machines that cannot run daemons.
 set -euo pipefail
 
@@ -54,6 +54,8 @@ submitted_ids() { sed -n 's/^submitted array job \([0-9]*\) .* merge job \([0-9]
 
 case $case_name in
   setup)
+    # First stop what an interrupted earlier run left: the PIDs it started are in $state.
+    "$here/slurm_cluster.sh" stop "$state"
     rm -rf "$work" && mkdir -p "$work"
     "$here/slurm_cluster.sh" start "$state" ||
       fail "could not start a Slurm test cluster (see above); set UNDERSPEC_SKIP_SLURM_TESTS=1 to skip the slurm tests"
@@ -179,6 +181,28 @@ case $case_name in
     "$bin" status "$d/s" | tee "$d/status2.out"
     grep -q "^merged: yes" "$d/status2.out" || fail "status does not say merged"
     grep -q "(2 submissions)" "$d/status2.out" || fail "status does not count the submissions"
+    rm -rf "$d"
+    echo "ok in $(elapsed)"
+    ;;
+  fixture)
+    # 4. The fixture starts nothing on a port another controller answers on (here the running
+    # test cluster's), and a setup after an interrupted run stops the daemons that run started
+    # (stand-in: a process named slurmd) before it removes their PID files.
+    d=$work/fixture && rm -rf "$d" && mkdir -p "$d"
+    if "$here/slurm_cluster.sh" start "$d/taken" 2>"$d/taken.err"; then
+      fail "the fixture started a cluster on a port another slurmctld answers on"
+    fi
+    grep -q "did not start answers on port" "$d/taken.err" || { cat "$d/taken.err" >&2; fail "no reason given"; }
+    [[ ! -e $d/taken ]] || fail "$d/taken was left behind"
+    cp "$(command -v sleep)" "$d/slurmd"
+    mkdir -p "$d/rerun/cluster"
+    ("$d/slurmd" 60 >/dev/null 2>&1 & echo $! >"$d/rerun/cluster/slurmd.started-pid")  # not our child
+    dummy=$(cat "$d/rerun/cluster/slurmd.started-pid")
+    "$0" setup "$bin" "$d/rerun" 2>/dev/null && fail "setup started a cluster on a port another slurmctld answers on"
+    if [[ -r /proc/$dummy/stat && $(cut -d' ' -f3 "/proc/$dummy/stat") != Z ]]; then
+      kill "$dummy"
+      fail "setup did not stop the slurmd an interrupted run left"
+    fi
     rm -rf "$d"
     echo "ok in $(elapsed)"
     ;;
