@@ -354,5 +354,33 @@ TEST_F(SubmitCli, ATimeLimitTooShortForAShardIsWarnedAbout) {
   EXPECT_FALSE(contains(r.out, "time per task")) << r.out;
 }
 
+// A slurm.json edited by hand (or damaged) names its problem and exits 2 at once: a shard
+// count of -1 must not be read as 4294967295 shards to list (status hung for hours), nor a
+// count above the config's replicas give shards of nothing.
+TEST_F(SubmitCli, AnEditedShardCountInSlurmJsonIsRefused) {
+  ASSERT_EQ(slurm("slurm " + kTiny + "--shards 2 --out sweep").status, 0);
+  const std::string json = read(cwd() / "sweep" / "slurm.json");
+  const std::string from = "\"shards\": 2";
+  ASSERT_NE(json.find(from), std::string::npos) << json;
+  for (const auto& [shards, message] : std::vector<std::pair<std::string, std::string>>{
+           {"-1", "slurm.json: shards must be an integer in [1, 2147483647], got -1"},
+           {"4294967297", "slurm.json: shards must be an integer in [1, 2147483647], got 4294967297"},
+           {"0", "slurm.json: shards must be an integer in [1, 2147483647], got 0"},
+           {"\"2\"", "slurm.json: shards must be an integer in [1, 2147483647], got \"2\""},
+           {"7", "/slurm.json says 7 shards, but "}}) {
+    std::string edited = json;
+    edited.replace(edited.find(from), from.size(), "\"shards\": " + shards);
+    write("sweep/slurm.json", edited);
+    for (const char* command : {"status", "submit"}) {
+      // timeout: before the fix, -1 listed 2^32 shards
+      const CliResult r = run(std::string(command) + " sweep", env() + " timeout 20");
+      EXPECT_EQ(r.status, 2) << command << " " << shards << "\n" << r.err;
+      EXPECT_TRUE(contains(r.err, message)) << command << " " << shards << "\n" << r.err;
+      if (shards == "7") EXPECT_TRUE(contains(r.err, "/config.toml has only 6 replicas")) << r.err;
+    }
+  }
+  EXPECT_TRUE(read(fake() / "sbatch.log").empty());  // nothing was submitted
+}
+
 }  // namespace
 }  // namespace underspec

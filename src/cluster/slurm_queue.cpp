@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -106,7 +107,12 @@ SlurmRecord read_slurm_record(const fs::path& dir) {
   try {
     const nlohmann::json j = nlohmann::json::parse(read_text(path));
     SlurmRecord r;
-    r.shards = j.at("shards").get<std::uint32_t>();
+    // A hand-edited count must not become 4294967295 shards (-1 read as unsigned) to list.
+    const nlohmann::json& shards = j.at("shards");
+    if (!shards.is_number_integer() || shards.get<std::int64_t>() < 1 ||
+        shards.get<std::int64_t>() > std::numeric_limits<std::int32_t>::max())
+      throw UsageError(path.string() + ": shards must be an integer in [1, 2147483647], got " + shards.dump());
+    r.shards = shards.get<std::uint32_t>();
     r.binary = j.value("binary", std::string("underspec"));
     r.array_limit = j.value("array_limit", 0);
     if (j.contains("submissions")) {
@@ -117,7 +123,6 @@ SlurmRecord read_slurm_record(const fs::path& dir) {
       r.submissions.push_back(
           {j.at("array_job").get<std::string>(), task_list({0, r.shards - 1}), j.value("merge_job", std::string())});
     }
-    if (r.shards < 1) throw UsageError(path.string() + ": shards must be at least 1");
     return r;
   } catch (const nlohmann::json::exception& e) {
     throw UsageError(path.string() + ": not a Slurm sweep record (" + e.what() + ")");
@@ -198,6 +203,10 @@ bool output_is_locked(const fs::path& out_dir) { return holds_lock(out_dir, O_RD
 
 std::vector<ShardState> shard_states(const fs::path& dir, const SlurmRecord& record, const SlurmQueueView& view,
                                      std::uint32_t replicas) {
+  // More shards than replicas: slurm.json or config.toml was edited after `underspec slurm`.
+  if (record.shards > replicas)
+    throw UsageError((dir / "slurm.json").string() + " says " + std::to_string(record.shards) + " shards, but " +
+                     (dir / "config.toml").string() + " has only " + std::to_string(replicas) + " replicas");
   std::vector<ShardState> states;
   for (std::uint32_t i = 0; i < record.shards; ++i) {
     const fs::path shard = dir / "shards" / std::to_string(i);
