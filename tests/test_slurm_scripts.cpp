@@ -174,6 +174,28 @@ TEST_F(SlurmCli, SbatchValuesThatWouldBreakTheScriptAreRefused) {
     EXPECT_TRUE(contains(script, line)) << line << script;
 }
 
+// sbatch reads an unambiguous abbreviation of a long option as the option itself (getopt_long:
+// `#SBATCH --no-req` is --no-requeue, `--arr=0-5` --array, `--outp=...` --output; checked on
+// Slurm 22.05), so an abbreviation of an option the scripts set is refused like the option.
+// Options that merely start alike stay allowed: --gpus (exact), --time-min, --mem-per-cpu.
+TEST_F(SlurmCli, AbbreviationsOfOptionsTheScriptsSetAreRefused) {
+  for (const char* abbreviated :
+       {"--no-req", "--arr=0-5", "--outp=/tmp/x", "--sig=B:USR1@5", "--requ", "--dep=afterok:1", "--part=debug",
+        "--gpus-per-t=1", "--kill-on-inv=no", "--job=x", "--open=truncate"}) {
+    const CliResult r = run("slurm " + kTiny + "--shards 2 --sbatch-arg=" + abbreviated + " --out sweep");
+    EXPECT_EQ(r.status, 2) << abbreviated << "\n" << r.err;
+    EXPECT_TRUE(contains(r.err, "sets an option the scripts set themselves")) << abbreviated << "\n" << r.err;
+    EXPECT_TRUE(cwd_entries().empty()) << abbreviated;
+  }
+  for (const char* other : {"--gpus=2", "--time-min=5", "--mem-per-cpu=1G", "--cpus-per-gpu=2", "--reservation=lab",
+                            "--no-kill", "--exclusive"}) {
+    const CliResult r = run("slurm " + kTiny + "--shards 2 --sbatch-arg=" + other + " --out sweep");
+    EXPECT_EQ(r.status, 0) << other << "\n" << r.err;
+    EXPECT_TRUE(contains(read(cwd() / "sweep" / "run.sbatch"), std::string("#SBATCH ") + other + "\n")) << other;
+    fs::remove_all(cwd() / "sweep");
+  }
+}
+
 // `slurm --out` reserves its directory as `run --out` does: the same exit status and message
 // for a path that is a file, lies under a file, or cannot be created; nothing is created.
 TEST_F(SlurmCli, AnUnusableOutIsRefusedAsRunRefusesIt) {

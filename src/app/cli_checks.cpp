@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <limits>
 #include <stdexcept>
+#include <string_view>
 #include <system_error>
 #include <thread>
 
@@ -111,8 +112,13 @@ std::string set_by_underspec(const std::string& option) {
       {"c", "use --cpus-per-task"},
       {"gpus-per-task", "use --gpus-per-task"},
   };
+  // sbatch (getopt_long) takes an unambiguous abbreviation for the long option: `--no-req` is
+  // --no-requeue. An ambiguous one sbatch refuses anyway; --gpus is an option of its own.
+  const auto abbreviates = [&option](std::string_view name) {
+    return option.size() >= 2 && option != "gpus" && name.starts_with(option);
+  };
   for (const auto& [name, why] : kOwn)
-    if (option == name) return why;
+    if (option == name || abbreviates(name)) return why;
   return "";
 }
 
