@@ -38,9 +38,11 @@ stop() {
     [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$name" ]] || continue
     kill "$pid" 2>/dev/null && pids+=("$pid")
   done
+  # Exited is enough: a zombie (not reaped yet by PID 1, as in containers) counts as gone.
+  running() { [[ -r /proc/$1/stat && $(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) != Z ]]; }
   for _ in $(seq 100); do
     local alive=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    for pid in "${pids[@]}"; do running "$pid" && alive=1; done
     ((alive)) || break
     sleep 0.05
   done
