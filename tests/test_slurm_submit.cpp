@@ -376,7 +376,9 @@ TEST_F(SubmitCli, AnEditedShardCountInSlurmJsonIsRefused) {
       const CliResult r = run(std::string(command) + " sweep", env() + " timeout 20");
       EXPECT_EQ(r.status, 2) << command << " " << shards << "\n" << r.err;
       EXPECT_TRUE(contains(r.err, message)) << command << " " << shards << "\n" << r.err;
-      if (shards == "7") EXPECT_TRUE(contains(r.err, "/config.toml has only 6 replicas")) << r.err;
+      if (shards == "7") {
+        EXPECT_TRUE(contains(r.err, "/config.toml has only 6 replicas")) << r.err;
+      }
     }
   }
   EXPECT_TRUE(read(fake() / "sbatch.log").empty());  // nothing was submitted
