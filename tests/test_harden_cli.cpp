@@ -19,7 +19,7 @@ TEST_F(Cli, ThreadsOutOfRangeExitTwoWithTheRange) {
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   for (const std::string& bad : {std::string("-1"), std::string("70000"), std::to_string(4 * hw + 1),
                                  std::string("99999999999999999999"), std::string("x")}) {
-    for (const char* cmd : {"run", "plan"}) {
+    for (const char* cmd : {"run", "plan", "merge a b"}) {
       const CliResult r = run(std::string(cmd) + " --threads " + bad + " --out out");
       EXPECT_EQ(r.status, 2) << cmd << " " << bad << "\n" << r.err;
       EXPECT_NE(r.err.find("--threads"), std::string::npos) << r.err;

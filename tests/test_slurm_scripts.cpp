@@ -76,15 +76,22 @@ TEST(SlurmScripts, MergeJobMergesEveryShardIntoMerged) {
   SlurmOptions o = sample_options();
   o.partition = "short";
   o.gpus_per_task = 2;
+  o.cpus_per_task = 8;
+  o.time = "02:00:00";
+  o.mem = "4G";
   const std::string s = slurm_merge_script(o);
+  // A shard's CPUs and time limit: the statistics of the whole sweep run there.
+  EXPECT_TRUE(contains(s, "#SBATCH --time=02:00:00\n#SBATCH --cpus-per-task=8\n")) << s;
+  EXPECT_FALSE(contains(s, "--mem")) << s;
   EXPECT_TRUE(contains(s, "#SBATCH --kill-on-invalid-dep=yes\n")) << s;
   EXPECT_TRUE(contains(s, "#SBATCH --output=/shared/runs/sweep/logs/merge.out\n")) << s;
   EXPECT_TRUE(contains(s, "#SBATCH --partition=short\n")) << s;
   EXPECT_FALSE(contains(s, "gpus")) << s;
-  EXPECT_TRUE(contains(s,
-                       "\nexec /opt/underspec/bin/underspec merge /shared/runs/sweep/shards/0 "
-                       "/shared/runs/sweep/shards/1 /shared/runs/sweep/shards/2 /shared/runs/sweep/shards/3 "
-                       "--out /shared/runs/sweep/merged\n"))
+  EXPECT_TRUE(
+      contains(s,
+               "\nexec /opt/underspec/bin/underspec merge /shared/runs/sweep/shards/0 "
+               "/shared/runs/sweep/shards/1 /shared/runs/sweep/shards/2 /shared/runs/sweep/shards/3 "
+               "--out /shared/runs/sweep/merged --threads \"${SLURM_CPUS_PER_TASK:-${SLURM_CPUS_ON_NODE:-0}}\"\n"))
       << s;
   EXPECT_EQ(slurm_shard_command(o, 2),
             "/opt/underspec/bin/underspec run /shared/runs/sweep/config.toml --shard 2/4 --resume --out "

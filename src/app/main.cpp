@@ -136,6 +136,7 @@ int main(int argc, char** argv) {
   merge->add_option("--out", out, "Output directory of the merged run (must not exist or be empty)")
       ->required()
       ->check(kNonEmptyPath);
+  merge->add_option("--threads", threads, threads_help + " (the statistics')")->type_name("N")->check(kNonEmptyValue);
   merge->add_flag("--no-report", no_report, "Do not write report.html at the end");
 
   std::string score_dir;

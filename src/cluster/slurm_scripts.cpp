@@ -73,13 +73,17 @@ std::string slurm_merge_script(const SlurmOptions& o) {
   s << "#SBATCH --kill-on-invalid-dep=yes\n";
   s << "#SBATCH --ntasks=1\n";
   common_lines(s, o);
+  // The merge computes the whole sweep's statistics: a shard's CPUs and time limit, not the
+  // partition's defaults (no GPU: it trains nothing; no --mem: it holds every shard's rows).
+  if (!o.time.empty()) s << "#SBATCH --time=" << o.time << '\n';
+  if (o.cpus_per_task > 0) s << "#SBATCH --cpus-per-task=" << o.cpus_per_task << '\n';
   extra_lines(s, o);
   s << "set -eu\n";
   // Each merge job's lines in the appended log start here (status reads the latest only).
   s << "echo \"underspec: merge job ${SLURM_JOB_ID} on $(hostname)\" >&2\n";
   s << "exec " << shell_quote(o.binary.string()) << " merge";
   for (std::uint32_t i = 0; i < o.shards; ++i) s << ' ' << shell_quote(dir + "/shards/" + std::to_string(i));
-  s << " --out " << shell_quote(dir + "/merged") << '\n';
+  s << " --out " << shell_quote(dir + "/merged") << " --threads \"${SLURM_CPUS_PER_TASK:-${SLURM_CPUS_ON_NODE:-0}}\"\n";
   return s.str();
 }
 
