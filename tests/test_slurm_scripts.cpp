@@ -247,6 +247,8 @@ TEST_F(SlurmCli, WritesTheSweepDirectoryAndPrintsTheSubmitCommands) {
   CliResult s = run("status sweep");
   ASSERT_EQ(s.status, 0) << s.err;
   EXPECT_TRUE(contains(s.out, "2 shards, 6 replicas")) << s.out;
+  ASSERT_EQ(run("slurm " + kTiny + "--shards 1 --out one").status, 0);
+  EXPECT_TRUE(contains(run("status one").out, ": 1 shard, 6 replicas")) << run("status one").out;
   EXPECT_TRUE(contains(s.out, "0      not started  0/3\n1      not started  0/3\n")) << s.out;
   EXPECT_TRUE(contains(s.out, "total: 2 not started; 0 of 6 replicas done\nmerged: no\n")) << s.out;
   EXPECT_TRUE(contains(s.out, "  underspec submit " + dir.string() + "\n")) << s.out;

@@ -82,7 +82,8 @@ int print_status(const fs::path& dir, std::ostream& out, const std::string& prog
   const SlurmQueueView view = query_slurm(record);
   const std::vector<ShardState> shards = shard_states(o.dir, record, view, replicas);
 
-  out << "slurm sweep " << o.dir.string() << ": " << o.shards << " shards, " << replicas << " replicas";
+  out << "slurm sweep " << o.dir.string() << ": " << o.shards << (o.shards == 1 ? " shard, " : " shards, ") << replicas
+      << (replicas == 1 ? " replica" : " replicas");
   if (!record.submissions.empty()) {
     std::string array_job;  // the latest (a round may submit a merge alone)
     for (const SlurmSubmission& s : record.submissions)
