@@ -42,6 +42,11 @@ std::vector<float> initial_params(const NetShape& shape, std::uint32_t seed);
 
 DatasetView view_of(const Dataset& d);
 
+// The training settings and the replica's job as the host trainers pass them to the group
+// trainer (train_replica, and replay_training, which must train the same bits).
+TrainRun host_train_run(const ExperimentConfig& config);
+ReplicaJob host_replica_job(const ReplicaSpec& replica);
+
 // Initialises and trains one replica for config.train.epochs epochs on `train`; returns the
 // final parameters.
 std::vector<float> train_replica(const ExperimentConfig& config, const NetShape& shape, const ReplicaSpec& replica,

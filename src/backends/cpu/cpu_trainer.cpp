@@ -57,18 +57,26 @@ DatasetView view_of(const Dataset& d) {
   return DatasetView{d.x1.data(), d.x2.data(), d.x3.data(), d.y.data(), static_cast<std::uint32_t>(d.size())};
 }
 
-std::vector<float> train_replica(const ExperimentConfig& config, const NetShape& shape, const ReplicaSpec& replica,
-                                 const Dataset& train, TrainWorkspace& workspace) {
+TrainRun host_train_run(const ExperimentConfig& config) {
   // No Adam table: the trainer computes each step's scalars as it goes (group_trainer.hpp),
   // so a training's memory does not grow with its epochs.
   const TrainConfig& t = config.train;
-  const TrainRun run{t.epochs,
-                     t.batch_size,
-                     static_cast<float>(config.augmentation.noise_std),
-                     nullptr,
-                     AdamHyper{t.lr, t.betas[0], t.betas[1], t.eps},
-                     StepLr{t.step_size, t.gamma}};
-  const ReplicaJob job{replica.seed, replica.regime == Regime::augmentation ? 1u : 0u, 0u, 0u};
+  return TrainRun{t.epochs,
+                  t.batch_size,
+                  static_cast<float>(config.augmentation.noise_std),
+                  nullptr,
+                  AdamHyper{t.lr, t.betas[0], t.betas[1], t.eps},
+                  StepLr{t.step_size, t.gamma}};
+}
+
+ReplicaJob host_replica_job(const ReplicaSpec& replica) {
+  return ReplicaJob{replica.seed, replica.regime == Regime::augmentation ? 1u : 0u, 0u, 0u};
+}
+
+std::vector<float> train_replica(const ExperimentConfig& config, const NetShape& shape, const ReplicaSpec& replica,
+                                 const Dataset& train, TrainWorkspace& workspace) {
+  const TrainRun run = host_train_run(config);
+  const ReplicaJob job = host_replica_job(replica);
   const ReplicaState state{workspace.params(),  workspace.grads(),   workspace.moment1(),
                            workspace.moment2(), workspace.targets(), workspace.buffers()};
   workspace.kernels().train(shape, run, job, view_of(train), state);
