@@ -4,6 +4,7 @@
 
 #include <bit>
 #include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "cli_fixture.hpp"
@@ -24,19 +25,35 @@ void expect_no_non_finite_text(const std::string& text, const std::string& what)
     EXPECT_EQ(text.find(bad), std::string::npos) << what << ": " << bad;
 }
 
+// The fields of one CSV row, RFC 4180 quoting undone (a marker such as "epoch 2, step 1 of 4:
+// ..." holds a comma).
+std::vector<std::string> fields_of(const std::string& row) {
+  std::vector<std::string> fields(1);
+  bool quoted = false;
+  for (std::size_t i = 0; i < row.size(); ++i) {
+    const char c = row[i];
+    if (quoted && c == '"' && i + 1 < row.size() && row[i + 1] == '"') {
+      fields.back() += '"';
+      ++i;
+    } else if (c == '"') {
+      quoted = !quoted;
+    } else if (c == ',' && !quoted) {
+      fields.emplace_back();
+    } else {
+      fields.back() += c;
+    }
+  }
+  return fields;
+}
+
 std::vector<std::string> column(const std::string& csv, const std::string& name) {
   const auto rows = lines(csv);
-  std::vector<std::string> header;
-  std::stringstream h(rows.at(0));
-  for (std::string f; std::getline(h, f, ',');) header.push_back(f);
-  const auto at = std::find(header.begin(), header.end(), name) - header.begin();
+  const std::vector<std::string> header = fields_of(rows.at(0));
+  const auto at = static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
   std::vector<std::string> out;
   for (std::size_t i = 1; i < rows.size(); ++i) {
-    std::vector<std::string> fields;
-    std::stringstream r(rows[i]);
-    for (std::string f; std::getline(r, f, ',');) fields.push_back(f);
-    if (!rows[i].empty() && rows[i].back() == ',') fields.push_back("");
-    out.push_back(static_cast<std::size_t>(at) < fields.size() ? fields[static_cast<std::size_t>(at)] : "?");
+    const std::vector<std::string> fields = fields_of(rows[i]);
+    out.push_back(at < fields.size() ? fields[at] : "?");
   }
   return out;
 }
@@ -167,6 +184,41 @@ TEST_F(Cli, AnInfiniteRmseIsDiverged) {
   expect_no_non_finite_text(read(cwd() / "out" / "summary.json"), "summary.json");
   expect_no_non_finite_text(r.out, "table");
 }
+
+// A replica whose parameters stop being finite mid-training is marked with the epoch and step
+// where they did. Checked independently of the replay that finds them: training one epoch
+// fewer leaves that replica's parameters finite, training up to that epoch does not.
+TEST_F(Cli, DivergedSaysTheEpochAndStepWhereParametersStoppedBeingFinite) {
+  // Adam's first steps are about lr: with lr = 2.6e6 one of these MLPs overflows in its second
+  // epoch (4 steps an epoch), the other stays finite.
+  const std::string args =
+      "run --set data.n_train=200 --set data.n_test=200 --set sweep.seeds=2 "
+      "--set 'sweep.models=[\"mlp\"]' --set 'sweep.regimes=[\"baseline\"]' "
+      "--set train.lr=2.6e6 --device cpu --no-report ";
+  const auto marks = [&](int epochs, const std::string& out) {
+    const CliResult r = run(args + "--set train.epochs=" + std::to_string(epochs) + " --out " + out);
+    EXPECT_EQ(r.status, 0) << r.err;
+    return column(read(cwd() / out / "replicas.csv"), "diverged");
+  };
+  const auto at_three = marks(3, "three");
+  ASSERT_EQ(at_three.size(), 2u);
+  EXPECT_EQ(at_three[1], "");
+  int epoch = 0, step = 0, steps = 0;
+  char tail[64] = {};
+  ASSERT_EQ(std::sscanf(at_three[0].c_str(), "epoch %d, step %d of %d: %63[^\n]", &epoch, &step, &steps, tail), 4)
+      << at_three[0];
+  EXPECT_STREQ(tail, "parameters not finite");
+  EXPECT_EQ(steps, 4);  // ceil(200 / 64)
+  EXPECT_GE(step, 1);
+  EXPECT_LE(step, steps);
+  ASSERT_GE(epoch, 2) << "the config should diverge after its first epoch: " << at_three[0];
+  ASSERT_LE(epoch, 3);
+  EXPECT_EQ(marks(epoch - 1, "before")[0], "");     // finite one epoch earlier
+  EXPECT_EQ(marks(epoch, "upto")[0], at_three[0]);  // the same step, however long it trains
+}
+
+// The replay that finds the step runs only for parameters that are not finite: an RMSE that
+// overflows with finite parameters (AnInfiniteRmseIsDiverged) says "at end".
 
 TEST_F(Cli, DivergedMarkersSurviveShardsAndMerge) {
   // The marker travels in the checkpoint segments (format 02): merged shards equal one run.

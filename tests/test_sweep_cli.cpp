@@ -367,7 +367,9 @@ TEST_F(SweepCli, DivergedMarkersSurviveSigtermAndResume) {
     EXPECT_NE(r.err.find("diverged"), std::string::npos) << r.err;
   }
   expect_same_outputs("ref", "term");
-  EXPECT_NE(read(cwd() / "term" / "replicas.csv").find(",at end: "), std::string::npos);
+  // Where the parameters stopped being finite (the replay of their training), as the run said.
+  EXPECT_NE(read(cwd() / "term" / "replicas.csv").find(",\"epoch 1, step "), std::string::npos);
+  EXPECT_NE(read(cwd() / "term" / "replicas.csv").find(": parameters not finite\"\n"), std::string::npos);
 }
 
 TEST_F(SweepCli, TheResumeCommandQuotesItsDirectory) {

@@ -58,9 +58,13 @@ void canonicalize_nans(ReplicaResult& result) {
   for (float& x : result.params) canonical(x);
 }
 
-std::string divergence_of(std::span<const float> params, const ReplicaResult& scores) {
+std::string divergence_of(std::span<const float> params, const ReplicaResult& scores,
+                          const std::function<std::string()>& locate) {
   for (float p : params)
-    if (!std::isfinite(p)) return "at end: parameters not finite";
+    if (!std::isfinite(p)) {
+      std::string where = locate ? locate() : std::string();
+      return (where.empty() ? std::string("at end") : where) + ": parameters not finite";
+    }
   const auto bad = [](double x) -> const char* {
     if (std::isnan(x)) return "nan";
     if (std::isinf(x)) return "inf";

@@ -19,6 +19,7 @@
 
 #include "underspec/backends/backend.hpp"
 #include "underspec/backends/cuda_bootstrap.hpp"
+#include "underspec/backends/divergence_replay.hpp"
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/atomic_file.hpp"
 #include "underspec/outputs/file_lock.hpp"
@@ -89,17 +90,26 @@ class ResultCollector {
         save_params_(save_params) {}
 
   void operator()(std::span<const ReplicaResult> results) {
+    // Decided before the lock: a replica whose parameters are not finite is trained again
+    // (DivergenceLocator) to find the step where they stopped being finite.
+    std::vector<std::string> diverged(results.size());
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      const ReplicaResult& r = results[i];
+      if (r.id >= sweep_.replicas.size()) continue;  // refused below
+      diverged[i] = divergence_of(r.params, r, [&] { return locator_.where(sweep_.replicas[r.id]); });
+    }
     std::lock_guard lock(mutex_);
     std::uint64_t steps = 0;
     double work = 0;
-    for (const ReplicaResult& r : results) {
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      const ReplicaResult& r = results[i];
       const std::size_t slot = r.id - begin_;
       if (r.id < begin_ || slot >= rows_.size() || done_[slot])
         throw std::logic_error("backend reported replica " + std::to_string(r.id) + " twice or unasked");
       const ReplicaSpec& spec = sweep_.replicas[r.id];
       ReplicaResult stored = r;
       canonicalize_nans(stored);
-      stored.diverged = divergence_of(r.params, r);
+      stored.diverged = std::move(diverged[i]);
       stored.params = kept_params(spec, std::vector<float>(r.params), save_params_);
       // The row keeps a perceptron's parameters only: MLPs' live on disk (with --save-params),
       // so the row is made without them (a cleared copy would keep its capacity).
@@ -142,6 +152,7 @@ class ResultCollector {
     last_write_ = Clock::now();
   }
   const Sweep& sweep_;
+  DivergenceLocator locator_{sweep_};
   std::uint32_t begin_;
   std::vector<ReplicaResult>& rows_;
   std::vector<bool>& done_;

@@ -9,6 +9,7 @@
 #include <ostream>
 
 #include "underspec/backends/cpu_trainer.hpp"
+#include "underspec/backends/divergence_replay.hpp"
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/atomic_file.hpp"
 #include "underspec/outputs/npy.hpp"
@@ -83,6 +84,7 @@ int score_into(const fs::path& dir, const std::vector<std::string>& overrides, c
   std::vector<ReplicaResult> rows(all_params.size());
   const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
   const CpuKernels& kernels = active_cpu_kernels();  // throws before any work, when unusable
+  DivergenceLocator locator(sweep);                  // the same text for a diverged replica as the run's
   const auto start = std::chrono::steady_clock::now();
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
   for (std::size_t k = 0; k < rows.size(); ++k) {
@@ -98,7 +100,8 @@ int score_into(const fs::path& dir, const std::vector<std::string>& overrides, c
     r.iid_rmse = evaluate_rmse(shape, p, sets[0], workspace);
     r.ood_rmse = evaluate_rmse(shape, p, sets[1], workspace);
     for (std::size_t s = 2; s < sets.size(); ++s) r.stress_rmse.push_back(evaluate_rmse(shape, p, sets[s], workspace));
-    r.diverged = divergence_of(std::span<const float>(p, static_cast<std::size_t>(param_count(shape))), r);
+    r.diverged = divergence_of(std::span<const float>(p, static_cast<std::size_t>(param_count(shape))), r,
+                               [&] { return locator.where(spec); });
     if (spec.model == ModelKind::perceptron) r.params.assign(p, p + kPerceptronParams);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

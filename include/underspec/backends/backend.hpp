@@ -25,9 +25,13 @@ struct ReplicaResult {
 
 // Divergence is detected at the end of training, on what every backend returns: a replica
 // whose final parameters hold a NaN or infinity, or one of whose RMSEs is not finite or
-// beyond float's range, diverged. Returns "" when it did not, else where it was seen, e.g.
-// "at end: parameters not finite" or "at end: ood_rmse inf". `params`: all its parameters.
-std::string divergence_of(std::span<const float> params, const ReplicaResult& scores);
+// beyond float's range, diverged. Returns "" when it did not, else where it was seen:
+// "<where>: parameters not finite", with <where> what `locate` returns (called only then:
+// "epoch 3, step 17 of 32", DivergenceLocator), or "at end" when it returns "" or there is
+// none; "at end: ood_rmse inf" and the like for an RMSE of finite parameters.
+// `params`: all its parameters.
+std::string divergence_of(std::span<const float> params, const ReplicaResult& scores,
+                          const std::function<std::string()>& locate = {});
 
 // Makes every NaN in a result the one positive quiet NaN. What a NaN's sign and payload
 // are depends on the hardware (x86's invalid operations give a negative NaN, a GPU's a

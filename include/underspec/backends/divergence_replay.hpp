@@ -1,0 +1,62 @@
+// Where a diverged replica's parameters stopped being finite. Training is a pure function of
+// (cell config, replica), so a replica whose FINAL parameters are not finite is trained again
+// on the host, checking its parameters after every minibatch step, up to the first step that
+// leaves one of them NaN or infinite. Every backend's results go through the same replay
+// (run.cpp, score.cpp), so the text does not depend on the backend; the normal training path
+// has no per-step check and costs what it did. Only diverged replicas (rare) pay for it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "underspec/core/model.hpp"
+#include "underspec/sweep/dataset.hpp"
+#include "underspec/sweep/sweep.hpp"
+
+namespace underspec {
+
+// A minibatch step of a training, 1-based: epoch 1..epochs, step 1..steps_per_epoch.
+struct TrainingStep {
+  int epoch = 0;
+  int step = 0;
+  int steps_per_epoch = 0;
+};
+
+struct TrainingReplay {
+  std::optional<TrainingStep> first_non_finite;  // none: every step left the parameters finite
+  std::vector<float> params;                     // after that step, or at the end of training
+};
+
+// Trains `replica` as train_replica does (same initialisation, minibatches, Adam steps and
+// products, so the same bits: the portable products of model.hpp, which the CPU's SIMD
+// products equal bit for bit), stopping after the first step whose parameters are not all
+// finite.
+TrainingReplay replay_training(const ExperimentConfig& config, const NetShape& shape, const ReplicaSpec& replica,
+                               const Dataset& train);
+
+// "epoch E, step S of N" for the first step after which the replica's parameters are not
+// finite, or "" when the replay finds none (a backend whose arithmetic differed from the
+// host's). Makes the training set the backends train on (make_training_set with the replica's
+// data slot), once per cell and regime unless data.per_replica; safe from several threads.
+class DivergenceLocator {
+ public:
+  explicit DivergenceLocator(const Sweep& sweep) : sweep_(sweep) {}
+  std::string where(const ReplicaSpec& replica);
+
+ private:
+  std::shared_ptr<const Dataset> training_set(const ReplicaSpec& replica);
+  const Sweep& sweep_;
+  std::mutex mutex_;
+  std::map<std::pair<std::uint32_t, Regime>, std::shared_ptr<const Dataset>> shared_;
+};
+
+// The text of a TrainingStep: "epoch 3, step 17 of 32".
+std::string describe(const TrainingStep& step);
+
+}  // namespace underspec
