@@ -217,6 +217,20 @@ TEST_F(Cli, DivergedSaysTheEpochAndStepWhereParametersStoppedBeingFinite) {
   EXPECT_EQ(marks(epoch, "upto")[0], at_three[0]);  // the same step, however long it trains
 }
 
+// `score` re-scores saved parameters without training: it finds the same step as the run.
+TEST_F(Cli, ScoreNamesTheSameStepAsTheRun) {
+  const CliResult r =
+      run("run --set data.n_train=200 --set data.n_test=200 --set sweep.seeds=2 "
+          "--set train.lr=2.6e6 --set train.epochs=3 --device cpu --no-report --save-params --out out");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto marks = column(read(cwd() / "out" / "replicas.csv"), "diverged");
+  EXPECT_GT(std::count_if(marks.begin(), marks.end(), [](const std::string& m) { return m.starts_with("epoch "); }), 0)
+      << r.err;
+  const CliResult scored = run("score out --out scored --no-report");
+  ASSERT_EQ(scored.status, 0) << scored.err;
+  EXPECT_EQ(column(read(cwd() / "scored" / "replicas.csv"), "diverged"), marks);
+}
+
 // The replay that finds the step runs only for parameters that are not finite: an RMSE that
 // overflows with finite parameters (AnInfiniteRmseIsDiverged) says "at end".
 
