@@ -43,7 +43,8 @@ TrainingReplay replay_training(const ExperimentConfig& config, const NetShape& s
 // "epoch E, step S of N" for the first step after which the replica's parameters are not
 // finite, or "" when the replay finds none (a backend whose arithmetic differed from the
 // host's). Makes the training set the backends train on (make_training_set with the replica's
-// data slot), once per cell and regime unless data.per_replica; safe from several threads.
+// data slot), once per cell and regime unless data.per_replica (at most kMaxCachedBytes of
+// them kept); safe from several threads.
 class DivergenceLocator {
  public:
   explicit DivergenceLocator(const Sweep& sweep) : sweep_(sweep) {}
@@ -53,7 +54,9 @@ class DivergenceLocator {
   std::shared_ptr<const Dataset> training_set(const ReplicaSpec& replica);
   const Sweep& sweep_;
   std::mutex mutex_;
+  static constexpr std::size_t kMaxCachedBytes = std::size_t{64} << 20;
   std::map<std::pair<std::uint32_t, Regime>, std::shared_ptr<const Dataset>> shared_;
+  std::size_t cached_bytes_ = 0;
 };
 
 // The text of a TrainingStep: "epoch 3, step 17 of 32".

@@ -77,8 +77,21 @@ std::shared_ptr<const Dataset> DivergenceLocator::training_set(const ReplicaSpec
   if (config.data.per_replica)
     return std::make_shared<const Dataset>(make_training_set(config, replica.regime, train_data_slot(config, replica)));
   const std::lock_guard lock(mutex_);  // generation under the lock: other threads wait for the same set
-  auto& set = shared_[{replica.cell, replica.regime}];
-  if (!set) set = std::make_shared<const Dataset>(make_training_set(config, replica.regime, 0u));
+  const auto key = std::make_pair(replica.cell, replica.regime);
+  if (const auto it = shared_.find(key); it != shared_.end()) return it->second;
+  auto set = std::make_shared<const Dataset>(make_training_set(config, replica.regime, 0u));
+  // Kept for the next diverged replica of the cell and regime (with a huge learning rate, all
+  // of them), but not without bound: a sweep of many cells would otherwise hold all their
+  // training sets a second time. Sets in use stay alive through their shared_ptr.
+  const std::size_t bytes = set->size() * sizeof(float) * 4;
+  if (cached_bytes_ + bytes > kMaxCachedBytes) {
+    shared_.clear();
+    cached_bytes_ = 0;
+  }
+  if (bytes <= kMaxCachedBytes) {
+    shared_.emplace(key, set);
+    cached_bytes_ += bytes;
+  }
   return set;
 }
 
