@@ -29,6 +29,9 @@ struct CpuKernels {
   void (*train)(const NetShape& shape, const TrainRun& run, const ReplicaJob& job, const DatasetView& data,
                 const ReplicaState& state);
   double (*sum_squares)(const NetShape& shape, const DatasetView& data, int rows, const EvalState& state);
+  // group_replay_until_non_finite (core/group_replay.hpp) with this level's products.
+  bool (*replay)(const NetShape& shape, const TrainRun& run, const ReplicaJob& job, const DatasetView& data,
+                 const ReplicaState& state, int* epoch, int* step);
   // The products and the transposition alone (tests).
   void (*gemm)(const GemmArgs& g, int i_begin, int i_end, int j_begin, int j_end);
   void (*transpose)(const float* src, int rows, int cols, float* dst);

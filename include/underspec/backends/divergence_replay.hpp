@@ -21,6 +21,8 @@
 
 namespace underspec {
 
+struct CpuKernels;
+
 // A minibatch step of a training, 1-based: epoch 1..epochs, step 1..steps_per_epoch.
 struct TrainingStep {
   int epoch = 0;
@@ -34,11 +36,10 @@ struct TrainingReplay {
 };
 
 // Trains `replica` as train_replica does (same initialisation, minibatches, Adam steps and
-// products, so the same bits: the portable products of model.hpp, which the CPU's SIMD
-// products equal bit for bit), stopping after the first step whose parameters are not all
-// finite.
+// products, so the same bits), stopping after the first step whose parameters are not all
+// finite. `kernels`: the CPU kernels' level (null: the CPU backend's, else portable).
 TrainingReplay replay_training(const ExperimentConfig& config, const NetShape& shape, const ReplicaSpec& replica,
-                               const Dataset& train);
+                               const Dataset& train, const CpuKernels* kernels = nullptr);
 
 // "epoch E, step S of N" for the first step after which the replica's parameters are not
 // finite, or "" when the replay finds none (a backend whose arithmetic differed from the

@@ -1,67 +1,37 @@
-// The replay of a diverged replica's training (divergence_replay.hpp). Host-only: the serial
-// group with the portable products, which the CPU kernels of every instruction-set level
-// equal bit for bit (cpu_gemm.hpp; tests/test_group_trainer.cpp), so that it needs none of
-// the per-level code.
+// The replay of a diverged replica's training (divergence_replay.hpp): the CPU kernels'
+// group_replay_until_non_finite (core/group_replay.hpp), at the level the CPU backend trains
+// with (every level computes the same bits).
 #include "underspec/backends/divergence_replay.hpp"
-
-#include <cmath>
 
 #include "underspec/backends/cpu_kernels.hpp"
 #include "underspec/backends/cpu_trainer.hpp"
-#include "underspec/core/group_trainer.hpp"
 
 namespace underspec {
 namespace {
 
-// Thrown out of the step callback at the first non-finite step: the remaining epochs are not
-// walked through.
-struct StopReplay {};
-
-bool all_finite(const float* params, int n) {
-  for (int i = 0; i < n; ++i)
-    if (!std::isfinite(params[i])) return false;
-  return true;
+// The process's kernels, or the portable ones where UNDERSPEC_CPU_KERNELS asks for a level this
+// CPU lacks (a CUDA run does not need them otherwise; the replay must not fail it).
+const CpuKernels& replay_kernels() {
+  try {
+    return active_cpu_kernels();
+  } catch (const CpuKernelsError&) {
+    return cpu_kernels(CpuIsa::portable);
+  }
 }
 
 }  // namespace
 
 TrainingReplay replay_training(const ExperimentConfig& config, const NetShape& shape, const ReplicaSpec& replica,
-                               const Dataset& train) {
-  const TrainRun run = host_train_run(config);
-  const ReplicaJob job = host_replica_job(replica);
+                               const Dataset& train, const CpuKernels* kernels) {
+  TrainWorkspace workspace(shape, config.train.batch_size, kernels ? *kernels : replay_kernels());
+  const ReplicaState state{workspace.params(),  workspace.grads(),   workspace.moment1(),
+                           workspace.moment2(), workspace.targets(), workspace.buffers()};
   const DatasetView data = view_of(train);
-  // The workspace for its buffers only: the products below are the portable ones.
-  TrainWorkspace workspace(shape, config.train.batch_size, cpu_kernels(CpuIsa::portable));
-  const ReplicaState st{workspace.params(),  workspace.grads(),   workspace.moment1(),
-                        workspace.moment2(), workspace.targets(), workspace.buffers()};
-  const int n_params = param_count(shape);
-  // As group_train_replica does for a serial group.
-  for (int i = 0; i < n_params; ++i) {
-    st.params[i] = init_param(shape, job.seed, i);
-    st.moment1[i] = 0.0f;
-    st.moment2[i] = 0.0f;
-  }
-  const SerialGroup<PortableGemm> g{};
+  int epoch = 0, step = 0;
   TrainingReplay out;
-  int step_in_epoch = 0;
-  try {
-    for_each_epoch_minibatch(
-        run, job, data.n, [&](std::uint32_t, const EpochPermutation&) { step_in_epoch = 0; },
-        [&](std::uint32_t epoch, const EpochPermutation& perm, std::uint32_t start, std::uint32_t rows,
-            const AdamStep& adam) {
-          const int batch = static_cast<int>(rows);
-          group_gather_rows(g, data, perm, job, run.augmentation_std, epoch, start, batch, st.buf.act[0], st.targets);
-          group_train_step<0, 0>(g, shape, st, batch, adam);
-          ++step_in_epoch;
-          if (!all_finite(st.params, n_params)) {
-            out.first_non_finite =
-                TrainingStep{static_cast<int>(epoch) + 1, step_in_epoch, steps_per_epoch(data.n, run.batch_size)};
-            throw StopReplay{};
-          }
-        });
-  } catch (const StopReplay&) {
-  }
-  out.params.assign(st.params, st.params + n_params);
+  if (workspace.kernels().replay(shape, host_train_run(config), host_replica_job(replica), data, state, &epoch, &step))
+    out.first_non_finite = TrainingStep{epoch + 1, step, steps_per_epoch(data.n, config.train.batch_size)};
+  out.params.assign(workspace.params(), workspace.params() + param_count(shape));
   return out;
 }
 

@@ -2,10 +2,10 @@
 // compiles this file once per level, with UNDERSPEC_CPU_ISA=<portable|avx2|avx512> and that
 // level's -m flags, into a namespace of the level's own (cpu_isa_<level>).
 //
-// Keep this file to the group trainer, the products and the bootstrap's lanes: whatever it
-// defines outside that namespace (an inline function of a shared header or of the standard
-// library, compiled here with -mavx512f) could be merged by the linker with another level's
-// copy and then run on a CPU without AVX-512. The core math is always_inline, the group
+// Keep this file to the group trainer (and its replay), the products and the bootstrap's
+// lanes: whatever it defines outside that namespace (an inline function of a shared header or
+// of the standard library, compiled here with -mavx512f) could be merged by the linker with
+// another level's copy and then run on a CPU without AVX-512. The core math is always_inline, the group
 // trainer's templates are instantiated for this level's CpuGemm only (bootstrap_lanes for its
 // Level tag), and the test cpu_kernels_isolated (tests/check_cpu_kernel_symbols.sh) checks
 // the object files and the binary.
@@ -18,6 +18,7 @@
 
 #include "underspec/backends/cpu_gemm.hpp"
 #include "underspec/backends/cpu_kernels.hpp"
+#include "underspec/core/group_replay.hpp"
 #include "underspec/stats/bootstrap_lanes.hpp"
 
 namespace underspec::UNDERSPEC_CPU_ISA_NS {
@@ -35,6 +36,11 @@ namespace {
 void train(const NetShape& shape, const TrainRun& run, const ReplicaJob& job, const DatasetView& data,
            const ReplicaState& state) {
   group_train_replica<0, 0>(SerialGroup<CpuGemm>{}, shape, run, job, data, state);
+}
+
+bool replay(const NetShape& shape, const TrainRun& run, const ReplicaJob& job, const DatasetView& data,
+            const ReplicaState& state, int* epoch, int* step) {
+  return group_replay_until_non_finite<0, 0>(SerialGroup<CpuGemm>{}, shape, run, job, data, state, epoch, step);
 }
 
 double sum_squares(const NetShape& shape, const DatasetView& data, int rows, const EvalState& state) {
@@ -57,9 +63,9 @@ void bootstrap(BootstrapStatistic statistic, const BootstrapData& data, PhiloxKe
 }  // namespace
 
 extern const CpuKernels kernels;
-const CpuKernels kernels{kIsa,     kIsa == CpuIsa::avx512 ? "avx512" : kIsa == CpuIsa::avx2 ? "avx2+fma" : "portable",
-                         train,    sum_squares,
-                         gemm,     transpose,
-                         bootstrap};
+const CpuKernels kernels{kIsa,      kIsa == CpuIsa::avx512 ? "avx512" : kIsa == CpuIsa::avx2 ? "avx2+fma" : "portable",
+                         train,     sum_squares,
+                         replay,    gemm,
+                         transpose, bootstrap};
 
 }  // namespace underspec::UNDERSPEC_CPU_ISA_NS
