@@ -121,5 +121,41 @@ TEST(DivergenceReplay, TheMarkerNamesTheStepOnlyForParametersThatAreNotFinite) {
   EXPECT_EQ(divergence_of(nan, scores), "at end: parameters not finite");
 }
 
+// The CPU backend marks its results on its own threads; the driver's DivergenceLocator marks
+// the results of a backend that does not (CUDA), and `score`'s. Both must say the same, with
+// shared training sets and with one per replica (data.per_replica).
+TEST(DivergenceReplay, TheCpuBackendAndTheLocatorNameTheSameStep) {
+  for (const bool per_replica : {false, true}) {
+    ExperimentConfig config = small_config();
+    config.data.n_test = 200;
+    config.data.per_replica = per_replica;
+    config.train.lr = 2.6e6;  // some MLPs diverge, in their first or second epoch
+    config.sweep.seeds = 3;
+    config.sweep.models = {ModelKind::mlp};
+    const Sweep sweep = make_sweep(config);
+    const std::vector<ReplicaResult> results = make_cpu_backend(2)->train_replicas(sweep, sweep.replicas);
+    DivergenceLocator locator(sweep);
+    int diverged = 0;
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      const ReplicaResult& r = results[i];
+      if (parameters_finite(r.params)) {
+        EXPECT_EQ(r.diverged, "") << i;
+        continue;
+      }
+      ++diverged;
+      const std::string where = locator.where(sweep.replicas[i]);
+      EXPECT_EQ(where.rfind("epoch ", 0), 0u) << where;
+      EXPECT_EQ(r.diverged, where + ": parameters not finite") << i << " per_replica " << per_replica;
+    }
+    EXPECT_GT(diverged, 0) << "per_replica " << per_replica;
+    // What the driver does with the results of a backend that does not mark them (CUDA).
+    std::vector<ReplicaResult> unmarked = results;
+    for (ReplicaResult& r : unmarked) r.diverged.clear();
+    const std::vector<std::string> markers = locator.markers(unmarked);
+    for (std::size_t i = 0; i < results.size(); ++i) EXPECT_EQ(markers[i], results[i].diverged) << i;
+    EXPECT_LT(diverged, static_cast<int>(results.size())) << "per_replica " << per_replica;
+  }
+}
+
 }  // namespace
 }  // namespace underspec

@@ -58,13 +58,18 @@ void canonicalize_nans(ReplicaResult& result) {
   for (float& x : result.params) canonical(x);
 }
 
+bool parameters_finite(std::span<const float> params) {
+  for (float p : params)
+    if (!std::isfinite(p)) return false;
+  return true;
+}
+
 std::string divergence_of(std::span<const float> params, const ReplicaResult& scores,
                           const std::function<std::string()>& locate) {
-  for (float p : params)
-    if (!std::isfinite(p)) {
-      std::string where = locate ? locate() : std::string();
-      return (where.empty() ? std::string("at end") : where) + ": parameters not finite";
-    }
+  if (!parameters_finite(params)) {
+    const std::string where = locate ? locate() : std::string();
+    return (where.empty() ? std::string("at end") : where) + ": parameters not finite";
+  }
   const auto bad = [](double x) -> const char* {
     if (std::isnan(x)) return "nan";
     if (std::isinf(x)) return "inf";

@@ -90,14 +90,8 @@ class ResultCollector {
         save_params_(save_params) {}
 
   void operator()(std::span<const ReplicaResult> results) {
-    // Decided before the lock: a replica whose parameters are not finite is trained again
-    // (DivergenceLocator) to find the step where they stopped being finite.
-    std::vector<std::string> diverged(results.size());
-    for (std::size_t i = 0; i < results.size(); ++i) {
-      const ReplicaResult& r = results[i];
-      if (r.id >= sweep_.replicas.size()) continue;  // refused below
-      diverged[i] = divergence_of(r.params, r, [&] { return locator_.where(sweep_.replicas[r.id]); });
-    }
+    // Decided before the lock: a replay of a diverged replica takes a training's time.
+    std::vector<std::string> diverged = locator_.markers(results);
     std::lock_guard lock(mutex_);
     std::uint64_t steps = 0;
     double work = 0;

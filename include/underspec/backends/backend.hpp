@@ -20,7 +20,9 @@ struct ReplicaResult {
   double ood_rmse = 0.0;
   std::vector<double> stress_rmse;  // one per data.stress_factors of the replica's cell
   std::vector<float> params;        // final parameters, layout of model.hpp
-  std::string diverged;             // "" when its numbers are real, else where they stopped being (divergence_of)
+  // "" when its numbers are real, else where they stopped being (divergence_of). A backend may
+  // set it (the CPU backend does, replaying on its own threads); the driver decides where not.
+  std::string diverged;
 };
 
 // Divergence is detected at the end of training, on what every backend returns: a replica
@@ -32,6 +34,9 @@ struct ReplicaResult {
 // `params`: all its parameters.
 std::string divergence_of(std::span<const float> params, const ReplicaResult& scores,
                           const std::function<std::string()>& locate = {});
+
+// Whether every parameter is a finite number.
+bool parameters_finite(std::span<const float> params);
 
 // Makes every NaN in a result the one positive quiet NaN. What a NaN's sign and payload
 // are depends on the hardware (x86's invalid operations give a negative NaN, a GPU's a

@@ -11,10 +11,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "underspec/backends/backend.hpp"
 #include "underspec/core/model.hpp"
 #include "underspec/sweep/dataset.hpp"
 #include "underspec/sweep/sweep.hpp"
@@ -41,6 +43,10 @@ struct TrainingReplay {
 TrainingReplay replay_training(const ExperimentConfig& config, const NetShape& shape, const ReplicaSpec& replica,
                                const Dataset& train, const CpuKernels* kernels = nullptr);
 
+// describe() of replay_training's first non-finite step, or "" when there is none.
+std::string where_parameters_diverged(const ExperimentConfig& config, const NetShape& shape, const ReplicaSpec& replica,
+                                      const Dataset& train, const CpuKernels* kernels = nullptr);
+
 // "epoch E, step S of N" for the first step after which the replica's parameters are not
 // finite, or "" when the replay finds none (a backend whose arithmetic differed from the
 // host's). Makes the training set the backends train on (make_training_set with the replica's
@@ -50,6 +56,10 @@ class DivergenceLocator {
  public:
   explicit DivergenceLocator(const Sweep& sweep) : sweep_(sweep) {}
   std::string where(const ReplicaSpec& replica);
+  // The `diverged` marker of each result: the backend's where it set one (the CPU backend
+  // does, on its own threads), else divergence_of with where() (a CUDA backend's results:
+  // the replays of one call run in parallel). A result whose id is not in the sweep gets "".
+  std::vector<std::string> markers(std::span<const ReplicaResult> results);
 
  private:
   std::shared_ptr<const Dataset> training_set(const ReplicaSpec& replica);

@@ -12,6 +12,7 @@
 #include <exception>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -19,6 +20,7 @@
 #include "underspec/backends/backend.hpp"
 #include "underspec/backends/cpu_kernels.hpp"
 #include "underspec/backends/cpu_trainer.hpp"
+#include "underspec/backends/divergence_replay.hpp"
 
 namespace underspec {
 namespace {
@@ -66,17 +68,19 @@ ReplicaResult train_and_score(const Sweep& sweep, const CpuDatasets& datasets, c
   TrainWorkspace workspace(shape, config.train.batch_size, kernels);
   ReplicaResult out;
   out.id = r.id;
-  if (const Dataset* shared = datasets.shared_train_set(r)) {
-    out.params = train_replica(config, shape, r, *shared, workspace);
-  } else {
-    const Dataset own = make_training_set(config, r.regime, train_data_slot(config, r));
-    out.params = train_replica(config, shape, r, own, workspace);
-  }
+  std::optional<Dataset> own;  // with data.per_replica
+  const Dataset* train = datasets.shared_train_set(r);
+  if (!train) train = &own.emplace(make_training_set(config, r.regime, train_data_slot(config, r)));
+  out.params = train_replica(config, shape, r, *train, workspace);
   const std::vector<const Dataset*>& tests = datasets.test_sets(r.cell).sets;
   out.iid_rmse = evaluate_rmse(shape, out.params.data(), *tests[0], workspace);
   out.ood_rmse = evaluate_rmse(shape, out.params.data(), *tests[1], workspace);
   for (std::size_t k = 2; k < tests.size(); ++k)
     out.stress_rmse.push_back(evaluate_rmse(shape, out.params.data(), *tests[k], workspace));
+  // Marked here, on this thread, where the training set is at hand: a diverged replica's
+  // replay then runs in parallel with the others' training, not in the sink.
+  out.diverged =
+      divergence_of(out.params, out, [&] { return where_parameters_diverged(config, shape, r, *train, &kernels); });
   return out;
 }
 

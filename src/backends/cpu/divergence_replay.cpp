@@ -3,6 +3,8 @@
 // with (every level computes the same bits).
 #include "underspec/backends/divergence_replay.hpp"
 
+#include <exception>
+
 #include "underspec/backends/cpu_kernels.hpp"
 #include "underspec/backends/cpu_trainer.hpp"
 
@@ -65,11 +67,44 @@ std::shared_ptr<const Dataset> DivergenceLocator::training_set(const ReplicaSpec
   return set;
 }
 
+std::string where_parameters_diverged(const ExperimentConfig& config, const NetShape& shape, const ReplicaSpec& replica,
+                                      const Dataset& train, const CpuKernels* kernels) {
+  const TrainingReplay replay = replay_training(config, shape, replica, train, kernels);
+  return replay.first_non_finite ? describe(*replay.first_non_finite) : std::string();
+}
+
 std::string DivergenceLocator::where(const ReplicaSpec& replica) {
   const ExperimentConfig& config = sweep_.config_of(replica);
   const std::shared_ptr<const Dataset> train = training_set(replica);
-  const TrainingReplay replay = replay_training(config, net_shape(config, replica.model), replica, *train);
-  return replay.first_non_finite ? describe(*replay.first_non_finite) : std::string();
+  return where_parameters_diverged(config, net_shape(config, replica.model), replica, *train);
+}
+
+std::vector<std::string> DivergenceLocator::markers(std::span<const ReplicaResult> results) {
+  std::vector<std::string> out(results.size());
+  std::vector<std::size_t> replays;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const ReplicaResult& r = results[i];
+    if (r.id >= sweep_.replicas.size()) continue;
+    if (!r.diverged.empty())
+      out[i] = r.diverged;
+    else if (parameters_finite(r.params))
+      out[i] = divergence_of(r.params, r);
+    else
+      replays.push_back(i);
+  }
+  std::exception_ptr failure;
+#pragma omp parallel for schedule(dynamic, 1) if (replays.size() > 1)
+  for (std::size_t k = 0; k < replays.size(); ++k) {
+    const ReplicaResult& r = results[replays[k]];
+    try {
+      out[replays[k]] = divergence_of(r.params, r, [&] { return where(sweep_.replicas[r.id]); });
+    } catch (...) {
+#pragma omp critical(underspec_divergence_replay)
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+  return out;
 }
 
 }  // namespace underspec
