@@ -1,9 +1,10 @@
 // Where a diverged replica's parameters stopped being finite. Training is a pure function of
 // (cell config, replica), so a replica whose FINAL parameters are not finite is trained again
 // on the host, checking its parameters after every minibatch step, up to the first step that
-// leaves one of them NaN or infinite. Every backend's results go through the same replay
-// (run.cpp, score.cpp), so the text does not depend on the backend; the normal training path
-// has no per-step check and costs what it did. Only diverged replicas (rare) pay for it.
+// leaves one of them NaN or infinite. Every backend's results go through the same replay (the
+// CPU backend's on its worker threads, others' in the driver, score's), so the text does not
+// depend on the backend; the normal training path has no per-step check and costs what it
+// did. Only diverged replicas (rare) pay for it.
 #pragma once
 
 #include <cstdint>
