@@ -92,7 +92,7 @@ TEST(DivergenceReplay, StopsAtTheFirstStepWhoseParametersAreNotFinite) {
   EXPECT_EQ(at.step, 1);
   EXPECT_EQ(at.steps_per_epoch, 1);
   ASSERT_GE(at.epoch, 2) << "the config should diverge after its first step";
-  EXPECT_EQ(describe(at), "epoch " + std::to_string(at.epoch) + ", step 1 of 1");
+  EXPECT_EQ(describe(at), "epoch " + std::to_string(at.epoch) + " step 1 of 1");
   EXPECT_FALSE(all_finite(replay.params));
 
   config.train.epochs = at.epoch - 1;
@@ -110,12 +110,12 @@ TEST(DivergenceReplay, TheMarkerNamesTheStepOnlyForParametersThatAreNotFinite) {
   int calls = 0;
   const auto locate = [&] {
     ++calls;
-    return std::string("epoch 2, step 3 of 4");
+    return std::string("epoch 2 step 3 of 4");
   };
   const std::vector<float> finite{1.0f, 2.0f}, nan{1.0f, std::numeric_limits<float>::quiet_NaN()};
   EXPECT_EQ(divergence_of(finite, scores, locate), "at end: ood_rmse inf");
   EXPECT_EQ(calls, 0);  // no replay for a replica whose parameters are finite
-  EXPECT_EQ(divergence_of(nan, scores, locate), "epoch 2, step 3 of 4: parameters not finite");
+  EXPECT_EQ(divergence_of(nan, scores, locate), "epoch 2 step 3 of 4: parameters not finite");
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(divergence_of(nan, scores, [] { return std::string(); }), "at end: parameters not finite");
   EXPECT_EQ(divergence_of(nan, scores), "at end: parameters not finite");

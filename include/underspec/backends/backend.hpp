@@ -29,7 +29,7 @@ struct ReplicaResult {
 // whose final parameters hold a NaN or infinity, or one of whose RMSEs is not finite or
 // beyond float's range, diverged. Returns "" when it did not, else where it was seen:
 // "<where>: parameters not finite", with <where> what `locate` returns (called only then:
-// "epoch 3, step 17 of 32", DivergenceLocator), or "at end" when it returns "" or there is
+// "epoch 3 step 17 of 32", DivergenceLocator), or "at end" when it returns "" or there is
 // none; "at end: ood_rmse inf" and the like for an RMSE of finite parameters.
 // `params`: all its parameters.
 std::string divergence_of(std::span<const float> params, const ReplicaResult& scores,

@@ -48,7 +48,7 @@ TrainingReplay replay_training(const ExperimentConfig& config, const NetShape& s
 std::string where_parameters_diverged(const ExperimentConfig& config, const NetShape& shape, const ReplicaSpec& replica,
                                       const Dataset& train, const CpuKernels* kernels = nullptr);
 
-// "epoch E, step S of N" for the first step after which the replica's parameters are not
+// "epoch E step S of N" for the first step after which the replica's parameters are not
 // finite, or "" when the replay finds none (a backend whose arithmetic differed from the
 // host's). Makes the training set the backends train on (make_training_set with the replica's
 // data slot), once per cell and regime unless data.per_replica (at most kMaxCachedBytes of
@@ -71,7 +71,7 @@ class DivergenceLocator {
   std::size_t cached_bytes_ = 0;
 };
 
-// The text of a TrainingStep: "epoch 3, step 17 of 32".
+// The text of a TrainingStep: "epoch 3 step 17 of 32".
 std::string describe(const TrainingStep& step);
 
 }  // namespace underspec

@@ -38,7 +38,7 @@ TrainingReplay replay_training(const ExperimentConfig& config, const NetShape& s
 }
 
 std::string describe(const TrainingStep& step) {
-  return "epoch " + std::to_string(step.epoch) + ", step " + std::to_string(step.step) + " of " +
+  return "epoch " + std::to_string(step.epoch) + " step " + std::to_string(step.step) + " of " +
          std::to_string(step.steps_per_epoch);
 }
 
