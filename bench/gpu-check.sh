@@ -166,6 +166,9 @@ if wanted seed; then
     step seed-concurrent-same-bytes 10 cmp "$work/seed-cuda/replicas.csv" "$work/seed-cuda-serial/replicas.csv"
     grep -h 'launch groups' "$work"/logs/seed-cuda.log "$work"/logs/seed-cuda-serial.log 2> /dev/null |
       sed 's/^/    /' | tee -a "$summary" > /dev/null
+    # The device-memory plan of a large sweep on this GPU (its free memory, its chunks).
+    step plan-cuda 30 "$bin/underspec" plan --device cuda --set sweep.seeds=100000 --set 'sweep.models=["mlp"]'
+    grep -A2 'GPU memory' "$work/logs/plan-cuda.log" 2> /dev/null | sed 's/^/    /' | tee -a "$summary" > /dev/null
   else
     log "seed-cuda: skipped (no GPU)"
   fi

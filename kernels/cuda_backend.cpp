@@ -38,6 +38,7 @@
 #include "cublas_api.hpp"
 #include "cublas_handle.hpp"
 #include "cuda_check.hpp"
+#include "cuda_memory_check.hpp"
 #include "cuda_stream.hpp"
 #include "device_buffer.hpp"
 #include "evaluate.hpp"
@@ -45,6 +46,7 @@
 #include "train_cublas.hpp"
 #include "train_fused.hpp"
 #include "underspec/backends/cuda_memory.hpp"
+#include "underspec/backends/cuda_sweep_memory.hpp"
 #include "underspec/backends/multi_backend.hpp"
 #include "underspec/run/deal_chunks.hpp"
 #include "underspec/sweep/dataset.hpp"
@@ -107,57 +109,23 @@ class PhaseEvents {
   cudaEvent_t events_[kMax]{};
 };
 
-std::string shape_name(const NetShape& shape) {
-  std::string name;
-  for (int l = 0; l <= shape.n_layers; ++l) {
-    if (l > 0) name += '-';
-    name += std::to_string(shape.width[l]);
-  }
-  return name;
-}
-
-// Every input of a generated dataset: two with equal keys hold the same samples.
-struct DataKey {
-  float coefficient0, coefficient1, intercept, noise_std;
-  std::uint32_t data_seed;
-  DatasetId set;
-  std::uint32_t slot;
-  float factor;
-  bool randomized;
-  float factor_lo, factor_hi;
-  std::uint32_t n;
-  auto operator<=>(const DataKey&) const = default;
-};
-
-// A dataset to generate for one cell config: shared slot 0 (test sets, shared training sets).
-struct DataRequest {
-  DatasetId set;  // train: training_sample with `domain`; tests: scm_sample at domain.factor
-  TrainDomain domain;
-  std::uint32_t n;
-};
-
 // The device datasets of one train() call, keyed by their generation inputs, shared by the
 // launch groups' threads (one at a time).
 class DatasetCache {
  public:
   // Views of the requested datasets of `config`, generating the missing ones on `stream`;
   // they are ready on every stream when this returns.
-  std::vector<DatasetView> get(const ExperimentConfig& config, const std::vector<DataRequest>& requests,
+  std::vector<DatasetView> get(const ExperimentConfig& config, const std::vector<DatasetRequest>& requests,
                                cudaStream_t stream) {
     const std::lock_guard lock(mutex_);
-    const ScmParams scm = scm_params(config.data);
     std::vector<cuda::GenerateJob> jobs;
     std::uint32_t max_n = 0;
     std::vector<const DeviceDataset*> found;
-    for (const DataRequest& r : requests) {
-      TrainDomain d = r.domain;
-      if (!d.randomized) d.factor_lo = d.factor_hi = 0.0f;  // unused then: not part of the key
-      const DataKey key{scm.coef_x1, scm.coef_x2, scm.intercept, scm.noise_std, config.data.seed, r.set,
-                        0u,          d.factor,    d.randomized,  d.factor_lo,   d.factor_hi,      r.n};
-      auto it = sets_.find(key);
+    for (const DatasetRequest& r : requests) {
+      auto it = sets_.find(dataset_key(config, r));
       if (it == sets_.end()) {
-        it = sets_.emplace(key, make_dataset(r.n)).first;
-        jobs.push_back(generate_job(it->second.storage.data(), r.n, r.set, 0u, d));
+        it = sets_.emplace(dataset_key(config, r), make_dataset(r.n)).first;
+        jobs.push_back(generate_job(it->second.storage.data(), r.n, r.set, 0u, r.domain));
         max_n = std::max(max_n, r.n);
       }
       found.push_back(&it->second);
@@ -177,7 +145,7 @@ class DatasetCache {
 
  private:
   std::mutex mutex_;
-  std::map<DataKey, DeviceDataset> sets_;  // map: views stay valid as sets are added
+  std::map<DatasetKey, DeviceDataset> sets_;  // map: views stay valid as sets are added
 };
 
 // What one grid cell brings to a launch group: its test sets, its shared training sets, and
@@ -206,22 +174,20 @@ class CudaBackend final : public Backend {
       if (r.cell >= sweep.cells.size())
         throw std::out_of_range("replica " + std::to_string(r.id) + " names cell " + std::to_string(r.cell) +
                                 " of a sweep with " + std::to_string(sweep.cells.size()));
-    US_CUDA_CHECK(cudaSetDevice(device_));
-    int shared_limit = 0;
-    US_CUDA_CHECK(cudaDeviceGetAttribute(&shared_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device_));
-    int shared_per_sm = 0;
-    US_CUDA_CHECK(cudaDeviceGetAttribute(&shared_per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device_));
-    const auto shared_bytes = static_cast<std::size_t>(shared_limit);
-    const std::size_t mlp_shared_bytes =
-        fused_shared_budget(shared_bytes, static_cast<std::size_t>(shared_per_sm), options_.fused_ctas_per_sm);
-    int compute_major = 0;
-    US_CUDA_CHECK(cudaDeviceGetAttribute(&compute_major, cudaDevAttrComputeCapabilityMajor, device_));
+    const cuda::DeviceOffer offer = cuda::query_device(device_, options_);
     // One worker thread per launch group at a time, each on its own stream, so that a group
     // too small to fill the GPU runs beside the others; the sink hears one at a time.
     const std::vector<std::vector<std::size_t>> groups = launch_groups(sweep, replicas, options_.variant);
     // Without stream-ordered memory pools every allocation would wait for the other groups.
     const int concurrent = cuda::memory_pools_supported() ? std::max(1, options_.concurrent_groups) : 1;
-    const int workers = static_cast<int>(std::min<std::size_t>(groups.size(), concurrent));
+    // As many at a time as fit with every dataset in place (the free memory is shared).
+    const SweepDeviceMemory memory = cuda::plan_on(offer, options_, sweep, replicas);
+    const int fit = groups_that_fit(memory, offer.free_bytes, options_.device_memory_fraction,
+                                    static_cast<int>(std::min<std::size_t>(groups.size(), concurrent)));
+    if (fit == 0)  // require_memory said it fits: something else took the memory since
+      throw std::runtime_error(
+          device_memory_shortfall(memory, offer.free_bytes, options_.device_memory_fraction, offer.label));
+    const int workers = fit;
     DatasetCache cache;
     std::vector<std::unique_ptr<cuda::CublasHandle>> cublas(static_cast<std::size_t>(workers));
     std::mutex sink_mutex;
@@ -234,8 +200,7 @@ class CudaBackend final : public Backend {
         groups.size(), workers,
         [&](int worker, std::size_t g) {
           US_CUDA_CHECK(cudaSetDevice(device_));  // the current device is a host thread's
-          train_group(sweep, replicas, groups[g],
-                      GroupLimits{SharedLimits{shared_bytes, mlp_shared_bytes}, compute_major, workers}, cache,
+          train_group(sweep, replicas, groups[g], GroupLimits{offer.shared, offer.compute_major, workers}, cache,
                       cublas[static_cast<std::size_t>(worker)], serial, stopped);
         },
         stop);
@@ -243,6 +208,15 @@ class CudaBackend final : public Backend {
       std::fprintf(stderr, "cuda device %d: %zu launch groups, %d at a time: %.2f ms (host wall)\n", device_,
                    groups.size(), workers,
                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
+  }
+
+  void require_memory(const Sweep& sweep, std::span<const ReplicaSpec> replicas) const override {
+    if (replicas.empty()) return;
+    const cuda::DeviceOffer offer = cuda::query_device(device_, options_);
+    const SweepDeviceMemory memory = cuda::plan_on(offer, options_, sweep, replicas);
+    if (groups_that_fit(memory, offer.free_bytes, options_.device_memory_fraction, 1) == 0)
+      throw DeviceMemoryShort(
+          device_memory_shortfall(memory, offer.free_bytes, options_.device_memory_fraction, offer.label));
   }
 
  private:
@@ -320,23 +294,17 @@ class CudaBackend final : public Backend {
   static void cell_data(const ExperimentConfig& config, std::span<const ReplicaSpec> replicas,
                         const std::vector<std::size_t>& group, std::uint32_t c, DatasetCache& cache,
                         cudaStream_t stream, CellData& cell) {
-    const auto n_train = static_cast<std::uint32_t>(config.data.n_train);
-    const auto n_test = static_cast<std::uint32_t>(config.data.n_test);
-    std::vector<DataRequest> requests;  // the CPU's make_domain_set of each test domain: same set id, slot 0
-    for (const TestDomain d : test_domains(config))
-      requests.push_back({d.set, TrainDomain{d.factor, false, 0.0f, 0.0f}, n_test});
-    const std::size_t n_tests = requests.size();
     std::vector<Regime> regimes;
     if (!config.data.per_replica)
       for (std::size_t k : group)
-        if (replicas[k].cell == c && std::find(regimes.begin(), regimes.end(), replicas[k].regime) == regimes.end()) {
+        if (replicas[k].cell == c && std::find(regimes.begin(), regimes.end(), replicas[k].regime) == regimes.end())
           regimes.push_back(replicas[k].regime);
-          requests.push_back({DatasetId::train, train_domain(config, replicas[k].regime), n_train});
-        }
+    const std::vector<DatasetRequest> requests = cell_datasets(config, regimes);
+    const std::size_t n_tests = requests.size() - regimes.size();
     const std::vector<DatasetView> views = cache.get(config, requests, stream);
     cell.tests.assign(views.begin(), views.begin() + static_cast<std::ptrdiff_t>(n_tests));
     for (std::size_t i = 0; i < regimes.size(); ++i) cell.train.emplace(regimes[i], views[n_tests + i]);
-    cell.adam_host = make_adam_table(config.train, n_train);
+    cell.adam_host = make_adam_table(config.train, static_cast<std::uint32_t>(config.data.n_train));
     cell.adam_device = cuda::to_device_ordered(cell.adam_host, stream);
     cell.run = TrainRun{config.train.epochs, config.train.batch_size, static_cast<float>(config.augmentation.noise_std),
                         cell.adam_device.data()};
@@ -529,18 +497,47 @@ std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& options) {
   return make_cuda_device_backend(device, options);
 }
 
-std::unique_ptr<Backend> make_cuda_backend(const std::vector<int>& gpus) {
-  require_cuda();
-  CudaBackendOptions options;
+namespace {
+
+// The options of the UNDERSPEC_CUDA_* variables; a bad value throws BackendUnavailable.
+CudaBackendOptions options_from_environment() {
   try {
-    options = options_from_env(std::getenv("UNDERSPEC_CUDA_VARIANT"), std::getenv("UNDERSPEC_CUDA_CHUNK"));
+    CudaBackendOptions options =
+        options_from_env(std::getenv("UNDERSPEC_CUDA_VARIANT"), std::getenv("UNDERSPEC_CUDA_CHUNK"));
     ctas_per_sm_from_env(std::getenv("UNDERSPEC_CUDA_CTAS_PER_SM"), options);
     cublas_graph_from_env(std::getenv("UNDERSPEC_CUDA_GRAPH"), options);
     concurrent_groups_from_env(std::getenv("UNDERSPEC_CUDA_CONCURRENT_GROUPS"), options);
     shared_operands_from_env(std::getenv("UNDERSPEC_CUDA_SHARED_OPERANDS"), options);
+    return options;
   } catch (const std::invalid_argument& e) {
     throw BackendUnavailable(e.what());
   }
+}
+
+}  // namespace
+
+std::string describe_cuda_memory(const Sweep& sweep, std::span<const ReplicaSpec> replicas,
+                                 const std::vector<int>& gpus) {
+  const CudaBackendOptions options = options_from_environment();
+  const double fraction = options.device_memory_fraction;
+  std::string why;
+  if (!cuda_backend_available(&why)) {
+    const cuda::DeviceOffer offer = cuda::reference_sm90_device(options);
+    return describe_device_memory(cuda::plan_on(offer, options, sweep, replicas), 0, fraction, offer.label) +
+           "               (planned for an sm_90 GPU's limits: no GPU here)\n";
+  }
+  const int device = gpus.empty() ? 0 : gpus.front();
+  require_device(device, device_count());
+  const cuda::DeviceOffer offer = cuda::query_device(device, options);
+  const SweepDeviceMemory memory = cuda::plan_on(offer, options, sweep, replicas);
+  if (groups_that_fit(memory, offer.free_bytes, fraction, 1) == 0)
+    throw DeviceMemoryShort(device_memory_shortfall(memory, offer.free_bytes, fraction, offer.label));
+  return describe_device_memory(memory, offer.free_bytes, fraction, offer.label);
+}
+
+std::unique_ptr<Backend> make_cuda_backend(const std::vector<int>& gpus) {
+  require_cuda();
+  const CudaBackendOptions options = options_from_environment();
   const int count = device_count();
   for (int gpu : gpus) require_device(gpu, count);
   // Every visible device unless chosen; several are fed from one queue of chunks.

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "cli_fixture.hpp"
+#include "underspec/backends/backend.hpp"
 
 namespace underspec {
 namespace {
@@ -353,6 +354,26 @@ TEST_F(Cli, WeightsBlockStaysAlignedAcrossCellsOfDifferentTruths) {
   ASSERT_EQ(rows.size(), 2u) << r.out;
   for (const char* weight : {" x2 ", " x3 ", " bias "})
     EXPECT_EQ(column(rows[0], weight), column(rows[1], weight)) << weight << "\n" << rows[0] << "\n" << rows[1];
+}
+
+// A plan for the CUDA backend states the GPU memory it needs (datasets, the first replica of
+// the largest launch group, each further one); without a GPU, for an sm_90 GPU's limits.
+// The CPU backend needs none.
+TEST_F(Cli, PlanForCudaStatesItsGpuMemory) {
+  CliResult r = run("plan " + kTiny + "--set data.n_test=1000000 --device cuda");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("  GPU memory   at least 30.6 MiB free: 30.5 MiB of datasets, "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" for the first replica of 3-64-64-1 (1 cell, 6 replicas),\n               then up to "),
+            std::string::npos)
+      << r.out;
+  std::string why;
+  if (!cuda_backend_available(&why)) {
+    EXPECT_NE(r.out.find("               (planned for an sm_90 GPU's limits: no GPU here)\n"), std::string::npos)
+        << r.out;
+  }
+  r = run("plan " + kTiny + "--device cpu");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.find("GPU memory"), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -37,7 +37,12 @@ class RecordingWorker final : public Backend {
     }
     cpu_->train(sweep, replicas, sink, stop);
   }
+  // Refuses a sweep of more than `memory_limit` replicas, as a device that cannot hold them.
+  void require_memory(const Sweep&, std::span<const ReplicaSpec> replicas) const override {
+    if (replicas.size() > memory_limit) throw DeviceMemoryShort("worker holds " + std::to_string(memory_limit));
+  }
   int calls = 0;
+  std::size_t memory_limit = SIZE_MAX;
 
  private:
   std::unique_ptr<Backend> cpu_;
@@ -79,6 +84,27 @@ TEST(MultiBackend, StopBeforeStartTrainsNothing) {
       sweep, sweep.replicas, [&](std::span<const ReplicaResult> r) { reported += r.size(); }, &stop);
   EXPECT_EQ(reported, 0u);
   EXPECT_THROW(make_multi_backend({}), std::invalid_argument);
+}
+
+// Any worker may be dealt any chunk, so the sweep must fit each of them: the first that
+// cannot refuses it, before any training.
+TEST(MultiBackend, EveryWorkerMustHoldTheSweep) {
+  const Sweep sweep = make_sweep(small_sweep());
+  std::mutex m;
+  std::multiset<std::uint32_t> seen;
+  std::vector<std::unique_ptr<Backend>> workers;
+  for (int w = 0; w < 3; ++w) workers.push_back(std::make_unique<RecordingWorker>(m, seen));
+  static_cast<RecordingWorker&>(*workers[2]).memory_limit = sweep.replicas.size() - 1;
+  const auto multi = make_multi_backend(std::move(workers));
+  const std::span<const ReplicaSpec> all(sweep.replicas);
+  EXPECT_NO_THROW(multi->require_memory(sweep, all.first(all.size() - 1)));
+  try {
+    multi->require_memory(sweep, all);
+    ADD_FAILURE() << "a sweep one worker cannot hold was accepted";
+  } catch (const DeviceMemoryShort& e) {
+    EXPECT_STREQ(e.what(), ("worker holds " + std::to_string(all.size() - 1)).c_str());
+  }
+  EXPECT_TRUE(seen.empty());  // nothing trained
 }
 
 }  // namespace

@@ -23,6 +23,11 @@ class MultiBackend final : public Backend {
     return n;
   }
 
+  // Any worker may get any chunk, so each must hold them all.
+  void require_memory(const Sweep& sweep, std::span<const ReplicaSpec> replicas) const override {
+    for (const auto& w : workers_) w->require_memory(sweep, replicas);
+  }
+
   void train(const Sweep& sweep, std::span<const ReplicaSpec> replicas, const ResultSink& sink,
              const std::atomic<bool>* stop) override {
     const std::size_t pieces = workers_.size() * static_cast<std::size_t>(chunks_per_worker_);

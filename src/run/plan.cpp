@@ -223,6 +223,7 @@ std::string describe_plan(const RunPlan& plan, const Sweep& sweep, const std::fi
        fmt("%.3g", plan.flops / 1e9) + " GFLOP\n";
   if (time) s += describe_time(*time);
   s += "  host memory  about " + format_bytes(plan.host_bytes) + "\n";
+  s += plan.device_memory;
   s += "  disk         about " + format_bytes(plan.disk_bytes) +
        (plan.report ? " (outputs, checkpoint and report)\n" : " (outputs and checkpoint)\n");
   s += "  device       " + plan.device +

@@ -262,10 +262,17 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
     require_same_run(reserved, config, state);
   }
 
+  const std::span<const ReplicaSpec> range_replicas =
+      std::span(sweep.replicas).subspan(range.begin, range.end - range.begin);
   if (options.dry_run) {
     const std::vector<bool> done = run_dir.has_checkpoint ? finished_replicas(dir, range) : std::vector<bool>{};
-    const RunPlan plan = plan_run(sweep, range, options.save_params, options.report && !options.shard, options.device,
-                                  options.threads, done);
+    RunPlan plan = plan_run(sweep, range, options.save_params, options.report && !options.shard, options.device,
+                            options.threads, done);
+    if (device_uses_adam_tables(options.device)) try {
+        plan.device_memory = describe_cuda_memory(sweep, range_replicas, options.gpus);
+      } catch (const DeviceMemoryShort& e) {
+        throw UsageError(e.what());
+      }
     const TimeEstimate time = estimate_run_time(sweep, range, options.device, options.threads, done);
     out << describe_plan(plan, sweep, dir, &time) << std::flush;
     return 0;
@@ -282,6 +289,12 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   std::optional<ScopedBootstrapDevice> gpu_statistics;
   if (backend->name() == "cuda" && gpu_bootstrap)
     gpu_statistics.emplace(cuda_bootstrap_device(options.gpus.empty() ? -1 : options.gpus.front()));
+
+  try {  // a sweep the GPU cannot hold is refused like one the host cannot
+    backend->require_memory(sweep, range_replicas);
+  } catch (const DeviceMemoryShort& e) {
+    throw UsageError(e.what());
+  }
 
   // From here on the directory is ours: reserved, then filled.
   if (!run_dir.has_checkpoint) reserve_run_dir(dir, options.out.empty(), config, state);

@@ -61,12 +61,23 @@ class Backend {
   // only on its cell's config and its spec.
   virtual void train(const Sweep& sweep, std::span<const ReplicaSpec> replicas, const ResultSink& sink,
                      const std::atomic<bool>* stop = nullptr) = 0;
+  // Before anything is written: throws DeviceMemoryShort when `replicas` cannot fit the
+  // memory of a device this backend trains on, naming the need, the limit and the config key
+  // to reduce. The host's memory is the driver's to check (estimate_host_memory).
+  virtual void require_memory(const Sweep& sweep, std::span<const ReplicaSpec> replicas) const {
+    static_cast<void>(sweep);
+    static_cast<void>(replicas);
+  }
 
   // All results, in the order of `replicas` (tests, benchmarks).
   std::vector<ReplicaResult> train_replicas(const Sweep& sweep, std::span<const ReplicaSpec> replicas);
 };
 
 class BackendUnavailable : public std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// A run that does not fit a device's memory (Backend::require_memory).
+class DeviceMemoryShort : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
@@ -85,5 +96,10 @@ std::unique_ptr<Backend> make_cpu_backend(int threads, CpuIsa kernels);
 // Defined by the CUDA backend when it is compiled in; throws BackendUnavailable otherwise.
 std::unique_ptr<Backend> make_cuda_backend(const std::vector<int>& gpus = {});
 bool cuda_backend_available(std::string* why);
+// `--dry-run`'s GPU memory lines for `replicas` on the CUDA backend: planned for GPU
+// gpus.front() (0 when empty) with its free memory when one is here, else for an sm_90
+// GPU's limits. Throws DeviceMemoryShort when a GPU is here and they do not fit it.
+std::string describe_cuda_memory(const Sweep& sweep, std::span<const ReplicaSpec> replicas,
+                                 const std::vector<int>& gpus = {});
 
 }  // namespace underspec

@@ -21,6 +21,7 @@ struct RunPlan {
   bool save_params = false;
   bool report = false;  // report.html and plots/ are written (a whole run, not a shard)
   std::string device;
+  std::string device_memory;  // the CUDA backend's GPU memory lines (describe_cuda_memory), if it trains
 };
 
 // Host memory a sweep needs, from the config and its cells alone (before the replica list
