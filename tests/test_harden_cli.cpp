@@ -4,6 +4,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <thread>
 
 #include "cli_fixture.hpp"
@@ -374,6 +375,65 @@ TEST_F(Cli, PlanForCudaStatesItsGpuMemory) {
   r = run("plan " + kTiny + "--device cpu");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out.find("GPU memory"), std::string::npos) << r.out;
+}
+
+// A memory control group of this process's own, limited to `bytes` (cgroup v1's memory
+// controller, or v2's where it is delegated), removed when it goes out of scope; empty()
+// where none can be made (not root, or no memory controller to use).
+class LimitedGroup {
+ public:
+  explicit LimitedGroup(std::size_t bytes) {
+    std::ifstream in("/proc/self/cgroup");
+    for (std::string line; std::getline(in, line);) {
+      const std::size_t a = line.find(':'), b = line.find(':', a + 1);
+      const std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+      const fs::path base = controllers == "memory" ? fs::path("/sys/fs/cgroup/memory") / fs::path(path).relative_path()
+                            : controllers.empty()   ? fs::path("/sys/fs/cgroup") / fs::path(path).relative_path()
+                                                    : fs::path();
+      if (base.empty()) continue;
+      const fs::path dir = base / ("underspec-test-" + std::to_string(getpid()));
+      std::error_code ec;
+      if (!fs::create_directory(dir, ec)) continue;
+      std::ofstream limit(dir / (controllers == "memory" ? "memory.limit_in_bytes" : "memory.max"));
+      if (limit << bytes << std::flush) {
+        dir_ = dir;
+        name_ = (fs::path(path) / dir.filename()).lexically_normal().string();
+        return;
+      }
+      fs::remove(dir, ec);
+    }
+  }
+  ~LimitedGroup() {
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove(dir_, ec);  // empty again: its one process has exited
+  }
+  bool empty() const { return dir_.empty(); }
+  // An `env` prefix that runs the command in the group.
+  std::string enter() const {
+    return "sh -c 'echo $$ > \"" + (dir_ / "cgroup.procs").string() + "\" && exec \"$0\" \"$@\"'";
+  }
+  const std::string& name() const { return name_; }
+
+ private:
+  fs::path dir_;
+  std::string name_;
+};
+
+// In a memory control group whose limit is below the run's estimate (a Slurm job's --mem, a
+// container's limit), the run is refused before anything is written, naming the group,
+// although the machine has the memory.
+TEST_F(Cli, AMemoryControlGroupsLimitIsTheLimit) {
+  const LimitedGroup group(400u << 20);
+  if (group.empty()) GTEST_SKIP() << "no memory control group can be made here (root and a memory controller)";
+  const CliResult r = run("run " + kTiny + "--set data.n_test=20000000 --no-report --out out", group.enter());
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("of host memory but "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" is available (limited by memory control group " + group.name() + "); reduce "),
+            std::string::npos)
+      << r.err << group.name();
+  EXPECT_FALSE(fs::exists(cwd() / "out"));
+  // Outside the group the same run fits (this machine has the ~0.8 GiB): only the plan, here.
+  EXPECT_EQ(run("plan " + kTiny + "--set data.n_test=20000000 --out out").status, 0);
 }
 
 }  // namespace

@@ -30,6 +30,22 @@ TEST(SlurmTime, SbatchFormats) {
     EXPECT_FALSE(parse_slurm_time(bad).has_value()) << bad;
 }
 
+// sbatch's str_to_mbytes: megabytes by default, K (rounded up to a megabyte), M, G, T in
+// binary units, any case, an optional B; 0 is all of a node's memory.
+TEST(SlurmMemory, SbatchFormats) {
+  constexpr double MiB = 1024.0 * 1024.0;
+  EXPECT_EQ(parse_slurm_memory("500"), 500 * MiB);
+  EXPECT_EQ(parse_slurm_memory("4G"), 4096 * MiB);
+  EXPECT_EQ(parse_slurm_memory("2GB"), 2048 * MiB);
+  EXPECT_EQ(parse_slurm_memory("1024K"), 1 * MiB);
+  EXPECT_EQ(parse_slurm_memory("1025k"), 2 * MiB);
+  EXPECT_EQ(parse_slurm_memory("3m"), 3 * MiB);
+  EXPECT_EQ(parse_slurm_memory("1t"), 1024 * 1024 * MiB);
+  EXPECT_EQ(parse_slurm_memory("0"), 0.0);
+  for (const char* bad : {"", "G", "4GiB", "4 G", "-1", "1.5G", "4Q", "4GBB"})
+    EXPECT_EQ(parse_slurm_memory(bad), std::nullopt) << bad;
+}
+
 TEST(SlurmTime, GraceIsATenthOfAShortLimit) {
   EXPECT_EQ(signal_grace_for(0), 120);  // no limit: preemption's notice
   EXPECT_EQ(signal_grace_for(3600), 120);
@@ -352,6 +368,41 @@ TEST_F(SubmitCli, ATimeLimitTooShortForAShardIsWarnedAbout) {
   r = slurm("slurm " + kTiny + "--shards 2 --out none");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_FALSE(contains(r.out, "time per task")) << r.out;
+}
+
+// A task's memory is the estimate its run checks before it starts (the same as `plan` of
+// the largest shard with the task's threads): printed, and a --mem below it is refused
+// before anything is written, with the size to ask for.
+TEST_F(SubmitCli, AMemoryLimitTooSmallForAShardIsRefused) {
+  CliResult r = slurm("slurm " + kTiny + "--shards 2 --cpus-per-task 1 --mem 4GB --out fits");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const CliResult plan = run("plan " + kTiny + "--shard 0/2 --threads 1 --device cpu");
+  ASSERT_EQ(plan.status, 0) << plan.err;
+  const std::size_t at = plan.out.find("  host memory  about ");
+  ASSERT_NE(at, std::string::npos) << plan.out;
+  const std::string estimate = plan.out.substr(at + 21, plan.out.find('\n', at) - at - 21);
+  EXPECT_TRUE(contains(r.out, "underspec: memory per task: about " + estimate +
+                                  " for the largest shard (3 replicas, 1 thread); --mem is 4GB\n"))
+      << r.out << estimate;
+  EXPECT_TRUE(contains(read(cwd() / "fits" / "run.sbatch"), "#SBATCH --mem=4GB\n"));
+
+  r = slurm("slurm " + kTiny + "--shards 2 --cpus-per-task 1 --mem 1M --out small");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_TRUE(contains(r.err, "underspec: error: --mem 1M is less than a task needs: about " + estimate +
+                                  " for the largest shard (3 replicas); give --mem "))
+      << r.err;
+  r = slurm("slurm " + kTiny + "--shards 2 --mem 4Q --out bad");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_TRUE(contains(r.err, "--mem 4Q: not a Slurm memory size")) << r.err;
+  EXPECT_FALSE(fs::exists(cwd() / "small"));
+  EXPECT_FALSE(fs::exists(cwd() / "bad"));
+
+  r = slurm("slurm " + kTiny + "--shards 3 --cpus-per-task 2 --out default");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out,
+                       " for the largest shard (2 replicas, 2 threads); no --mem: the partition's default "
+                       "applies\n"))
+      << r.out;
 }
 
 // A slurm.json edited by hand (or damaged) names its problem and exits 2 at once: a shard

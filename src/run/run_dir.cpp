@@ -15,6 +15,7 @@
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/atomic_file.hpp"
 #include "underspec/outputs/file_lock.hpp"
+#include "underspec/run/available_memory.hpp"
 #include "underspec/run/run.hpp"
 
 namespace underspec {
@@ -222,27 +223,13 @@ void require_same_run(const RunDirectory& dir, const ExperimentConfig& config, c
                      " --save-params; resume it the same way");
 }
 
-namespace {
-
-// MemAvailable of /proc/meminfo in bytes, or 0 when unknown.
-double available_memory() {
-  std::ifstream in("/proc/meminfo");
-  std::string name;
-  double kib = 0;
-  std::string unit;
-  while (in >> name >> kib >> unit)
-    if (name == "MemAvailable:") return kib * 1024.0;
-  return 0;
-}
-
-}  // namespace
-
 void require_host_memory(const MemoryEstimate& estimate, bool sharded) {
-  const double available = available_memory();
-  if (available > 0 && estimate.bytes > available)  // a shard is split already: more shards may not help
+  const AvailableMemory available = available_memory();
+  if (available.bytes > 0 && estimate.bytes > available.bytes)  // a shard is split already: more shards may not help
     throw UsageError("the sweep needs about " + format_bytes(estimate.bytes) + " of host memory but " +
-                     format_bytes(available) + " is available; reduce " + estimate.dominant_key +
-                     (sharded ? "" : " (or split it with --shard)"));
+                     format_bytes(available.bytes) + " is available" +
+                     (available.limited_by.empty() ? "" : " (limited by " + available.limited_by + ")") + "; reduce " +
+                     estimate.dominant_key + (sharded ? "" : " (or split it with --shard)"));
 }
 
 void require_resources(const RunPlan& plan, const fs::path& dir) {

@@ -53,6 +53,19 @@ struct ShardTimeCheck {
 };
 ShardTimeCheck check_shard_time(const SlurmOptions& options, const ExperimentConfig& config, long limit_seconds);
 
+// Slurm's --mem syntax: a whole number of megabytes, or of K, M, G or T (binary units, an
+// optional B after them; kilobytes round up to a megabyte as Slurm does): bytes (0: all of
+// a node's memory); nullopt when the text is not one.
+std::optional<double> parse_slurm_memory(std::string_view text);
+
+// A task's host memory: the largest shard's estimate (the run's own, estimate_host_memory,
+// with --cpus-per-task threads), as a line for people; `error` when --mem (`mem_bytes` > 0)
+// is less, naming what to change.
+struct ShardMemoryCheck {
+  std::string line, error;
+};
+ShardMemoryCheck check_shard_memory(const SlurmOptions& options, const ExperimentConfig& config, double mem_bytes);
+
 // The texts of DIR/run.sbatch and DIR/merge.sbatch (pure functions of the options).
 std::string slurm_array_script(const SlurmOptions& options);
 std::string slurm_merge_script(const SlurmOptions& options);

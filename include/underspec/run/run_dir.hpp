@@ -46,7 +46,8 @@ std::string path_problem(const std::filesystem::path& path, bool want_directory)
 // Throws UsageError naming what differs (config keys, shard, --save-params).
 void require_same_run(const RunDirectory& dir, const ExperimentConfig& config, const CheckpointState& state);
 
-// Checks that the sweep fits in the host memory available now (MemAvailable), before its
+// Checks that the sweep fits in the host memory available now (available_memory: MemAvailable,
+// or a memory control group's limit, e.g. a Slurm job's --mem), before its
 // replica list is allocated: UsageError with the estimate, the limit and the key to change.
 // `sharded`: the run is a shard already (--shard), so splitting it is not suggested.
 void require_host_memory(const MemoryEstimate& estimate, bool sharded);
