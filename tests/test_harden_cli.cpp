@@ -436,5 +436,21 @@ TEST_F(Cli, AMemoryControlGroupsLimitIsTheLimit) {
   EXPECT_EQ(run("plan " + kTiny + "--set data.n_test=20000000 --out out").status, 0);
 }
 
+// A merge holds the whole sweep's rows: in a group too small for them it is refused before
+// anything is written, naming the group (a merge job gets the partition's default memory).
+TEST_F(Cli, AMergeIsRefusedWhereItsMemoryIsNot) {
+  for (const char* shard : {"0/2", "1/2"})
+    ASSERT_EQ(run("run " + kTiny + "--no-report --progress none --shard " + shard + " --out s" + shard[0]).status, 0);
+  const LimitedGroup group(48u << 20);
+  if (group.empty()) GTEST_SKIP() << "no memory control group can be made here (root and a memory controller)";
+  const CliResult r = run("merge s0 s1 --out merged", group.enter());
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("underspec: error: merge: the sweep needs about "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("(limited by memory control group " + group.name() + ")"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(", or merge where more memory is available"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(cwd() / "merged"));
+  EXPECT_EQ(run("merge s0 s1 --no-report --out merged").status, 0);
+}
+
 }  // namespace
 }  // namespace underspec

@@ -385,6 +385,15 @@ TEST_F(SubmitCli, AMemoryLimitTooSmallForAShardIsRefused) {
                                   " for the largest shard (3 replicas, 1 thread); --mem is 4GB\n"))
       << r.out << estimate;
   EXPECT_TRUE(contains(read(cwd() / "fits" / "run.sbatch"), "#SBATCH --mem=4GB\n"));
+  // The merge's: the whole sweep's rows, as `plan` of the whole sweep counts them.
+  const CliResult whole = run("plan " + kTiny + "--threads 1 --device cpu");
+  const std::size_t all = whole.out.find("  host memory  about ");
+  ASSERT_NE(all, std::string::npos) << whole.out;
+  EXPECT_TRUE(contains(r.out, "underspec: memory of the merge job: about " +
+                                  whole.out.substr(all + 21, whole.out.find('\n', all) - all - 21) +
+                                  " (every replica's row; merge.sbatch asks for no --mem: the partition's default "
+                                  "applies)\n"))
+      << r.out;
 
   r = slurm("slurm " + kTiny + "--shards 2 --cpus-per-task 1 --mem 1M --out small");
   EXPECT_EQ(r.status, 2) << r.err;

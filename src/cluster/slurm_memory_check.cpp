@@ -49,6 +49,10 @@ ShardMemoryCheck check_shard_memory(const SlurmOptions& o, const ExperimentConfi
                (o.mem.empty()   ? "no --mem: the partition's default applies"
                 : mem_bytes > 0 ? "--mem is " + o.mem
                                 : "--mem 0: all of a node's memory");
+  // The merge holds every shard's rows (merge.cpp checks the same estimate, no training).
+  const MemoryEstimate merge = estimate_host_memory(config, make_cells(config), threads, false);
+  check.merge_line = "memory of the merge job: about " + format_bytes(merge.bytes) +
+                     " (every replica's row; merge.sbatch asks for no --mem: the partition's default applies)";
   if (mem_bytes > 0 && e.bytes > mem_bytes) {
     // Slurm's whole megabytes, in G when round.
     const double mb = std::ceil(e.bytes / (1024.0 * 1024.0));

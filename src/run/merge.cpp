@@ -123,6 +123,14 @@ int merge_into(const std::vector<std::string>& dirs, const fs::path& out, const 
   require_resources(plan_run(sweep, ShardRange{0, static_cast<std::uint32_t>(total)}, !param_sources.empty(),
                              options.report, "cpu", 1),
                     out);
+  // It holds every replica's row and computes the whole sweep's statistics: a whole run's
+  // host memory, checked as run checks it (a merge job gets the partition's default memory).
+  try {
+    require_host_memory(
+        estimate_host_memory(shards.front().config, sweep.cells, options.threads, !param_sources.empty()), true);
+  } catch (const UsageError& e) {
+    throw UsageError(std::string("merge: ") + e.what() + ", or merge where more memory is available");
+  }
   StagingDir staged(out);
   fs::path dir = staged.path();
   reserve_run_dir(dir, false, sweep.config, state);

@@ -60,9 +60,9 @@ std::optional<double> parse_slurm_memory(std::string_view text);
 
 // A task's host memory: the largest shard's estimate (the run's own, estimate_host_memory,
 // with --cpus-per-task threads), as a line for people; `error` when --mem (`mem_bytes` > 0)
-// is less, naming what to change.
+// is less, naming what to change; and the merge job's (the whole sweep's rows).
 struct ShardMemoryCheck {
-  std::string line, error;
+  std::string line, error, merge_line;
 };
 ShardMemoryCheck check_shard_memory(const SlurmOptions& options, const ExperimentConfig& config, double mem_bytes);
 
