@@ -452,18 +452,5 @@ TEST_F(Cli, AMergeIsRefusedWhereItsMemoryIsNot) {
   EXPECT_EQ(run("merge s0 s1 --no-report --out merged").status, 0);
 }
 
-// Every command printed as a hint starts with the program as it was invoked (here
-// "./my underspec", as if not on PATH), quoted, so that it can be pasted as it is.
-TEST_F(Cli, PrintedCommandsStartWithTheProgramAsInvoked) {
-  const std::string as = "bash -c 'exec -a \"./my underspec\" \"$0\" \"$@\"'";
-  CliResult r = run("slurm " + kTiny + "--shards 2 --out s", as);
-  ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_NE(r.out.find("submit both with: './my underspec' submit "), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("then watch: './my underspec' status "), std::string::npos) << r.out;
-  r = run("status s", "PATH=/usr/bin:/bin " + as);
-  EXPECT_NE(r.out.find("\n  './my underspec' submit "), std::string::npos) << r.out << r.err;
-  EXPECT_EQ(r.out.find(" underspec submit"), std::string::npos) << r.out;
-}
-
 }  // namespace
 }  // namespace underspec

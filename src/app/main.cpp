@@ -70,8 +70,7 @@ int main(int argc, char** argv) {
   underspec::RunOptions options;
   options.version = UNDERSPEC_VERSION;
   options.command_line = underspec::shell_command(argc, argv);  // pasteable, as summary.json records it
-  if (argc > 0 && *argv[0]) underspec::set_invoked_program(argv[0]);
-  options.program = underspec::invoked_program();  // every printed command starts with it
+  if (argc > 0 && *argv[0]) options.program = underspec::shell_quote(argv[0]);
 
   CLI::App* run = app.add_subcommand(
       "run",

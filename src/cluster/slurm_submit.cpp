@@ -109,7 +109,7 @@ int submit_sweep(const fs::path& dir_given, std::ostream& out, std::ostream& err
     if (state == "running") {
       if (!is_live_state(shards[i].job.state))
         err << "underspec: warning: shard " << i << " is running outside Slurm; the merge will fail if it starts "
-            << "before that run ends (then: " << invoked_program() << " submit " << sweep << ")\n";
+            << "before that run ends (then: underspec submit " << sweep << ")\n";
       continue;
     }
     missing.push_back(i);
@@ -148,8 +148,8 @@ int submit_sweep(const fs::path& dir_given, std::ostream& out, std::ostream& err
   } catch (const std::exception&) {
     if (!round.array_job.empty())
       err << "underspec: array job " << round.array_job << " (shards " << round.tasks
-          << ") is submitted, but the merge job is not; submit the merge later with: " << invoked_program()
-          << " submit " << sweep << '\n';
+          << ") is submitted, but the merge job is not; submit the merge later with: underspec submit " << sweep
+          << '\n';
     throw;
   }
   if (round.array_job.empty()) {
@@ -167,7 +167,7 @@ int submit_sweep(const fs::path& dir_given, std::ostream& out, std::ostream& err
         << (waits.empty() ? " (every shard is done)\n" : " (runs when the queued shards have ended)\n");
   std::string jobs = round.array_job.empty() ? round.merge_job : round.array_job + "," + round.merge_job;
   out << "watch:   squeue -j " << jobs << "\n"
-      << "         " << invoked_program() << " status " << sweep << '\n'
+      << "         underspec status " << sweep << '\n'
       << "collect: " << dir.string() << "/merged (replicas.csv, stress.csv, summary.csv, summary.json)\n";
   return 0;
 }
@@ -240,11 +240,11 @@ int slurm_prepare(SlurmOptions o, const ExperimentConfig& config, bool submit, s
     if (!check.warning.empty()) err << "underspec: warning: " << check.warning << '\n';
   }
   if (!submit) {
-    out << "submit both with: " << invoked_program() << " submit " << shell_path(dir) << '\n'
+    out << "submit both with: underspec submit " << shell_path(dir) << '\n'
         << "  (or: jid=$(sbatch --parsable " << shell_quote(dir + "/run.sbatch")
         << ") && sbatch --dependency=afterok:${jid%%;*} --kill-on-invalid-dep=yes "
         << shell_quote(dir + "/merge.sbatch") << "\n   but then `underspec status` cannot name the jobs)\n"
-        << "then watch: " << invoked_program() << " status " << shell_path(dir) << '\n';
+        << "then watch: underspec status " << shell_path(dir) << '\n';
     return 0;
   }
   try {

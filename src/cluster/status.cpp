@@ -190,11 +190,11 @@ int print_status(const fs::path& dir, std::ostream& out, const std::string& prog
   const bool stranded = counts["not started"] > 0 && view.live_arrays.empty();
   if (!troubled.empty() || stranded) {
     out << "\nsubmit the unfinished shards (one array job; each continues from its checkpoint) and a merge after "
-           "them:\n  "
-        << program << " submit " << sweep
-        << "\n  or, outside Slurm, e.g.: " << slurm_shard_command(o, troubled.empty() ? 0 : troubled[0]) << '\n';
+           "them:\n  underspec submit "
+        << sweep << "\n  or, outside Slurm, e.g.: " << slurm_shard_command(o, troubled.empty() ? 0 : troubled[0])
+        << '\n';
   } else if (all_done && !merge_live && !merging) {
-    out << "\nevery shard is done; merge them:\n  " << program << " submit " << sweep
+    out << "\nevery shard is done; merge them:\n  underspec submit " << sweep
         << "   (a merge job)\n  or: " << shell_quote(o.binary.string()) << " merge "
         << shell_quote(o.dir.string() + "/shards/") << "{0.." << (o.shards - 1) << "} --out "
         << shell_quote(o.dir.string() + "/merged") << '\n';

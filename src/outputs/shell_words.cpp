@@ -24,17 +24,4 @@ std::string shell_command(int argc, const char* const* argv) {
   return s;
 }
 
-namespace {
-std::string& program_name() {
-  static std::string name = "underspec";
-  return name;
-}
-}  // namespace
-
-const std::string& invoked_program() { return program_name(); }
-
-void set_invoked_program(const std::string& argv0) {
-  if (!argv0.empty()) program_name() = shell_quote(argv0);
-}
-
 }  // namespace underspec

@@ -106,8 +106,7 @@ int finalize_run(const fs::path& written, const Sweep& sweep, std::vector<Replic
     report_after_run(dir, err, signals);
     if (signals && signals->requested().load()) {
       err << "underspec: stopped by signal " << signals->signal() << " while drawing the report; the outputs in "
-          << dir.string() << " are complete; the report: " << invoked_program() << " report "
-          << shell_path(dir.string()) << '\n';
+          << dir.string() << " are complete; the report: underspec report " << shell_path(dir.string()) << '\n';
       return 128 + signals->signal();
     }
   }

@@ -162,8 +162,8 @@ std::string report_directory_problem(const fs::path& dir) {
 
 std::string report_unavailable_message(const fs::path& dir) {
   return "no report: it needs python3 with pandas and matplotlib (apt-get install python3-matplotlib "
-         "python3-pandas), then: " +
-         invoked_program() + " report " + shell_path(dir.string());
+         "python3-pandas), then: underspec report " +
+         shell_path(dir.string());
 }
 
 void report_after_run(const fs::path& dir, std::ostream& err, const StopSignals* signals) {
@@ -179,7 +179,8 @@ void report_after_run(const fs::path& dir, std::ostream& err, const StopSignals*
         break;
       case ReportStatus::failed:
         err << "underspec: warning: the report failed (see above); the run's outputs are complete; retry with: "
-            << invoked_program() << " report " << shell_path(dir.string()) << '\n';
+               "underspec report "
+            << shell_path(dir.string()) << '\n';
         break;
     }
   } catch (const std::exception& e) {

@@ -202,8 +202,9 @@ std::string slurm_hint(const std::filesystem::path& dir) {
   std::error_code ec;
   if (!job || !*job || run.parent_path().filename() != "shards" || !std::filesystem::exists(sweep / "slurm.json", ec))
     return "";
-  return "\nunderspec: (Slurm requeues a preempted task by itself; after a time limit, scancel or an error: " +
-         invoked_program() + " submit " + shell_path(sweep.string()) + ")";
+  return "\nunderspec: (Slurm requeues a preempted task by itself; after a time limit, scancel or an error: "
+         "underspec submit " +
+         shell_path(sweep.string()) + ")";
 }
 
 }  // namespace
@@ -320,10 +321,7 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
   // finished and a resume leaves it alone (its record stays that of the session that ran it).
   if (todo.empty() && std::filesystem::exists(dir / "summary.json")) {
     err << "underspec: " << dir.string() << " is already finished (" << rows.size() << " replicas); nothing to do"
-        << (options.report && !options.shard
-                ? " (" + invoked_program() + " report " + shell_path(dir.string()) + " redraws the report)"
-                : "")
-        << '\n';
+        << (options.report && !options.shard ? " (underspec report DIR redraws the report)" : "") << '\n';
     return 0;
   }
   // The fallback notice only now that there is work: a finished run's resume only says so.

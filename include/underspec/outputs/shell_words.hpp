@@ -17,10 +17,4 @@ std::string shell_path(const std::string& path);
 // argv as one shell command line, each word quoted as needed.
 std::string shell_command(int argc, const char* const* argv);
 
-// The program as it was invoked (argv[0] as one shell word: "./build/underspec" when it is
-// not on PATH), which every command printed as a hint starts with, so that it can be pasted
-// as it is; "underspec" until main sets it.
-const std::string& invoked_program();
-void set_invoked_program(const std::string& argv0);
-
 }  // namespace underspec
