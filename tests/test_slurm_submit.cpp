@@ -382,7 +382,7 @@ TEST_F(SubmitCli, AMemoryLimitTooSmallForAShardIsRefused) {
   ASSERT_NE(at, std::string::npos) << plan.out;
   const std::string estimate = plan.out.substr(at + 21, plan.out.find('\n', at) - at - 21);
   EXPECT_TRUE(contains(r.out, "underspec: memory per task: about " + estimate +
-                                  " for the largest shard (3 replicas, 1 thread); --mem is 4GB\n"))
+                                  " for the largest shard (3 replicas, 1 thread); --mem 4GB is 4.0 GiB\n"))
       << r.out << estimate;
   EXPECT_TRUE(contains(read(cwd() / "fits" / "run.sbatch"), "#SBATCH --mem=4GB\n"));
   // The merge's: the whole sweep's rows, as `plan` of the whole sweep counts them.
@@ -405,6 +405,21 @@ TEST_F(SubmitCli, AMemoryLimitTooSmallForAShardIsRefused) {
   EXPECT_TRUE(contains(r.err, "--mem 4Q: not a Slurm memory size")) << r.err;
   EXPECT_FALSE(fs::exists(cwd() / "small"));
   EXPECT_FALSE(fs::exists(cwd() / "bad"));
+
+  // Memory per CPU (or GPU) given to sbatch directly counts times the task's CPUs (GPUs).
+  r = slurm("slurm " + kTiny + "--shards 2 --cpus-per-task 4 --sbatch-arg=--mem-per-cpu=1M --out per-cpu");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_TRUE(contains(r.err, "underspec: error: --mem-per-cpu=1M x 4 CPUs is less than a task needs: about "))
+      << r.err;
+  r = slurm("slurm " + kTiny + "--shards 2 --cpus-per-task 4 --sbatch-arg=--mem-per-cpu=1G --out per-cpu");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "threads); --mem-per-cpu=1G x 4 CPUs is 4.0 GiB\n")) << r.out;
+  for (const std::string bad : {"--mem 1G --sbatch-arg=--mem-per-cpu=1G", "--sbatch-arg=--mem-per-gpu=2X"}) {
+    r = slurm("slurm " + kTiny + "--shards 2 --gpus-per-task 1 " + bad + " --out twice");
+    EXPECT_EQ(r.status, 2) << bad << r.err;
+    EXPECT_FALSE(fs::exists(cwd() / "twice")) << bad;
+  }
+  EXPECT_TRUE(contains(r.err, "--sbatch-arg=--mem-per-gpu 2X: not a Slurm memory size")) << r.err;
 
   r = slurm("slurm " + kTiny + "--shards 3 --cpus-per-task 2 --out default");
   ASSERT_EQ(r.status, 0) << r.err;

@@ -1,6 +1,7 @@
 // `underspec slurm --mem`: Slurm's memory syntax, and does a task's shard fit in it? (see slurm.hpp)
 #include <omp.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <regex>
@@ -9,6 +10,7 @@
 #include "underspec/cluster/slurm.hpp"
 #include "underspec/config/config_io.hpp"
 #include "underspec/run/plan.hpp"
+#include "underspec/run/run.hpp"
 
 namespace underspec {
 
@@ -34,7 +36,46 @@ std::optional<double> parse_slurm_memory(std::string_view text) {
   return mb * 1024 * 1024;
 }
 
-ShardMemoryCheck check_shard_memory(const SlurmOptions& o, const ExperimentConfig& config, double mem_bytes) {
+namespace {
+
+// A task's memory as the options ask for it: --mem, or --mem-per-cpu / --mem-per-gpu given
+// as --sbatch-arg (times the task's CPUs or GPUs). 0 bytes: not asked (or all of a node).
+struct TaskMemory {
+  double bytes = 0;
+  std::string asked;  // "--mem 4G", "--mem-per-cpu=1G x 4 CPUs"; "" when not asked
+};
+
+double parse_or_refuse(const std::string& option, const std::string& value) {
+  const std::optional<double> bytes = parse_slurm_memory(value);
+  if (!bytes)
+    throw UsageError(option + " " + value +
+                     ": not a Slurm memory size (megabytes, or a number with K, M, G or T, e.g. 4G or 500M)");
+  return *bytes;
+}
+
+TaskMemory task_memory(const SlurmOptions& o) {
+  TaskMemory m;
+  if (!o.mem.empty()) m = TaskMemory{parse_or_refuse("--mem", o.mem), "--mem " + o.mem};
+  for (const std::string& arg : o.sbatch_args) {
+    const std::size_t eq = arg.find('=');
+    const std::string name = arg.substr(0, eq);
+    if (name != "--mem-per-cpu" && name != "--mem-per-gpu") continue;
+    if (!o.mem.empty())
+      throw UsageError("--mem and --sbatch-arg=" + name + " ask for a task's memory twice (sbatch refuses both)");
+    const bool cpu = name == "--mem-per-cpu";
+    const double per = parse_or_refuse("--sbatch-arg=" + name, eq == std::string::npos ? "" : arg.substr(eq + 1));
+    const int count = cpu ? std::max(1, o.cpus_per_task) : o.gpus_per_task;
+    if (count == 0) continue;  // memory per GPU of a task without GPUs: sbatch's to judge
+    m = TaskMemory{per * count,
+                   arg + " x " + std::to_string(count) + (cpu ? " CPU" : " GPU") + (count == 1 ? "" : "s")};
+  }
+  return m;
+}
+
+}  // namespace
+
+ShardMemoryCheck check_shard_memory(const SlurmOptions& o, const ExperimentConfig& config) {
+  const TaskMemory asked = task_memory(o);
   const std::uint64_t replicas = replica_count(config);
   const std::uint64_t largest = (replicas + o.shards - 1) / o.shards;
   const int threads = o.cpus_per_task > 0 ? o.cpus_per_task : omp_get_max_threads();
@@ -46,20 +87,20 @@ ShardMemoryCheck check_shard_memory(const SlurmOptions& o, const ExperimentConfi
                std::to_string(largest) + (largest == 1 ? " replica" : " replicas") + ", " + std::to_string(threads) +
                (threads == 1 ? " thread" : " threads") +
                (o.cpus_per_task > 0 ? "" : ": this machine's count, no --cpus-per-task") + "); " +
-               (o.mem.empty()   ? "no --mem: the partition's default applies"
-                : mem_bytes > 0 ? "--mem is " + o.mem
-                                : "--mem 0: all of a node's memory");
+               (asked.asked.empty() ? "no --mem: the partition's default applies"
+                : asked.bytes > 0   ? asked.asked + " is " + format_bytes(asked.bytes)
+                                    : asked.asked + ": all of a node's memory");
   // The merge holds every shard's rows (merge.cpp checks the same estimate, no training).
   const MemoryEstimate merge = estimate_host_memory(config, make_cells(config), threads, false);
   check.merge_line = "memory of the merge job: about " + format_bytes(merge.bytes) +
                      " (every replica's row; merge.sbatch asks for no --mem: the partition's default applies)";
-  if (mem_bytes > 0 && e.bytes > mem_bytes) {
+  if (asked.bytes > 0 && e.bytes > asked.bytes) {
     // Slurm's whole megabytes, in G when round.
     const double mb = std::ceil(e.bytes / (1024.0 * 1024.0));
     const std::string need = std::fmod(mb, 1024) == 0 ? std::to_string(static_cast<long long>(mb / 1024)) + "G"
                                                       : std::to_string(static_cast<long long>(mb)) + "M";
     const bool more_shards = e.dominant_key == "sweep.seeds or sweep.grid" && largest > 1;
-    check.error = "--mem " + o.mem + " is less than a task needs: about " + format_bytes(e.bytes) +
+    check.error = asked.asked + " is less than a task needs: about " + format_bytes(e.bytes) +
                   " for the largest shard (" + std::to_string(largest) + " replicas); give --mem " + need +
                   " or more, or reduce " + e.dominant_key + (more_shards ? " (or use more --shards)" : "");
   }

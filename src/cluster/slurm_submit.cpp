@@ -186,15 +186,7 @@ int slurm_prepare(SlurmOptions o, const ExperimentConfig& config, bool submit, s
     limit = *parsed;
     o.signal_grace_seconds = signal_grace_for(limit);
   }
-  double mem_bytes = 0;
-  if (!o.mem.empty()) {
-    const std::optional<double> parsed = parse_slurm_memory(o.mem);
-    if (!parsed)
-      throw UsageError("--mem " + o.mem +
-                       ": not a Slurm memory size (megabytes, or a number with K, M, G or T, e.g. 4G or 500M)");
-    mem_bytes = *parsed;
-  }
-  const ShardMemoryCheck memory = check_shard_memory(o, config, mem_bytes);
+  const ShardMemoryCheck memory = check_shard_memory(o, config);
   if (!memory.error.empty()) throw UsageError(memory.error);
   const bool default_dir = o.dir.empty();  // as for run: a taken default name gets -2, -3, ...
   if (default_dir) o.dir = default_output_dir(std::chrono::system_clock::now());

@@ -59,12 +59,14 @@ ShardTimeCheck check_shard_time(const SlurmOptions& options, const ExperimentCon
 std::optional<double> parse_slurm_memory(std::string_view text);
 
 // A task's host memory: the largest shard's estimate (the run's own, estimate_host_memory,
-// with --cpus-per-task threads), as a line for people; `error` when --mem (`mem_bytes` > 0)
-// is less, naming what to change; and the merge job's (the whole sweep's rows).
+// with --cpus-per-task threads), as a line for people; `error` when what the task asks for
+// is less (--mem, or --mem-per-cpu / --mem-per-gpu as --sbatch-arg times its CPUs / GPUs),
+// naming what to change; and the merge job's need (the whole sweep's rows). Throws
+// UsageError for a size that is not Slurm's, or for --mem beside --mem-per-cpu/-gpu.
 struct ShardMemoryCheck {
   std::string line, error, merge_line;
 };
-ShardMemoryCheck check_shard_memory(const SlurmOptions& options, const ExperimentConfig& config, double mem_bytes);
+ShardMemoryCheck check_shard_memory(const SlurmOptions& options, const ExperimentConfig& config);
 
 // The texts of DIR/run.sbatch and DIR/merge.sbatch (pure functions of the options).
 std::string slurm_array_script(const SlurmOptions& options);
