@@ -452,5 +452,30 @@ TEST_F(Cli, AMergeIsRefusedWhereItsMemoryIsNot) {
   EXPECT_EQ(run("merge s0 s1 --no-report --out merged").status, 0);
 }
 
+// A standard output that cannot be written is an I/O error (exit 1, one line), never a signal
+// or a silent exit 0; a run whose reader went away (`| head -1`) still writes every output
+// and its report.
+TEST_F(Cli, AStandardOutputThatCannotBeWrittenIsAnError) {
+  const std::string full = "cd '" + cwd().string() + "' && '" + binary() + "' plan --device cpu >/dev/full 2>'" +
+                           (dir_ / "full.err").string() + "'";
+  const int raw = std::system(full.c_str());
+  EXPECT_EQ(WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, 1);
+  EXPECT_EQ(read(dir_ / "full.err"),
+            "underspec: error: cannot write to standard output (a closed pipe or a full disk?): what was printed is "
+            "incomplete\n");
+
+  std::string seeds = "[1";
+  for (int i = 2; i <= 400; ++i) seeds.append(",").append(std::to_string(i));  // a table longer than a pipe's buffer
+  const std::string piped = "cd '" + cwd().string() + "' && bash -c \"'" + binary() + "' run " + kTiny +
+                            "--set sweep.seeds=1 --set 'sweep.grid.\\\"data.seed\\\"=" + seeds +
+                            "]' --progress none --out p 2>'" + (dir_ / "piped.err").string() +
+                            "' | head -c 1 >/dev/null; exit \\${PIPESTATUS[0]}\"";
+  const int status = std::system(piped.c_str());
+  EXPECT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 1) << read(dir_ / "piped.err");
+  EXPECT_NE(read(dir_ / "piped.err").find("underspec: error: cannot write to standard output"), std::string::npos);
+  EXPECT_TRUE(fs::exists(cwd() / "p" / "summary.json"));
+}
+
 }  // namespace
 }  // namespace underspec

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -51,7 +52,7 @@ void add_config_options(CLI::App* cmd, std::string& config_path, std::vector<std
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run_command(int argc, char** argv) {
   // Blocks of 1 MiB and more (a wide MLP's per-replica workspace and parameters: 4-22 MB at
   // width 1024) are mapped and unmapped, not kept: glibc's default raises the threshold after
   // the first such free, and each thread's arena then held ~100 MB of freed workspaces.
@@ -305,4 +306,16 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     return fail(kExitRuntime, e.what());
   }
+}
+
+int main(int argc, char** argv) {
+  // A standard output closed early (`underspec run | head -1`) must not kill a run before it
+  // has written its report: its writes fail (EPIPE) instead, and the exit status says so.
+  std::signal(SIGPIPE, SIG_IGN);
+  const int status = run_command(argc, argv);
+  // A lost table or plan is an I/O error like any other (a closed pipe, a full disk).
+  if (!(std::cout << std::flush))
+    return fail(status == 0 ? kExitRuntime : status,
+                "cannot write to standard output (a closed pipe or a full disk?): what was printed is incomplete");
+  return status;
 }

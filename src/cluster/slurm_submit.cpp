@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -47,6 +48,7 @@ int run_capture(const std::vector<std::string>& argv, std::string& output) {
     return 127;
   }
   if (pid == 0) {
+    ::signal(SIGPIPE, SIG_DFL);  // underspec ignores it (main.cpp); sbatch gets the default back
     ::dup2(fds[1], STDOUT_FILENO);
     ::dup2(fds[1], STDERR_FILENO);
     std::vector<char*> args;

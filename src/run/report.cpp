@@ -54,10 +54,17 @@ int spawn_and_wait(const std::vector<std::string>& args, const std::vector<std::
   envp.push_back(nullptr);
   posix_spawnattr_t attr;
   ::posix_spawnattr_init(&attr);
+  // underspec ignores SIGPIPE (main.cpp); the child gets the default back.
+  sigset_t pipe_signal;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  ::posix_spawnattr_setsigdefault(&attr, &pipe_signal);
+  short flags = POSIX_SPAWN_SETSIGDEF;
   if (stop) {
-    ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    flags |= POSIX_SPAWN_SETPGROUP;
     ::posix_spawnattr_setpgroup(&attr, 0);
   }
+  ::posix_spawnattr_setflags(&attr, flags);
   pid_t pid = 0;
   const int spawned = ::posix_spawnp(&pid, argv[0], nullptr, &attr, argv.data(), envp.data());
   ::posix_spawnattr_destroy(&attr);
