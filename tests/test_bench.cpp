@@ -205,6 +205,27 @@ TEST_F(Cli, BenchPeakDoesNotCountThreadsBeyondTheHardware) {
   EXPECT_LE(peak.at("gflops").get<double>(), bound * (1 + 1e-12)) << peak.dump();
 }
 
+// --json names where the JSON goes: a symbolic link stays a link (its target gets the JSON),
+// "-" and /dev/stdout are standard output (the table then goes to standard error), and
+// /dev/stdout itself is never replaced by a file (as root, a rename onto it would be).
+TEST_F(Cli, BenchJsonGoesWhereThePathLeads) {
+  write("real.json", "{}");
+  std::filesystem::create_symlink("real.json", cwd() / "link.json");
+  CliResult r = run("bench --device cpu --quick --json link.json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::is_symlink(cwd() / "link.json"));
+  EXPECT_EQ(nlohmann::json::parse(read(cwd() / "real.json")).at("device").at("kind"), "cpu");
+  EXPECT_NE(r.out.find("% peak"), std::string::npos) << r.out;
+  for (const std::string path : {"-", "/dev/stdout"}) {
+    r = run("bench --device cpu --quick --json " + path);
+    ASSERT_EQ(r.status, 0) << path << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out).at("device").at("kind"), "cpu") << path;
+    EXPECT_NE(r.err.find("% peak"), std::string::npos) << path << r.err;  // the table
+  }
+  EXPECT_TRUE(std::filesystem::is_symlink("/dev/stdout"));
+  EXPECT_EQ(cwd_entries(), (std::vector<std::string>{"link.json", "real.json"}));
+}
+
 TEST_F(Cli, BenchBadArgumentsExitTwoWithAMessage) {
   std::filesystem::create_directory(cwd() / "dir");
   const std::vector<std::pair<std::string, std::string>> cases = {

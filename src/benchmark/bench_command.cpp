@@ -1,9 +1,16 @@
 // See bench_command.hpp.
 #include "underspec/benchmark/bench_command.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <ostream>
 #include <system_error>
 
@@ -18,16 +25,38 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The JSON is written at the end (tmp + rename in its directory): refuse up front what
-// would make that fail, so a long benchmark is not lost to a typo.
-void require_writable_json_path(const std::string& text) {
+// Where --json writes. A regular file (or a new one) is written to a temporary name and
+// renamed into place; "-", or a path that is standard output (/dev/stdout), is standard
+// output (the table then goes to standard error); a symbolic link or a special file (a FIFO,
+// a terminal) is written through as it is: replacing it would break the link, or /dev/stdout.
+enum class JsonDestination { file, standard_output, through };
+
+bool is_standard_output(const fs::path& path) {
+  struct stat target {
+  }, out{};
+  return ::stat(path.c_str(), &target) == 0 && ::fstat(STDOUT_FILENO, &out) == 0 && target.st_dev == out.st_dev &&
+         target.st_ino == out.st_ino;
+}
+
+// Refuses up front what would make the write at the end fail, so a long benchmark is not
+// lost to a typo.
+JsonDestination json_destination(const std::string& text) {
+  if (text == "-") return JsonDestination::standard_output;
   const fs::path path(text);
   const std::string what = std::string("--json ") + text + ": ";
   std::error_code ec;
   const fs::file_status status = fs::status(path, ec);
   if (ec && ec != std::errc::no_such_file_or_directory) throw UsageError(what + ec.message());
   if (fs::exists(status) && fs::is_directory(status)) throw UsageError(what + "is a directory, not a file");
-  if (fs::exists(status) && !fs::is_regular_file(status)) throw UsageError(what + "exists and is not a regular file");
+  if (fs::exists(status) && is_standard_output(path)) return JsonDestination::standard_output;
+  const bool link = fs::is_symlink(fs::symlink_status(path, ec));
+  if (link || (fs::exists(status) && !fs::is_regular_file(status))) {
+    // Opened now (without truncating), as it will be at the end: a link to nothing creates its target.
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0666);
+    if (fd < 0) throw UsageError(what + std::strerror(errno));
+    ::close(fd);
+    return JsonDestination::through;
+  }
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
   const fs::file_status dir_status = fs::status(dir, ec);
   if (!fs::exists(dir_status)) throw UsageError(what + "directory " + dir.string() + " does not exist");
@@ -37,6 +66,12 @@ void require_writable_json_path(const std::string& text) {
   } catch (const OutputError& e) {
     throw UsageError(what + e.what());
   }
+  return JsonDestination::file;
+}
+
+void write_through(const std::string& path, const std::string& text) {
+  std::ofstream file(path, std::ios::out | std::ios::trunc);
+  if (!(file << text << std::flush)) throw OutputError("cannot write " + path + ": " + std::strerror(errno));
 }
 
 }  // namespace
@@ -44,7 +79,7 @@ void require_writable_json_path(const std::string& text) {
 int run_bench_command(const BenchCommand& command, std::ostream& out, std::ostream& err) {
   if (command.device != "auto" && command.device != "cpu" && command.device != "cuda")
     throw UsageError(std::string("--device ") + command.device + ": expected auto, cpu or cuda");
-  if (!command.json_path.empty()) require_writable_json_path(command.json_path);
+  const JsonDestination json = command.json_path.empty() ? JsonDestination::file : json_destination(command.json_path);
 
   bool use_cuda = false;
   if (command.device != "cpu") {
@@ -68,8 +103,20 @@ int run_bench_command(const BenchCommand& command, std::ostream& out, std::ostre
   report.host = host_name();
   report.started_utc = utc_timestamp(started);
 
-  out << format_report(report) << std::flush;
-  if (!command.json_path.empty()) write_file_atomic(command.json_path, to_json(report).dump(2) + "\n");
+  const std::string text = to_json(report).dump(2) + "\n";
+  (json == JsonDestination::standard_output ? err : out) << format_report(report) << std::flush;
+  if (command.json_path.empty()) return 0;
+  switch (json) {
+    case JsonDestination::standard_output:
+      out << text << std::flush;
+      break;
+    case JsonDestination::through:
+      write_through(command.json_path, text);
+      break;
+    case JsonDestination::file:
+      write_file_atomic(command.json_path, text);
+      break;
+  }
   return 0;
 }
 
