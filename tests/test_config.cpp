@@ -94,6 +94,26 @@ TEST_F(ConfigFile, SeedsRunningPastTheLargestAreRefused) {
   EXPECT_NE(message.find("sweep.seed = 4294967292 with 5 seeds runs past the largest seed"), std::string::npos)
       << message;
   EXPECT_NE(resolved_error("[sweep]\nseed = 4294967292\nseeds = 4\n[sweep.seeds_per_model]\nmlp = 5\n"), "");
+  // The message starts where sweep.seed was set: its line and column, or the --set.
+  EXPECT_EQ(message.rfind((dir_ / "c.toml").string() + ":2:8: sweep.seed = 4294967292", 0), 0u) << message;
+  try {
+    resolve_config(write("[sweep]\nseeds = 5\n"), {"sweep.seed=4294967292"});
+    ADD_FAILURE() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("--set sweep.seed=4294967292: sweep.seed = 4294967292 with 5 seeds", 0), 0u)
+        << e.what();
+  }
+  // With data.per_replica (or an axis of it) the last seed may not be 2^32 - 1: a replica's
+  // own training set is slot seed + 1, which would wrap to the shared one.
+  const std::string last = "[sweep]\nseed = 4294967291\nseeds = 5\n";
+  const std::string wraps = resolved_error(last + "[data]\nper_replica = true\n");
+  EXPECT_EQ(wraps.rfind((dir_ / "c.toml").string() + ":2:8: sweep.seed = 4294967291 with 5 seeds reaches seed "
+                                                     "4294967295",
+                        0),
+            0u)
+      << wraps;
+  EXPECT_NE(resolved_error(last + "[sweep.grid]\n\"data.per_replica\" = [true, false]\n"), "");
+  EXPECT_EQ(resolved_error("[sweep]\nseed = 4294967290\nseeds = 5\n[data]\nper_replica = true\n"), "");
 }
 
 TEST_F(ConfigFile, EmptyFileGivesTheDefaults) { expect_same(load_config(write("")), ExperimentConfig{}); }

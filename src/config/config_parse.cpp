@@ -264,7 +264,25 @@ void apply_value(ExperimentConfig& config, std::string_view key, std::string_vie
 ExperimentConfig resolve_config(const std::filesystem::path& path, const std::vector<std::string>& overrides) {
   ExperimentConfig config = path.empty() ? ExperimentConfig{} : load_config(path);
   for (const std::string& o : overrides) apply_override(config, o);
-  validate_config(config);
+  // Where a key was last set, for a message about keys together: the last --set that names it
+  // (or a table above it), else its place in the file (read again: this is the error path).
+  const auto where = [&](const std::string& key) -> std::string {
+    for (auto o = overrides.rbegin(); o != overrides.rend(); ++o) {
+      const auto eq = find_assignment(*o);
+      const std::string k(trim(std::string_view(*o).substr(0, eq)));
+      if (eq != std::string_view::npos && (k == key || key.starts_with(k + "."))) return "--set " + *o;
+    }
+    if (path.empty() || path == "-") return "";
+    try {
+      const toml::table file = toml::parse_file(path.string());
+      for (std::string k = key; !k.empty();
+           k = k.substr(0, k.find_last_of('.') == std::string::npos ? 0 : k.find_last_of('.')))
+        if (const toml::node* node = file.at_path(k).node()) return location(node->source());
+    } catch (const std::exception&) {
+    }
+    return "";
+  };
+  validate_config(config, where);
   return config;
 }
 

@@ -100,20 +100,36 @@ std::vector<std::string> idle_axis_warnings(const ExperimentConfig& config) {
   return out;
 }
 
-void validate_config(const ExperimentConfig& config) {
+void validate_config(const ExperimentConfig& config, const std::function<std::string(const std::string&)>& where) {
+  const auto at = [&](const std::string& key) {
+    const std::string w = where ? where(key) : "";
+    return w.empty() ? std::string("config") : w;
+  };
   int most_seeds = 0;
   for (ModelKind m : config.sweep.models) most_seeds = std::max(most_seeds, config.sweep.seeds_of(m));
   const std::uint64_t last_seed = std::uint64_t{config.sweep.seed} + static_cast<std::uint64_t>(most_seeds) - 1;
-  if (most_seeds > 0 && last_seed > std::numeric_limits<std::uint32_t>::max())
-    throw ConfigError("config: sweep.seed = " + std::to_string(config.sweep.seed) + " with " +
-                      std::to_string(most_seeds) + " seeds runs past the largest seed, 4294967295 (2^32 - 1): the " +
-                      "seeds are sweep.seed, sweep.seed + 1, ...; lower sweep.seed");
+  constexpr std::uint64_t kLargestSeed = std::numeric_limits<std::uint32_t>::max();
+  const std::string seeds = "sweep.seed = " + std::to_string(config.sweep.seed) + " with " +
+                            std::to_string(most_seeds) + (most_seeds == 1 ? " seed" : " seeds");
+  if (most_seeds > 0 && last_seed > kLargestSeed)
+    throw ConfigError(at("sweep.seed") + ": " + seeds +
+                      " runs past the largest seed, 4294967295 (2^32 - 1): the seeds are sweep.seed, sweep.seed + 1, "
+                      "...; lower sweep.seed");
+  // A replica's own training data (data.per_replica) is drawn from slot seed + 1: the last
+  // seed's would wrap to slot 0, the shared training set.
+  bool per_replica = config.data.per_replica;
+  for (const GridAxis& axis : config.sweep.grid) per_replica = per_replica || axis.key == "data.per_replica";
+  if (most_seeds > 0 && per_replica && last_seed == kLargestSeed)
+    throw ConfigError(at("sweep.seed") + ": " + seeds +
+                      " reaches seed 4294967295 (2^32 - 1), whose own training set (data.per_replica) would be the "
+                      "shared one (slot seed + 1 wraps to 0); lower sweep.seed");
   const std::uint64_t n = replica_count(config);
   if (n <= kMaxReplicas) return;
-  throw ConfigError("config: " + std::to_string(n) + " replicas (" + std::to_string(grid_cells(config)) +
-                    " grid cells x " + std::to_string(seeds_over_models(config)) +
-                    " seeds summed over sweep.models x " + std::to_string(config.sweep.regimes.size()) +
-                    " regimes) exceed the limit of " + std::to_string(kMaxReplicas) +
+  throw ConfigError(at(config.sweep.grid.empty() ? "sweep.seeds" : "sweep.grid") + ": " + std::to_string(n) +
+                    " replicas (" + std::to_string(grid_cells(config)) + " grid cells x " +
+                    std::to_string(seeds_over_models(config)) + " seeds summed over sweep.models x " +
+                    std::to_string(config.sweep.regimes.size()) + " regimes) exceed the limit of " +
+                    std::to_string(kMaxReplicas) +
                     " (2^31 - 1): reduce sweep.seeds, sweep.seeds_per_model or the axes of sweep.grid");
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json_fwd.hpp>
 #include <stdexcept>
 #include <string>
@@ -33,8 +34,12 @@ void apply_value(ExperimentConfig& config, std::string_view key, std::string_vie
 // retrained in its other cells. Nothing is changed: those replicas are still trained.
 std::vector<std::string> idle_axis_warnings(const ExperimentConfig& config);
 
-// Checks what no single key can: at most 2^31 - 1 replicas in all (replica_count).
-void validate_config(const ExperimentConfig& config);
+// Checks what no single key can: at most 2^31 - 1 replicas in all (replica_count), seeds
+// within 2^32 - 1 (and below it with data.per_replica, whose slots are seed + 1). `where`
+// names where a key was set ("c.toml:2:1", "--set sweep.seed=5"; empty or "config" when
+// unknown), to start the message with.
+void validate_config(const ExperimentConfig& config,
+                     const std::function<std::string(const std::string& key)>& where = {});
 // The config a run uses: the file (or the built-in defaults when `path` is empty), then the
 // overrides in order, then validate_config.
 ExperimentConfig resolve_config(const std::filesystem::path& path, const std::vector<std::string>& overrides);
