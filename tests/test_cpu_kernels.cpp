@@ -69,6 +69,11 @@ TEST(CpuKernels, TheVariableChoosesALevelTheCpuHas) {
     EXPECT_NE(what.find("auto, avx512, avx2 or portable"), std::string::npos) << what;
   }
   EXPECT_THROW(choose_cpu_isa("AVX2", avx2_cpu), CpuKernelsError);  // names are exact
+#if defined(__x86_64__)
+  // The name --version and summary.json show can be pasted back.
+  EXPECT_EQ(choose_cpu_isa(cpu_kernels(CpuIsa::portable).name, avx2_cpu), CpuIsa::portable);
+  EXPECT_EQ(choose_cpu_isa("avx2+fma", avx2_cpu), CpuIsa::avx2);
+#endif
 }
 
 // Every level's products and transposition against gemm_block / transpose_block, compiled

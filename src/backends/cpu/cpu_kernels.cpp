@@ -101,7 +101,8 @@ CpuIsa choose_cpu_isa(const char* request, const std::vector<CpuIsa>& supported)
   if (request == nullptr || *request == '\0' || std::strcmp(request, "auto") == 0) return supported.front();
   const std::string asked = std::string(kCpuKernelsVariable).append("=").append(request);
   for (const CpuIsa isa : kAllIsas) {
-    if (std::strcmp(request, isa_name(isa)) != 0) continue;
+    // Also the name --version and summary.json show ("avx2+fma"), so it can be pasted back.
+    if (std::strcmp(request, isa_name(isa)) != 0 && std::strcmp(request, kernels_of(isa).name) != 0) continue;
     if (contains(supported, isa)) return isa;
 #if defined(UNDERSPEC_CPU_X86_LEVELS)
     const std::string why = std::string("this CPU cannot run the ").append(isa_name(isa)).append(" kernels");
