@@ -2,6 +2,7 @@
 // command as users call it (CPU quick mode, bad arguments, --device cuda without a GPU).
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -224,6 +225,15 @@ TEST_F(Cli, BenchJsonGoesWhereThePathLeads) {
   }
   EXPECT_TRUE(std::filesystem::is_symlink("/dev/stdout"));
   EXPECT_EQ(cwd_entries(), (std::vector<std::string>{"link.json", "real.json"}));
+  // A FIFO with a reader: written through once, at the end (not opened and closed up front,
+  // which ended the reader's input and left the final open waiting forever).
+  ASSERT_EQ(::mkfifo((cwd() / "fifo").c_str(), 0600), 0);
+  const std::string both = "cd '" + cwd().string() + "' && ('" + binary() +
+                           "' bench --device cpu --quick --json fifo >/dev/null 2>&1 & cat fifo > from-fifo.json; "
+                           "wait $!)";
+  const int raw = std::system(both.c_str());
+  ASSERT_EQ(WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, 0);
+  EXPECT_EQ(nlohmann::json::parse(read(cwd() / "from-fifo.json")).at("device").at("kind"), "cpu");
 }
 
 TEST_F(Cli, BenchBadArgumentsExitTwoWithAMessage) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -114,6 +115,15 @@ TEST_F(ConfigFile, SeedsRunningPastTheLargestAreRefused) {
       << wraps;
   EXPECT_NE(resolved_error(last + "[sweep.grid]\n\"data.per_replica\" = [true, false]\n"), "");
   EXPECT_EQ(resolved_error("[sweep]\nseed = 4294967290\nseeds = 5\n[data]\nper_replica = true\n"), "");
+}
+
+// -0 is 0: one value, so one canonical text (a resume or merge with 0.0 is the same config)
+// and a grid cannot hold both.
+TEST_F(ConfigFile, NegativeZeroIsZero) {
+  const ExperimentConfig c = resolve_config("", {"data.noise_std=-0.0"});
+  EXPECT_FALSE(std::signbit(c.data.noise_std));
+  EXPECT_EQ(config_hash(c), config_hash(resolve_config("", {"data.noise_std=0.0"})));
+  EXPECT_THROW(resolve_config("", {"sweep.grid.\"data.noise_std\"=[0.0, -0.0]"}), ConfigError);
 }
 
 TEST_F(ConfigFile, EmptyFileGivesTheDefaults) { expect_same(load_config(write("")), ExperimentConfig{}); }

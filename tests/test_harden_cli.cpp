@@ -477,5 +477,56 @@ TEST_F(Cli, AStandardOutputThatCannotBeWrittenIsAnError) {
   EXPECT_TRUE(fs::exists(cwd() / "p" / "summary.json"));
 }
 
+// A file-size limit (`ulimit -f`) makes writes fail (EFBIG), never kills with SIGXFSZ: one
+// error line, exit 1, no temporary left.
+TEST_F(Cli, AFileSizeLimitIsAnErrorNotASignal) {
+  const CliResult r =
+      run("run " + kTiny + "--no-report --progress none --out fs", "bash -c 'ulimit -f 3; exec \"$0\" \"$@\"'");
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("underspec: error: "), std::string::npos) << r.err;
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(cwd(), ec))
+    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
+}
+
+// merge and score into a symbolic link to an empty directory write into that directory (a
+// rename onto the link failed after all the work).
+TEST_F(Cli, MergeAndScoreIntoALinkFillItsDirectory) {
+  for (const char* shard : {"0/2", "1/2"})
+    ASSERT_EQ(run("run " + kTiny + "--no-report --progress none --save-params --shard " + shard + " --out s" + shard[0])
+                  .status,
+              0);
+  fs::create_directory(cwd() / "merged-target");
+  fs::create_directory_symlink("merged-target", cwd() / "merged");
+  CliResult r = run("merge s0 s1 --no-report --out merged");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(fs::is_symlink(cwd() / "merged"));
+  EXPECT_TRUE(fs::exists(cwd() / "merged-target" / "summary.json"));
+  fs::create_directory(cwd() / "scored-target");
+  fs::create_directory_symlink("scored-target", cwd() / "scored");
+  r = run("score s0 --set data.n_test=300 --no-report --out scored");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(fs::exists(cwd() / "scored-target" / "summary.json"));
+}
+
+// An empty shard (more shards than replicas) is a valid run; its report is refused up front,
+// by name, not by the generator's traceback.
+TEST_F(Cli, TheReportOfAnEmptyShardSaysWhy) {
+  ASSERT_EQ(run("run " + kTiny + "--no-report --progress none --shard 0/41 --out empty").status, 0);
+  const CliResult r = run("report empty");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_EQ(r.err, "underspec: error: report: empty holds no replicas (an empty shard?): there is nothing to draw\n");
+}
+
+// score refuses, before reading anything, test sets the host cannot hold (as run does).
+TEST_F(Cli, ScoreChecksItsMemoryFirst) {
+  ASSERT_EQ(run("run " + kTiny + "--no-report --progress none --save-params --out p").status, 0);
+  const CliResult r = run("score p --set data.n_test=2147483647 --out s");
+  if (r.status == 0) GTEST_SKIP() << "this machine has the memory (~130 GiB)";
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("underspec: error: score: the sweep needs about "), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(cwd() / "s"));
+}
+
 }  // namespace
 }  // namespace underspec

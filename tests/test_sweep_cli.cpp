@@ -291,6 +291,47 @@ TEST_F(SweepCli, AKilledReportGeneratorIsNamedWithItsSignal) {
   EXPECT_NE(report.err.find("was killed by signal 9"), std::string::npos) << report.err;
 }
 
+// A hang-up (a closed terminal or ssh session) stops a run as SIGTERM does: what finished is
+// saved and the resume finishes it with the uninterrupted bytes. Under nohup (SIGHUP ignored
+// when underspec starts) a hang-up does nothing.
+TEST_F(SweepCli, AHangUpSavesWhatFinishedUnlessIgnored) {
+  const std::string ref = medium_reference();
+  ASSERT_FALSE(ref.empty());
+  pid_t pid = start(kFastCheckpoints + "run " + kMedium + "--out hup");
+  ASSERT_TRUE(wait_for_segment("hup"));
+  ::kill(pid, SIGHUP);
+  EXPECT_EQ(wait_for(pid), 129) << bg_err();
+  EXPECT_NE(bg_err().find("stopped by signal 1"), std::string::npos) << bg_err();
+  ASSERT_EQ(run("run --resume hup --threads 2").status, 0);
+  expect_same_outputs(ref, "hup");
+
+  // As nohup starts it: SIGHUP ignored; the hang-up comes 0.3 s into the run.
+  const CliResult r = run("run " + kMedium + "--no-report --progress none --out ignored",
+                          "bash -c 'trap \"\" HUP; (sleep 0.3; kill -HUP $$) & exec \"$0\" \"$@\"'");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(fs::exists(cwd() / "ignored" / "summary.json"));
+}
+
+// `underspec report DIR` stopped by Ctrl-C stops its generator too (no orphan left drawing)
+// and exits 130 with one line.
+TEST_F(SweepCli, AStoppedReportCommandStopsItsGenerator) {
+  ASSERT_EQ(run("run " + kSmall + "--no-report --out r").status, 0);
+  write("slow-python", "#!/bin/sh\necho $$ > " + (cwd() / "generator.pid").string() + "\nexec sleep 60\n");
+  fs::permissions(cwd() / "slow-python", fs::perms::owner_exec, fs::perm_options::add);
+  const auto started = std::chrono::steady_clock::now();
+  const pid_t pid = start("UNDERSPEC_PYTHON=" + (cwd() / "slow-python").string() + " report r");
+  for (int i = 0; i < 200 && !fs::exists(cwd() / "generator.pid"); ++i) std::this_thread::sleep_for(20ms);
+  std::this_thread::sleep_for(100ms);
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(wait_for(pid), 130) << bg_err();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 30s);
+  EXPECT_NE(bg_err().find("underspec: error: stopped by signal 2 while drawing the report"), std::string::npos)
+      << bg_err();
+  const pid_t generator = std::stoi(read(cwd() / "generator.pid"));
+  for (int i = 0; i < 100 && ::kill(generator, 0) == 0; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_NE(::kill(generator, 0), 0) << "the generator still runs";
+}
+
 // SIGTERM or SIGINT once the first segment is saved: 128 + signal, the resume command, then
 // running that very command finishes the run with the uninterrupted bytes.
 TEST_F(SweepCli, SigtermSavesPrintsTheResumeCommandAndResumesByteIdentical) {

@@ -24,6 +24,7 @@
 #include "underspec/run/run.hpp"
 #include "underspec/run/run_dir.hpp"
 #include "underspec/run/score.hpp"
+#include "underspec/run/stop_signals.hpp"
 
 #ifndef UNDERSPEC_VERSION
 #define UNDERSPEC_VERSION "unknown"
@@ -248,7 +249,13 @@ static int run_command(int argc, char** argv) {
         return fail(kExitUsage, "report: run directory " + report_dir + " " + problem);
       if (const std::string problem = underspec::report_directory_problem(report_dir); !problem.empty())
         return fail(kExitUsage, problem);
-      switch (underspec::write_report(report_dir, false)) {
+      const underspec::StopSignals signals;  // Ctrl-C stops the generator too, not only underspec
+      const underspec::ReportStatus drawn = underspec::write_report(report_dir, false, &signals.requested());
+      if (signals.requested().load())
+        return fail(128 + signals.signal(),
+                    "stopped by signal " + std::to_string(signals.signal()) +
+                        " while drawing the report; it was not (re)drawn: run underspec report again");
+      switch (drawn) {
         case underspec::ReportStatus::written:
           return 0;
         case underspec::ReportStatus::unavailable:
@@ -310,8 +317,10 @@ static int run_command(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   // A standard output closed early (`underspec run | head -1`) must not kill a run before it
-  // has written its report: its writes fail (EPIPE) instead, and the exit status says so.
+  // has written its report, nor a file-size limit (`ulimit -f`) kill it with temporaries left:
+  // the writes fail (EPIPE, EFBIG) instead, and the error paths say so.
   std::signal(SIGPIPE, SIG_IGN);
+  std::signal(SIGXFSZ, SIG_IGN);
   const int status = run_command(argc, argv);
   // A lost table or plan is an I/O error like any other (a closed pipe, a full disk).
   if (!(std::cout << std::flush))

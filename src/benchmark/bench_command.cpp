@@ -51,8 +51,14 @@ JsonDestination json_destination(const std::string& text) {
   if (fs::exists(status) && is_standard_output(path)) return JsonDestination::standard_output;
   const bool link = fs::is_symlink(fs::symlink_status(path, ec));
   if (link || (fs::exists(status) && !fs::is_regular_file(status))) {
-    // Opened now (without truncating), as it will be at the end: a link to nothing creates its target.
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0666);
+    // Not opened now: a FIFO's reader would see the end of its input. A special file must be
+    // writable; a link to a regular file (or to nothing: it creates the target) is opened
+    // without truncating, as it will be at the end.
+    if (fs::exists(status) && !fs::is_regular_file(status)) {
+      if (::access(path.c_str(), W_OK) != 0) throw UsageError(what + std::strerror(errno));
+      return JsonDestination::through;
+    }
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0) throw UsageError(what + std::strerror(errno));
     ::close(fd);
     return JsonDestination::through;

@@ -48,7 +48,8 @@ int run_capture(const std::vector<std::string>& argv, std::string& output) {
     return 127;
   }
   if (pid == 0) {
-    ::signal(SIGPIPE, SIG_DFL);  // underspec ignores it (main.cpp); sbatch gets the default back
+    ::signal(SIGPIPE, SIG_DFL);  // underspec ignores these (main.cpp); sbatch gets the defaults back
+    ::signal(SIGXFSZ, SIG_DFL);
     ::dup2(fds[1], STDOUT_FILENO);
     ::dup2(fds[1], STDERR_FILENO);
     std::vector<char*> args;

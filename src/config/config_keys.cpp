@@ -60,7 +60,7 @@ double Field::number() const {
     fail("expected a number, got " + type_name());
   if (!std::isfinite(x)) fail("must be finite");
   require_float_range(x);
-  return x;
+  return x == 0 ? 0.0 : x;  // -0 is 0: one value, one canonical text (config hash, grid values)
 }
 
 // Training runs in float32: a value that becomes 0, subnormal or infinite there passes every

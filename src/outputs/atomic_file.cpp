@@ -110,7 +110,11 @@ void continue_numbering(const fs::path& dir, fs::path& base, int& suffix) {
 
 bool make_output_dir(fs::path& dir, bool rename_if_taken) {
   std::error_code ec;
-  if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), ec);  // else create_directory says why
+  // Parents only for a directory still to make, and as the path resolves ("new/.." is ".":
+  // nothing to create), so that a refused --out leaves nothing behind.
+  const fs::path normal = dir.lexically_normal();
+  if (normal.has_parent_path() && !fs::exists(normal, ec))
+    fs::create_directories(normal.parent_path(), ec);  // else create_directory says why
   fs::path base = dir;
   int suffix = 2;
   if (rename_if_taken) continue_numbering(dir, base, suffix);
@@ -124,6 +128,11 @@ bool make_output_dir(fs::path& dir, bool rename_if_taken) {
 
 StagingDir::StagingDir(fs::path target, bool rename_if_taken) : target_(target.lexically_normal()) {
   if (!target_.has_filename()) target_ = target_.parent_path();  // "out/" -> "out", not "out/.out.*"
+  // A link to a directory: the outputs go into that directory, staged beside it (a rename
+  // onto the link itself would fail, after all the work).
+  std::error_code link_ec;
+  if (fs::is_symlink(fs::symlink_status(target_, link_ec)))
+    if (fs::path real = fs::canonical(target_, link_ec); !link_ec) target_ = real;
   created_ = make_output_dir(target_, rename_if_taken);
   if (!created_) require_free_output_dir(target_);
   lock_fd_ = ::open(target_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <ostream>
 #include <vector>
@@ -54,10 +55,11 @@ int spawn_and_wait(const std::vector<std::string>& args, const std::vector<std::
   envp.push_back(nullptr);
   posix_spawnattr_t attr;
   ::posix_spawnattr_init(&attr);
-  // underspec ignores SIGPIPE (main.cpp); the child gets the default back.
+  // underspec ignores SIGPIPE and SIGXFSZ (main.cpp); the child gets the defaults back.
   sigset_t pipe_signal;
   sigemptyset(&pipe_signal);
   sigaddset(&pipe_signal, SIGPIPE);
+  sigaddset(&pipe_signal, SIGXFSZ);
   ::posix_spawnattr_setsigdefault(&attr, &pipe_signal);
   short flags = POSIX_SPAWN_SETSIGDEF;
   if (stop) {
@@ -130,8 +132,10 @@ ReportStatus write_report(const fs::path& dir, bool quiet, const std::atomic<boo
   }
   const std::vector<std::string> env = child_environment(report_python_path());
   for (const std::string& python : interpreters) {
-    std::vector<std::string> args{python, "-m", "underspec.report", dir.string()};
+    // "--": a directory named like an option (--out -h) is the directory, not an option.
+    std::vector<std::string> args{python, "-m", "underspec.report"};
     if (quiet) args.push_back("--quiet");
+    args.insert(args.end(), {"--", dir.string()});
     const int status = spawn_and_wait(args, env, stop);
     if (status == 0) return ReportStatus::written;
     // A killed generator says nothing itself, and the likely killer is the kernel's OOM killer:
@@ -153,6 +157,12 @@ std::string report_directory_problem(const fs::path& dir) {
   std::error_code ec;
   if (!fs::is_regular_file(dir / "replicas.csv", ec))
     return "report: " + dir.string() + " holds no replicas.csv (not a finished run directory)";
+  {  // a header and no row: an empty shard (--shard I/N of a sweep with fewer than N replicas)
+    std::ifstream csv(dir / "replicas.csv");
+    std::string line;
+    if (std::getline(csv, line) && !std::getline(csv, line))
+      return "report: " + dir.string() + " holds no replicas (an empty shard?): there is nothing to draw";
+  }
   const fs::path plots = dir / "plots";
   if (fs::exists(plots, ec) && !fs::is_directory(plots, ec))
     return "report: " + plots.string() + " is not a directory (the figures are written there)";

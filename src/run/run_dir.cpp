@@ -248,7 +248,10 @@ namespace {
 // `dir` exists: it must be empty or hold only what a reservation cut short left (cleared).
 void require_reservable(const fs::path& dir, const char* why) {
   std::error_code ec;
-  if (!fs::is_empty(dir, ec) && !only_reservation_leftovers(dir))
+  const bool empty = fs::is_empty(dir, ec);
+  if (ec)  // unreadable, or no file descriptor left: not "not empty"
+    throw OutputError("cannot read the output directory " + dir.string() + ": " + ec.message());
+  if (!empty && !only_reservation_leftovers(dir))
     throw UsageError("output directory " + dir.string() + " is not empty" + why);
   for (const auto& e : fs::directory_iterator(dir, ec))  // a reservation cut short: start it again
     if (is_temporary(e.path())) fs::remove(e.path(), ec);

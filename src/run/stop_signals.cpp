@@ -1,11 +1,13 @@
-// SIGINT/SIGTERM handling (see stop_signals.hpp). The handler touches only lock-free
+// SIGINT/SIGTERM/SIGHUP handling (see stop_signals.hpp). The handler touches only lock-free
 // atomics, write(2) and _exit(2), all async-signal-safe.
 #include "underspec/run/stop_signals.hpp"
 
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <stdexcept>
+#include <string>
 #include <system_error>
 
 namespace underspec {
@@ -39,22 +41,27 @@ StopSignals::StopSignals() {
   action.sa_handler = on_stop_signal;
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART;  // the flag is polled; interrupted system calls just resume
-  if (::sigaction(SIGINT, &action, &old_int_) != 0) {
-    const int err = errno;
-    g_active.store(false);
-    throw std::system_error(err, std::generic_category(), "sigaction(SIGINT)");
-  }
-  if (::sigaction(SIGTERM, &action, &old_term_) != 0) {
-    const int err = errno;
-    ::sigaction(SIGINT, &old_int_, nullptr);
-    g_active.store(false);
-    throw std::system_error(err, std::generic_category(), "sigaction(SIGTERM)");
+  for (std::size_t i = 0; i < kSignals.size(); ++i) {
+    struct sigaction* keep = &old_[i];
+    if (::sigaction(kSignals[i], nullptr, keep) == 0 && kSignals[i] == SIGHUP && keep->sa_handler == SIG_IGN) {
+      installed_[i] = false;  // nohup: a hang-up is to be ignored, not to stop the run
+      continue;
+    }
+    if (::sigaction(kSignals[i], &action, keep) != 0) {
+      const int err = errno;
+      for (std::size_t j = 0; j < i; ++j)
+        if (installed_[j]) ::sigaction(kSignals[j], &old_[j], nullptr);
+      g_active.store(false);
+      throw std::system_error(err, std::generic_category(),
+                              std::string("sigaction(") + sigabbrev_np(kSignals[i]) + ")");
+    }
+    installed_[i] = true;
   }
 }
 
 StopSignals::~StopSignals() {
-  ::sigaction(SIGTERM, &old_term_, nullptr);
-  ::sigaction(SIGINT, &old_int_, nullptr);
+  for (std::size_t i = kSignals.size(); i-- > 0;)
+    if (installed_[i]) ::sigaction(kSignals[i], &old_[i], nullptr);
   g_active.store(false);
 }
 

@@ -52,6 +52,17 @@ def test_report_command_errors(tmp_path, run_copy):
     assert f"underspec report {run_copy}" in proc.stderr
 
 
+def test_a_run_directory_named_like_an_option_gets_its_report(tmp_path):
+    # `--out=-h` once printed the generator's help and claimed a report that was not there.
+    for name in ("-h", "-dash"):
+        proc = underspec("run", *TINY, f"--out={name}", cwd=tmp_path)
+        assert (tmp_path / name / "report.html").is_file(), proc.stderr
+        assert "usage:" not in proc.stdout + proc.stderr
+    (tmp_path / "-h" / "report.html").unlink()
+    underspec("report", "--", "-h", cwd=tmp_path)
+    assert (tmp_path / "-h" / "report.html").is_file()
+
+
 def test_run_writes_the_report(tmp_path):
     out = tmp_path / "r"
     proc = underspec("run", *TINY, "--out", str(out))
