@@ -528,5 +528,13 @@ TEST_F(Cli, ScoreChecksItsMemoryFirst) {
   EXPECT_FALSE(fs::exists(cwd() / "s"));
 }
 
+// A closed standard input is not an empty config: `run -` with stdin closed trained the
+// built-in experiment.
+TEST_F(Cli, AClosedStandardInputIsNoConfig) {
+  const CliResult r = run("plan - <&-");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_EQ(r.err, "underspec: error: -: cannot read the config from standard input: Bad file descriptor\n");
+}
+
 }  // namespace
 }  // namespace underspec

@@ -256,6 +256,9 @@ TEST_F(SlurmCli, WritesTheSweepDirectoryAndPrintsTheSubmitCommands) {
   s = run("status sweep");
   EXPECT_TRUE(contains(s.out, "0      done         3/3\n1      not started  0/3\n")) << s.out;
   EXPECT_TRUE(contains(s.out, "total: 1 done, 1 not started; 3 of 6 replicas done\n")) << s.out;
+  // The example command outside Slurm is the shard that needs running, not the finished one.
+  EXPECT_TRUE(contains(s.out, "--shard 1/2 --resume --out " + dir.string() + "/shards/1\n")) << s.out;
+  EXPECT_FALSE(contains(s.out, "--shard 0/2")) << s.out;
   // A shard whose log holds an error, and that is not running, has failed: its log tail and
   // the commands that resume it.
   write("sweep/logs/shard-1.err", "underspec: shard 1/2 on node\nunderspec: error: disk on fire\n");

@@ -189,10 +189,13 @@ int print_status(const fs::path& dir, std::ostream& out, const std::string& prog
   // no trace (Slurm's record of the array gone).
   const bool stranded = counts["not started"] > 0 && view.live_arrays.empty();
   if (!troubled.empty() || stranded) {
+    // The example is a shard that needs running: the first troubled one, else the first not started.
+    std::uint32_t example = troubled.empty() ? 0 : troubled[0];
+    if (troubled.empty())
+      while (example + 1 < shards.size() && shards[example].state != "not started") ++example;
     out << "\nsubmit the unfinished shards (one array job; each continues from its checkpoint) and a merge after "
            "them:\n  underspec submit "
-        << sweep << "\n  or, outside Slurm, e.g.: " << slurm_shard_command(o, troubled.empty() ? 0 : troubled[0])
-        << '\n';
+        << sweep << "\n  or, outside Slurm, e.g.: " << slurm_shard_command(o, example) << '\n';
   } else if (all_done && !merge_live && !merging) {
     out << "\nevery shard is done; merge them:\n  underspec submit " << sweep
         << "   (a merge job)\n  or: " << shell_quote(o.binary.string()) << " merge "

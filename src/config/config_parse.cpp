@@ -2,6 +2,7 @@
 // the key table is an error, so a typo never silently runs the defaults.
 #include <sys/stat.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
@@ -222,8 +223,12 @@ ExperimentConfig parse_config(std::string_view text, std::string_view source) {
 
 ExperimentConfig load_config(const std::filesystem::path& path) {
   if (path == "-") {  // the config on standard input
+    struct stat st {};
+    if (::fstat(STDIN_FILENO, &st) != 0)  // closed (`<&-`): not an empty, all-defaults config
+      throw ConfigError(std::string("-: cannot read the config from standard input: ") + std::strerror(errno));
     std::ostringstream text;
-    text << std::cin.rdbuf();
+    text << std::cin.rdbuf();  // sets failbit on empty input, which is a valid (all-defaults) config
+    if (std::cin.bad()) throw ConfigError("-: cannot read the config from standard input");
     return parse_config(text.str(), "<stdin>");
   }
   // Refuse what is not a readable regular file before opening it: a directory would read as

@@ -352,6 +352,7 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
     const auto start = Clock::now();
     try {
       backend->train(sweep, todo, std::ref(collect), &signals.requested());
+      collect.flush();  // the last records (a full disk here loses no more than a failure in training)
     } catch (...) {
       const std::size_t saved = collect.flush_after_error();
       progress.finish();
@@ -360,7 +361,6 @@ int run_experiment(const RunOptions& options, std::ostream& out, std::ostream& e
           << "\nunderspec: to continue once it is fixed: " << resume_command(options, dir) << slurm_hint(dir) << '\n';
       throw;
     }
-    collect.flush();
     progress.finish();
     info.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
     const bool all_done = std::find(done.begin(), done.end(), false) == done.end();
