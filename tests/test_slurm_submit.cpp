@@ -385,15 +385,27 @@ TEST_F(SubmitCli, AMemoryLimitTooSmallForAShardIsRefused) {
                                   " for the largest shard (3 replicas, 1 thread); --mem 4GB is 4.0 GiB\n"))
       << r.out << estimate;
   EXPECT_TRUE(contains(read(cwd() / "fits" / "run.sbatch"), "#SBATCH --mem=4GB\n"));
-  // The merge's: the whole sweep's rows, as `plan` of the whole sweep counts them.
-  const CliResult whole = run("plan " + kTiny + "--threads 1 --device cpu");
-  const std::size_t all = whole.out.find("  host memory  about ");
-  ASSERT_NE(all, std::string::npos) << whole.out;
-  EXPECT_TRUE(contains(r.out, "underspec: memory of the merge job: about " +
-                                  whole.out.substr(all + 21, whole.out.find('\n', all) - all - 21) +
-                                  " (every replica's row; merge.sbatch asks for no --mem: the partition's default "
-                                  "applies)\n"))
+  // The merge's: every replica's row, no datasets (the test sets' size does not change it).
+  const auto merge_line = [](const std::string& out) {
+    const std::size_t line = out.find("underspec: memory of the merge job: about ");
+    return line == std::string::npos ? std::string() : out.substr(line, out.find('\n', line) - line);
+  };
+  EXPECT_TRUE(contains(r.out,
+                       " (every replica's row; merge.sbatch asks for no --mem: the partition's default "
+                       "applies)\n"))
       << r.out;
+  const CliResult big_tests =
+      slurm("slurm " + kTiny + "--set data.n_test=2000000 --shards 2 --cpus-per-task 1 --mem 4GB --out big-tests");
+  ASSERT_EQ(big_tests.status, 0) << big_tests.err;
+  EXPECT_EQ(merge_line(big_tests.out), merge_line(r.out));
+  EXPECT_FALSE(merge_line(r.out).empty());
+  // --mem-per-cpu reaches the merge job too (merge.sbatch gets every --sbatch-arg): a warning
+  // when the merge's rows need more than it gives.
+  r = slurm("slurm " + kTiny +
+            "--set sweep.seeds=40000 --shards 100 --cpus-per-task 1 --sbatch-arg=--mem-per-cpu=150M --out rows");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "underspec: warning: the merge job needs about ")) << r.err;
+  EXPECT_TRUE(contains(r.err, " but --mem-per-cpu=150M x 1 CPU gives it 150.0 MiB: it will be refused")) << r.err;
 
   r = slurm("slurm " + kTiny + "--shards 2 --cpus-per-task 1 --mem 1M --out small");
   EXPECT_EQ(r.status, 2) << r.err;

@@ -1,6 +1,4 @@
 // `underspec slurm --mem`: Slurm's memory syntax, and does a task's shard fit in it? (see slurm.hpp)
-#include <omp.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -53,9 +51,10 @@ double parse_or_refuse(const std::string& option, const std::string& value) {
   return *bytes;
 }
 
-TaskMemory task_memory(const SlurmOptions& o) {
+// `merge`: the merge job's, which gets no --mem and no GPU (merge.sbatch), but every --sbatch-arg.
+TaskMemory task_memory(const SlurmOptions& o, bool merge) {
   TaskMemory m;
-  if (!o.mem.empty()) m = TaskMemory{parse_or_refuse("--mem", o.mem), "--mem " + o.mem};
+  if (!o.mem.empty() && !merge) m = TaskMemory{parse_or_refuse("--mem", o.mem), "--mem " + o.mem};
   for (const std::string& arg : o.sbatch_args) {
     const std::size_t eq = arg.find('=');
     const std::string name = arg.substr(0, eq);
@@ -64,7 +63,7 @@ TaskMemory task_memory(const SlurmOptions& o) {
       throw UsageError("--mem and --sbatch-arg=" + name + " ask for a task's memory twice (sbatch refuses both)");
     const bool cpu = name == "--mem-per-cpu";
     const double per = parse_or_refuse("--sbatch-arg=" + name, eq == std::string::npos ? "" : arg.substr(eq + 1));
-    const int count = cpu ? std::max(1, o.cpus_per_task) : o.gpus_per_task;
+    const int count = cpu ? std::max(1, o.cpus_per_task) : merge ? 0 : o.gpus_per_task;
     if (count == 0) continue;  // memory per GPU of a task without GPUs: sbatch's to judge
     m = TaskMemory{per * count,
                    arg + " x " + std::to_string(count) + (cpu ? " CPU" : " GPU") + (count == 1 ? "" : "s")};
@@ -75,10 +74,11 @@ TaskMemory task_memory(const SlurmOptions& o) {
 }  // namespace
 
 ShardMemoryCheck check_shard_memory(const SlurmOptions& o, const ExperimentConfig& config) {
-  const TaskMemory asked = task_memory(o);
+  const TaskMemory asked = task_memory(o, false), merge_asked = task_memory(o, true);
   const std::uint64_t replicas = replica_count(config);
   const std::uint64_t largest = (replicas + o.shards - 1) / o.shards;
-  const int threads = o.cpus_per_task > 0 ? o.cpus_per_task : omp_get_max_threads();
+  // A task's CPUs: --cpus-per-task, else Slurm's default of one (not this machine's count).
+  const int threads = std::max(1, o.cpus_per_task);
   // The estimate the task itself checks before it starts (run.cpp): the same function.
   const MemoryEstimate e =
       estimate_host_memory(config, make_cells(config), threads, false, largest, o.gpus_per_task > 0);
@@ -86,14 +86,19 @@ ShardMemoryCheck check_shard_memory(const SlurmOptions& o, const ExperimentConfi
   check.line = "memory per task: about " + format_bytes(e.bytes) + " for the largest shard (" +
                std::to_string(largest) + (largest == 1 ? " replica" : " replicas") + ", " + std::to_string(threads) +
                (threads == 1 ? " thread" : " threads") +
-               (o.cpus_per_task > 0 ? "" : ": this machine's count, no --cpus-per-task") + "); " +
+               (o.cpus_per_task > 0 ? "" : ": Slurm's default without --cpus-per-task") + "); " +
                (asked.asked.empty() ? "no --mem: the partition's default applies"
                 : asked.bytes > 0   ? asked.asked + " is " + format_bytes(asked.bytes)
                                     : asked.asked + ": all of a node's memory");
-  // The merge holds every shard's rows (merge.cpp checks the same estimate, no training).
-  const MemoryEstimate merge = estimate_host_memory(config, make_cells(config), threads, false);
-  check.merge_line = "memory of the merge job: about " + format_bytes(merge.bytes) +
-                     " (every replica's row; merge.sbatch asks for no --mem: the partition's default applies)";
+  // The merge holds every shard's rows (merge.cpp checks the same estimate).
+  const MemoryEstimate merge = estimate_merge_memory(config, make_cells(config), threads, false);
+  check.merge_line = "memory of the merge job: about " + format_bytes(merge.bytes) + " (every replica's row; " +
+                     (merge_asked.asked.empty() ? "merge.sbatch asks for no --mem: the partition's default applies)"
+                                                : merge_asked.asked + " is " + format_bytes(merge_asked.bytes) + ")");
+  if (merge_asked.bytes > 0 && merge.bytes > merge_asked.bytes)
+    check.merge_warning = "the merge job needs about " + format_bytes(merge.bytes) + " but " + merge_asked.asked +
+                          " gives it " + format_bytes(merge_asked.bytes) +
+                          ": it will be refused; merge by hand where the memory is, or ask for more per CPU";
   if (asked.bytes > 0 && e.bytes > asked.bytes) {
     // Slurm's whole megabytes, in G when round.
     const double mb = std::ceil(e.bytes / (1024.0 * 1024.0));

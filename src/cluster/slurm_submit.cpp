@@ -230,6 +230,7 @@ int slurm_prepare(SlurmOptions o, const ExperimentConfig& config, bool submit, s
         << "each task saves and stops " << o.signal_grace_seconds
         << " s before it, or earlier: Slurm may signal up to a minute early\n";
   out << "underspec: " << memory.line << '\n' << "underspec: " << memory.merge_line << '\n';
+  if (!memory.merge_warning.empty()) err << "underspec: warning: " << memory.merge_warning << '\n';
   if (const ShardTimeCheck check = check_shard_time(o, config, limit); !check.line.empty()) {
     out << "underspec: " << check.line << '\n';
     if (!check.warning.empty()) err << "underspec: warning: " << check.warning << '\n';

@@ -63,6 +63,16 @@ int merge_into(const std::vector<std::string>& dirs, const fs::path& out, const 
     }
   const Sweep sweep = make_sweep(shards.front().config);
   const std::size_t total = sweep.replicas.size();
+  // It holds every replica's row and computes the whole sweep's statistics (no datasets, no
+  // training): checked as run checks its memory, before the rows are read (a merge job gets
+  // the partition's default memory).
+  try {
+    const bool params =
+        std::any_of(shards.begin(), shards.end(), [](const RunDirectory& s) { return s.state.save_params; });
+    require_host_memory(estimate_merge_memory(sweep.config, sweep.cells, options.threads, params), true);
+  } catch (const UsageError& e) {
+    throw UsageError(std::string("merge: ") + e.what() + ", or merge where more memory is available");
+  }
 
   // Which shard holds each replica: 0 none, 1 + shard index, kTwice when two shards do. (Four
   // bytes, small beside the row: one byte saturated at 254 shards and hid overlaps past it.)
@@ -123,14 +133,6 @@ int merge_into(const std::vector<std::string>& dirs, const fs::path& out, const 
   require_resources(plan_run(sweep, ShardRange{0, static_cast<std::uint32_t>(total)}, !param_sources.empty(),
                              options.report, "cpu", 1),
                     out);
-  // It holds every replica's row and computes the whole sweep's statistics: a whole run's
-  // host memory, checked as run checks it (a merge job gets the partition's default memory).
-  try {
-    require_host_memory(
-        estimate_host_memory(shards.front().config, sweep.cells, options.threads, !param_sources.empty()), true);
-  } catch (const UsageError& e) {
-    throw UsageError(std::string("merge: ") + e.what() + ", or merge where more memory is available");
-  }
   StagingDir staged(out);
   fs::path dir = staged.path();
   reserve_run_dir(dir, false, sweep.config, state);

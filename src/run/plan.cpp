@@ -48,18 +48,50 @@ bool device_uses_adam_tables(const std::string& device) {
   return device == "cuda" || (device == "auto" && cuda_backend_available(&why));
 }
 
+namespace {
+
+// Every run lists the whole sweep's replicas (sizeof(ReplicaSpec) each); the result rows,
+// pending checkpoint records and the statistics' copies are its shard's (`held`): ~520 bytes a
+// replica in all, measured (60k-180k MLP replicas), rounded up. (1.8M replicas: 637 MB peak;
+// shard 1 of 1000 of them: 50 MB.) The cells (a config each, ~1 KiB with its axis values)
+// are the whole sweep's too.
+double rows_bytes(double all, double held, std::size_t cells) {
+  return all * static_cast<double>(sizeof(ReplicaSpec)) + held * 640.0 + 1024.0 * static_cast<double>(cells);
+}
+
+// After training, each thread of the statistics holds a bootstrap's scratch for one group
+// (bootstrap_resamples: the reference's counts and ranks, 24 B a value, the lanes' byte
+// counts, 16, and Spearman's interleaved ranks, 64): 10^6 replicas a group, ~100 MiB each.
+double bootstrap_scratch_bytes(const ExperimentConfig& c) {
+  double most = 0;
+  for (ModelKind model : c.sweep.models) most = std::max(most, 104.0 * static_cast<double>(c.sweep.seeds_of(model)));
+  return most;
+}
+
+// The process itself (~75 MiB measured: libraries, the CUDA runtime's reservations) and,
+// with --save-params, parameters in flight: the backend's last batch, the records waiting
+// for a segment (up to kCheckpointBufferBytes plus one batch), the segment serialised, then
+// read back (measured, 7500-15000 MLP replicas: 120-165 MiB in all, flat in the replicas).
+double base_bytes(bool save_params) { return 96.0 * (1 << 20) + (save_params ? 5.0 * kCheckpointBufferBytes : 0.0); }
+
+}  // namespace
+
+MemoryEstimate estimate_merge_memory(const ExperimentConfig& config, const std::vector<Cell>& cells, int threads,
+                                     bool save_params) {
+  if (threads <= 0) threads = omp_get_max_threads();
+  const auto all = static_cast<double>(replica_count(config));
+  double per_thread = 0;
+  for (const Cell& cell : cells) per_thread = std::max(per_thread, bootstrap_scratch_bytes(cell.config));
+  return {rows_bytes(all, all, cells.size()) + per_thread * threads + base_bytes(save_params),
+          "sweep.seeds or sweep.grid"};
+}
+
 MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::vector<Cell>& cells, int threads,
                                     bool save_params, std::uint64_t shard_replicas, bool adam_tables) {
   if (threads <= 0) threads = omp_get_max_threads();
-  // Every run lists the whole sweep's replicas (sizeof(ReplicaSpec) each); the result rows,
-  // pending checkpoint records and the statistics' copies are its shard's: ~520 bytes a
-  // replica in all, measured (60k-180k MLP replicas), rounded up. (1.8M replicas: 637 MB
-  // peak; shard 1 of 1000 of them: 50 MB.)
   const auto all = static_cast<double>(replica_count(config));
   const double held = shard_replicas > 0 ? std::min(all, static_cast<double>(shard_replicas)) : all;
-  // The cells (a config each, ~1 KiB with its axis values) are the whole sweep's too.
-  const double replicas =
-      all * static_cast<double>(sizeof(ReplicaSpec)) + held * 640.0 + 1024.0 * static_cast<double>(cells.size());
+  const double replicas = rows_bytes(all, held, cells.size());
   double per_thread = 0;
   std::vector<double> cell_datasets;  // bytes of each cell's test sets and training sets
   for (const Cell& cell : cells) {
@@ -84,11 +116,7 @@ MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::v
     }
     per_thread = std::max(per_thread,
                           (c.data.per_replica ? 16.0 * static_cast<double>(c.data.n_train) : 0.0) + adam + workspace);
-    // After training, each thread of the statistics holds a bootstrap's scratch for one group
-    // (bootstrap_resamples: the reference's counts and ranks, 24 B a value, the lanes' byte
-    // counts, 16, and Spearman's interleaved ranks, 64): 10^6 replicas a group, ~100 MiB each.
-    for (ModelKind model : c.sweep.models)
-      per_thread = std::max(per_thread, 104.0 * static_cast<double>(c.sweep.seeds_of(model)));
+    per_thread = std::max(per_thread, bootstrap_scratch_bytes(c));
   }
   // Datasets are made for the cells of the replicas trained: a shard's range of `held`
   // replicas touches at most held / (replicas per cell) + 1 cells (every cell has as many).
@@ -102,12 +130,7 @@ MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::v
   const double datasets =
       std::accumulate(cell_datasets.begin(), cell_datasets.begin() + static_cast<std::ptrdiff_t>(touched), 0.0);
   const double threads_bytes = per_thread * threads;
-  // The process itself (~75 MiB measured: libraries, the CUDA runtime's reservations) and,
-  // with --save-params, parameters in flight: the backend's last batch, the records waiting
-  // for a segment (up to kCheckpointBufferBytes plus one batch), the segment serialised, then
-  // read back (measured, 7500-15000 MLP replicas: 120-165 MiB in all, flat in the replicas).
-  const double base = 96.0 * (1 << 20) + (save_params ? 5.0 * kCheckpointBufferBytes : 0.0);
-  MemoryEstimate e{replicas + datasets + threads_bytes + base, "sweep.seeds or sweep.grid"};
+  MemoryEstimate e{replicas + datasets + threads_bytes + base_bytes(save_params), "sweep.seeds or sweep.grid"};
   if (datasets > replicas && datasets >= threads_bytes) e.dominant_key = "data.n_train or data.n_test";
   if (threads_bytes > replicas && threads_bytes > datasets)
     e.dominant_key = config.data.per_replica ? "data.n_train or data.per_replica" : "train.epochs or train.batch_size";

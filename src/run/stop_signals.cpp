@@ -52,8 +52,9 @@ StopSignals::StopSignals() {
       for (std::size_t j = 0; j < i; ++j)
         if (installed_[j]) ::sigaction(kSignals[j], &old_[j], nullptr);
       g_active.store(false);
-      throw std::system_error(err, std::generic_category(),
-                              std::string("sigaction(") + sigabbrev_np(kSignals[i]) + ")");
+      // (not sigabbrev_np: glibc 2.32+, missing on the RHEL 8 / Ubuntu 20.04 of many clusters)
+      const char* name = kSignals[i] == SIGINT ? "SIGINT" : kSignals[i] == SIGTERM ? "SIGTERM" : "SIGHUP";
+      throw std::system_error(err, std::generic_category(), std::string("sigaction(") + name + ")");
     }
     installed_[i] = true;
   }

@@ -59,12 +59,12 @@ ShardTimeCheck check_shard_time(const SlurmOptions& options, const ExperimentCon
 std::optional<double> parse_slurm_memory(std::string_view text);
 
 // A task's host memory: the largest shard's estimate (the run's own, estimate_host_memory,
-// with --cpus-per-task threads), as a line for people; `error` when what the task asks for
-// is less (--mem, or --mem-per-cpu / --mem-per-gpu as --sbatch-arg times its CPUs / GPUs),
-// naming what to change; and the merge job's need (the whole sweep's rows). Throws
-// UsageError for a size that is not Slurm's, or for --mem beside --mem-per-cpu/-gpu.
+// with --cpus-per-task threads, else Slurm's default of one CPU), as a line for people; `error` when what the task asks
+// for is less (--mem, or --mem-per-cpu / --mem-per-gpu as --sbatch-arg times its CPUs / GPUs), naming what to change;
+// and the merge job's need (the whole sweep's rows), with a warning when --mem-per-cpu (which merge.sbatch gets too)
+// gives it less. Throws UsageError for a size that is not Slurm's, or for --mem beside --mem-per-cpu/-gpu.
 struct ShardMemoryCheck {
-  std::string line, error, merge_line;
+  std::string line, error, merge_line, merge_warning;
 };
 ShardMemoryCheck check_shard_memory(const SlurmOptions& options, const ExperimentConfig& config);
 

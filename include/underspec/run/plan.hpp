@@ -38,6 +38,10 @@ inline constexpr std::size_t kCheckpointBufferBytes = std::size_t{32} << 20;
 // read it on the device); the CPU computes each step's scalars as it goes.
 MemoryEstimate estimate_host_memory(const ExperimentConfig& config, const std::vector<Cell>& cells, int threads,
                                     bool save_params, std::uint64_t shard_replicas = 0, bool adam_tables = false);
+// What `merge` holds: every replica's row, the cells, the statistics' bootstrap scratch per
+// thread and the process; no datasets, no training.
+MemoryEstimate estimate_merge_memory(const ExperimentConfig& config, const std::vector<Cell>& cells, int threads,
+                                     bool save_params);
 // Whether `device` (auto, cpu, cuda) trains with whole Adam tables: CUDA, or auto with a GPU.
 bool device_uses_adam_tables(const std::string& device);
 
