@@ -188,6 +188,9 @@ class CudaBackend final : public Backend {
       throw std::runtime_error(
           device_memory_shortfall(memory, offer.free_bytes, options_.device_memory_fraction, offer.label));
     const int workers = fit;
+    if (memory.groups.size() != groups.size())
+      throw std::logic_error("the device-memory plan holds " + std::to_string(memory.groups.size()) +
+                             " launch groups for " + std::to_string(groups.size()));
     DatasetCache cache;
     std::vector<std::unique_ptr<cuda::CublasHandle>> cublas(static_cast<std::size_t>(workers));
     std::mutex sink_mutex;
@@ -200,7 +203,13 @@ class CudaBackend final : public Backend {
         groups.size(), workers,
         [&](int worker, std::size_t g) {
           US_CUDA_CHECK(cudaSetDevice(device_));  // the current device is a host thread's
-          train_group(sweep, replicas, groups[g], GroupLimits{offer.shared, offer.compute_major, workers}, cache,
+          // The group's equal share of what is free once every dataset and its own tables are
+          // in place: what groups_that_fit counted (free memory read again while other groups
+          // hold their chunks would be less, and could refuse a replica that fits).
+          const std::size_t held = memory.dataset_total() + memory.groups[g].table_bytes;
+          const std::size_t share =
+              offer.free_bytes > held ? (offer.free_bytes - held) / static_cast<std::size_t>(workers) : 0;
+          train_group(sweep, replicas, groups[g], GroupLimits{offer.shared, offer.compute_major, share}, cache,
                       cublas[static_cast<std::size_t>(worker)], serial, stopped);
         },
         stop);
@@ -222,9 +231,9 @@ class CudaBackend final : public Backend {
  private:
   // What every launch group of one train() call is planned within.
   struct GroupLimits {
-    SharedLimits shared;  // per block (opt-in) and per fused MLP replica
-    int compute_major;    // the device's compute capability (the cuBLAS workspace depends on it)
-    int workers;          // groups trained at the same time (they share free memory)
+    SharedLimits shared;     // per block (opt-in) and per fused MLP replica
+    int compute_major;       // the device's compute capability (the cuBLAS workspace depends on it)
+    std::size_t free_share;  // the free device memory this group's chunks are planned within
   };
 
   // One launch group, chunk after chunk, on its own stream. Buffers made and freed here are
@@ -262,11 +271,8 @@ class CudaBackend final : public Backend {
     const std::size_t host_limit = host_chunk_limit(shape, configs, options_.host_chunk_bytes);
     const std::size_t max_chunk =
         options_.max_chunk_replicas > 0 ? std::min(options_.max_chunk_replicas, host_limit) : host_limit;
-    std::size_t free_bytes = 0, total_bytes = 0;
-    US_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
     const std::size_t chunk =
-        plan_chunk_replicas(group.size(), memory, free_bytes / static_cast<std::size_t>(limits.workers),
-                            options_.device_memory_fraction, max_chunk);
+        plan_chunk_replicas(group.size(), memory, limits.free_share, options_.device_memory_fraction, max_chunk);
     // The cuBLAS trainer allocates all its memory here, once for the group's chunks, so
     // that training allocates nothing. (A group of the cuBLAS variant holds one cell.)
     std::optional<cuda::CublasTrainer> trainer;

@@ -63,15 +63,15 @@ std::size_t SweepDeviceMemory::needed(int workers, double fraction) const {
   return dataset_total() + static_cast<std::size_t>(most);
 }
 
-const GroupNeed& SweepDeviceMemory::largest() const {
+const GroupNeed& SweepDeviceMemory::largest(double fraction) const {
   if (groups.empty()) throw std::logic_error("SweepDeviceMemory: no launch group");
-  return *std::max_element(groups.begin(), groups.end(), [](const GroupNeed& a, const GroupNeed& b) {
-    return group_need(a, 1, 0.5) < group_need(b, 1, 0.5);
+  return *std::max_element(groups.begin(), groups.end(), [fraction](const GroupNeed& a, const GroupNeed& b) {
+    return group_need(a, 1, fraction) < group_need(b, 1, fraction);
   });
 }
 
 std::string SweepDeviceMemory::dominant_key(double fraction) const {
-  const GroupNeed& g = largest();
+  const GroupNeed& g = largest(fraction);
   const double one = static_cast<double>(g.chunk.bytes(1)) / fraction;
   const double own = static_cast<double>(g.own_data_bytes) / fraction;
   const std::pair<double, const char*> parts[] = {
@@ -133,7 +133,7 @@ int groups_that_fit(const SweepDeviceMemory& plan, std::size_t free_bytes, doubl
 
 std::string device_memory_shortfall(const SweepDeviceMemory& plan, std::size_t free_bytes, double fraction,
                                     const std::string& device) {
-  const GroupNeed& g = plan.largest();
+  const GroupNeed& g = plan.largest(fraction);
   return "the sweep needs at least " + format_bytes(static_cast<double>(plan.needed(1, fraction))) +
          " of free GPU memory (" + format_bytes(static_cast<double>(plan.dataset_total())) + " of datasets, " +
          format_bytes(static_cast<double>(g.table_bytes)) + " of Adam tables and " +
@@ -146,7 +146,7 @@ std::string device_memory_shortfall(const SweepDeviceMemory& plan, std::size_t f
 std::string describe_device_memory(const SweepDeviceMemory& plan, std::size_t free_bytes, double fraction,
                                    const std::string& device) {
   if (plan.groups.empty()) return "  GPU memory   none (nothing to train)\n";
-  const GroupNeed& g = plan.largest();
+  const GroupNeed& g = plan.largest(fraction);
   std::size_t per_replica = 0;
   for (const GroupNeed& group : plan.groups) per_replica = std::max(per_replica, group.chunk.per_replica_bytes);
   std::string s = "  GPU memory   at least " + format_bytes(static_cast<double>(plan.needed(1, fraction))) +

@@ -34,19 +34,22 @@ TEST_F(AvailableMemoryTest, WithoutControlGroupsItIsMemAvailable) {
 }
 
 // Slurm (cgroup v2) limits the job's group; the task's group below it has no limit ("max").
-// Its inactive page cache is reclaimable, so not counted as used.
+// Its page cache (active or not) is reclaimable, so not counted as used.
 TEST_F(AvailableMemoryTest, AnAncestorsV2LimitBinds) {
   meminfo(100000);
   write("proc/self/cgroup", "0::/system.slice/slurmstepd.scope/job_5/step_0/user/task_0\n");
   const std::string job = "sys/fs/cgroup/system.slice/slurmstepd.scope/job_5/";
   write(job + "memory.max", "1073741824\n");
   write(job + "memory.current", "536870912\n");
-  write(job + "memory.stat", "anon 100\nfile 300000000\ninactive_file 268435456\nactive_file 1\n");
+  write(job + "memory.stat", "anon 100\nfile 268435456\ninactive_file 1\nactive_file 268435455\nshmem 0\n");
   write(job + "step_0/user/task_0/memory.max", "max\n");
   write(job + "step_0/user/task_0/memory.current", "4096\n");
   const AvailableMemory m = available_memory(dir_);
   EXPECT_EQ(m.bytes, 768 * kMiB);
   EXPECT_EQ(m.limited_by, "memory control group /system.slice/slurmstepd.scope/job_5");
+  // Shared memory (tmpfs) counts as file pages but cannot be given back.
+  write(job + "memory.stat", "anon 100\nfile 268435456\nshmem 134217728\n");
+  EXPECT_EQ(available_memory(dir_).bytes, 640 * kMiB);
 }
 
 // cgroup v1: the memory controller's line; "no limit" is the largest page-aligned count.
@@ -57,7 +60,8 @@ TEST_F(AvailableMemoryTest, AV1LimitBindsAndItsNoLimitDoesNot) {
   write("sys/fs/cgroup/memory/memory.usage_in_bytes", "900000000\n");
   write("sys/fs/cgroup/memory/slurm/uid_0/job_7/memory.limit_in_bytes", "2147483648\n");
   write("sys/fs/cgroup/memory/slurm/uid_0/job_7/memory.usage_in_bytes", "1073741824\n");
-  write("sys/fs/cgroup/memory/slurm/uid_0/job_7/memory.stat", "cache 5\ntotal_inactive_file 0\n");
+  write("sys/fs/cgroup/memory/slurm/uid_0/job_7/memory.stat",
+        "cache 5\ntotal_cache 536870912\ntotal_shmem 536870912\n");
   const AvailableMemory m = available_memory(dir_);
   EXPECT_EQ(m.bytes, 1024 * kMiB);
   EXPECT_EQ(m.limited_by, "memory control group /slurm/uid_0/job_7");

@@ -21,14 +21,17 @@ std::optional<double> read_number(const fs::path& file) {
   return value;
 }
 
-// `key`'s value in a memory.stat file (0 when absent).
-double stat_value(const fs::path& file, const std::string& key) {
-  std::ifstream in(file);
+// The page cache a group could give back: its file pages (active or not: the kernel
+// reclaims both) less shared memory (tmpfs, which counts as file but cannot be dropped).
+double reclaimable(const fs::path& stat, const std::string& file_key, const std::string& shmem_key) {
+  std::ifstream in(stat);
   std::string name;
-  double value = 0;
-  while (in >> name >> value)
-    if (name == key) return value;
-  return 0;
+  double value = 0, file = 0, shmem = 0;
+  while (in >> name >> value) {
+    if (name == file_key) file = value;
+    if (name == shmem_key) shmem = value;
+  }
+  return std::max(0.0, file - shmem);
 }
 
 // MemAvailable of meminfo in bytes, or 0 when unknown.
@@ -41,10 +44,10 @@ double meminfo_available(const fs::path& meminfo) {
   return 0;
 }
 
-// The least room (limit - used + reclaimable cache) of `group` and its ancestors within the
+// The least room (limit - (used - reclaimable cache)) of `group` and its ancestors within the
 // hierarchy mounted at `mount`, and the group that has it; +infinity when none has a limit.
 struct CgroupFiles {
-  const char *limit, *usage, *stat, *inactive;
+  const char *limit, *usage, *stat, *file, *shmem;
 };
 struct Room {
   double bytes = std::numeric_limits<double>::infinity();
@@ -60,7 +63,7 @@ Room least_room(const fs::path& mount, const std::string& group, const CgroupFil
     const std::optional<double> usage = read_number(dir / files.usage);
     // cgroup v1 writes "no limit" as the largest page-aligned 64-bit count (~9.2e18).
     if (limit && usage && *limit < 4e18) {
-      const double here = *limit - std::max(0.0, *usage - stat_value(dir / files.stat, files.inactive));
+      const double here = *limit - std::max(0.0, *usage - reclaimable(dir / files.stat, files.file, files.shmem));
       if (here < room.bytes) room = Room{here, name.string()};
     }
     if (rel.empty()) break;
@@ -86,10 +89,11 @@ AvailableMemory available_memory(const fs::path& root) {
     for (std::string c; std::getline(list, c, ',');) memory = memory || c == "memory";
     Room here;
     if (controllers.empty())
-      here = least_room(root / "sys/fs/cgroup", path, {"memory.max", "memory.current", "memory.stat", "inactive_file"});
+      here = least_room(root / "sys/fs/cgroup", path, {"memory.max", "memory.current", "memory.stat", "file", "shmem"});
     else if (memory)
-      here = least_room(root / "sys/fs/cgroup/memory", path,
-                        {"memory.limit_in_bytes", "memory.usage_in_bytes", "memory.stat", "total_inactive_file"});
+      here =
+          least_room(root / "sys/fs/cgroup/memory", path,
+                     {"memory.limit_in_bytes", "memory.usage_in_bytes", "memory.stat", "total_cache", "total_shmem"});
     if (here.bytes < room.bytes) room = here;
   }
   if (room.bytes < std::numeric_limits<double>::infinity() && (available.bytes <= 0 || room.bytes < available.bytes))

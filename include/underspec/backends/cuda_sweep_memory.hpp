@@ -69,7 +69,7 @@ struct SweepDeviceMemory {
   // own test, plan_chunk_replicas, once all datasets and the group's tables are in place).
   std::size_t needed(int workers, double fraction) const;
   // The group with the largest need at one worker.
-  const GroupNeed& largest() const;
+  const GroupNeed& largest(double fraction) const;
   // The config key to reduce when `needed(1, fraction)` is too much: the part that weighs
   // most (test sets: data.n_test, training sets: data.n_train, Adam tables: train.epochs...).
   std::string dominant_key(double fraction) const;

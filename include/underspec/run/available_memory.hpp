@@ -11,7 +11,7 @@ namespace underspec {
 // Bytes, or 0 when unknown: MemAvailable of /proc/meminfo, and, for this process's memory
 // control group and each of its ancestors that has a limit (cgroup v2 memory.max, v1
 // memory.limit_in_bytes; Slurm limits the job's group, not the task's), the limit less what
-// the group uses (its inactive page cache is reclaimable, so not counted as used); the least
+// the group uses (its page cache, but for shared memory, is reclaimable: not counted); the least
 // of them. `limited_by` names the group when one of them is the least ("" otherwise).
 // `root` stands for "/" (tests give a directory that mimics /proc and /sys).
 struct AvailableMemory {
