@@ -52,6 +52,9 @@ class SweepCli : public Cli {
                             "' 2>'" + (dir_ / "bg.stderr").string() + "'";
     const pid_t pid = ::fork();
     if (pid == 0) {
+      // As from a terminal: a hang-up is not ignored (a suite started under nohup, or by a
+      // runner that ignores SIGHUP, would pass that on to underspec).
+      ::signal(SIGHUP, SIG_DFL);
       ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
     }
