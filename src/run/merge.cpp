@@ -66,13 +66,10 @@ int merge_into(const std::vector<std::string>& dirs, const fs::path& out, const 
   // It holds every replica's row and computes the whole sweep's statistics (no datasets, no
   // training): checked as run checks its memory, before the rows are read (a merge job gets
   // the partition's default memory).
-  try {
-    const bool params =
-        std::any_of(shards.begin(), shards.end(), [](const RunDirectory& s) { return s.state.save_params; });
-    require_host_memory(estimate_merge_memory(sweep.config, sweep.cells, options.threads, params), true);
-  } catch (const UsageError& e) {
-    throw UsageError(std::string("merge: ") + e.what() + ", or merge where more memory is available");
-  }
+  const bool params =
+      std::any_of(shards.begin(), shards.end(), [](const RunDirectory& s) { return s.state.save_params; });
+  require_host_memory(estimate_merge_memory(sweep.config, sweep.cells, options.threads, params), true, "merge",
+                      ", or merge where more memory is available");
 
   // Which shard holds each replica: 0 none, 1 + shard index, kTwice when two shards do. (Four
   // bytes, small beside the row: one byte saturated at 254 shards and hid overlaps past it.)

@@ -223,13 +223,14 @@ void require_same_run(const RunDirectory& dir, const ExperimentConfig& config, c
                      " --save-params; resume it the same way");
 }
 
-void require_host_memory(const MemoryEstimate& estimate, bool sharded) {
+void require_host_memory(const MemoryEstimate& estimate, bool sharded, const std::string& command,
+                         const std::string& alternative) {
   const AvailableMemory available = available_memory();
   if (available.bytes > 0 && estimate.bytes > available.bytes)  // a shard is split already: more shards may not help
-    throw UsageError("the sweep needs about " + format_bytes(estimate.bytes) + " of host memory but " +
-                     format_bytes(available.bytes) + " is available" +
+    throw UsageError((command.empty() ? "" : command + ": ") + "the sweep needs about " + format_bytes(estimate.bytes) +
+                     " of host memory but " + format_bytes(available.bytes) + " is available" +
                      (available.limited_by.empty() ? "" : " (limited by " + available.limited_by + ")") + "; reduce " +
-                     estimate.dominant_key + (sharded ? "" : " (or split it with --shard)"));
+                     estimate.dominant_key + (sharded ? "" : " (or split it with --shard)") + alternative);
 }
 
 void require_resources(const RunPlan& plan, const fs::path& dir) {

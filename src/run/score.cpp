@@ -53,12 +53,8 @@ int score_into(const fs::path& dir, const std::vector<std::string>& overrides, c
   const ShardRange range{run_dir.state.begin, run_dir.state.end};
   // Its test sets, the parameters it reads and its rows: a run's host memory (parameters
   // held as with --save-params), checked as run checks it, before anything is read.
-  try {
-    require_host_memory(estimate_host_memory(config, sweep.cells, options.threads, true, range.end - range.begin),
-                        true);
-  } catch (const UsageError& e) {
-    throw UsageError(std::string("score: ") + e.what());
-  }
+  require_host_memory(estimate_host_memory(config, sweep.cells, options.threads, true, range.end - range.begin), true,
+                      "score");
   // A damaged params.npy is bad input like a missing one: exit 2, before anything is created.
   const fs::path npy_path = dir / "params.npy";
   if (const std::string problem = path_problem(npy_path, false); !problem.empty())

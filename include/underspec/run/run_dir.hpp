@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 
 #include "underspec/config/config.hpp"
 #include "underspec/run/checkpoint.hpp"
@@ -50,7 +51,9 @@ void require_same_run(const RunDirectory& dir, const ExperimentConfig& config, c
 // or a memory control group's limit, e.g. a Slurm job's --mem), before its
 // replica list is allocated: UsageError with the estimate, the limit and the key to change.
 // `sharded`: the run is a shard already (--shard), so splitting it is not suggested.
-void require_host_memory(const MemoryEstimate& estimate, bool sharded);
+// `command` ("merge", "score") starts the message; `alternative` ends its advice.
+void require_host_memory(const MemoryEstimate& estimate, bool sharded, const std::string& command = {},
+                         const std::string& alternative = {});
 
 // Checks that the outputs fit on the file system of `dir` (UsageError with both numbers).
 void require_resources(const RunPlan& plan, const std::filesystem::path& dir);
