@@ -2,8 +2,10 @@
 // that are not what they should be, and clean failures instead of signals.
 #include <gtest/gtest.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
 
@@ -112,12 +114,6 @@ TEST_F(Cli, AnExistingEmptyOutThatCannotBeWrittenExitsTwo) {
                                              "score src --set 'data.stress_factors=[0.1]' --out ro/empty"};
   std::vector<CliResult> results;
   for (const std::string& cmd : commands) results.push_back(run(cmd));
-  // A writable, empty mount point: rename(2) cannot replace it, so merge and score refuse it.
-  const fs::path mp = cwd() / "mp";
-  fs::create_directory(mp);
-  const bool mp_mounted = root && ::mount("tmpfs", mp.c_str(), "tmpfs", 0, "size=64k") == 0;
-  const CliResult mount_point = run("merge src --out mp");
-  if (mp_mounted) ::umount2(mp.c_str(), MNT_DETACH);
   const std::vector<std::string> left = entries(ro / "empty");
   if (root) {
     ::umount2(ro.c_str(), MNT_DETACH);
@@ -131,10 +127,60 @@ TEST_F(Cli, AnExistingEmptyOutThatCannotBeWrittenExitsTwo) {
     EXPECT_EQ(lines(results[i].err).size(), 1u) << commands[i] << "\n" << results[i].err;
   }
   EXPECT_TRUE(left.empty());
-  if (mp_mounted) {
-    EXPECT_EQ(mount_point.status, 2) << mount_point.err;
-    EXPECT_NE(mount_point.err.find("mount point"), std::string::npos) << mount_point.err;
+}
+
+// An existing empty --out that rename(2) cannot replace: a mount point, the current directory
+// (`--out .`), and, in a sticky directory such as /tmp, a directory of another user. merge
+// and score stage inside it and move the outputs out of the staging directory, so each works
+// (they used to fail after all the work, "Device or resource busy" / "Operation not
+// permitted") and the directory keeps its mount, owner and mode.
+TEST_F(Cli, MergeAndScoreFillAnExistingDirectoryThatCannotBeReplaced) {
+  ASSERT_EQ(run("run " + kTiny + "--device cpu --save-params --progress none --out src").status, 0);
+  // What merge writes (a --save-params source's params.npy included); score writes no params.npy.
+  const std::vector<std::string> outputs = {"checkpoint",   "comparisons.csv", "config.toml", "params.npy",
+                                            "replicas.csv", "stress.csv",      "summary.csv", "summary.json"};
+  const std::string replicas = read(cwd() / "src" / "replicas.csv");
+  const auto filled = [&](const fs::path& dir, const CliResult& r, const std::string& what) {
+    EXPECT_EQ(r.status, 0) << what << "\n" << r.err;
+    std::vector<std::string> names, expected = outputs;
+    for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    if (what.starts_with("score")) std::erase(expected, "params.npy");
+    EXPECT_EQ(names, expected) << what;  // no staging directory left inside
+  };
+  fs::create_directory(cwd() / "here");
+  filled(cwd() / "here", run("merge ../src --out .", "-C here"), "merge --out .");
+  EXPECT_EQ(read(cwd() / "here" / "replicas.csv"), replicas);
+  fs::create_directory(cwd() / "here2");
+  filled(cwd() / "here2", run("score ../src --set 'data.stress_factors=[0.1]' --out ./", "-C here2"), "score --out ./");
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting and another user's directory need root";
+
+  const fs::path mp = cwd() / "mp";
+  fs::create_directory(mp);
+  if (::mount("tmpfs", mp.c_str(), "tmpfs", 0, "size=4m") == 0) {
+    const CliResult r = run("merge src --out mp");
+    const bool still_mounted = std::system(("mountpoint -q '" + mp.string() + "'").c_str()) == 0;
+    filled(mp, r, "merge into a mount point");
+    EXPECT_TRUE(still_mounted);
+    EXPECT_EQ(read(mp / "replicas.csv"), replicas);
+    ::umount2(mp.c_str(), MNT_DETACH);
   }
+
+  if (std::system("command -v setpriv >/dev/null 2>&1") != 0) GTEST_SKIP() << "no setpriv";
+  fs::permissions(dir_, fs::perms::all);
+  fs::permissions(cwd(), fs::perms::all);
+  const fs::path sticky = cwd() / "sticky", theirs = sticky / "out";
+  fs::create_directory(sticky);
+  fs::permissions(sticky, fs::perms::all | fs::perms::sticky_bit);  // root's, like /tmp
+  fs::create_directory(theirs);
+  fs::permissions(theirs, fs::perms::all);  // root's, open to everyone
+  const CliResult r = run("merge src --out sticky/out", "setpriv --reuid=65534 --regid=65534 --clear-groups");
+  filled(theirs, r, "merge as nobody into root's directory in a sticky directory");
+  struct stat st {};
+  ASSERT_EQ(::stat(theirs.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u);  // still root's
+  EXPECT_EQ(st.st_mode & 07777, static_cast<unsigned>(0777));
+  EXPECT_EQ(read(theirs / "replicas.csv"), replicas);
 }
 
 TEST_F(Cli, AFullFilesystemIsACleanFailure) {

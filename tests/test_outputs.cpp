@@ -98,6 +98,44 @@ TEST_F(OutputDir, StagingDirKeepsATargetItDidNotMake) {
   EXPECT_TRUE(fs::is_empty(dir_ / "run"));
 }
 
+// An existing target is staged inside and keeps its inode, mode and owner: rename(2) cannot
+// replace a mount point, `.`, or another user's directory in a sticky one. A killed writer's
+// staging inside it is removed; the entries move out with `last` last.
+TEST_F(OutputDir, StagingDirFillsAnExistingTargetFromInside) {
+  fs::create_directories(dir_ / "run" / ".underspec-partial-Ab12Cd" / "checkpoint");  // what a kill -9 leaves
+  fs::permissions(dir_ / "run", fs::perms(0750));
+  struct stat before {};
+  ASSERT_EQ(::stat((dir_ / "run").c_str(), &before), 0);
+  {
+    StagingDir staging(dir_ / "run");
+    EXPECT_TRUE(staging.inside());
+    EXPECT_EQ(staging.path().parent_path(), dir_ / "run");
+    EXPECT_TRUE(staging.path().filename().string().starts_with(".underspec-partial-"));
+    EXPECT_FALSE(fs::exists(dir_ / "run" / ".underspec-partial-Ab12Cd"));
+    for (const char* name : {"a", "summary.json", "z"}) write_file_atomic(staging.path() / name, name);
+    fs::create_directory(staging.path() / "plots");
+    staging.commit("summary.json");
+  }
+  EXPECT_EQ(entries(dir_ / "run"), (std::vector<std::string>{"a", "plots", "summary.json", "z"}));
+  EXPECT_EQ(read(dir_ / "run" / "summary.json"), "summary.json");
+  struct stat after {};
+  ASSERT_EQ(::stat((dir_ / "run").c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino);
+  EXPECT_EQ(after.st_mode, before.st_mode);
+  // `.` is the same directory: staged inside it too.
+  fs::create_directory(dir_ / "dot");
+  const fs::path was = fs::current_path();
+  fs::current_path(dir_ / "dot");
+  {
+    StagingDir staging(".");
+    EXPECT_TRUE(staging.inside());
+    write_file_atomic(staging.path() / "x", "1");
+    staging.commit();
+  }
+  fs::current_path(was);
+  EXPECT_EQ(entries(dir_ / "dot"), std::vector<std::string>{"x"});
+}
+
 TEST_F(OutputDir, StagingDirRefusesANonEmptyTargetAndCommitRefusesOneFilledMeanwhile) {
   fs::create_directory(dir_ / "run");
   std::ofstream(dir_ / "run" / "keep") << "mine";

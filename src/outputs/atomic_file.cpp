@@ -6,12 +6,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <system_error>
+#include <vector>
 
 namespace underspec {
 namespace fs = std::filesystem;
@@ -126,15 +128,36 @@ bool make_output_dir(fs::path& dir, bool rename_if_taken) {
   return true;
 }
 
+namespace {
+
+// Removes the entries of `dir` whose names start with `prefix` (a killed writer's staging).
+void remove_leftovers(const fs::path& dir, const std::string& prefix) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().filename().string().starts_with(prefix)) fs::remove_all(e.path(), ec);
+}
+
+// rename(2) that refuses to replace `to` (renameat2's RENAME_NOREPLACE; where the file system
+// lacks it, e.g. NFS, a check just before a plain rename). 0 or an errno.
+int rename_no_replace(const fs::path& from, const fs::path& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS) return errno;
+  struct stat st {};
+  if (::lstat(to.c_str(), &st) == 0) return EEXIST;
+  return ::rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
+}
+
+}  // namespace
+
 StagingDir::StagingDir(fs::path target, bool rename_if_taken) : target_(target.lexically_normal()) {
   if (!target_.has_filename()) target_ = target_.parent_path();  // "out/" -> "out", not "out/.out.*"
-  // A link to a directory: the outputs go into that directory, staged beside it (a rename
-  // onto the link itself would fail, after all the work).
+  if (target_.empty()) target_ = ".";                            // "./" -> "."
+  // A link to a directory: the outputs go into that directory (a rename onto the link itself
+  // would fail, after all the work).
   std::error_code link_ec;
   if (fs::is_symlink(fs::symlink_status(target_, link_ec)))
     if (fs::path real = fs::canonical(target_, link_ec); !link_ec) target_ = real;
   created_ = make_output_dir(target_, rename_if_taken);
-  if (!created_) require_free_output_dir(target_);
   lock_fd_ = ::open(target_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;  // before close() can change it
@@ -145,15 +168,25 @@ StagingDir::StagingDir(fs::path target, bool rename_if_taken) : target_(target.l
       throw OutputDirTaken("output directory " + target_.string() + " is being written by another underspec process");
     fail("cannot lock", target_, err);
   }
-  // Holding the lock, any staging sibling of the target was left by a killed writer.
+  // Holding the lock, any staging directory of the target was left by a killed writer: beside
+  // it (it had made the target) or inside it.
   const fs::path absolute = fs::absolute(target_).lexically_normal();
-  const fs::path parent = absolute.parent_path();
+  const fs::path named = absolute.has_filename() ? absolute : absolute.parent_path();  // "/a/b/." -> "/a/b"
   // (append, not "." + name + "...": GCC 12 warns falsely about such a sum, -Wrestrict)
-  const std::string prefix = std::string(".").append(absolute.filename().string()).append(".underspec-partial-");
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(parent, ec))
-    if (e.path().filename().string().starts_with(prefix)) fs::remove_all(e.path(), ec);
-  std::string tmpl = (parent / (prefix + "XXXXXX")).string();
+  const std::string beside = std::string(".").append(named.filename().string()).append(".underspec-partial-");
+  if (named.has_parent_path() && named != named.parent_path()) remove_leftovers(named.parent_path(), beside);
+  inside_ = !created_;
+  if (inside_) {
+    remove_leftovers(target_, std::string(kStagingInsidePrefix));
+    try {
+      require_free_output_dir(target_);
+    } catch (...) {
+      release();
+      throw;
+    }
+  }
+  const fs::path parent = inside_ ? named : named.parent_path();
+  std::string tmpl = (parent / ((inside_ ? std::string(kStagingInsidePrefix) : beside) + "XXXXXX")).string();
   if (::mkdtemp(tmpl.data()) == nullptr) {
     const int err = errno;
     release();
@@ -174,12 +207,39 @@ void StagingDir::release() {
   lock_fd_ = -1;
 }
 
-void StagingDir::commit() {
-  set_default_mode(staging_, 0777);  // mkdtemp made it 0700
-  if (::rename(staging_.c_str(), target_.c_str()) != 0) {
-    const int err = errno;
-    throw OutputError("cannot move the finished outputs into " + target_.string() + ": " + std::strerror(err) +
-                      (err == ENOTEMPTY || err == EEXIST ? " (something was put there meanwhile)" : ""));
+void StagingDir::move_entries_out(const std::string& last) {
+  const std::string where = "cannot move the finished outputs into " + target_.string() + ": ";
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(target_, ec))
+    if (e.path().filename() != staging_.filename())
+      throw OutputError(where + e.path().filename().string() + " was put there meanwhile");
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(staging_, ec)) names.push_back(e.path().filename().string());
+  if (ec) fail("cannot read", staging_, ec.value());
+  std::sort(names.begin(), names.end());
+  std::stable_partition(names.begin(), names.end(), [&](const std::string& n) { return n != last; });
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    if (const int err = rename_no_replace(staging_ / names[k], target_ / names[k]); err != 0) {
+      for (std::size_t j = 0; j < k; ++j)  // back into staging, which release() removes: the target as it was
+        ::rename((target_ / names[j]).c_str(), (staging_ / names[j]).c_str());
+      throw OutputError(where + names[k] + ": " + std::strerror(err) +
+                        (err == EEXIST ? " (something was put there meanwhile)" : ""));
+    }
+  }
+  ::fsync(lock_fd_);  // the renames themselves
+  ::rmdir(staging_.c_str());
+}
+
+void StagingDir::commit(const std::string& last) {
+  if (inside_) {
+    move_entries_out(last);
+  } else {
+    set_default_mode(staging_, 0777);  // mkdtemp made it 0700
+    if (::rename(staging_.c_str(), target_.c_str()) != 0) {
+      const int err = errno;
+      throw OutputError("cannot move the finished outputs into " + target_.string() + ": " + std::strerror(err) +
+                        (err == ENOTEMPTY || err == EEXIST ? " (something was put there meanwhile)" : ""));
+    }
   }
   committed_ = true;
 }

@@ -150,7 +150,7 @@ int merge_into(const std::vector<std::string>& dirs, const fs::path& out, const 
       dir, sweep, std::move(rows), info, param_sources, options.report, stdout_stream, err,
       [&] {
         throw_if_stopped(signals);
-        staged.commit();
+        staged.commit("summary.json");  // last: it marks the outputs finished
         return staged.target();
       },
       &signals);

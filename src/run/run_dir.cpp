@@ -89,25 +89,21 @@ void require_creatable(const fs::path& dir) {
   }
 }
 
-// An existing directory that will be written into (run, slurm) or beside (merge and score
-// stage their outputs in a sibling, then rename it onto `dir`): otherwise the first write
-// fails mid-command with a runtime error instead of this usage error.
-void require_writable(const fs::path& dir, OutputUse use) {
-  if (use == OutputUse::fill) {
-    if (const std::string problem = write_problem(dir); !problem.empty())
-      throw UsageError("output directory " + dir.string() + " exists but cannot be written: " + problem);
-    return;
-  }
-  const fs::path parent = fs::absolute(dir).lexically_normal().parent_path();
-  struct stat own {
-  }, above{};
-  if (::stat(dir.c_str(), &own) == 0 && ::stat(parent.c_str(), &above) == 0 && own.st_dev != above.st_dev)
-    throw UsageError(
-        "output directory " + dir.string() +
-        " is a mount point, which cannot be replaced by the finished outputs; choose a directory inside it");
-  if (const std::string problem = write_problem(parent); !problem.empty())
-    throw UsageError("output directory " + dir.string() + " cannot be replaced: its parent " + parent.string() +
-                     " (where the outputs are staged) cannot be written: " + problem);
+// An existing directory that will be written into (run, slurm; merge and score stage their
+// outputs inside it, see StagingDir): otherwise the first write fails mid-command with a
+// runtime error instead of this usage error.
+void require_writable(const fs::path& dir) {
+  if (const std::string problem = write_problem(dir); !problem.empty())
+    throw UsageError("output directory " + dir.string() + " exists but cannot be written: " + problem);
+}
+
+// True when `dir` holds nothing but staging directories a killed merge or score left inside
+// it (the next StagingDir removes them).
+bool only_staging_leftovers(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (!e.path().filename().string().starts_with(kStagingInsidePrefix)) return false;
+  return !ec;
 }
 
 }  // namespace
@@ -162,13 +158,13 @@ RunDirectory inspect(const fs::path& dir, bool resume, const char* taken_advice,
         } catch (const ConfigError&) {  // cut short: the reservation writes it again
         }
       }
-      require_writable(dir, use);
+      require_writable(dir);
       return r;
     }
-    if (!fs::is_empty(dir, ec))
+    if (!fs::is_empty(dir, ec) && !(use == OutputUse::replace && only_staging_leftovers(dir)))
       throw UsageError("output directory " + dir.string() + " already exists and is not empty" +
                        (resume ? " (and holds no underspec checkpoint to resume)" : ""));
-    require_writable(dir, use);
+    require_writable(dir);
     return r;
   }
   if (!resume) throw UsageError("output directory " + dir.string() + " holds a run already; " + taken_advice);

@@ -140,7 +140,7 @@ int score_into(const fs::path& dir, const std::vector<std::string>& overrides, c
       staging, sweep, std::move(rows), info, {}, options.report && !shard, out, err,
       [&] {
         throw_if_stopped(signals);
-        staged.commit();
+        staged.commit("summary.json");  // last: it marks the outputs finished
         return staged.target();
       },
       &signals);

@@ -23,8 +23,8 @@ struct RunDirectory {
   CheckpointState state;
 };
 
-// How a command writes its output directory: into it (run, slurm), or by renaming a
-// directory staged beside it onto it (merge, score: StagingDir), which needs its parent.
+// How a command writes its output directory: into it (run, slurm), or all at once from a
+// staging directory (merge, score: StagingDir), whose leftovers in it do not count as content.
 enum class OutputUse { fill, replace };
 
 // Throws UsageError when `dir` cannot be used: not a directory, not empty and not a run
