@@ -72,8 +72,16 @@ std::string write_problem(const fs::path& dir) {
 // ancestor is a directory we can create entries in (probed with a directory made and
 // removed at once, which also catches read-only file systems and /proc or /sys).
 void require_creatable(const fs::path& dir) {
-  fs::path probe = fs::absolute(dir).lexically_normal();
   std::error_code ec;
+  // The system resolves "a/.." only when a is a directory: mkdir would fail after the checks
+  // below, which look at the path as written ("new/.." is ".").
+  fs::path prefix;
+  for (const fs::path& part : dir) {
+    if (part == ".." && !prefix.empty() && !fs::is_directory(prefix, ec))
+      throw UsageError("output path " + dir.string() + " goes up from " + prefix.string() + ", which does not exist");
+    prefix /= part;
+  }
+  fs::path probe = fs::absolute(dir).lexically_normal();
   while (probe.has_parent_path() && probe != probe.parent_path()) {
     probe = probe.parent_path();
     const fs::file_status s = fs::status(probe, ec);
