@@ -236,6 +236,27 @@ TEST_F(Cli, BenchJsonGoesWhereThePathLeads) {
   EXPECT_EQ(nlohmann::json::parse(read(cwd() / "from-fifo.json")).at("device").at("kind"), "cpu");
 }
 
+// A link to nothing: its target is created by the write at the end, not when the path is
+// checked (a benchmark that then failed used to leave it, empty); one whose target cannot be
+// created is refused up front.
+TEST_F(Cli, BenchJsonThroughALinkToNothing) {
+  std::filesystem::create_symlink("missing/x.json", cwd() / "bad.json");
+  CliResult r = run("bench --device cpu --quick --json bad.json");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("--json bad.json: links to ./missing/x.json, which cannot be created"), std::string::npos)
+      << r.err;
+  std::filesystem::create_symlink("new.json", cwd() / "link.json");
+  r = run("bench --device cuda --quick --json link.json");  // without a GPU: refused after the path is checked
+  if (r.status != 0) {
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_EQ(cwd_entries(), (std::vector<std::string>{"bad.json", "link.json"}));
+  }
+  r = run("bench --device cpu --quick --json link.json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::is_symlink(cwd() / "link.json"));
+  EXPECT_EQ(nlohmann::json::parse(read(cwd() / "new.json")).at("device").at("kind"), "cpu");
+}
+
 TEST_F(Cli, BenchBadArgumentsExitTwoWithAMessage) {
   std::filesystem::create_directory(cwd() / "dir");
   const std::vector<std::pair<std::string, std::string>> cases = {
