@@ -272,6 +272,14 @@ if wanted ncu; then
       --section SpeedOfLight --section Occupancy --section WarpStateStats --section SchedulerStats \
       "$bin/underspec" run --device cuda --no-report --progress none --set 'sweep.models=["perceptron"]' \
       --set 'sweep.regimes=["augmentation"]' --set sweep.seeds=10000 --set train.epochs=1 --out "$work/ncu-perceptron"
+    # 10^5 lanes (one wave of 6 CTAs per SM): bound by latency, as the cycle model has it, or
+    # by the L1's gathers of the four data arrays, or by L2 once eight CTAs' shared memory has
+    # left the training set no room in L1 (BENCHMARKS.md, "Another reading of the lane
+    # measurements"): SpeedOfLight's L1/TEX and L2 throughput and the L1 hit rate decide.
+    step ncu-perceptron-1e5 150 ncu --clock-control none --kernel-name regex:lane_perceptron_kernel --launch-count 1 \
+      --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy --section SchedulerStats \
+      "$bin/underspec" run --device cuda --no-report --progress none --set 'sweep.models=["perceptron"]' \
+      --set 'sweep.regimes=["augmentation"]' --set sweep.seeds=100000 --set train.epochs=1 --out "$work/ncu-perceptron-1e5"
   else
     log "ncu: skipped (no GPU or no ncu)"
   fi
