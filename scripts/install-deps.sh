@@ -4,10 +4,11 @@
 # The CUDA toolkit is assumed installed; nvcc is looked up in /usr/local/cuda/bin as well.
 set -euo pipefail
 
-packages=(build-essential cmake ninja-build libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
+packages=(build-essential git cmake ninja-build libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
           libgtest-dev libgmock-dev googletest librandom123-dev libbenchmark-dev
           python3-numpy python3-scipy python3-pandas python3-matplotlib python3-pytest python3-pil chromium
           clang-14 libclang-rt-14-dev strace)
+# git: the build records its commit (outputs, checkpoints, the gpu-check's prebuilt check).
 # Python tests (ctest labels python, browser): the SciPy check of summary.json needs
 # python3-scipy/numpy/pandas; the report (python/underspec) python3-pandas and
 # python3-matplotlib; the tests python3-pytest and python3-pil; the browser test chromium;
