@@ -52,7 +52,8 @@ class Cli : public TempDirTest {
   // Runs the binary in cwd() with `args` (shell syntax) and the environment changes `env` (`env`
   // arguments, e.g. "-u VAR" or "VAR=1"); captured output lives outside cwd().
   CliResult run(const std::string& args, const std::string& env = "") {
-    const std::string cmd = "cd '" + cwd().string() + "' && env " + env + " '" + binary() + "' " + args + " >'" +
+    const std::string exe = own_binary_.empty() ? binary() : own_binary_;
+    const std::string cmd = "cd '" + cwd().string() + "' && env " + env + " '" + exe + "' " + args + " >'" +
                             (dir_ / "stdout").string() + "' 2>'" + (dir_ / "stderr").string() + "'";
     const int raw = std::system(cmd.c_str());
     CliResult r;
@@ -67,6 +68,20 @@ class Cli : public TempDirTest {
     const char* env = std::getenv("UNDERSPEC_TEST_BINARY");
     return env && *env ? std::string(env) : std::string(UNDERSPEC_BINARY);
   }
+  // For a root test that runs the binary as nobody: from now on run() uses a copy of the binary
+  // that nobody can execute (a build under /root, mode 0700, is out of its reach), and this
+  // test's directories are open to everyone. Returns the `env` prefix that drops to nobody.
+  std::string as_nobody() {
+    namespace fs = std::filesystem;
+    fs::create_directories(dir_ / "bin");
+    fs::copy_file(binary(), dir_ / "bin" / "underspec", fs::copy_options::overwrite_existing);
+    fs::permissions(dir_ / "bin" / "underspec", fs::perms(0755));
+    fs::permissions(dir_ / "bin", fs::perms(0755));
+    fs::permissions(dir_, fs::perms::all);
+    fs::permissions(cwd(), fs::perms::all);
+    own_binary_ = (dir_ / "bin" / "underspec").string();
+    return "setpriv --reuid=65534 --regid=65534 --clear-groups ";
+  }
   std::filesystem::path cwd() const { return dir_ / "cwd"; }
   std::vector<std::string> entries(const std::filesystem::path& dir) const {
     std::vector<std::string> names;
@@ -76,6 +91,9 @@ class Cli : public TempDirTest {
   }
   std::vector<std::string> cwd_entries() const { return entries(cwd()); }
   void write(const std::string& name, const std::string& text) { std::ofstream(cwd() / name) << text; }
+
+ private:
+  std::string own_binary_;  // as_nobody's copy
 };
 
 }  // namespace underspec

@@ -171,14 +171,13 @@ TEST_F(Cli, MergeAndScoreFillAnExistingDirectoryThatCannotBeReplaced) {
   }
 
   if (std::system("command -v setpriv >/dev/null 2>&1") != 0) GTEST_SKIP() << "no setpriv";
-  fs::permissions(dir_, fs::perms::all);
-  fs::permissions(cwd(), fs::perms::all);
+  const std::string nobody = as_nobody();
   const fs::path sticky = cwd() / "sticky", theirs = sticky / "out";
   fs::create_directory(sticky);
   fs::permissions(sticky, fs::perms::all | fs::perms::sticky_bit);  // root's, like /tmp
   fs::create_directory(theirs);
   fs::permissions(theirs, fs::perms::all);  // root's, open to everyone
-  const CliResult r = run("merge src --out sticky/out", "setpriv --reuid=65534 --regid=65534 --clear-groups");
+  const CliResult r = run("merge src --out sticky/out", nobody);
   filled(theirs, r, "merge as nobody into root's directory in a sticky directory");
   struct stat st {};
   ASSERT_EQ(::stat(theirs.c_str(), &st), 0);
@@ -369,9 +368,7 @@ TEST_F(Cli, ThreadsThatCannotStartAreOneErrorLine) {
   std::string as = "prlimit --nproc=1 --";
   if (::geteuid() == 0) {
     if (std::system("command -v setpriv >/dev/null 2>&1") != 0) GTEST_SKIP() << "no setpriv";
-    as = "setpriv --reuid=65534 --regid=65534 --clear-groups " + as;
-    fs::permissions(dir_, fs::perms::all);
-    fs::permissions(cwd(), fs::perms::all);
+    as = as_nobody() + as;
   }
   for (const std::string& cmd :
        {"run " + kTiny + "--device cpu --threads 2 --out out", "plan " + kTiny + "--threads 2"}) {
