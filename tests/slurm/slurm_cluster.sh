@@ -125,6 +125,13 @@ KillWait=5
 NodeName=usnode NodeHostname=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=usnode Default=YES MaxTime=INFINITE State=UP
 CONF
+  # slurmd sets up cgroups even with the plugins above. Under cgroup v2 it asks systemd (over
+  # D-Bus) for its scope; where there is no systemd or D-Bus (a container, a CI runner), it
+  # prepares the hierarchy itself instead of failing to start.
+  cat >"$state/cgroup.conf" <<CONF
+CgroupPlugin=autodetect
+IgnoreSystemdOnFailure=yes
+CONF
   export SLURM_CONF=$state/slurm.conf
   # A controller that answers on this port already is not ours (a cluster an interrupted run
   # left, another checkout's tests): ours could not bind and would exit, the tests would run on
