@@ -243,8 +243,7 @@ TEST_F(Cli, BenchJsonThroughALinkToNothing) {
   std::filesystem::create_symlink("missing/x.json", cwd() / "bad.json");
   CliResult r = run("bench --device cpu --quick --json bad.json");
   EXPECT_EQ(r.status, 2) << r.err;
-  EXPECT_NE(r.err.find("--json bad.json: links to ./missing/x.json, which cannot be created"), std::string::npos)
-      << r.err;
+  EXPECT_NE(r.err.find("--json bad.json: No such file or directory"), std::string::npos) << r.err;
   std::filesystem::create_symlink("new.json", cwd() / "link.json");
   r = run("bench --device cuda --quick --json link.json");  // without a GPU: refused after the path is checked
   if (r.status != 0) {

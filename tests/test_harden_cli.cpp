@@ -69,7 +69,7 @@ TEST_F(Cli, BadOutputPathsExitTwoNamingThePath) {
   fs::create_symlink("loop2", cwd() / "loop1");
   // ("new/..": the system resolves it only when new is a directory)
   for (const std::string out :
-       {"file", "file/sub", "fifo", "loop1", "loop1/sub", "/proc/underspec-out", "new/..", "new/../x"}) {
+       {"file", "file/sub", "file/../x", "fifo", "loop1", "loop1/sub", "/proc/underspec-out", "new/..", "new/../x"}) {
     const CliResult r = run("run " + kTiny + "--device cpu --out " + out);
     EXPECT_EQ(r.status, 2) << out << "\n" << r.err;
     EXPECT_NE(r.err.find(out), std::string::npos) << r.err;
@@ -184,6 +184,35 @@ TEST_F(Cli, MergeAndScoreFillAnExistingDirectoryThatCannotBeReplaced) {
   EXPECT_EQ(st.st_uid, 0u);  // still root's
   EXPECT_EQ(st.st_mode & 07777, static_cast<unsigned>(0777));
   EXPECT_EQ(read(theirs / "replicas.csv"), replicas);
+}
+
+// What a merge killed while moving its outputs into an existing --out leaves (some outputs
+// moved, the rest and the manifest still in its staging directory): status says so, run
+// names it, and the merge run again replaces it with the whole outputs.
+TEST_F(Cli, AMergeKilledWhileMovingItsOutputsIsRunAgain) {
+  ASSERT_EQ(run("run " + kTiny + "--device cpu --progress none --out src").status, 0);
+  const fs::path out = cwd() / "out", staging = out / ".underspec-partial-Xy12Zw";
+  fs::create_directories(staging);
+  for (const char* name : {"config.toml", "replicas.csv", "summary.json"})
+    fs::copy_file(cwd() / "src" / name, staging / name);
+  fs::copy(cwd() / "src" / "checkpoint", staging / "checkpoint", fs::copy_options::recursive);
+  std::ofstream(staging / ".underspec-commit")
+      << "comparisons.csv\nconfig.toml\nreplicas.csv\ncheckpoint\nsummary.json\n";
+  fs::copy_file(cwd() / "src" / "comparisons.csv", out / "comparisons.csv");  // moved before the kill
+  const CliResult status = run("status out");
+  EXPECT_EQ(status.status, 0) << status.err;
+  EXPECT_NE(status.out.find("a merge or score that was killed left .underspec-partial-Xy12Zw"), std::string::npos)
+      << status.out;
+  const CliResult into = run("run " + kTiny + "--device cpu --out out");
+  EXPECT_EQ(into.status, 2);
+  EXPECT_NE(into.err.find("holds .underspec-partial-Xy12Zw, left by a merge or score that was killed"),
+            std::string::npos)
+      << into.err;
+  const CliResult merged = run("merge src --out out");
+  ASSERT_EQ(merged.status, 0) << merged.err;
+  EXPECT_EQ(read(cwd() / "out" / "replicas.csv"), read(cwd() / "src" / "replicas.csv"));
+  EXPECT_FALSE(fs::exists(staging));
+  EXPECT_TRUE(fs::exists(out / "summary.json"));
 }
 
 TEST_F(Cli, AFullFilesystemIsACleanFailure) {

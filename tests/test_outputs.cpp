@@ -18,6 +18,7 @@
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/atomic_file.hpp"
 #include "underspec/outputs/outputs.hpp"
+#include "underspec/outputs/staging_dir.hpp"
 #include "underspec/run/finalize.hpp"
 #include "underspec/run/run_dir.hpp"
 #include "underspec/stats/bootstrap.hpp"
@@ -114,7 +115,7 @@ TEST_F(OutputDir, StagingDirFillsAnExistingTargetFromInside) {
     EXPECT_FALSE(fs::exists(dir_ / "run" / ".underspec-partial-Ab12Cd"));
     for (const char* name : {"a", "summary.json", "z"}) write_file_atomic(staging.path() / name, name);
     fs::create_directory(staging.path() / "plots");
-    staging.commit("summary.json");
+    staging.commit({"summary.json"});
   }
   EXPECT_EQ(entries(dir_ / "run"), (std::vector<std::string>{"a", "plots", "summary.json", "z"}));
   EXPECT_EQ(read(dir_ / "run" / "summary.json"), "summary.json");
@@ -134,6 +135,37 @@ TEST_F(OutputDir, StagingDirFillsAnExistingTargetFromInside) {
   }
   fs::current_path(was);
   EXPECT_EQ(entries(dir_ / "dot"), std::vector<std::string>{"x"});
+}
+
+// A commit into an existing target cut short (kill -9 between two moves) leaves some outputs
+// in the target and the rest, with the manifest, in the staging directory. That is nothing
+// but leftovers: the next StagingDir removes both and fills the target again. A commit that
+// had moved everything out left finished outputs, which stay.
+TEST_F(OutputDir, StagingDirRollsBackACommitCutShort) {
+  const fs::path run = dir_ / "run", staging = run / ".underspec-partial-Ab12Cd";
+  fs::create_directories(staging / "checkpoint");
+  write_file_atomic(staging / "summary.json", "{}");
+  write_file_atomic(staging / ".underspec-commit", "a.csv\nb.csv\ncheckpoint\nsummary.json\n");
+  write_file_atomic(run / "a.csv", "moved");
+  write_file_atomic(run / "b.csv", "moved");
+  EXPECT_TRUE(only_staging_leftovers(run));
+  EXPECT_EQ(staging_leftover(run), ".underspec-partial-Ab12Cd");
+  write_file_atomic(run / "mine.txt", "not ours");
+  EXPECT_FALSE(only_staging_leftovers(run));
+  fs::remove(run / "mine.txt");
+  {
+    StagingDir again(run);
+    EXPECT_EQ(entries(run), std::vector<std::string>{again.path().filename().string()});
+    write_file_atomic(again.path() / "c.csv", "new");
+    again.commit({"c.csv"});
+  }
+  EXPECT_EQ(entries(run), std::vector<std::string>{"c.csv"});
+  // Finished: everything moved out, only the manifest left behind.
+  fs::create_directories(run / ".underspec-partial-Ef34Gh");
+  write_file_atomic(run / ".underspec-partial-Ef34Gh" / ".underspec-commit", "c.csv\n");
+  EXPECT_FALSE(only_staging_leftovers(run));
+  EXPECT_THROW(StagingDir finished(run), OutputDirTaken);
+  EXPECT_EQ(read(run / "c.csv"), "new");
 }
 
 TEST_F(OutputDir, StagingDirRefusesANonEmptyTargetAndCommitRefusesOneFilledMeanwhile) {

@@ -1,5 +1,5 @@
-// Graceful stop: the first signal sets the flag, a second exits at once with 128 + signo,
-// and the previous handlers come back afterwards.
+// Graceful stop: the first signal sets the flag, a second exits at once with 128 + signo (or
+// as a HoldSecondSignal ends), and the previous handlers come back afterwards.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -92,6 +92,36 @@ TEST(StopSignals, SecondSignalExitsAtOnceInAChild) {
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 130);
+}
+
+// A second signal during a HoldSecondSignal (merge and score moving their outputs into place)
+// exits only when the hold ends; the work inside the hold is done first.
+TEST(StopSignals, SecondSignalWaitsForAHold) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    StopSignals stop;
+    {
+      const HoldSecondSignal hold;
+      std::raise(SIGINT);
+      std::raise(SIGTERM);                                         // deferred
+      [[maybe_unused]] const ssize_t n = ::write(fds[1], "d", 1);  // the held work, done
+    }
+    _exit(0);  // not reached: the hold's end exits with the second signal's code
+  }
+  ::close(fds[1]);
+  char got = 0;
+  const ssize_t n = ::read(fds[0], &got, 1);
+  ::close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_EQ(n, 1);
+  EXPECT_EQ(got, 'd');
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 143);
 }
 
 TEST(StopSignalsDeathTest, SecondSignalExitCode) {

@@ -52,25 +52,21 @@ JsonDestination json_destination(const std::string& text) {
   const bool link = fs::is_symlink(fs::symlink_status(path, ec));
   if (link || (fs::exists(status) && !fs::is_regular_file(status))) {
     // Not opened now: a FIFO's reader would see the end of its input. A special file must be
-    // writable; a link to a regular file is opened without truncating, as it will be at the
-    // end; a link to nothing must be able to create its target, which the write at the end does.
+    // writable; a link is opened without truncating.
     if (fs::exists(status) && !fs::is_regular_file(status)) {
       if (::access(path.c_str(), W_OK) != 0) throw UsageError(what + std::strerror(errno));
       return JsonDestination::through;
     }
-    if (!fs::exists(status)) {  // a link to nothing: its target must be creatable, but not made yet
-      fs::path target = fs::read_symlink(path, ec);
-      if (target.is_relative()) target = (path.has_parent_path() ? path.parent_path() : fs::path(".")) / target;
-      try {
-        probe_file_atomic(target);
-      } catch (const OutputError& e) {
-        throw UsageError(what + "links to " + target.string() + ", which cannot be created: " + e.what());
-      }
-      return JsonDestination::through;
-    }
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    // Opened as the write at the end opens it (through the link, creating a missing target, so
+    // that protected_symlinks and the like refuse now); a target this made is removed again.
+    const bool dangling = !fs::exists(status);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0) throw UsageError(what + std::strerror(errno));
     ::close(fd);
+    if (dangling) {
+      const fs::path made = fs::canonical(path, ec);
+      if (!ec) fs::remove(made, ec);
+    }
     return JsonDestination::through;
   }
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");

@@ -9,6 +9,7 @@
 #include "underspec/cluster/slurm.hpp"
 #include "underspec/cluster/slurm_queue.hpp"
 #include "underspec/config/config_io.hpp"
+#include "underspec/outputs/staging_dir.hpp"
 #include "underspec/run/checkpoint.hpp"
 #include "underspec/run/run.hpp"
 #include "underspec/run/run_dir.hpp"
@@ -37,6 +38,12 @@ constexpr std::size_t kShardRowsInFull = 20;
 int plain_status(const fs::path& dir, std::ostream& out, const std::string& program) {
   const std::optional<CheckpointState> state = read_checkpoint_state(dir);
   const bool finished = present(dir / "summary.json");
+  // (before the checkpoint: a commit cut short may have moved one out already)
+  if (const std::string left = staging_leftover(dir); !finished && !left.empty() && !output_is_locked(dir)) {
+    out << "run " << dir.string() << ": a merge or score that was killed left " << left
+        << " there (no outputs yet); run that command again\n";
+    return 0;
+  }
   if (!state) {
     if (!finished && output_is_locked(dir)) {
       out << "run " << dir.string() << ": being written by a running merge or score (not finished yet)\n";

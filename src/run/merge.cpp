@@ -5,6 +5,7 @@
 
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/atomic_file.hpp"
+#include "underspec/outputs/staging_dir.hpp"
 #include "underspec/run/checkpoint.hpp"
 #include "underspec/run/finalize.hpp"
 #include "underspec/run/plan.hpp"
@@ -150,7 +151,8 @@ int merge_into(const std::vector<std::string>& dirs, const fs::path& out, const 
       dir, sweep, std::move(rows), info, param_sources, options.report, stdout_stream, err,
       [&] {
         throw_if_stopped(signals);
-        staged.commit("summary.json");  // last: it marks the outputs finished
+        const HoldSecondSignal hold;                    // no half-moved outputs
+        staged.commit({"checkpoint", "summary.json"});  // last: they mark a run, and a finished one
         return staged.target();
       },
       &signals);

@@ -15,6 +15,7 @@
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/atomic_file.hpp"
 #include "underspec/outputs/file_lock.hpp"
+#include "underspec/outputs/staging_dir.hpp"
 #include "underspec/run/available_memory.hpp"
 #include "underspec/run/run.hpp"
 
@@ -78,7 +79,8 @@ void require_creatable(const fs::path& dir) {
   fs::path prefix;
   for (const fs::path& part : dir) {
     if (part == ".." && !prefix.empty() && !fs::is_directory(prefix, ec))
-      throw UsageError("output path " + dir.string() + " goes up from " + prefix.string() + ", which does not exist");
+      throw UsageError("output path " + dir.string() + " goes up from " + prefix.string() + ", which " +
+                       (fs::exists(fs::symlink_status(prefix, ec)) ? "is not a directory" : "does not exist"));
     prefix /= part;
   }
   fs::path probe = fs::absolute(dir).lexically_normal();
@@ -103,15 +105,6 @@ void require_creatable(const fs::path& dir) {
 void require_writable(const fs::path& dir) {
   if (const std::string problem = write_problem(dir); !problem.empty())
     throw UsageError("output directory " + dir.string() + " exists but cannot be written: " + problem);
-}
-
-// True when `dir` holds nothing but staging directories a killed merge or score left inside
-// it (the next StagingDir removes them).
-bool only_staging_leftovers(const fs::path& dir) {
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (!e.path().filename().string().starts_with(kStagingInsidePrefix)) return false;
-  return !ec;
 }
 
 }  // namespace
@@ -169,9 +162,13 @@ RunDirectory inspect(const fs::path& dir, bool resume, const char* taken_advice,
       require_writable(dir);
       return r;
     }
-    if (!fs::is_empty(dir, ec) && !(use == OutputUse::replace && only_staging_leftovers(dir)))
+    if (!fs::is_empty(dir, ec) && !(use == OutputUse::replace && only_staging_leftovers(dir))) {
+      if (const std::string left = staging_leftover(dir); !left.empty())
+        throw UsageError("output directory " + dir.string() + " holds " + left +
+                         ", left by a merge or score that was killed; run that command again, or remove it");
       throw UsageError("output directory " + dir.string() + " already exists and is not empty" +
                        (resume ? " (and holds no underspec checkpoint to resume)" : ""));
+    }
     require_writable(dir);
     return r;
   }

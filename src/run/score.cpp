@@ -13,6 +13,7 @@
 #include "underspec/config/config_io.hpp"
 #include "underspec/outputs/atomic_file.hpp"
 #include "underspec/outputs/npy.hpp"
+#include "underspec/outputs/staging_dir.hpp"
 #include "underspec/run/checkpoint.hpp"
 #include "underspec/run/finalize.hpp"
 #include "underspec/run/plan.hpp"
@@ -140,7 +141,8 @@ int score_into(const fs::path& dir, const std::vector<std::string>& overrides, c
       staging, sweep, std::move(rows), info, {}, options.report && !shard, out, err,
       [&] {
         throw_if_stopped(signals);
-        staged.commit("summary.json");  // last: it marks the outputs finished
+        const HoldSecondSignal hold;                    // no half-moved outputs
+        staged.commit({"checkpoint", "summary.json"});  // last: they mark a run, and a finished one
         return staged.target();
       },
       &signals);

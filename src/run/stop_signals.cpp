@@ -16,16 +16,26 @@ namespace {
 std::atomic<bool> g_active{false};  // a StopSignals instance exists
 std::atomic<bool> g_requested{false};
 std::atomic<int> g_signal{0};
+std::atomic<int> g_holds{0};     // live HoldSecondSignal instances
+std::atomic<int> g_deferred{0};  // a second signal that came during a hold
 static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_always_lock_free);
+
+[[noreturn]] void exit_now(int signo) {
+  static constexpr char kMessage[] = "\nunderspec: second signal, exiting now\n";
+  [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+  ::_exit(128 + signo);
+}
 
 extern "C" void on_stop_signal(int signo) {
   // The signal number is stored before the request is raised: a thread that sees the request
   // must also see which signal it was (else it would exit with 128 + 0).
   int none = 0;
   if (!g_signal.compare_exchange_strong(none, signo)) {
-    static constexpr char kMessage[] = "\nunderspec: second signal, exiting now\n";
-    [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
-    ::_exit(128 + signo);
+    if (g_holds.load() > 0) {
+      g_deferred.store(signo);
+      return;
+    }
+    exit_now(signo);
   }
   g_requested.store(true);
 }
@@ -68,5 +78,12 @@ StopSignals::~StopSignals() {
 const std::atomic<bool>& StopSignals::requested() const { return g_requested; }
 
 int StopSignals::signal() const { return g_signal.load(); }
+
+HoldSecondSignal::HoldSecondSignal() { g_holds.fetch_add(1); }
+
+HoldSecondSignal::~HoldSecondSignal() {
+  if (g_holds.fetch_sub(1) == 1)
+    if (const int signo = g_deferred.exchange(0); signo != 0) exit_now(signo);
+}
 
 }  // namespace underspec

@@ -31,4 +31,15 @@ class StopSignals {
   std::array<bool, 3> installed_{};
 };
 
+// While one exists, a second signal does not exit at once: it exits as the last hold ends.
+// merge and score hold it for the milliseconds in which they move their outputs into place,
+// so that Ctrl-C twice cannot leave a half-moved output directory.
+class HoldSecondSignal {
+ public:
+  HoldSecondSignal();
+  ~HoldSecondSignal();  // then exits if a second signal came meanwhile
+  HoldSecondSignal(const HoldSecondSignal&) = delete;
+  HoldSecondSignal& operator=(const HoldSecondSignal&) = delete;
+};
+
 }  // namespace underspec
