@@ -141,6 +141,13 @@ TEST_F(OutputDir, StagingDirFillsAnExistingTargetFromInside) {
 // in the target and the rest, with the manifest, in the staging directory. That is nothing
 // but leftovers: the next StagingDir removes both and fills the target again. A commit that
 // had moved everything out left finished outputs, which stay.
+TEST(StagingCommitOrder, TheLastNamesGoLastInTheirOrder) {
+  EXPECT_EQ(staging_commit_order({"summary.json", "z.csv", "checkpoint", "a.csv", "params.npy"},
+                                 {"checkpoint", "summary.json"}),
+            (std::vector<std::string>{"a.csv", "params.npy", "z.csv", "checkpoint", "summary.json"}));
+  EXPECT_EQ(staging_commit_order({"b", "a"}, {}), (std::vector<std::string>{"a", "b"}));
+}
+
 TEST_F(OutputDir, StagingDirRollsBackACommitCutShort) {
   const fs::path run = dir_ / "run", staging = run / ".underspec-partial-Ab12Cd";
   fs::create_directories(staging / "checkpoint");

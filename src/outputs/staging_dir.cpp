@@ -92,6 +92,17 @@ bool no_locks_here(int err) { return err == ENOLCK || err == ENOSYS || err == EO
 
 }  // namespace
 
+std::vector<std::string> staging_commit_order(std::vector<std::string> names, const std::vector<std::string>& last) {
+  const auto rank = [&](const std::string& name) {  // -1: not in `last`, moved first
+    const auto at = std::find(last.begin(), last.end(), name);
+    return at == last.end() ? std::ptrdiff_t{-1} : at - last.begin();
+  };
+  std::sort(names.begin(), names.end(), [&](const std::string& a, const std::string& b) {
+    return std::make_pair(rank(a), a) < std::make_pair(rank(b), b);
+  });
+  return names;
+}
+
 std::string staging_leftover(const fs::path& dir) {
   const std::vector<Leftover> found = inside_leftovers(dir);
   return found.empty() ? std::string() : found.front().staging.filename().string();
@@ -178,10 +189,7 @@ void StagingDir::move_entries_out(const std::vector<std::string>& last) {
   for (fs::directory_iterator it(staging_, ec), end; !ec && it != end; it.increment(ec))
     names.push_back(it->path().filename().string());
   if (ec) throw OutputError("cannot read " + staging_.string() + ": " + ec.message());
-  const auto rank = [&](const std::string& name) { return std::find(last.begin(), last.end(), name) - last.begin(); };
-  std::sort(names.begin(), names.end(), [&](const std::string& a, const std::string& b) {
-    return std::make_pair(rank(a), a) < std::make_pair(rank(b), b);
-  });
+  names = staging_commit_order(std::move(names), last);
   // What this commit moves, for the next writer to roll back should it be cut short.
   std::string manifest;
   for (const std::string& name : names) manifest.append(name).append("\n");

@@ -60,6 +60,10 @@ class StagingDir {
   bool created_ = false, committed_ = false, inside_ = false;
 };
 
+// The order in which commit() moves `names` into an existing target: by name, but those in
+// `last` after all others, in the order `last` gives.
+std::vector<std::string> staging_commit_order(std::vector<std::string> names, const std::vector<std::string>& last);
+
 // The first staging directory a killed merge or score left inside `dir` ("" when none).
 std::string staging_leftover(const std::filesystem::path& dir);
 
