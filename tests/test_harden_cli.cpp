@@ -213,6 +213,22 @@ TEST_F(Cli, AMergeKilledWhileMovingItsOutputsIsRunAgain) {
   EXPECT_EQ(read(cwd() / "out" / "replicas.csv"), read(cwd() / "src" / "replicas.csv"));
   EXPECT_FALSE(fs::exists(staging));
   EXPECT_TRUE(fs::exists(out / "summary.json"));
+  // Killed later, with the checkpoint moved already (only summary.json still to go): not a
+  // stopped run to resume, the same leftover.
+  fs::remove_all(out);
+  fs::create_directories(staging);
+  fs::copy_file(cwd() / "src" / "summary.json", staging / "summary.json");
+  std::ofstream(staging / ".underspec-commit") << "config.toml\ncheckpoint\nsummary.json\n";
+  fs::copy_file(cwd() / "src" / "config.toml", out / "config.toml");
+  fs::copy(cwd() / "src" / "checkpoint", out / "checkpoint", fs::copy_options::recursive);
+  EXPECT_NE(run("status out").out.find("a merge or score that was killed"), std::string::npos);
+  const CliResult resume = run("run --resume out");
+  EXPECT_EQ(resume.status, 2) << resume.err;
+  EXPECT_NE(resume.err.find("left by a merge or score that was killed"), std::string::npos) << resume.err;
+  const CliResult again = run("merge src --out out");
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_EQ(read(cwd() / "out" / "replicas.csv"), read(cwd() / "src" / "replicas.csv"));
+  EXPECT_FALSE(fs::exists(staging));
 }
 
 TEST_F(Cli, AFullFilesystemIsACleanFailure) {

@@ -144,6 +144,15 @@ RunDirectory inspect(const fs::path& dir, bool resume, const char* taken_advice,
     throw UsageError("output path " + dir.string() + " exists and is " + file_kind(status) + ", not a directory");
   if (::access(dir.c_str(), R_OK | X_OK) != 0)
     throw UsageError("directory " + dir.string() + " is not readable: " + std::strerror(errno));
+  // A merge or score killed while moving its outputs in (its checkpoint may be here already):
+  // the same command again rolls that back and fills the directory; nothing else may use it.
+  if (const std::string left = staging_leftover(dir); !left.empty() && only_staging_leftovers(dir)) {
+    if (use != OutputUse::replace)
+      throw UsageError("output directory " + dir.string() + " holds " + left +
+                       ", left by a merge or score that was killed; run that command again, or remove it");
+    require_writable(dir);
+    return r;
+  }
   std::optional<CheckpointState> state;
   try {
     state = read_checkpoint_state(dir);
@@ -162,13 +171,9 @@ RunDirectory inspect(const fs::path& dir, bool resume, const char* taken_advice,
       require_writable(dir);
       return r;
     }
-    if (!fs::is_empty(dir, ec) && !(use == OutputUse::replace && only_staging_leftovers(dir))) {
-      if (const std::string left = staging_leftover(dir); !left.empty())
-        throw UsageError("output directory " + dir.string() + " holds " + left +
-                         ", left by a merge or score that was killed; run that command again, or remove it");
+    if (!fs::is_empty(dir, ec))
       throw UsageError("output directory " + dir.string() + " already exists and is not empty" +
                        (resume ? " (and holds no underspec checkpoint to resume)" : ""));
-    }
     require_writable(dir);
     return r;
   }
