@@ -26,9 +26,10 @@ inline constexpr std::string_view kStagingManifest = ".underspec-commit";
 // and this way the target keeps its owner, mode and mount. commit() then moves the entries
 // from the staging directory into the target one by one, `last` last (the run directory's
 // checkpoint, then the file that marks the outputs finished), after writing their names to
-// the staging directory's manifest; SIGINT, SIGTERM and SIGHUP wait until it is done. A commit
-// cut short all the same (kill -9, power loss) is rolled back by the next StagingDir of that
-// target: the entries its manifest names are removed with the staging directory.
+// the staging directory's manifest (merge and score hold a second Ctrl-C until it is done:
+// HoldSecondSignal). A commit cut short all the same (kill -9, power loss) is rolled back by
+// the next StagingDir of that target: the entries its manifest names are removed with the
+// staging directory.
 //
 // The constructor reserves the target up front (make_output_dir; an existing one must be empty
 // but for such leftovers, a trailing slash names the same target) and holds an flock on it, so
